@@ -1,0 +1,44 @@
+# ferry: top-level entry. `make demo` and `make check` install what is missing
+# (Debian 12, as root), build everything and run; see README.md.
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+BUILD_DIR ?= build
+JOBS ?= 2
+
+.PHONY: all deps core extension install install-extension check demo bench format clean
+
+all: core extension
+
+deps:
+	@scripts/install-deps.sh
+
+core: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+extension: core
+	$(MAKE) -C pg_extension PG_CONFIG=$(PG_CONFIG) FERRY_BUILD_DIR=$(abspath $(BUILD_DIR))
+
+# Installs the extension into the local PostgreSQL 15 (needs root).
+install-extension: extension
+	@if [ "$$(id -u)" -ne 0 ] && [ ! -w "$$($(PG_CONFIG) --pkglibdir)" ]; then \
+	  echo "installing the extension needs root: sudo make install-extension" >&2; exit 1; fi
+	$(MAKE) -C pg_extension PG_CONFIG=$(PG_CONFIG) FERRY_BUILD_DIR=$(abspath $(BUILD_DIR)) install >/dev/null
+
+install: install-extension
+	install -m 755 $(BUILD_DIR)/ferry /usr/local/bin/ferry
+
+check: install-extension
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+demo: install-extension
+	bash scripts/demo.sh
+
+bench: install-extension
+	bash bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD_DIR)
+	$(MAKE) -C pg_extension PG_CONFIG=$(PG_CONFIG) clean

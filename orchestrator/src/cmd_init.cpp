@@ -1,0 +1,106 @@
+// `ferry init PEER [--track t1,t2]`: creates or upgrades the extension in a
+// peer and tracks tables, all in one transaction: on any error nothing changes.
+#include <fmt/format.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "ferry/conninfo.hpp"
+#include "ferry/error.hpp"
+#include "output.hpp"
+#include "pg_connection.hpp"
+
+namespace ferry::cli {
+namespace {
+
+struct InitOptions {
+    std::string peer;
+    std::vector<std::string> tables;
+    bool json = false;
+};
+
+struct InitReport {
+    std::string action;  // created, updated, unchanged
+    std::string version;
+    std::vector<std::string> tracked;
+};
+
+// Makes sure the ferry extension is at its newest version in the database.
+InitReport install_extension(PgConnection& db) {
+    auto available = db.query(
+        "SELECT default_version, installed_version FROM pg_available_extensions "
+        "WHERE name = 'ferry'");
+    if (available.rows() == 0)
+        throw Error(
+            ErrorKind::not_found,
+            fmt::format("the ferry extension is not installed on the server of {}", db.peer()),
+            "pg_available_extensions has no entry for ferry.",
+            "Install it on that server (make install-extension, as root), then run "
+            "ferry init again.");
+    std::string newest = available.text(0, 0);
+    InitReport report{"unchanged", newest, {}};
+    if (available.is_null(0, 1)) {
+        db.execute("CREATE EXTENSION ferry");
+        report.action = "created";
+    } else if (available.text(0, 1) != newest) {
+        db.execute("ALTER EXTENSION ferry UPDATE");
+        report.action = "updated";
+    }
+    return report;
+}
+
+void track_tables(PgConnection& db, const std::vector<std::string>& tables, InitReport& report) {
+    for (const auto& table : tables) {
+        auto relation = db.query("SELECT to_regclass($1)::text", {table});
+        if (relation.is_null(0, 0))
+            throw Error(ErrorKind::not_found, fmt::format("table \"{}\" does not exist", table), {},
+                        "Name it as in SQL: schema.table, with double quotes around "
+                        "names that have upper case or spaces.");
+        std::string name = relation.text(0, 0);
+        auto tracked =
+            db.query("SELECT 1 FROM ferry.tracked_tables WHERE relid = $1::regclass", {name});
+        if (tracked.rows() == 0)
+            db.execute("SELECT ferry.track($1::regclass)", {name});
+        report.tracked.push_back(name);
+    }
+}
+
+int run_init(const InitOptions& options) {
+    PeerAddress address = parse_peer(options.peer);
+    if (address.engine != PeerEngine::postgresql)
+        throw Error(ErrorKind::unsupported, "SQLite peers are not supported by this ferry build",
+                    {}, "Use a PostgreSQL connection string or URI.");
+    PgConnection db(address.target);
+    InitReport report;
+    in_transaction(db, [&] {
+        report = install_extension(db);
+        track_tables(db, options.tables, report);
+    });
+    if (options.json) {
+        nlohmann::json out = {
+            {"peer", db.peer()},
+            {"extension", {{"action", report.action}, {"version", report.version}}},
+            {"tracked", report.tracked}};
+        fmt::print("{}\n", out.dump());
+    } else {
+        fmt::print("ferry {} {} in {}\n", report.version, report.action, db.peer());
+        for (const auto& table : report.tracked)
+            fmt::print("tracking {}\n", table);
+    }
+    return exit_ok;
+}
+
+}  // namespace
+
+void setup_init(CLI::App& app, int* exit_code) {
+    auto options = std::make_shared<InitOptions>();
+    auto* cmd = app.add_subcommand("init", "Install or upgrade ferry in a peer and track tables");
+    cmd->add_option("peer", options->peer, "libpq connection string or URI")->required();
+    cmd->add_option("--track", options->tables, "Tables to track (comma-separated, repeatable)")
+        ->delimiter(',');
+    cmd->add_flag("--json", options->json, "Print the result as JSON");
+    cmd->callback([options, exit_code] { *exit_code = run_init(*options); });
+}
+
+}  // namespace ferry::cli

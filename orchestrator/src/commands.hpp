@@ -1,0 +1,13 @@
+// One setup function per CLI command group (cmd_<verb>.cpp). Each adds its
+// subcommand to the app; when the subcommand runs, its exit code is stored in
+// *exit_code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ferry::cli {
+
+void setup_init(CLI::App& app, int* exit_code);
+void setup_status(CLI::App& app, int* exit_code);
+
+}  // namespace ferry::cli

@@ -1,0 +1,72 @@
+// Terminal, JSON and log output (see output.hpp).
+#include "output.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace ferry::cli {
+namespace {
+
+// Display width of UTF-8 text, counting code points (continuation bytes don't
+// count), which is right for the names and numbers ferry prints.
+size_t display_width(const std::string& text) {
+    return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
+}
+
+std::string pad(const std::string& text, size_t width) {
+    return text + std::string(width - std::min(width, display_width(text)), ' ');
+}
+
+}  // namespace
+
+int exit_code_for(const Error& error) {
+    return error.kind() == ErrorKind::locked ? exit_locked : exit_error;
+}
+
+void print_table(const std::vector<std::string>& headers,
+                 const std::vector<std::vector<std::string>>& rows) {
+    std::vector<size_t> widths;
+    for (const auto& h : headers)
+        widths.push_back(display_width(h));
+    for (const auto& row : rows)
+        for (size_t c = 0; c < row.size() && c < widths.size(); c++)
+            widths[c] = std::max(widths[c], display_width(row[c]));
+    auto print_row = [&](const std::vector<std::string>& cells) {
+        std::string line;
+        for (size_t c = 0; c < cells.size(); c++) {
+            if (c)
+                line += "  ";
+            line += c + 1 == cells.size() ? cells[c] : pad(cells[c], widths[c]);
+        }
+        std::fputs((line + "\n").c_str(), stdout);
+    };
+    print_row(headers);
+    for (const auto& row : rows)
+        print_row(row);
+}
+
+void log_line(const std::string& message) {
+    std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    std::fputs(fmt::format("{} ferry: {}\n", stamp, message).c_str(), stderr);
+}
+
+void report_error(const Error& error) {
+    std::string text = fmt::format("ferry: error: {}\n", error.what());
+    if (!error.detail().empty())
+        text += fmt::format("DETAIL: {}\n", error.detail());
+    if (!error.hint().empty())
+        text += fmt::format("HINT: {}\n", error.hint());
+    std::fputs(text.c_str(), stderr);
+}
+
+}  // namespace ferry::cli

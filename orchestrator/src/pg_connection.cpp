@@ -1,0 +1,75 @@
+// libpq connection wrapper (see pg_connection.hpp).
+#include "pg_connection.hpp"
+
+#include <fmt/format.h>
+
+#include "ferry/conninfo.hpp"
+#include "ferry/error.hpp"
+
+namespace ferry::cli {
+namespace {
+
+std::string trim(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+        text.pop_back();
+    return text;
+}
+
+ErrorKind kind_for_sqlstate(const char* sqlstate) {
+    std::string state = sqlstate ? sqlstate : "";
+    if (state.rfind("08", 0) == 0)
+        return ErrorKind::connection;
+    if (state == "42P01" || state == "42704" || state == "42883" || state == "3F000")
+        return ErrorKind::not_found;
+    if (state == "55P03")
+        return ErrorKind::locked;
+    if (state.rfind("22", 0) == 0)
+        return ErrorKind::invalid_input;
+    return ErrorKind::conflict;
+}
+
+void silence_notices(void*, const PGresult*) {}
+
+}  // namespace
+
+PgConnection::PgConnection(const std::string& conninfo)
+    : connection_(nullptr, PQfinish), redacted_peer_(redact(conninfo)) {
+    connection_.reset(PQconnectdb(conninfo.c_str()));
+    if (!connection_)
+        throw Error(ErrorKind::internal, "out of memory while connecting");
+    if (PQstatus(connection_.get()) != CONNECTION_OK) {
+        throw Error(ErrorKind::connection, fmt::format("cannot connect to {}", redacted_peer_),
+                    trim(PQerrorMessage(connection_.get())),
+                    "Check the connection string, that the server is up, and .pgpass or "
+                    "PGPASSWORD for the password.");
+    }
+    PQsetNoticeReceiver(connection_.get(), silence_notices, nullptr);
+}
+
+PgResult PgConnection::query(const std::string& sql, const std::vector<Param>& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& p : params)
+        values.push_back(p ? p->c_str() : nullptr);
+    PGresult* raw = PQexecParams(connection_.get(), sql.c_str(), static_cast<int>(values.size()),
+                                 nullptr, values.data(), nullptr, nullptr, 0);
+    PgResult result(raw);
+    ExecStatusType status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        return result;
+    if (!raw) {
+        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
+                    trim(PQerrorMessage(connection_.get())));
+    }
+    auto field = [&](int code) {
+        const char* text = PQresultErrorField(raw, code);
+        return std::string(text ? text : "");
+    };
+    std::string message = field(PG_DIAG_MESSAGE_PRIMARY);
+    if (message.empty())
+        message = trim(PQerrorMessage(connection_.get()));
+    throw Error(kind_for_sqlstate(PQresultErrorField(raw, PG_DIAG_SQLSTATE)), message,
+                field(PG_DIAG_MESSAGE_DETAIL), field(PG_DIAG_MESSAGE_HINT));
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,151 @@
+// Canonical values and row hashes of PostgreSQL tuples (see canonical_row.hpp).
+#include "canonical_row.hpp"
+
+#include <cstdio>
+
+#include "boundary.hpp"
+
+namespace ferry::pg {
+namespace {
+
+std::string call_output(const ColumnInfo& column, Datum value) {
+    char* text = pg::value([&]() noexcept {
+        return OutputFunctionCall(const_cast<FmgrInfo*>(&column.output), value);
+    });
+    return std::string(text);
+}
+
+std::string varlena_bytes(Datum value) {
+    struct varlena* detoasted = pg::value([&]() noexcept {
+        return pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(value)));
+    });
+    return std::string(VARDATA_ANY(detoasted), VARSIZE_ANY_EXHDR(detoasted));
+}
+
+std::string format_date(DateADT date) {
+    if (DATE_IS_NOBEGIN(date))
+        return "-infinity";
+    if (DATE_IS_NOEND(date))
+        return "infinity";
+    int year, month, day;
+    j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", year, month, day);
+    return buf;
+}
+
+std::string format_time_of_day(int hour, int minute, int second, fsec_t fraction) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%06d", hour, minute, second,
+                  static_cast<int>(fraction));
+    return buf;
+}
+
+// ISO 8601 with microseconds; with utc, the instant in UTC with a Z suffix.
+std::string format_timestamp(Timestamp ts, bool utc) {
+    if (TIMESTAMP_IS_NOBEGIN(ts))
+        return "-infinity";
+    if (TIMESTAMP_IS_NOEND(ts))
+        return "infinity";
+    struct pg_tm tm;
+    fsec_t fraction;
+    // With a null time zone pointer timestamp2tm does no zone conversion, so a
+    // timestamptz comes out in UTC.
+    if (timestamp2tm(ts, nullptr, &tm, &fraction, nullptr, nullptr) != 0)
+        throw SqlError(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, "timestamp out of range");
+    char date[32];
+    std::snprintf(date, sizeof date, "%04d-%02d-%02dT", tm.tm_year, tm.tm_mon, tm.tm_mday);
+    return date + format_time_of_day(tm.tm_hour, tm.tm_min, tm.tm_sec, fraction) + (utc ? "Z" : "");
+}
+
+std::string format_time(TimeADT time) {
+    int64 usec = time % USECS_PER_SEC;
+    int64 seconds = time / USECS_PER_SEC;
+    return format_time_of_day(static_cast<int>(seconds / 3600), static_cast<int>(seconds / 60 % 60),
+                              static_cast<int>(seconds % 60), static_cast<fsec_t>(usec));
+}
+
+std::string strip_trailing_blanks(std::string text) {
+    text.erase(text.find_last_not_of(' ') + 1);
+    return text;
+}
+
+}  // namespace
+
+CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
+    using canonical::ValueClass;
+    switch (column.type_class) {
+        case TypeClass::integer: {
+            int64_t n = 0;
+            Oid type = column.output.fn_oid;
+            if (type == F_INT2OUT)
+                n = DatumGetInt16(value);
+            else if (type == F_INT4OUT)
+                n = DatumGetInt32(value);
+            else if (type == F_OIDOUT)
+                n = DatumGetObjectId(value);
+            else
+                n = DatumGetInt64(value);
+            return {ValueClass::number, canonical::number_from_int(n)};
+        }
+        case TypeClass::numeric:
+            return {ValueClass::number, canonical::normalize_number(call_output(column, value))};
+        case TypeClass::float4:
+            return {ValueClass::number, canonical::number_from_float(DatumGetFloat4(value))};
+        case TypeClass::float8:
+            return {ValueClass::number, canonical::number_from_double(DatumGetFloat8(value))};
+        case TypeClass::boolean:
+            return {ValueClass::number, canonical::number_from_int(DatumGetBool(value) ? 1 : 0)};
+        case TypeClass::text:
+            if (column.output.fn_oid == F_CHAROUT || column.output.fn_oid == F_NAMEOUT)
+                return {ValueClass::text, call_output(column, value)};
+            return {ValueClass::text, varlena_bytes(value)};
+        case TypeClass::bpchar:
+            return {ValueClass::text, strip_trailing_blanks(varlena_bytes(value))};
+        case TypeClass::bytea:
+            return {ValueClass::bytes, varlena_bytes(value)};
+        case TypeClass::json:
+        case TypeClass::jsonb:
+            return {ValueClass::text, canonical::normalize_json(call_output(column, value))};
+        case TypeClass::date:
+            return {ValueClass::text, format_date(DatumGetDateADT(value))};
+        case TypeClass::time:
+            return {ValueClass::text, format_time(DatumGetTimeADT(value))};
+        case TypeClass::timestamp:
+            return {ValueClass::text, format_timestamp(DatumGetTimestamp(value), false)};
+        case TypeClass::timestamptz:
+            return {ValueClass::text, format_timestamp(DatumGetTimestampTz(value), true)};
+        case TypeClass::other:
+            return {ValueClass::text, call_output(column, value)};
+    }
+    return {ValueClass::text, call_output(column, value)};
+}
+
+int64_t canonical_row_hash(const TableInfo& table, HeapTuple tuple, TupleDesc desc) {
+    canonical::RowEncoder row;
+    for (int i = 0; i < table.column_count; i++) {
+        const ColumnInfo& column = table.columns[table.name_order[i]];
+        bool is_null = false;
+        Datum value = pg::value(
+            [&]() noexcept { return heap_getattr(tuple, column.attnum, desc, &is_null); });
+        if (is_null) {
+            row.add_null(column.name);
+            continue;
+        }
+        CanonicalValue canonical = canonical_value(column, value);
+        switch (canonical.value_class) {
+            case canonical::ValueClass::number:
+                row.add_number(column.name, canonical.text);
+                break;
+            case canonical::ValueClass::bytes:
+                row.add_bytes(column.name, canonical.text);
+                break;
+            default:
+                row.add_text(column.name, canonical.text);
+                break;
+        }
+    }
+    return static_cast<int64_t>(row.hash());
+}
+
+}  // namespace ferry::pg

@@ -1,0 +1,28 @@
+// Canonical text of PostgreSQL values and the canonical row hash, on top of
+// core's encoding (docs/hashing.md). The text forms do not depend on session
+// settings (DateStyle, bytea_output, extra_float_digits), so the same row
+// hashes the same in every session and the change log reads the same.
+#pragma once
+
+#include "pg_headers.hpp"
+
+#include <cstdint>
+#include <string>
+
+#include "ferry/canonical.hpp"
+#include "table_info.hpp"
+
+namespace ferry::pg {
+
+struct CanonicalValue {
+    canonical::ValueClass value_class;
+    std::string text;  // canonical number, UTF-8 text, or raw bytes
+};
+
+// Canonical form of a non-null value of column.
+CanonicalValue canonical_value(const ColumnInfo& column, Datum value);
+
+// Canonical hash of a whole row, as a signed 64-bit integer for SQL bigint.
+int64_t canonical_row_hash(const TableInfo& table, HeapTuple tuple, TupleDesc desc);
+
+}  // namespace ferry::pg

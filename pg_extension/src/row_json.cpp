@@ -1,0 +1,157 @@
+// Rows to jsonb (see row_json.hpp).
+#include "row_json.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "boundary.hpp"
+#include "canonical_row.hpp"
+
+namespace ferry::pg {
+namespace {
+
+JsonbValue json_string(const char* data, size_t length) {
+    JsonbValue v;
+    v.type = jbvString;
+    v.val.string.val = const_cast<char*>(data);
+    v.val.string.len = static_cast<int>(length);
+    return v;
+}
+
+// A palloc'd copy, so the text outlives this frame until the jsonb is built.
+JsonbValue json_string(const std::string& text) {
+    char* copy = pg::value([&]() noexcept { return pnstrdup(text.data(), text.size()); });
+    return json_string(copy, text.size());
+}
+
+JsonbValue json_numeric(Numeric n) {
+    JsonbValue v;
+    v.type = jbvNumeric;
+    v.val.numeric = n;
+    return v;
+}
+
+JsonbValue json_float(double d, const std::string& shortest_text) {
+    if (!std::isfinite(d))
+        return json_string(std::isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+    std::string text = shortest_text;
+    Datum n = pg::value([&]() noexcept {
+        return DirectFunctionCall3(numeric_in, CStringGetDatum(text.c_str()),
+                                   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+    });
+    return json_numeric(DatumGetNumeric(n));
+}
+
+std::string hex_bytes(const std::string& bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out = "\\x";
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+JsonbValue json_value(const ColumnInfo& column, Datum value) {
+    switch (column.type_class) {
+        case TypeClass::integer: {
+            Datum as_numeric = pg::value([&]() noexcept {
+                Oid output = column.output.fn_oid;
+                int64 n = output == F_INT2OUT   ? DatumGetInt16(value)
+                          : output == F_INT4OUT ? DatumGetInt32(value)
+                          : output == F_OIDOUT  ? static_cast<int64>(DatumGetObjectId(value))
+                                                : DatumGetInt64(value);
+                return NumericGetDatum(int64_to_numeric(n));
+            });
+            return json_numeric(DatumGetNumeric(as_numeric));
+        }
+        case TypeClass::numeric: {
+            Numeric n = pg::value([&]() noexcept { return DatumGetNumeric(value); });
+            if (numeric_is_nan(n) || numeric_is_inf(n))
+                return json_string(canonical_value(column, value).text);
+            return json_numeric(n);
+        }
+        case TypeClass::float4:
+        case TypeClass::float8: {
+            double d = column.type_class == TypeClass::float4 ? DatumGetFloat4(value)
+                                                              : DatumGetFloat8(value);
+            return json_float(d, canonical_value(column, value).text);
+        }
+        case TypeClass::boolean: {
+            JsonbValue v;
+            v.type = jbvBool;
+            v.val.boolean = DatumGetBool(value);
+            return v;
+        }
+        case TypeClass::jsonb: {
+            Jsonb* jb = pg::value([&]() noexcept { return DatumGetJsonbP(value); });
+            JsonbValue v;
+            v.type = jbvBinary;
+            v.val.binary.data = &jb->root;
+            v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+            return v;
+        }
+        case TypeClass::json: {
+            Datum jb = pg::value([&]() noexcept {
+                char* text = OutputFunctionCall(const_cast<FmgrInfo*>(&column.output), value);
+                return DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
+            });
+            JsonbValue v;
+            v.type = jbvBinary;
+            v.val.binary.data = &DatumGetJsonbP(jb)->root;
+            v.val.binary.len = VARSIZE(DatumGetPointer(jb)) - VARHDRSZ;
+            return v;
+        }
+        case TypeClass::bytea:
+            return json_string(hex_bytes(canonical_value(column, value).text));
+        default:
+            return json_string(canonical_value(column, value).text);
+    }
+}
+
+}  // namespace
+
+Datum row_to_jsonb(const TableInfo& table, HeapTuple tuple, TupleDesc desc, bool key_only) {
+    JsonbParseState* state = nullptr;
+    pg::call([&]() noexcept { pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr); });
+    int count = key_only ? table.key_count : table.column_count;
+    for (int i = 0; i < count; i++) {
+        const ColumnInfo& column = table.columns[key_only ? table.key_columns[i] : i];
+        bool is_null = false;
+        Datum datum = pg::value(
+            [&]() noexcept { return heap_getattr(tuple, column.attnum, desc, &is_null); });
+        JsonbValue value;
+        if (is_null)
+            value.type = jbvNull;
+        else
+            value = json_value(column, datum);
+        JsonbValue key = json_string(column.name, strlen(column.name));
+        pg::call([&]() noexcept {
+            pushJsonbValue(&state, WJB_KEY, &key);
+            pushJsonbValue(&state, WJB_VALUE, &value);
+        });
+    }
+    return pg::value([&]() noexcept {
+        JsonbValue* object = pushJsonbValue(&state, WJB_END_OBJECT, nullptr);
+        return JsonbPGetDatum(JsonbValueToJsonb(object));
+    });
+}
+
+bool same_key(const TableInfo& table, HeapTuple a, HeapTuple b, TupleDesc desc) {
+    return pg::value([&]() noexcept {
+        for (int i = 0; i < table.key_count; i++) {
+            AttrNumber attnum = table.columns[table.key_columns[i]].attnum;
+            Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
+            bool a_null, b_null;
+            Datum va = heap_getattr(a, attnum, desc, &a_null);
+            Datum vb = heap_getattr(b, attnum, desc, &b_null);
+            if (a_null != b_null)
+                return false;
+            if (!a_null && !datumIsEqual(va, vb, attr->attbyval, attr->attlen))
+                return false;
+        }
+        return true;
+    });
+}
+
+}  // namespace ferry::pg

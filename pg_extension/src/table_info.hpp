@@ -1,0 +1,52 @@
+// What capture needs to know about a table, computed once per relation and
+// kept until PostgreSQL invalidates the relation's cache entry (any DDL on
+// it), so that ADD/DROP/RENAME COLUMN and ALTER TYPE are picked up at once.
+#pragma once
+
+#include "pg_headers.hpp"
+
+namespace ferry::pg {
+
+// How a column's values are reduced to canonical form and to JSON.
+enum class TypeClass {
+    integer,
+    numeric,
+    float4,
+    float8,
+    boolean,
+    text,    // text, varchar, name, "char"
+    bpchar,  // blank-padded: trailing spaces are not significant
+    bytea,
+    json,
+    jsonb,
+    date,
+    time,
+    timestamp,
+    timestamptz,
+    other,  // the type's output function
+};
+
+struct ColumnInfo {
+    AttrNumber attnum;
+    const char* name;
+    TypeClass type_class;
+    FmgrInfo output;  // output function of the column's (base) type
+};
+
+struct TableInfo {
+    Oid relid;
+    int column_count;
+    ColumnInfo* columns;  // in attribute order, dropped columns left out
+    int* name_order;      // column indexes sorted by name bytes: canonical order
+    int key_count;
+    int* key_columns;  // column indexes of the primary key, in key order
+};
+
+// Returns the cached description of rel. Throws SqlError when the relation
+// has no primary key.
+const TableInfo& table_info(Relation rel);
+
+// Hooks the cache into relcache invalidation; called from _PG_init.
+void register_table_info_invalidation();
+
+}  // namespace ferry::pg

@@ -1,0 +1,37 @@
+# Minimal assertions for the shell integration tests. Each check prints one
+# line; finish() prints the "N passed, N failed" summary and sets the status.
+_passed=0
+_failed=0
+
+pass() { _passed=$((_passed + 1)); echo "ok - $1"; }
+fail() { _failed=$((_failed + 1)); echo "not ok - $1"; [[ -n "${2:-}" ]] && printf '%s\n' "$2" | sed 's/^/    /'; }
+
+# run CMD...: runs a command, capturing stdout, stderr and the exit status.
+run() {
+  set +e
+  "$@" >"$_tmp/out" 2>"$_tmp/err"
+  status=$?
+  set -e
+  out=$(cat "$_tmp/out")
+  err=$(cat "$_tmp/err")
+}
+
+expect_status() {  # expect_status CODE NAME
+  if [[ $status -eq $1 ]]; then pass "$2"; else fail "$2 (exit $status, wanted $1)" "$out$err"; fi
+}
+expect_contains() {  # expect_contains HAYSTACK NEEDLE NAME
+  if [[ "$1" == *"$2"* ]]; then pass "$3"; else fail "$3 (missing: $2)" "$1"; fi
+}
+expect_not_contains() {  # expect_not_contains HAYSTACK NEEDLE NAME
+  if [[ "$1" != *"$2"* ]]; then pass "$3"; else fail "$3 (found: $2)" "$1"; fi
+}
+expect_equal() {  # expect_equal ACTUAL EXPECTED NAME
+  if [[ "$1" == "$2" ]]; then pass "$3"; else fail "$3 (got '$1', wanted '$2')"; fi
+}
+
+finish() {
+  echo "$_passed passed, $_failed failed"
+  [[ $_failed -eq 0 ]]
+}
+
+_tmp=$(mktemp -d)

@@ -1,0 +1,79 @@
+-- What the capture trigger logs for each kind of write
+CREATE EXTENSION ferry;
+
+CREATE TABLE items (
+    id int PRIMARY KEY, name text, price numeric, qty int8, weight float8, ratio real,
+    active boolean, born date, seen timestamp, at timestamptz, doc json, data jsonb,
+    raw bytea, code char(5), tags text[], ident uuid);
+SELECT ferry.track('items');
+
+SET TimeZone = 'Europe/Berlin';
+SET DateStyle = 'German';          -- capture does not depend on session settings
+SET bytea_output = 'escape';
+SET extra_float_digits = -10;
+INSERT INTO items VALUES (1, 'Widget', 10.50, 9007199254740993, 0.1, 1.5, true,
+    '2024-02-29', '2024-02-29 13:14:15.123456', '2024-02-29 13:14:15+01',
+    '{"b": 2, "a": 1}', '{"z": [1, 2.50], "a": null}', '\xDEADBEEF'::bytea, 'ab',
+    ARRAY['x', 'y z'], 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11');
+INSERT INTO items (id) VALUES (2);
+RESET ALL;
+SELECT position, operation, key, jsonb_pretty(new_row) AS new_row, old_hash IS NULL AS no_old_hash
+FROM ferry.change_log ORDER BY position;
+
+-- UPDATE logs the new row and the hash of the old one
+UPDATE items SET name = 'Gadget' WHERE id = 1;
+-- an UPDATE that changes the key logs a delete of the old key and an insert
+UPDATE items SET id = 3 WHERE id = 2;
+DELETE FROM items WHERE id = 1;
+SELECT position, operation, key, new_row ->> 'name' AS name, old_hash IS NOT NULL AS has_old_hash
+FROM ferry.change_log WHERE position > 2 ORDER BY position;
+
+-- the old-row hash is the canonical hash: equal rows hash equal, whatever the session settings
+CREATE TABLE h (id int PRIMARY KEY, amount numeric, at timestamptz);
+SELECT ferry.track('h');
+INSERT INTO h VALUES (1, 10.5, '2024-01-01 00:00:00+00'), (2, 10.500, '2024-01-01 01:00:00+01');
+SET TimeZone = 'America/New_York';
+DELETE FROM h WHERE id = 1;
+RESET TimeZone;
+UPDATE h SET id = 1 WHERE id = 2;  -- logged as DELETE of 2 + INSERT of 1
+DELETE FROM h;
+SELECT operation, key, old_hash FROM ferry.change_log WHERE table_name = 'h'::regclass ORDER BY position;
+-- row 2 re-keyed to 1 holds 10.500 at the same instant written in +01: it
+-- hashes exactly like the original row 1 (10.5 at 00:00 UTC, deleted in New York time)
+SELECT count(DISTINCT old_hash) FROM ferry.changes WHERE relid = 'h'::regclass AND op = 'D';
+
+-- origin: ferry's apply path sets ferry.origin; changes made under it carry it
+SET ferry.origin = 'peer-b';
+INSERT INTO items (id, name) VALUES (10, 'from b');
+RESET ferry.origin;
+INSERT INTO items (id, name) VALUES (11, 'local');
+SELECT key, origin FROM ferry.change_log WHERE position > (SELECT max(position) - 2 FROM ferry.changes) ORDER BY position;
+
+-- capture fires under session_replication_role = replica too
+SET session_replication_role = replica;
+INSERT INTO items (id, name) VALUES (12, 'replica role');
+RESET session_replication_role;
+SELECT key FROM ferry.change_log ORDER BY position DESC LIMIT 1;
+
+-- a rolled-back subtransaction leaves no change behind
+BEGIN;
+INSERT INTO items (id) VALUES (20);
+SAVEPOINT s;
+INSERT INTO items (id) VALUES (21);
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT key FROM ferry.change_log WHERE key->>'id' IN ('20', '21') ORDER BY position;
+-- all changes of one transaction carry its top-level transaction id
+SELECT count(DISTINCT xid) FROM ferry.changes WHERE key->>'id' IN ('20');
+
+-- bulk statements are captured row by row in one transaction
+INSERT INTO items (id, name) SELECT g, 'bulk' FROM generate_series(100, 1099) g;
+UPDATE items SET qty = 1 WHERE name = 'bulk';
+SELECT operation, count(*) FROM ferry.change_log WHERE (key->>'id')::int BETWEEN 100 AND 1099 GROUP BY 1 ORDER BY 1;
+
+-- TRUNCATE is captured as such
+TRUNCATE items;
+SELECT operation, key FROM ferry.change_log ORDER BY position DESC LIMIT 1;
+
+-- calling the trigger functions outside a trigger is refused
+SELECT ferry.capture_row();

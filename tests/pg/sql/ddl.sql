@@ -1,0 +1,70 @@
+-- DDL on tracked tables keeps capture correct, or is refused
+CREATE EXTENSION ferry;
+CREATE TABLE t (id int PRIMARY KEY, a text, b int);
+SELECT ferry.track('t');
+INSERT INTO t VALUES (1, 'one', 1);
+
+-- column changes are picked up at once (rows are self-describing)
+ALTER TABLE t ADD COLUMN c text DEFAULT 'new';
+INSERT INTO t VALUES (2, 'two', 2);
+ALTER TABLE t DROP COLUMN b;
+UPDATE t SET a = 'uno' WHERE id = 1;
+ALTER TABLE t RENAME COLUMN a TO label;
+INSERT INTO t VALUES (3, 'three');
+ALTER TABLE t ALTER COLUMN id TYPE bigint;
+INSERT INTO t VALUES (4, 'four');
+ALTER TABLE t RENAME COLUMN id TO t_id;
+DELETE FROM t WHERE t_id = 4;
+SELECT operation, key, new_row FROM ferry.change_log ORDER BY position;
+SELECT key_columns FROM ferry.tracked;
+
+-- refused: removing the key, switching capture off, dropping the table or a trigger
+ALTER TABLE t DROP CONSTRAINT t_pkey;
+ALTER TABLE t DISABLE TRIGGER ferry_capture;
+ALTER TABLE t DISABLE TRIGGER ALL;
+ALTER TABLE t ENABLE REPLICA TRIGGER ferry_capture;
+DROP TRIGGER ferry_capture ON t;
+DROP TABLE t;
+-- nothing of that happened
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 't'::regclass ORDER BY tgname;
+SELECT key_columns FROM ferry.tracked;
+
+-- a renamed table is still tracked (changes name the table by OID)
+ALTER TABLE t RENAME TO t_renamed;
+INSERT INTO t_renamed VALUES (5, 'five');
+SELECT table_name, key FROM ferry.change_log ORDER BY position DESC LIMIT 1;
+
+-- after untrack, anything goes
+SELECT ferry.untrack('t_renamed');
+ALTER TABLE t_renamed DROP CONSTRAINT t_pkey;
+DROP TABLE t_renamed;
+
+-- partitions
+CREATE TABLE m (id int, k text, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+CREATE TABLE m_a PARTITION OF m FOR VALUES IN ('a');
+SELECT ferry.track('m');
+-- a new partition is covered, including its TRUNCATE guard
+CREATE TABLE m_b PARTITION OF m FOR VALUES IN ('b');
+INSERT INTO m VALUES (1, 'a'), (2, 'b');
+SELECT operation, key FROM ferry.change_log WHERE table_name = 'm'::regclass ORDER BY position;
+SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger
+WHERE tgrelid IN ('m'::regclass, 'm_a'::regclass, 'm_b'::regclass) ORDER BY 1, 2;
+-- switching capture off on a partition is refused too
+ALTER TABLE m_a DISABLE TRIGGER ALL;
+-- attaching a table with rows, or detaching a partition, would bypass capture
+CREATE TABLE m_c (id int, k text, PRIMARY KEY (id, k));
+INSERT INTO m_c VALUES (3, 'c');
+ALTER TABLE m ATTACH PARTITION m_c FOR VALUES IN ('c');
+ALTER TABLE m DETACH PARTITION m_a;
+DROP TABLE m_b;
+-- TRUNCATE of one partition is refused; TRUNCATE of the tracked table is captured
+TRUNCATE m_a;
+TRUNCATE m;
+SELECT operation FROM ferry.change_log WHERE table_name = 'm'::regclass ORDER BY position DESC LIMIT 1;
+-- the guard does not stay open after the tracked table's TRUNCATE
+BEGIN;
+TRUNCATE m;
+TRUNCATE m_b;
+ROLLBACK;
+SELECT ferry.untrack('m');
+TRUNCATE m_a;
