@@ -103,9 +103,28 @@ std::string normalize_number(std::string_view text) {
 }
 
 std::string number_from_int(int64_t value) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-    return normalize_number(std::string_view(buf, end - buf));
+    // The hot path of row hashing: format directly instead of re-parsing.
+    if (value == 0)
+        return "0";
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+    const char* first = digits[0] == '-' ? digits + 1 : digits;
+    const char* last = end;
+    while (last[-1] == '0')
+        last--;
+    std::string out;
+    if (digits[0] == '-')
+        out += '-';
+    out += *first;
+    if (last - first > 1) {
+        out += '.';
+        out.append(first + 1, last);
+    }
+    out += 'e';
+    char exponent[8];
+    auto [exp_end, exp_ec] = std::to_chars(exponent, exponent + sizeof exponent, end - first - 1);
+    out.append(exponent, exp_end);
+    return out;
 }
 
 std::string number_from_double(double value) {

@@ -15,11 +15,16 @@ std::string call_output(const ColumnInfo& column, Datum value) {
     return std::string(text);
 }
 
-std::string varlena_bytes(Datum value) {
+// The bytes of a text-like or bytea value, detoasted but not copied.
+std::string_view varlena_view(Datum value) {
     struct varlena* detoasted = pg::value([&]() noexcept {
         return pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(value)));
     });
-    return std::string(VARDATA_ANY(detoasted), VARSIZE_ANY_EXHDR(detoasted));
+    return std::string_view(VARDATA_ANY(detoasted), VARSIZE_ANY_EXHDR(detoasted));
+}
+
+std::string varlena_bytes(Datum value) {
+    return std::string(varlena_view(value));
 }
 
 std::string format_date(DateADT date) {
@@ -121,31 +126,42 @@ CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
     return {ValueClass::text, call_output(column, value)};
 }
 
-int64_t canonical_row_hash(const TableInfo& table, HeapTuple tuple, TupleDesc desc) {
-    canonical::RowEncoder row;
+int64_t canonical_row_hash(const TableInfo& table, const DeformedRow& row) {
+    // One encoder per backend: its buffer keeps its capacity from row to row.
+    static canonical::RowEncoder encoder;
+    encoder.clear();
     for (int i = 0; i < table.column_count; i++) {
         const ColumnInfo& column = table.columns[table.name_order[i]];
-        bool is_null = false;
-        Datum value = pg::value(
-            [&]() noexcept { return heap_getattr(tuple, column.attnum, desc, &is_null); });
-        if (is_null) {
-            row.add_null(column.name);
+        int index = column.attnum - 1;
+        if (row.nulls[index]) {
+            encoder.add_null(column.name);
+            continue;
+        }
+        Datum value = row.values[index];
+        if (column.type_class == TypeClass::text && column.output.fn_oid == F_TEXTOUT) {
+            std::string_view bytes = varlena_view(value);
+            encoder.add_text(column.name, bytes);
+            continue;
+        }
+        if (column.type_class == TypeClass::bpchar) {
+            std::string_view bytes = varlena_view(value);
+            encoder.add_text(column.name, bytes.substr(0, bytes.find_last_not_of(' ') + 1));
             continue;
         }
         CanonicalValue canonical = canonical_value(column, value);
         switch (canonical.value_class) {
             case canonical::ValueClass::number:
-                row.add_number(column.name, canonical.text);
+                encoder.add_number(column.name, canonical.text);
                 break;
             case canonical::ValueClass::bytes:
-                row.add_bytes(column.name, canonical.text);
+                encoder.add_bytes(column.name, canonical.text);
                 break;
             default:
-                row.add_text(column.name, canonical.text);
+                encoder.add_text(column.name, canonical.text);
                 break;
         }
     }
-    return static_cast<int64_t>(row.hash());
+    return static_cast<int64_t>(encoder.hash());
 }
 
 }  // namespace ferry::pg

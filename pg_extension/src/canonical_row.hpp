@@ -23,6 +23,6 @@ struct CanonicalValue {
 CanonicalValue canonical_value(const ColumnInfo& column, Datum value);
 
 // Canonical hash of a whole row, as a signed 64-bit integer for SQL bigint.
-int64_t canonical_row_hash(const TableInfo& table, HeapTuple tuple, TupleDesc desc);
+int64_t canonical_row_hash(const TableInfo& table, const DeformedRow& row);
 
 }  // namespace ferry::pg

@@ -75,26 +75,32 @@ FERRY_FUNCTION(capture_row) {
     const TableInfo& table = table_info(data->tg_relation);
     TupleDesc desc = RelationGetDescr(data->tg_relation);
     Oid root = tracked_table(data);
-    HeapTuple old_row = data->tg_trigtuple;
-    HeapTuple new_row = data->tg_newtuple;
+    // The inserted row for INSERT, the old row for UPDATE and DELETE.
+    DeformedRow row = deform(data->tg_trigtuple, desc);
 
     if (TRIGGER_FIRED_BY_INSERT(data->tg_event)) {
-        append_change({root, ChangeOp::insert, row_to_jsonb(table, old_row, desc, true),
-                       row_to_jsonb(table, old_row, desc, false), std::nullopt});
-    } else if (TRIGGER_FIRED_BY_DELETE(data->tg_event)) {
-        append_change({root, ChangeOp::remove, row_to_jsonb(table, old_row, desc, true),
-                       std::nullopt, canonical_row_hash(table, old_row, desc)});
-    } else if (same_key(table, old_row, new_row, desc)) {
-        append_change({root, ChangeOp::update, row_to_jsonb(table, new_row, desc, true),
-                       row_to_jsonb(table, new_row, desc, false),
-                       canonical_row_hash(table, old_row, desc)});
+        append_change({root, ChangeOp::insert, row_to_jsonb(table, row, true),
+                       row_to_jsonb(table, row, false), std::nullopt});
+        return return_row(data);
+    }
+    DeformedRow& old_row = row;
+    int64_t old_hash = canonical_row_hash(table, old_row);
+    if (TRIGGER_FIRED_BY_DELETE(data->tg_event)) {
+        append_change(
+            {root, ChangeOp::remove, row_to_jsonb(table, old_row, true), std::nullopt, old_hash});
+        return return_row(data);
+    }
+    DeformedRow new_row = deform(data->tg_newtuple, desc);
+    if (same_key(table, old_row, new_row, desc)) {
+        append_change({root, ChangeOp::update, row_to_jsonb(table, new_row, true),
+                       row_to_jsonb(table, new_row, false), old_hash});
     } else {
         // A new primary key is a different row for every peer: log it as the
         // delete of the old key and the insert of the new one.
-        append_change({root, ChangeOp::remove, row_to_jsonb(table, old_row, desc, true),
-                       std::nullopt, canonical_row_hash(table, old_row, desc)});
-        append_change({root, ChangeOp::insert, row_to_jsonb(table, new_row, desc, true),
-                       row_to_jsonb(table, new_row, desc, false), std::nullopt});
+        append_change(
+            {root, ChangeOp::remove, row_to_jsonb(table, old_row, true), std::nullopt, old_hash});
+        append_change({root, ChangeOp::insert, row_to_jsonb(table, new_row, true),
+                       row_to_jsonb(table, new_row, false), std::nullopt});
     }
     return return_row(data);
 }

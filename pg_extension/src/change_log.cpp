@@ -8,17 +8,34 @@ namespace {
 
 char* origin_setting = nullptr;
 
-// OIDs of ferry.changes and its position sequence, looked up once per backend
-// and forgotten on any relcache invalidation of either (e.g. the extension was
-// dropped and created again).
-Oid changes_oid = InvalidOid;
-Oid position_seq_oid = InvalidOid;
+// What appending to the log needs besides the tuple: ferry.changes, its
+// sequence and its indexes with their IndexInfo. Built on the first change of
+// a transaction in a context under TopTransactionContext (index AMs keep
+// per-index caches in IndexInfo, e.g. BRIN's descriptor, which must not
+// outlive the transaction), and dropped on relcache invalidation of any of
+// them (e.g. the extension was dropped and created again).
+struct LogIndex {
+    Oid oid;
+    bool unique;
+    IndexInfo* info;
+};
 
-void forget_oids(Datum, Oid relid) {
-    if (relid == InvalidOid || relid == changes_oid || relid == position_seq_oid) {
-        changes_oid = InvalidOid;
-        position_seq_oid = InvalidOid;
-    }
+struct LogTargets {
+    LocalTransactionId transaction = InvalidLocalTransactionId;
+    Oid changes = InvalidOid;
+    Oid position_seq = InvalidOid;
+    int index_count = 0;
+    LogIndex indexes[8];
+};
+
+LogTargets targets;
+
+void forget_targets(Datum, Oid relid) {
+    bool ours = relid == InvalidOid || relid == targets.changes || relid == targets.position_seq;
+    for (int i = 0; i < targets.index_count; i++)
+        ours = ours || relid == targets.indexes[i].oid;
+    if (ours)
+        targets.transaction = InvalidLocalTransactionId;
 }
 
 enum Column {
@@ -34,43 +51,70 @@ enum Column {
     column_count
 };
 
-void look_up_oids() noexcept {
-    Oid schema = get_namespace_oid("ferry", false);
-    changes_oid = get_relname_relid("changes", schema);
-    position_seq_oid = get_relname_relid("changes_position_seq", schema);
-    if (!OidIsValid(changes_oid) || !OidIsValid(position_seq_oid))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("ferry's change log is missing"),
-                        errhint("Reinstall the extension: ALTER EXTENSION ferry UPDATE.")));
+[[noreturn]] void refuse_index(Relation index, const char* why) noexcept {
+    ereport(ERROR,
+            (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+             errmsg("index \"%s\" on ferry.changes is %s", RelationGetRelationName(index), why),
+             errhint("Drop it; ferry.changes supports plain column indexes only.")));
+    pg_unreachable();
 }
 
-// Inserts the index entries of a new log tuple. Only plain column indexes are
-// supported: expression and partial indexes would need an executor state.
-void insert_index_entries(Relation log, HeapTuple tuple) noexcept {
-    List* indexes = RelationGetIndexList(log);
-    if (indexes == NIL)
-        return;
-    TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(log), &TTSOpsHeapTuple);
-    ExecStoreHeapTuple(tuple, slot, false);
+// Fills targets for the current transaction. PostgreSQL calls only.
+void look_up_targets() noexcept {
+    targets.transaction = InvalidLocalTransactionId;
+    Oid schema = get_namespace_oid("ferry", false);
+    targets.changes = get_relname_relid("changes", schema);
+    targets.position_seq = get_relname_relid("changes_position_seq", schema);
+    if (!OidIsValid(targets.changes) || !OidIsValid(targets.position_seq))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("ferry's change log is missing"),
+                        errhint("Reinstall the extension: ALTER EXTENSION ferry UPDATE.")));
+    Relation log = table_open(targets.changes, RowExclusiveLock);
+    if (RelationGetDescr(log)->natts != column_count)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("ferry.changes does not have the expected columns"),
+                        errhint("Do not alter ferry's tables; reinstall the extension.")));
+    MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+    List* index_oids = RelationGetIndexList(log);
+    if (list_length(index_oids) > static_cast<int>(lengthof(targets.indexes)))
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("ferry.changes has too many indexes"),
+                        errhint("Drop the indexes you added to ferry.changes.")));
+    targets.index_count = 0;
     ListCell* cell;
-    foreach (cell, indexes) {
+    foreach (cell, index_oids) {
         Relation index = index_open(lfirst_oid(cell), RowExclusiveLock);
         IndexInfo* info = BuildIndexInfo(index);
-        if (info->ii_Expressions != NIL || info->ii_Predicate != NIL)
-            ereport(ERROR,
-                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                     errmsg("index \"%s\" on ferry.changes is an expression or partial index",
-                            RelationGetRelationName(index)),
-                     errhint("Drop it; ferry.changes supports plain column indexes only.")));
-        Datum values[INDEX_MAX_KEYS];
-        bool nulls[INDEX_MAX_KEYS];
-        FormIndexDatum(info, slot, nullptr, values, nulls);
-        index_insert(index, values, nulls, &tuple->t_self, log,
-                     index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false,
-                     info);
+        if (info->ii_Expressions != NIL)
+            refuse_index(index, "an expression index");
+        if (info->ii_Predicate != NIL)
+            refuse_index(index, "a partial index");
+        targets.indexes[targets.index_count++] = {RelationGetRelid(index),
+                                                  index->rd_index->indisunique, info};
         index_close(index, NoLock);
     }
-    ExecDropSingleTupleTableSlot(slot);
-    list_free(indexes);
+    MemoryContextSwitchTo(old);
+    table_close(log, NoLock);
+    targets.transaction = MyProc->lxid;
+}
+
+// Inserts the index entries of a new log tuple; the indexes are plain column
+// indexes, so their keys come straight from the tuple's values.
+void insert_index_entries(Relation log, HeapTuple tuple, const Datum* values,
+                          const bool* nulls) noexcept {
+    for (int i = 0; i < targets.index_count; i++) {
+        const LogIndex& target = targets.indexes[i];
+        Relation index = index_open(target.oid, RowExclusiveLock);
+        Datum key_values[INDEX_MAX_KEYS];
+        bool key_nulls[INDEX_MAX_KEYS];
+        for (int k = 0; k < target.info->ii_NumIndexAttrs; k++) {
+            AttrNumber attnum = target.info->ii_IndexAttrNumbers[k];
+            key_values[k] = values[attnum - 1];
+            key_nulls[k] = nulls[attnum - 1];
+        }
+        index_insert(index, key_values, key_nulls, &tuple->t_self, log,
+                     target.unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, target.info);
+        index_close(index, NoLock);
+    }
 }
 
 }  // namespace
@@ -85,16 +129,16 @@ void define_change_log_settings() {
         "Changes captured while it is set are tagged with this origin and are never "
         "sent back to that peer. Empty means local writes.",
         &origin_setting, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
-    CacheRegisterRelcacheCallback(forget_oids, 0);
+    CacheRegisterRelcacheCallback(forget_targets, 0);
 }
 
 void append_change(const Change& change) {
     pg::call([&]() noexcept {
-        if (!OidIsValid(changes_oid) || !OidIsValid(position_seq_oid))
-            look_up_oids();
+        if (targets.transaction != MyProc->lxid)
+            look_up_targets();
         Datum values[column_count];
         bool nulls[column_count] = {};
-        values[col_position] = Int64GetDatum(nextval_internal(position_seq_oid, false));
+        values[col_position] = Int64GetDatum(nextval_internal(targets.position_seq, false));
         values[col_xid] = FullTransactionIdGetDatum(GetTopFullTransactionId());
         values[col_relid] = ObjectIdGetDatum(change.table);
         values[col_op] = CharGetDatum(static_cast<char>(change.op));
@@ -109,14 +153,10 @@ void append_change(const Change& change) {
         values[col_origin] = origin ? CStringGetTextDatum(origin) : 0;
         values[col_changed_at] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 
-        Relation log = table_open(changes_oid, RowExclusiveLock);
-        if (RelationGetDescr(log)->natts != column_count)
-            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                            errmsg("ferry.changes does not have the expected columns"),
-                            errhint("Do not alter ferry's tables; reinstall the extension.")));
+        Relation log = table_open(targets.changes, RowExclusiveLock);
         HeapTuple tuple = heap_form_tuple(RelationGetDescr(log), values, nulls);
         simple_heap_insert(log, tuple);
-        insert_index_entries(log, tuple);
+        insert_index_entries(log, tuple, values, nulls);
         table_close(log, NoLock);
     });
 }

@@ -5,6 +5,8 @@
 extern "C" {
 #include "postgres.h"
 
+#include "storage/proc.h"
+
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"

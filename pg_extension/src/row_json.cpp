@@ -111,20 +111,18 @@ JsonbValue json_value(const ColumnInfo& column, Datum value) {
 
 }  // namespace
 
-Datum row_to_jsonb(const TableInfo& table, HeapTuple tuple, TupleDesc desc, bool key_only) {
+Datum row_to_jsonb(const TableInfo& table, const DeformedRow& row, bool key_only) {
     JsonbParseState* state = nullptr;
     pg::call([&]() noexcept { pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr); });
     int count = key_only ? table.key_count : table.column_count;
     for (int i = 0; i < count; i++) {
         const ColumnInfo& column = table.columns[key_only ? table.key_columns[i] : i];
-        bool is_null = false;
-        Datum datum = pg::value(
-            [&]() noexcept { return heap_getattr(tuple, column.attnum, desc, &is_null); });
+        int index = column.attnum - 1;
         JsonbValue value;
-        if (is_null)
+        if (row.nulls[index])
             value.type = jbvNull;
         else
-            value = json_value(column, datum);
+            value = json_value(column, row.values[index]);
         JsonbValue key = json_string(column.name, strlen(column.name));
         pg::call([&]() noexcept {
             pushJsonbValue(&state, WJB_KEY, &key);
@@ -137,21 +135,21 @@ Datum row_to_jsonb(const TableInfo& table, HeapTuple tuple, TupleDesc desc, bool
     });
 }
 
-bool same_key(const TableInfo& table, HeapTuple a, HeapTuple b, TupleDesc desc) {
-    return pg::value([&]() noexcept {
-        for (int i = 0; i < table.key_count; i++) {
-            AttrNumber attnum = table.columns[table.key_columns[i]].attnum;
-            Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
-            bool a_null, b_null;
-            Datum va = heap_getattr(a, attnum, desc, &a_null);
-            Datum vb = heap_getattr(b, attnum, desc, &b_null);
-            if (a_null != b_null)
-                return false;
-            if (!a_null && !datumIsEqual(va, vb, attr->attbyval, attr->attlen))
-                return false;
-        }
-        return true;
-    });
+bool same_key(const TableInfo& table, const DeformedRow& a, const DeformedRow& b, TupleDesc desc) {
+    for (int i = 0; i < table.key_count; i++) {
+        int index = table.columns[table.key_columns[i]].attnum - 1;
+        Form_pg_attribute attr = TupleDescAttr(desc, index);
+        if (a.nulls[index] != b.nulls[index])
+            return false;
+        if (a.nulls[index])
+            continue;
+        bool equal = pg::value([&]() noexcept {
+            return datumIsEqual(a.values[index], b.values[index], attr->attbyval, attr->attlen);
+        });
+        if (!equal)
+            return false;
+    }
+    return true;
 }
 
 }  // namespace ferry::pg

@@ -12,10 +12,10 @@
 
 namespace ferry::pg {
 
-// jsonb object of every column of tuple, or of its primary key columns only.
-Datum row_to_jsonb(const TableInfo& table, HeapTuple tuple, TupleDesc desc, bool key_only);
+// jsonb object of every column of a row, or of its primary key columns only.
+Datum row_to_jsonb(const TableInfo& table, const DeformedRow& row, bool key_only);
 
-// True when the primary key values of the two tuples are binary equal.
-bool same_key(const TableInfo& table, HeapTuple a, HeapTuple b, TupleDesc desc);
+// True when the primary key values of the two rows are binary equal.
+bool same_key(const TableInfo& table, const DeformedRow& a, const DeformedRow& b, TupleDesc desc);
 
 }  // namespace ferry::pg

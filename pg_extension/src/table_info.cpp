@@ -115,6 +115,16 @@ void build(CacheEntry* entry, Relation rel, bool* has_key) noexcept {
 
 }  // namespace
 
+DeformedRow deform(HeapTuple tuple, TupleDesc desc) {
+    DeformedRow row{};
+    pg::call([&]() noexcept {
+        row.values = static_cast<Datum*>(palloc(sizeof(Datum) * desc->natts));
+        row.nulls = static_cast<bool*>(palloc(sizeof(bool) * desc->natts));
+        heap_deform_tuple(tuple, desc, row.values, row.nulls);
+    });
+    return row;
+}
+
 void register_table_info_invalidation() {
     CacheRegisterRelcacheCallback(invalidate, 0);
 }

@@ -42,6 +42,15 @@ struct TableInfo {
     int* key_columns;  // column indexes of the primary key, in key order
 };
 
+// A tuple's attributes, extracted once (heap_deform_tuple) and shared by
+// everything capture computes from it. Indexed by attnum - 1; palloc'd.
+struct DeformedRow {
+    Datum* values;
+    bool* nulls;
+};
+
+DeformedRow deform(HeapTuple tuple, TupleDesc desc);
+
 // Returns the cached description of rel. Throws SqlError when the relation
 // has no primary key.
 const TableInfo& table_info(Relation rel);

@@ -35,6 +35,10 @@ TEST_CASE("integers, doubles and decimals meet in one form", "[canonical]") {
     CHECK(number_from_double(0.1) == normalize_number("0.1"));
     CHECK(number_from_double(1e-7) == "1e-7");
     CHECK(number_from_int(INT64_MIN) == "-9.223372036854775808e18");
+    for (int64_t v : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{10}, int64_t{1200},
+                      int64_t{-305}, int64_t{INT64_MAX}, int64_t{1000000}}) {
+        CHECK(number_from_int(v) == normalize_number(std::to_string(v)));
+    }
 }
 
 TEST_CASE("malformed numbers are refused", "[canonical]") {

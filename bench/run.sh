@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, each comparing ferry with what a user would
+# otherwise use, in the same run. Results land in bench/results/ and are
+# copied by hand into docs/benchmarks.md with the date and machine.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+for bench in "$here"/capture.sh; do
+  echo "== $(basename "$bench")"
+  bash "$bench"
+done
