@@ -86,8 +86,8 @@ FROM ferry.tracked_tables t
 JOIN pg_class c ON c.oid = t.relid
 JOIN pg_namespace n ON n.oid = c.relnamespace;
 
-CREATE FUNCTION ferry.capture_row() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'capture_row' LANGUAGE C;
+CREATE FUNCTION ferry.capture_statement() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'capture_statement' LANGUAGE C;
 CREATE FUNCTION ferry.capture_truncate() RETURNS trigger
     AS 'MODULE_PATHNAME', 'capture_truncate' LANGUAGE C;
 CREATE FUNCTION ferry.truncate_finished() RETURNS trigger
@@ -95,14 +95,40 @@ CREATE FUNCTION ferry.truncate_finished() RETURNS trigger
 CREATE FUNCTION ferry.guard_partition_truncate() RETURNS trigger
     AS 'MODULE_PATHNAME', 'guard_partition_truncate' LANGUAGE C;
 
--- Installs the TRUNCATE guard on one partition of a tracked table.
-CREATE FUNCTION ferry._guard_partition(partition regclass, root regclass) RETURNS void
+-- Installs ferry's triggers on one relation of a tracked table's partition
+-- tree (or on a plain tracked table, then rel = root). Statement-level
+-- triggers with transition tables: one call per statement. Every relation of
+-- a partition tree gets them, because a statement fires the statement
+-- triggers of the table it names only.
+CREATE FUNCTION ferry._install_capture(rel regclass, root regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    EXECUTE format('CREATE TRIGGER ferry_truncate_guard BEFORE TRUNCATE ON %s '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.guard_partition_truncate(%L)',
-                   partition, root::oid);
-    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ferry_truncate_guard', partition);
+    EXECUTE format('CREATE TRIGGER ferry_capture_insert AFTER INSERT ON %s '
+                   'REFERENCING NEW TABLE AS ferry_new '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement(%L)', rel, root::oid);
+    EXECUTE format('CREATE TRIGGER ferry_capture_update AFTER UPDATE ON %s '
+                   'REFERENCING OLD TABLE AS ferry_old NEW TABLE AS ferry_new '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement(%L)', rel, root::oid);
+    EXECUTE format('CREATE TRIGGER ferry_capture_delete AFTER DELETE ON %s '
+                   'REFERENCING OLD TABLE AS ferry_old '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement(%L)', rel, root::oid);
+    IF rel = root THEN
+        EXECUTE format('CREATE TRIGGER ferry_capture_truncate BEFORE TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_truncate(%L)', rel, root::oid);
+        IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'p' THEN
+            EXECUTE format('CREATE TRIGGER ferry_truncate_finished AFTER TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION ferry.truncate_finished(%L)', rel, root::oid);
+        END IF;
+    ELSE
+        EXECUTE format('CREATE TRIGGER ferry_truncate_guard BEFORE TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION ferry.guard_partition_truncate(%L)',
+                       rel, root::oid);
+    END IF;
+    -- ALWAYS: capture even under session_replication_role = replica. One
+    -- ALTER TABLE for all, so the DDL guard never sees some enabled and some not.
+    EXECUTE format('ALTER TABLE ONLY %s %s', rel,
+                   (SELECT string_agg(format('ENABLE ALWAYS TRIGGER %I', tgname), ', ')
+                    FROM pg_trigger WHERE tgrelid = rel AND tgname LIKE 'ferry\_%'));
 END $$;
 
 CREATE FUNCTION ferry._descendants(root regclass) RETURNS oid[]
@@ -120,8 +146,8 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Starts capturing every INSERT, UPDATE, DELETE and TRUNCATE on a table.
--- Runs with the caller's privileges: creating the triggers needs the TRIGGER
--- privilege (or ownership) on the table.
+-- Runs with the caller's privileges: installing the triggers (and enabling
+-- them ALWAYS) needs ownership of the table and its partitions.
 CREATE FUNCTION ferry.track(tbl regclass, options jsonb DEFAULT '{}') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -164,21 +190,10 @@ BEGIN
         RETURN;
     END IF;
 
-    EXECUTE format('CREATE TRIGGER ferry_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
-                   'FOR EACH ROW EXECUTE FUNCTION ferry.capture_row(%L)', tbl, tbl::oid);
-    EXECUTE format('CREATE TRIGGER ferry_capture_truncate BEFORE TRUNCATE ON %s '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_truncate(%L)', tbl, tbl::oid);
-    -- ALWAYS: capture even under session_replication_role = replica.
-    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ferry_capture', tbl);
-    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ferry_capture_truncate', tbl);
-    IF rel.relkind = 'p' THEN
-        EXECUTE format('CREATE TRIGGER ferry_truncate_finished AFTER TRUNCATE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION ferry.truncate_finished(%L)', tbl, tbl::oid);
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ferry_truncate_finished', tbl);
-        FOREACH partition IN ARRAY ferry._descendants(tbl) LOOP
-            PERFORM ferry._guard_partition(partition::regclass, tbl);
-        END LOOP;
-    END IF;
+    PERFORM ferry._install_capture(tbl, tbl);
+    FOREACH partition IN ARRAY ferry._descendants(tbl) LOOP
+        PERFORM ferry._install_capture(partition::regclass, tbl);
+    END LOOP;
     INSERT INTO ferry.tracked_tables (relid, options, partitions)
     VALUES (tbl, options, ferry._descendants(tbl));
 END $$;
@@ -198,9 +213,11 @@ BEGIN
     END IF;
     FOR trigger_name, on_table IN
         SELECT g.tgname, g.tgrelid::regclass FROM pg_trigger g
-        WHERE (g.tgrelid = tbl AND g.tgname IN ('ferry_capture', 'ferry_capture_truncate',
-                                                 'ferry_truncate_finished'))
-           OR (g.tgrelid = ANY (parts) AND g.tgname = 'ferry_truncate_guard')
+        WHERE (g.tgrelid = tbl OR g.tgrelid = ANY (parts)) AND g.tgname LIKE 'ferry\_%'
+          AND g.tgfoid IN ('ferry.capture_statement()'::regprocedure,
+                           'ferry.capture_truncate()'::regprocedure,
+                           'ferry.truncate_finished()'::regprocedure,
+                           'ferry.guard_partition_truncate()'::regprocedure)
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, on_table);
     END LOOP;
@@ -223,8 +240,11 @@ DECLARE
 BEGIN
     FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands()
                WHERE object_type IN ('table', 'table column') LOOP
+        -- (pg_partition_ancestors() and pg_partition_tree() return nothing
+        -- for a table that is not partitioned: match the table itself too.)
         FOR t IN SELECT * FROM ferry.tracked_tables
-                 WHERE relid::oid IN (SELECT pg_partition_ancestors(cmd.objid))
+                 WHERE relid::oid = cmd.objid
+                    OR relid::oid IN (SELECT pg_partition_ancestors(cmd.objid))
                     OR cmd.objid = ANY (partitions) LOOP
             IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = t.relid AND indisprimary) THEN
                 RAISE EXCEPTION 'cannot remove the primary key of tracked table "%"', t.relid
@@ -233,9 +253,8 @@ BEGIN
                           HINT = format('Run SELECT ferry.untrack(%L) first.', t.relid::text);
             END IF;
             IF EXISTS (SELECT 1 FROM pg_trigger
-                       WHERE tgrelid IN (SELECT relid FROM pg_partition_tree(t.relid))
-                         AND tgname IN ('ferry_capture', 'ferry_capture_truncate',
-                                        'ferry_truncate_finished', 'ferry_truncate_guard')
+                       WHERE (tgrelid = t.relid OR tgrelid = ANY (t.partitions))
+                         AND tgname LIKE 'ferry\_%'
                          AND tgenabled <> 'A') THEN
                 RAISE EXCEPTION 'cannot disable ferry''s capture on tracked table "%"', t.relid
                     USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -261,7 +280,7 @@ BEGIN
                 -- that brings us back here, and must find the partition known.
                 PERFORM ferry._record_partitions(t.relid);
                 FOR i IN 1 .. cardinality(added) LOOP
-                    PERFORM ferry._guard_partition(added[i]::regclass, t.relid);
+                    PERFORM ferry._install_capture(added[i]::regclass, t.relid);
                 END LOOP;
             END IF;
         END LOOP;
@@ -308,6 +327,10 @@ CREATE EVENT TRIGGER ferry_ddl_guard ON ddl_command_end
     EXECUTE FUNCTION ferry._ddl_guard();
 CREATE EVENT TRIGGER ferry_drop_guard ON sql_drop
     EXECUTE FUNCTION ferry._drop_guard();
+-- Event triggers, like triggers, do not fire under session_replication_role
+-- = replica unless enabled ALWAYS; DDL is guarded whatever the role.
+ALTER EVENT TRIGGER ferry_ddl_guard ENABLE ALWAYS;
+ALTER EVENT TRIGGER ferry_drop_guard ENABLE ALWAYS;
 
 ------------------------------------------------------------------------------
 -- Reading changes in commit-safe batches
@@ -753,7 +776,7 @@ $$;
 CREATE FUNCTION ferry.session_finish(id bigint, status text, error text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF status NOT IN ('succeeded', 'failed', 'cancelled') THEN
+    IF status IS NULL OR status NOT IN ('succeeded', 'failed', 'cancelled') THEN
         RAISE EXCEPTION 'invalid session status "%"', status
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use succeeded, failed or cancelled.';
@@ -778,7 +801,7 @@ $$;
 
 CREATE TABLE ferry.conflicts (
     id           bigserial PRIMARY KEY,
-    table_name   text NOT NULL,
+    table_name   regclass NOT NULL,
     key          jsonb NOT NULL,
     peer         text NOT NULL,        -- the peer whose change conflicted
     local_row    jsonb,                -- this peer's version (NULL: deleted here)
@@ -798,7 +821,7 @@ SELECT t.relid AS table_name,
        coalesce(clock_timestamp() - min(ch.changed_at), interval '0') AS lag,
        c.acked_at AS last_sync_at,
        (SELECT count(*) FROM ferry.conflicts f
-        WHERE f.table_name = t.relid::text AND f.resolved_at IS NULL
+        WHERE f.table_name = t.relid AND f.resolved_at IS NULL
           AND (c.name IS NULL OR f.peer = c.name)) AS open_conflicts
 FROM ferry.tracked_tables t
 LEFT JOIN ferry.consumers c ON true
@@ -815,9 +838,11 @@ REVOKE ALL ON ALL TABLES IN SCHEMA ferry FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA ferry FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ferry FROM PUBLIC;
 GRANT SELECT ON ferry.tracked_tables TO PUBLIC;
+-- Used by the view ferry.status, so that a role granted the view can use it.
+GRANT EXECUTE ON FUNCTION ferry._consumed(jsonb, xid8, bigint) TO PUBLIC;
 -- Called by the event triggers, which run as whoever issues DDL.
 GRANT EXECUTE ON FUNCTION ferry._ddl_guard(), ferry._drop_guard(),
-                          ferry._descendants(regclass), ferry._guard_partition(regclass, regclass),
+                          ferry._descendants(regclass), ferry._install_capture(regclass, regclass),
                           ferry._record_partitions(regclass)
     TO PUBLIC;
 

@@ -55,6 +55,17 @@ std::string redact_uri(std::string_view peer) {
     return uri;
 }
 
+// A value in keyword/value form: quoted, with quotes and backslashes escaped.
+std::string quote_conninfo_value(const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+        if (c == '\'' || c == '\\')
+            out += '\\';
+        out += c;
+    }
+    return out + "'";
+}
+
 // Keyword/value form: key = value pairs separated by blanks, values optionally
 // single-quoted with backslash escapes, exactly as libpq parses them.
 std::string redact_keywords(std::string_view s) {
@@ -78,20 +89,28 @@ std::string redact_keywords(std::string_view s) {
         while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])))
             out += s[i++];
         size_t value_start = i;
+        std::string value;  // unescaped
         if (i < s.size() && s[i] == '\'') {
             i++;
-            while (i < s.size() && s[i] != '\'')
-                i += (s[i] == '\\' && i + 1 < s.size()) ? 2 : 1;
+            while (i < s.size() && s[i] != '\'') {
+                if (s[i] == '\\' && i + 1 < s.size())
+                    i++;
+                value += s[i++];
+            }
             if (i < s.size())
                 i++;
         } else {
             while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i])))
-                i++;
+                value += s[i++];
         }
-        if (key == "password")
+        if (key == "password") {
             out.append(kMask);
-        else
+        } else if (key == "dbname" && (value.find('=') != std::string::npos || is_uri(value))) {
+            // libpq expands a dbname that is itself a connection string or URI.
+            out += quote_conninfo_value(redact(value));
+        } else {
             out.append(s.substr(value_start, i - value_start));
+        }
     }
     return out;
 }

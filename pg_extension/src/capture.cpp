@@ -1,9 +1,13 @@
-// The capture triggers installed by ferry.track(): one AFTER ROW trigger for
-// INSERT, UPDATE and DELETE, and TRUNCATE triggers. Each trigger gets the OID of
-// the tracked table as its argument, so that row triggers cloned onto
-// partitions still log changes under the tracked (root) table.
+// The capture triggers installed by ferry.track(): statement-level AFTER
+// INSERT, UPDATE and DELETE triggers that read the statement's transition
+// tables (one call per statement, however many rows it touched), and TRUNCATE
+// triggers. Each trigger gets the OID of the tracked table as its argument:
+// a partitioned table's partitions carry the same triggers (a statement that
+// names a partition fires only the partition's statement triggers), and log
+// their rows under the tracked table.
 #include "capture.hpp"
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -46,13 +50,42 @@ TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function) {
     return data;
 }
 
+// The tracked table named by the trigger's argument. It must be the table the
+// trigger fires on or one of its partition ancestors: otherwise a role that
+// may create triggers could log its own rows as another table's changes.
 Oid tracked_table(const TriggerData* data) {
-    return static_cast<Oid>(std::stoul(data->tg_trigger->tgargs[0]));
+    const char* argument = data->tg_trigger->tgargs[0];
+    char* end = nullptr;
+    unsigned long parsed = std::strtoul(argument, &end, 10);
+    Oid tracked = static_cast<Oid>(parsed);
+    Oid relid = RelationGetRelid(data->tg_relation);
+    bool valid = end != argument && *end == '\0' && parsed == tracked;
+    if (valid && tracked != relid) {
+        valid = pg::value([&]() noexcept {
+            if (!data->tg_relation->rd_rel->relispartition)
+                return false;
+            List* ancestors = get_partition_ancestors(relid);
+            bool found = list_member_oid(ancestors, tracked);
+            list_free(ancestors);
+            return found;
+        });
+    }
+    if (!valid)
+        throw SqlError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                       std::string("ferry trigger \"") + data->tg_trigger->tgname + "\" on \"" +
+                           RelationGetRelationName(data->tg_relation) + "\" names another table",
+                       std::string("Its argument is \"") + argument +
+                           "\"; it must be the OID of its own table or of a partitioned "
+                           "table it belongs to.",
+                       "Create ferry's triggers with ferry.track(), not by hand.");
+    return tracked;
 }
 
-Datum return_row(const TriggerData* data) {
-    return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(data->tg_event) ? data->tg_newtuple
-                                                                   : data->tg_trigtuple);
+[[noreturn]] void missing_transition_table(const char* which) {
+    throw SqlError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                   std::string("capture trigger has no ") + which + " TABLE",
+                   "ferry's capture triggers read the statement's transition tables.",
+                   "Create ferry's triggers with ferry.track(), not by hand.");
 }
 
 }  // namespace
@@ -66,43 +99,159 @@ void register_capture_callbacks() {
 
 using namespace ferry::pg;
 
-// AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW: logs the change.
-FERRY_FUNCTION(capture_row) {
-    TriggerData* data = trigger_data(fcinfo, "capture_row");
-    if (!TRIGGER_FIRED_AFTER(data->tg_event) || !TRIGGER_FIRED_FOR_ROW(data->tg_event))
-        throw SqlError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                       "function \"capture_row\" must be fired AFTER ROW");
-    const TableInfo& table = table_info(data->tg_relation);
-    TupleDesc desc = RelationGetDescr(data->tg_relation);
-    Oid root = tracked_table(data);
-    // The inserted row for INSERT, the old row for UPDATE and DELETE.
-    DeformedRow row = deform(data->tg_trigtuple, desc);
+namespace ferry::pg {
+namespace {
 
-    if (TRIGGER_FIRED_BY_INSERT(data->tg_event)) {
-        append_change({root, ChangeOp::insert, row_to_jsonb(table, row, true),
-                       row_to_jsonb(table, row, false), std::nullopt});
-        return return_row(data);
+// Reads a transition table with a read pointer of its own, so that other
+// triggers reading the same table are not disturbed.
+class TransitionReader {
+  public:
+    TransitionReader(Tuplestorestate* table, TupleDesc desc) : table_(table) {
+        pg::call([&]() noexcept {
+            pointer_ = tuplestore_alloc_read_pointer(table_, EXEC_FLAG_REWIND);
+            slot_ = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+        });
     }
-    DeformedRow& old_row = row;
-    int64_t old_hash = canonical_row_hash(table, old_row);
-    if (TRIGGER_FIRED_BY_DELETE(data->tg_event)) {
-        append_change(
-            {root, ChangeOp::remove, row_to_jsonb(table, old_row, true), std::nullopt, old_hash});
-        return return_row(data);
+
+    // Moves to the next row; false at the end.
+    bool next() {
+        return pg::value([&]() noexcept {
+            tuplestore_select_read_pointer(table_, pointer_);
+            bool found = tuplestore_gettupleslot(table_, true, false, slot_);
+            tuplestore_select_read_pointer(table_, 0);
+            if (found)
+                slot_getallattrs(slot_);
+            return found;
+        });
     }
-    DeformedRow new_row = deform(data->tg_newtuple, desc);
-    if (same_key(table, old_row, new_row, desc)) {
-        append_change({root, ChangeOp::update, row_to_jsonb(table, new_row, true),
-                       row_to_jsonb(table, new_row, false), old_hash});
+
+    // The current row's attributes; valid until the next call to next().
+    DeformedRow row() const { return {slot_->tts_values, slot_->tts_isnull}; }
+
+    // Releases the slot (and its tuple descriptor reference).
+    void close() {
+        pg::call([&]() noexcept { ExecDropSingleTupleTableSlot(slot_); });
+    }
+
+  private:
+    Tuplestorestate* table_;
+    int pointer_ = 0;
+    TupleTableSlot* slot_ = nullptr;
+};
+
+// Logs the rows of one statement, resetting a memory context per row so that
+// a statement touching millions of rows runs in constant memory.
+class StatementCapture {
+  public:
+    StatementCapture(Relation rel, Oid tracked)
+        : table_(table_info(rel)), desc_(RelationGetDescr(rel)), tracked_(tracked) {
+        row_context_ = pg::value([]() noexcept {
+            return AllocSetContextCreate(CurrentMemoryContext, "ferry capture row",
+                                         ALLOCSET_DEFAULT_SIZES);
+        });
+    }
+
+    void inserted(const DeformedRow& row) {
+        in_row_context([&] {
+            writer_.append({tracked_, ChangeOp::insert, row_to_jsonb(table_, row, true),
+                            row_to_jsonb(table_, row, false), std::nullopt});
+        });
+    }
+
+    void deleted(const DeformedRow& row) {
+        in_row_context([&] {
+            writer_.append({tracked_, ChangeOp::remove, row_to_jsonb(table_, row, true),
+                            std::nullopt, canonical_row_hash(table_, row)});
+        });
+    }
+
+    void updated(const DeformedRow& old_row, const DeformedRow& new_row) {
+        in_row_context([&] {
+            int64_t old_hash = canonical_row_hash(table_, old_row);
+            if (same_key(table_, old_row, new_row, desc_)) {
+                writer_.append({tracked_, ChangeOp::update, row_to_jsonb(table_, new_row, true),
+                                row_to_jsonb(table_, new_row, false), old_hash});
+                return;
+            }
+            // A new primary key is a different row for every peer: log the
+            // delete of the old key and the insert of the new one.
+            writer_.append({tracked_, ChangeOp::remove, row_to_jsonb(table_, old_row, true),
+                            std::nullopt, old_hash});
+            writer_.append({tracked_, ChangeOp::insert, row_to_jsonb(table_, new_row, true),
+                            row_to_jsonb(table_, new_row, false), std::nullopt});
+        });
+    }
+
+    void finish() { writer_.finish(); }
+    TupleDesc desc() const { return desc_; }
+
+  private:
+    template <class Body>
+    void in_row_context(Body&& body) {
+        MemoryContext previous = MemoryContextSwitchTo(row_context_);
+        try {
+            body();
+        } catch (...) {
+            MemoryContextSwitchTo(previous);
+            throw;
+        }
+        MemoryContextSwitchTo(previous);
+        pg::call([&]() noexcept { MemoryContextReset(row_context_); });
+    }
+
+    const TableInfo& table_;
+    TupleDesc desc_;
+    Oid tracked_;
+    MemoryContext row_context_ = nullptr;
+    ChangeLogWriter writer_;
+};
+
+}  // namespace
+}  // namespace ferry::pg
+
+// AFTER INSERT, UPDATE or DELETE FOR EACH STATEMENT, with transition tables:
+// logs every row the statement changed, in one call.
+FERRY_FUNCTION(capture_statement) {
+    TriggerData* data = trigger_data(fcinfo, "capture_statement");
+    if (!TRIGGER_FIRED_AFTER(data->tg_event) || TRIGGER_FIRED_FOR_ROW(data->tg_event))
+        throw SqlError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                       "function \"capture_statement\" must be fired AFTER ... FOR EACH STATEMENT");
+    bool by_update = TRIGGER_FIRED_BY_UPDATE(data->tg_event);
+    bool by_insert = TRIGGER_FIRED_BY_INSERT(data->tg_event);
+    Tuplestorestate* old_rows = data->tg_oldtable;
+    Tuplestorestate* new_rows = data->tg_newtable;
+    if ((by_insert || by_update) && !new_rows)
+        missing_transition_table("NEW");
+    if (!by_insert && !old_rows)
+        missing_transition_table("OLD");
+
+    StatementCapture capture(data->tg_relation, tracked_table(data));
+    if (by_insert) {
+        TransitionReader rows(new_rows, capture.desc());
+        while (rows.next())
+            capture.inserted(rows.row());
+        rows.close();
+    } else if (by_update) {
+        // PostgreSQL appends each updated row's old and new versions to the
+        // two tables together, so they pair up in order.
+        TransitionReader before(old_rows, capture.desc());
+        TransitionReader after(new_rows, capture.desc());
+        while (before.next()) {
+            if (!after.next())
+                throw SqlError(ERRCODE_INTERNAL_ERROR,
+                               "transition tables of an UPDATE have different lengths");
+            capture.updated(before.row(), after.row());
+        }
+        before.close();
+        after.close();
     } else {
-        // A new primary key is a different row for every peer: log it as the
-        // delete of the old key and the insert of the new one.
-        append_change(
-            {root, ChangeOp::remove, row_to_jsonb(table, old_row, true), std::nullopt, old_hash});
-        append_change({root, ChangeOp::insert, row_to_jsonb(table, new_row, true),
-                       row_to_jsonb(table, new_row, false), std::nullopt});
+        TransitionReader rows(old_rows, capture.desc());
+        while (rows.next())
+            capture.deleted(rows.row());
+        rows.close();
     }
-    return return_row(data);
+    capture.finish();
+    return PointerGetDatum(nullptr);
 }
 
 // BEFORE TRUNCATE FOR EACH STATEMENT on a tracked table: logs the truncation.

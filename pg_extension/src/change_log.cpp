@@ -97,26 +97,6 @@ void look_up_targets() noexcept {
     targets.transaction = MyProc->lxid;
 }
 
-// Inserts the index entries of a new log tuple; the indexes are plain column
-// indexes, so their keys come straight from the tuple's values.
-void insert_index_entries(Relation log, HeapTuple tuple, const Datum* values,
-                          const bool* nulls) noexcept {
-    for (int i = 0; i < targets.index_count; i++) {
-        const LogIndex& target = targets.indexes[i];
-        Relation index = index_open(target.oid, RowExclusiveLock);
-        Datum key_values[INDEX_MAX_KEYS];
-        bool key_nulls[INDEX_MAX_KEYS];
-        for (int k = 0; k < target.info->ii_NumIndexAttrs; k++) {
-            AttrNumber attnum = target.info->ii_IndexAttrNumbers[k];
-            key_values[k] = values[attnum - 1];
-            key_nulls[k] = nulls[attnum - 1];
-        }
-        index_insert(index, key_values, key_nulls, &tuple->t_self, log,
-                     target.unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, target.info);
-        index_close(index, NoLock);
-    }
-}
-
 }  // namespace
 
 const char* current_origin() {
@@ -132,14 +112,26 @@ void define_change_log_settings() {
     CacheRegisterRelcacheCallback(forget_targets, 0);
 }
 
-void append_change(const Change& change) {
+ChangeLogWriter::ChangeLogWriter() {
     pg::call([&]() noexcept {
         if (targets.transaction != MyProc->lxid)
             look_up_targets();
+        log_ = table_open(targets.changes, RowExclusiveLock);
+        for (int i = 0; i < targets.index_count; i++)
+            indexes_[i] = index_open(targets.indexes[i].oid, RowExclusiveLock);
+        xid_ = FullTransactionIdGetDatum(GetTopFullTransactionId());
+        changed_at_ = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+        const char* origin = current_origin();
+        origin_ = origin ? pstrdup(origin) : nullptr;
+    });
+}
+
+void ChangeLogWriter::append(const Change& change) {
+    pg::call([&]() noexcept {
         Datum values[column_count];
         bool nulls[column_count] = {};
         values[col_position] = Int64GetDatum(nextval_internal(targets.position_seq, false));
-        values[col_xid] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+        values[col_xid] = xid_;
         values[col_relid] = ObjectIdGetDatum(change.table);
         values[col_op] = CharGetDatum(static_cast<char>(change.op));
         nulls[col_key] = !change.key;
@@ -148,17 +140,42 @@ void append_change(const Change& change) {
         values[col_new_row] = change.new_row.value_or(0);
         nulls[col_old_hash] = !change.old_hash;
         values[col_old_hash] = Int64GetDatum(change.old_hash.value_or(0));
-        const char* origin = current_origin();
-        nulls[col_origin] = origin == nullptr;
-        values[col_origin] = origin ? CStringGetTextDatum(origin) : 0;
-        values[col_changed_at] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+        nulls[col_origin] = origin_ == nullptr;
+        values[col_origin] = origin_ ? CStringGetTextDatum(origin_) : 0;
+        values[col_changed_at] = changed_at_;
 
-        Relation log = table_open(targets.changes, RowExclusiveLock);
-        HeapTuple tuple = heap_form_tuple(RelationGetDescr(log), values, nulls);
-        simple_heap_insert(log, tuple);
-        insert_index_entries(log, tuple, values, nulls);
-        table_close(log, NoLock);
+        HeapTuple tuple = heap_form_tuple(RelationGetDescr(log_), values, nulls);
+        simple_heap_insert(log_, tuple);
+        // The indexes are plain column indexes: their keys come straight from
+        // the tuple's values.
+        for (int i = 0; i < targets.index_count; i++) {
+            const LogIndex& target = targets.indexes[i];
+            Datum key_values[INDEX_MAX_KEYS];
+            bool key_nulls[INDEX_MAX_KEYS];
+            for (int k = 0; k < target.info->ii_NumIndexAttrs; k++) {
+                AttrNumber attnum = target.info->ii_IndexAttrNumbers[k];
+                key_values[k] = values[attnum - 1];
+                key_nulls[k] = nulls[attnum - 1];
+            }
+            index_insert(indexes_[i], key_values, key_nulls, &tuple->t_self, log_,
+                         target.unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, target.info);
+        }
+        heap_freetuple(tuple);
     });
+}
+
+void ChangeLogWriter::finish() {
+    pg::call([&]() noexcept {
+        for (int i = 0; i < targets.index_count; i++)
+            index_close(indexes_[i], NoLock);
+        table_close(log_, NoLock);
+    });
+}
+
+void append_change(const Change& change) {
+    ChangeLogWriter writer;
+    writer.append(change);
+    writer.finish();
 }
 
 }  // namespace ferry::pg

@@ -22,6 +22,25 @@ struct Change {
     std::optional<int64_t> old_hash;
 };
 
+// Writes the changes of one statement: ferry.changes and its indexes are
+// opened once, and the transaction id, origin and time are read once. Call
+// finish() when done; after an error the transaction's abort releases what
+// it holds, as for any PostgreSQL code that raises with relations open.
+class ChangeLogWriter {
+public:
+    ChangeLogWriter();
+    void append(const Change& change);
+    void finish();
+
+private:
+    Relation log_ = nullptr;
+    Relation indexes_[8] = {};
+    Datum xid_ = 0;
+    Datum changed_at_ = 0;
+    const char* origin_ = nullptr;
+};
+
+// One change on its own (TRUNCATE).
 void append_change(const Change& change);
 
 // The session's ferry.origin setting: the peer whose changes are being

@@ -12,6 +12,12 @@ TEST_CASE("keyword/value passwords are masked", "[conninfo]") {
     CHECK(redact(R"(password = 'it\'s a \\secret' user=x)") == "password = ******** user=x");
     CHECK(redact("host=db1 dbname=app") == "host=db1 dbname=app");
     CHECK(redact("passwordfile=x") == "passwordfile=x");
+    // libpq expands a dbname that is itself a connection string or URI
+    CHECK(redact("dbname=postgresql://u:s3cret@db1/app") ==
+          "dbname='postgresql://u:********@db1/app'");
+    CHECK(redact("host=x dbname='user=u password=s3cret'") ==
+          "host=x dbname='user=u password=********'");
+    CHECK(redact("dbname=app") == "dbname=app");
 }
 
 TEST_CASE("URI passwords are masked", "[conninfo]") {

@@ -71,9 +71,13 @@ INSERT INTO items (id, name) SELECT g, 'bulk' FROM generate_series(100, 1099) g;
 UPDATE items SET qty = 1 WHERE name = 'bulk';
 SELECT operation, count(*) FROM ferry.change_log WHERE (key->>'id')::int BETWEEN 100 AND 1099 GROUP BY 1 ORDER BY 1;
 
+-- a statement that changes many keys pairs each old row with its new row
+UPDATE items SET id = id + 5000 WHERE id BETWEEN 100 AND 102;
+SELECT operation, key FROM ferry.change_log ORDER BY position DESC LIMIT 6;
+
 -- TRUNCATE is captured as such
 TRUNCATE items;
 SELECT operation, key FROM ferry.change_log ORDER BY position DESC LIMIT 1;
 
 -- calling the trigger functions outside a trigger is refused
-SELECT ferry.capture_row();
+SELECT ferry.capture_statement();

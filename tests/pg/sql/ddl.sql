@@ -20,14 +20,21 @@ SELECT key_columns FROM ferry.tracked;
 
 -- refused: removing the key, switching capture off, dropping the table or a trigger
 ALTER TABLE t DROP CONSTRAINT t_pkey;
-ALTER TABLE t DISABLE TRIGGER ferry_capture;
+ALTER TABLE t DISABLE TRIGGER ferry_capture_insert;
 ALTER TABLE t DISABLE TRIGGER ALL;
-ALTER TABLE t ENABLE REPLICA TRIGGER ferry_capture;
-DROP TRIGGER ferry_capture ON t;
+ALTER TABLE t ENABLE REPLICA TRIGGER ferry_capture_delete;
+DROP TRIGGER ferry_capture_update ON t;
 DROP TABLE t;
--- nothing of that happened
+-- the guards hold under session_replication_role = replica too
+SET session_replication_role = replica;
+ALTER TABLE t DROP CONSTRAINT t_pkey;
+DROP TABLE t;
+RESET session_replication_role;
+-- nothing of that happened: the key and the triggers are there, and capture works
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 't'::regclass ORDER BY tgname;
 SELECT key_columns FROM ferry.tracked;
+INSERT INTO t VALUES (6, 'six');
+SELECT operation, key FROM ferry.change_log ORDER BY position DESC LIMIT 1;
 
 -- a renamed table is still tracked (changes name the table by OID)
 ALTER TABLE t RENAME TO t_renamed;

@@ -28,5 +28,71 @@ SELECT ferry.track('t');
 RESET ROLE;
 SELECT operation, key, new_row FROM ferry.change_log ORDER BY position;
 
-DROP OWNED BY app_writer;
-DROP ROLE app_writer;
+-- the roles of docs/permissions.md can do their jobs, and no more
+CREATE ROLE ferry_monitor;
+GRANT SELECT ON ferry.status, ferry.tracked, ferry.sessions, ferry.locks,
+                ferry.checkpoints, ferry.conflicts, ferry.consumers TO ferry_monitor;
+CREATE ROLE ferry_sync LOGIN;
+GRANT ferry_monitor TO ferry_sync;
+GRANT EXECUTE ON FUNCTION
+    ferry.read_changes(jsonb, integer, text), ferry.current_cursor(),
+    ferry.register_consumer(text), ferry.ack(text, jsonb), ferry.purge(),
+    ferry.checkpoint_begin(text, text, bigint, boolean),
+    ferry.checkpoint_advance(text, text, jsonb, bigint),
+    ferry.checkpoint_complete(text, text), ferry.checkpoint_fail(text, text, text),
+    ferry.checkpoint_resume_point(text, text, interval),
+    ferry.try_lock(text, text, interval), ferry.unlock(text, text),
+    ferry.session_start(text, text, text, text, text),
+    ferry.session_progress(bigint, text, bigint, bigint, bigint, bigint),
+    ferry.session_finish(bigint, text, text), ferry.cancel(bigint)
+TO ferry_sync;
+CREATE ROLE ferry_admin;
+GRANT INSERT, DELETE ON ferry.tracked_tables TO ferry_admin;
+GRANT EXECUTE ON FUNCTION ferry.track(regclass, jsonb), ferry.untrack(regclass),
+                          ferry.drop_consumer(text), ferry.capture_statement(),
+                          ferry.capture_truncate(), ferry.truncate_finished(),
+                          ferry.guard_partition_truncate() TO ferry_admin;
+
+SET ROLE ferry_monitor;
+SELECT table_name, peer, pending_changes FROM ferry.status;
+SELECT count(*) FROM ferry.sessions;
+SELECT count(*) FROM ferry.change_log;           -- holds row data: not granted
+SELECT ferry.try_lock('x', 'y', '1 minute');     -- read-only role
+RESET ROLE;
+
+SET ROLE ferry_sync;
+SELECT count(*) FILTER (WHERE operation IS NOT NULL) FROM ferry.read_changes(NULL);
+SELECT ferry.register_consumer('site-1');
+SELECT ferry.ack('site-1', ferry.current_cursor());
+SELECT ferry.purge();
+SELECT ferry.try_lock('sync:hub->site-1', 'host-a', '1 minute');
+SELECT status FROM ferry.checkpoint_begin('job', 't');
+SELECT ferry.session_finish(ferry.session_start('full', 'pull', 'hub', 'site-1'), 'succeeded');
+SELECT table_name, peer, pending_changes FROM ferry.status;
+DELETE FROM ferry.locks;                         -- only through the functions
+SELECT ferry.track('t');                         -- not an administrator
+RESET ROLE;
+
+CREATE TABLE owned_by_admin (id int PRIMARY KEY);
+ALTER TABLE owned_by_admin OWNER TO ferry_admin;
+CREATE TABLE not_admins (id int PRIMARY KEY);
+CREATE TABLE forger (id int PRIMARY KEY);
+ALTER TABLE forger OWNER TO ferry_admin;
+SET ROLE ferry_admin;
+SELECT ferry.track('owned_by_admin');
+INSERT INTO owned_by_admin VALUES (1);
+SELECT ferry.track('not_admins');                -- not its table
+-- a trigger that would log its rows as another table's changes is refused
+DO $$ BEGIN
+    EXECUTE format('CREATE TRIGGER forge AFTER INSERT ON forger REFERENCING NEW TABLE AS n '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement(%L)', 't'::regclass::oid);
+END $$;
+\set VERBOSITY terse
+INSERT INTO forger VALUES (1);
+\set VERBOSITY default
+SELECT ferry.untrack('owned_by_admin');
+RESET ROLE;
+SELECT table_name, operation, key FROM ferry.change_log WHERE table_name = 'owned_by_admin'::regclass;
+
+DROP OWNED BY app_writer, ferry_monitor, ferry_sync, ferry_admin;
+DROP ROLE app_writer, ferry_monitor, ferry_sync, ferry_admin;

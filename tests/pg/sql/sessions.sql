@@ -17,3 +17,4 @@ SELECT ferry.session_finish(1, 'succeeded');
 SELECT ferry.session_finish(ferry.session_start('diff', NULL, 'a', 'b'), 'won');
 SELECT ferry.session_start('sideways', NULL, 'a', 'b');
 SELECT ferry.session_start('full', 'up', 'a', 'b');
+SELECT ferry.session_finish(ferry.session_start('diff', NULL, 'a', 'b'), NULL);
