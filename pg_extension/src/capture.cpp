@@ -24,11 +24,17 @@ namespace {
 // truncating the root truncates its partitions, whose guards must then allow it.
 std::vector<Oid> truncating_roots;
 
+// Statement captures under way in this backend (see StatementCapture). An
+// error skips their finish(), so the count is reset when a transaction ends.
+int active_captures = 0;
+
 void forget_truncations(XactEvent event, void*) {
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
         event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
-        event == XACT_EVENT_PREPARE)
+        event == XACT_EVENT_PREPARE) {
         truncating_roots.clear();
+        active_captures = 0;
+    }
 }
 
 void forget_truncations_on_subabort(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
@@ -145,44 +151,59 @@ class StatementCapture {
   public:
     StatementCapture(Relation rel, Oid tracked)
         : table_(table_info(rel)), desc_(RelationGetDescr(rel)), tracked_(tracked) {
-        row_context_ = pg::value([]() noexcept {
-            return AllocSetContextCreate(CurrentMemoryContext, "ferry capture row",
-                                         ALLOCSET_DEFAULT_SIZES);
-        });
+        // One context per backend, reset after every row: creating one per
+        // statement would cost a single-row statement as much as its row. A
+        // capture nested in another (an output function that writes a tracked
+        // table) gets a context of its own.
+        static MemoryContext shared_row_context = nullptr;
+        MemoryContext parent = active_captures == 0 ? TopMemoryContext : CurrentMemoryContext;
+        if (active_captures > 0 || !shared_row_context) {
+            MemoryContext created = pg::value([&]() noexcept {
+                return AllocSetContextCreate(parent, "ferry capture row", ALLOCSET_DEFAULT_SIZES);
+            });
+            if (active_captures == 0)
+                shared_row_context = created;
+            row_context_ = created;
+        } else {
+            row_context_ = shared_row_context;
+        }
+        active_captures++;
     }
 
     void inserted(const DeformedRow& row) {
         in_row_context([&] {
-            writer_.append({tracked_, ChangeOp::insert, row_to_jsonb(table_, row, true),
-                            row_to_jsonb(table_, row, false), std::nullopt});
+            KeyAndRow json = key_and_row_to_jsonb(table_, row);
+            writer_.append({tracked_, ChangeOp::insert, json.key, json.row, std::nullopt});
         });
     }
 
     void deleted(const DeformedRow& row) {
         in_row_context([&] {
-            writer_.append({tracked_, ChangeOp::remove, row_to_jsonb(table_, row, true),
-                            std::nullopt, canonical_row_hash(table_, row)});
+            writer_.append({tracked_, ChangeOp::remove, key_to_jsonb(table_, row), std::nullopt,
+                            canonical_row_hash(table_, row)});
         });
     }
 
     void updated(const DeformedRow& old_row, const DeformedRow& new_row) {
         in_row_context([&] {
             int64_t old_hash = canonical_row_hash(table_, old_row);
+            KeyAndRow json = key_and_row_to_jsonb(table_, new_row);
             if (same_key(table_, old_row, new_row, desc_)) {
-                writer_.append({tracked_, ChangeOp::update, row_to_jsonb(table_, new_row, true),
-                                row_to_jsonb(table_, new_row, false), old_hash});
+                writer_.append({tracked_, ChangeOp::update, json.key, json.row, old_hash});
                 return;
             }
             // A new primary key is a different row for every peer: log the
             // delete of the old key and the insert of the new one.
-            writer_.append({tracked_, ChangeOp::remove, row_to_jsonb(table_, old_row, true),
-                            std::nullopt, old_hash});
-            writer_.append({tracked_, ChangeOp::insert, row_to_jsonb(table_, new_row, true),
-                            row_to_jsonb(table_, new_row, false), std::nullopt});
+            writer_.append({tracked_, ChangeOp::remove, key_to_jsonb(table_, old_row), std::nullopt,
+                            old_hash});
+            writer_.append({tracked_, ChangeOp::insert, json.key, json.row, std::nullopt});
         });
     }
 
-    void finish() { writer_.finish(); }
+    void finish() {
+        writer_.finish();
+        active_captures--;
+    }
     TupleDesc desc() const { return desc_; }
 
   private:

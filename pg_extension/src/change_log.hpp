@@ -27,12 +27,12 @@ struct Change {
 // finish() when done; after an error the transaction's abort releases what
 // it holds, as for any PostgreSQL code that raises with relations open.
 class ChangeLogWriter {
-public:
+  public:
     ChangeLogWriter();
     void append(const Change& change);
     void finish();
 
-private:
+  private:
     Relation log_ = nullptr;
     Relation indexes_[8] = {};
     Datum xid_ = 0;

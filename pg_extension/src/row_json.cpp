@@ -109,29 +109,66 @@ JsonbValue json_value(const ColumnInfo& column, Datum value) {
     }
 }
 
+// The JSON value of column in row (null included).
+JsonbValue column_value(const ColumnInfo& column, const DeformedRow& row) {
+    int index = column.attnum - 1;
+    if (!row.nulls[index])
+        return json_value(column, row.values[index]);
+    JsonbValue null_value;
+    null_value.type = jbvNull;
+    return null_value;
+}
+
+// Pushes name: value into an object under construction. PostgreSQL calls only.
+void push_member(JsonbParseState** state, const ColumnInfo& column, JsonbValue* value) noexcept {
+    JsonbValue name;
+    name.type = jbvString;
+    name.val.string.val = const_cast<char*>(column.name);
+    name.val.string.len = static_cast<int>(strlen(column.name));
+    pushJsonbValue(state, WJB_KEY, &name);
+    pushJsonbValue(state, WJB_VALUE, value);
+}
+
+Datum finish_object(JsonbParseState** state) noexcept {
+    return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(state, WJB_END_OBJECT, nullptr)));
+}
+
+JsonbValue* allocate_values(int count) {
+    return pg::value(
+        [&]() noexcept { return static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * count)); });
+}
+
 }  // namespace
 
-Datum row_to_jsonb(const TableInfo& table, const DeformedRow& row, bool key_only) {
-    JsonbParseState* state = nullptr;
-    pg::call([&]() noexcept { pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr); });
-    int count = key_only ? table.key_count : table.column_count;
-    for (int i = 0; i < count; i++) {
-        const ColumnInfo& column = table.columns[key_only ? table.key_columns[i] : i];
-        int index = column.attnum - 1;
-        JsonbValue value;
-        if (row.nulls[index])
-            value.type = jbvNull;
-        else
-            value = json_value(column, row.values[index]);
-        JsonbValue key = json_string(column.name, strlen(column.name));
-        pg::call([&]() noexcept {
-            pushJsonbValue(&state, WJB_KEY, &key);
-            pushJsonbValue(&state, WJB_VALUE, &value);
-        });
-    }
+Datum key_to_jsonb(const TableInfo& table, const DeformedRow& row) {
+    JsonbValue* values = allocate_values(table.key_count);
+    for (int k = 0; k < table.key_count; k++)
+        values[k] = column_value(table.columns[table.key_columns[k]], row);
     return pg::value([&]() noexcept {
-        JsonbValue* object = pushJsonbValue(&state, WJB_END_OBJECT, nullptr);
-        return JsonbPGetDatum(JsonbValueToJsonb(object));
+        JsonbParseState* state = nullptr;
+        pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
+        for (int k = 0; k < table.key_count; k++)
+            push_member(&state, table.columns[table.key_columns[k]], &values[k]);
+        return finish_object(&state);
+    });
+}
+
+KeyAndRow key_and_row_to_jsonb(const TableInfo& table, const DeformedRow& row) {
+    JsonbValue* values = allocate_values(table.column_count);
+    for (int c = 0; c < table.column_count; c++)
+        values[c] = column_value(table.columns[c], row);
+    return pg::value([&]() noexcept {
+        JsonbParseState* key_state = nullptr;
+        JsonbParseState* row_state = nullptr;
+        pushJsonbValue(&key_state, WJB_BEGIN_OBJECT, nullptr);
+        pushJsonbValue(&row_state, WJB_BEGIN_OBJECT, nullptr);
+        for (int c = 0; c < table.column_count; c++) {
+            const ColumnInfo& column = table.columns[c];
+            if (column.is_key)
+                push_member(&key_state, column, &values[c]);
+            push_member(&row_state, column, &values[c]);
+        }
+        return KeyAndRow{finish_object(&key_state), finish_object(&row_state)};
     });
 }
 

@@ -12,8 +12,16 @@
 
 namespace ferry::pg {
 
-// jsonb object of every column of a row, or of its primary key columns only.
-Datum row_to_jsonb(const TableInfo& table, const DeformedRow& row, bool key_only);
+// jsonb object of a row's primary key columns.
+Datum key_to_jsonb(const TableInfo& table, const DeformedRow& row);
+
+// jsonb objects of a row's primary key and of the whole row, built in one
+// pass over the columns.
+struct KeyAndRow {
+    Datum key;
+    Datum row;
+};
+KeyAndRow key_and_row_to_jsonb(const TableInfo& table, const DeformedRow& row);
 
 // True when the primary key values of the two rows are binary equal.
 bool same_key(const TableInfo& table, const DeformedRow& a, const DeformedRow& b, TupleDesc desc);

@@ -104,9 +104,12 @@ void build(CacheEntry* entry, Relation rel, bool* has_key) noexcept {
         info.key_columns = static_cast<int*>(palloc(sizeof(int) * key_count));
         for (int k = 0; k < key_count; k++) {
             AttrNumber attnum = index->rd_index->indkey.values[k];
-            for (int c = 0; c < info.column_count; c++)
-                if (info.columns[c].attnum == attnum)
-                    info.key_columns[info.key_count++] = c;
+            for (int c = 0; c < info.column_count; c++) {
+                if (info.columns[c].attnum != attnum)
+                    continue;
+                info.columns[c].is_key = true;
+                info.key_columns[info.key_count++] = c;
+            }
         }
         index_close(index, AccessShareLock);
     }

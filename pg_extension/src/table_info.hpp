@@ -30,6 +30,7 @@ struct ColumnInfo {
     AttrNumber attnum;
     const char* name;
     TypeClass type_class;
+    bool is_key;      // part of the primary key
     FmgrInfo output;  // output function of the column's (base) type
 };
 
