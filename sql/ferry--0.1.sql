@@ -499,6 +499,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object('acked', pg_current_snapshot()::text)
 $$;
 
+-- Marks this transaction's writes as applied on behalf of peer (ferry.origin,
+-- until the transaction ends), so they are never sent back to it. Setting
+-- ferry.origin directly needs superuser; this is what a sync role is granted.
+CREATE FUNCTION ferry.set_origin(peer text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF peer IS NULL OR peer = '' THEN
+        RAISE EXCEPTION 'origin peer must be named' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM set_config('ferry.origin', peer, true);
+END $$;
+
 ------------------------------------------------------------------------------
 -- Consumers, acknowledgement and retention
 ------------------------------------------------------------------------------

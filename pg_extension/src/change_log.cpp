@@ -108,7 +108,9 @@ void define_change_log_settings() {
         "ferry.origin", "Peer whose changes this session is applying.",
         "Changes captured while it is set are tagged with this origin and are never "
         "sent back to that peer. Empty means local writes.",
-        &origin_setting, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+        // SUSET: a writer that could set it could hide its writes from a peer.
+        // The sync role sets it through ferry.set_origin(), SECURITY DEFINER.
+        &origin_setting, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
     CacheRegisterRelcacheCallback(forget_targets, 0);
 }
 

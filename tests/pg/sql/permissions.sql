@@ -20,6 +20,7 @@ SET ROLE app_writer;
 INSERT INTO t VALUES (1, 'written by app_writer');   -- captured
 UPDATE t SET v = 'again';
 SELECT count(*) FROM ferry.changes;
+SET ferry.origin = 'peer-b';                         -- would hide the write from peer-b
 INSERT INTO ferry.changes VALUES (999, '1', 1, 'I', NULL, NULL, NULL, NULL, now());
 DELETE FROM ferry.locks;
 SELECT ferry.try_lock('x', 'y', '1 minute');
@@ -44,8 +45,10 @@ GRANT EXECUTE ON FUNCTION
     ferry.try_lock(text, text, interval), ferry.unlock(text, text),
     ferry.session_start(text, text, text, text, text),
     ferry.session_progress(bigint, text, bigint, bigint, bigint, bigint),
-    ferry.session_finish(bigint, text, text), ferry.cancel(bigint)
+    ferry.session_finish(bigint, text, text), ferry.cancel(bigint),
+    ferry.set_origin(text)
 TO ferry_sync;
+GRANT INSERT ON t TO ferry_sync;
 CREATE ROLE ferry_admin;
 GRANT INSERT, DELETE ON ferry.tracked_tables TO ferry_admin;
 GRANT EXECUTE ON FUNCTION ferry.track(regclass, jsonb), ferry.untrack(regclass),
@@ -69,6 +72,12 @@ SELECT ferry.try_lock('sync:hub->site-1', 'host-a', '1 minute');
 SELECT status FROM ferry.checkpoint_begin('job', 't');
 SELECT ferry.session_finish(ferry.session_start('full', 'pull', 'hub', 'site-1'), 'succeeded');
 SELECT table_name, peer, pending_changes FROM ferry.status;
+-- the apply path marks its writes with the peer they come from
+BEGIN;
+SELECT ferry.set_origin('site-1');
+INSERT INTO t VALUES (3, 'applied from site-1');
+COMMIT;
+SHOW ferry.origin;                               -- only for that transaction
 DELETE FROM ferry.locks;                         -- only through the functions
 SELECT ferry.track('t');                         -- not an administrator
 RESET ROLE;
@@ -81,7 +90,9 @@ ALTER TABLE forger OWNER TO ferry_admin;
 SET ROLE ferry_admin;
 SELECT ferry.track('owned_by_admin');
 INSERT INTO owned_by_admin VALUES (1);
+\set VERBOSITY terse
 SELECT ferry.track('not_admins');                -- not its table
+\set VERBOSITY default
 -- a trigger that would log its rows as another table's changes is refused
 DO $$ BEGIN
     EXECUTE format('CREATE TRIGGER forge AFTER INSERT ON forger REFERENCING NEW TABLE AS n '
@@ -93,6 +104,7 @@ INSERT INTO forger VALUES (1);
 SELECT ferry.untrack('owned_by_admin');
 RESET ROLE;
 SELECT table_name, operation, key FROM ferry.change_log WHERE table_name = 'owned_by_admin'::regclass;
+SELECT key, origin FROM ferry.change_log WHERE key->>'id' = '3';
 
 DROP OWNED BY app_writer, ferry_monitor, ferry_sync, ferry_admin;
 DROP ROLE app_writer, ferry_monitor, ferry_sync, ferry_admin;
