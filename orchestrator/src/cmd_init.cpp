@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
 #include "pg_connection.hpp"
@@ -67,11 +66,7 @@ void track_tables(PgConnection& db, const std::vector<std::string>& tables, Init
 }
 
 int run_init(const InitOptions& options) {
-    PeerAddress address = parse_peer(options.peer);
-    if (address.engine != PeerEngine::postgresql)
-        throw Error(ErrorKind::unsupported, "SQLite peers are not supported by this ferry build",
-                    {}, "Use a PostgreSQL connection string or URI.");
-    PgConnection db(address.target);
+    PgConnection db = connect_postgres_peer(options.peer);
     InitReport report;
     in_transaction(db, [&] {
         report = install_extension(db);

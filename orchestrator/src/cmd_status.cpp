@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
 #include "pg_connection.hpp"
@@ -38,11 +37,7 @@ void require_extension(PgConnection& db) {
 }
 
 int run_status(const StatusOptions& options) {
-    PeerAddress address = parse_peer(options.peer);
-    if (address.engine != PeerEngine::postgresql)
-        throw Error(ErrorKind::unsupported, "SQLite peers are not supported by this ferry build",
-                    {}, "Use a PostgreSQL connection string or URI.");
-    PgConnection db(address.target);
+    PgConnection db = connect_postgres_peer(options.peer);
     require_extension(db);
     auto result = db.query(kStatusQuery);
     if (options.json) {

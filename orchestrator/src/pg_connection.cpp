@@ -72,4 +72,12 @@ PgResult PgConnection::query(const std::string& sql, const std::vector<Param>& p
                 field(PG_DIAG_MESSAGE_DETAIL), field(PG_DIAG_MESSAGE_HINT));
 }
 
+PgConnection connect_postgres_peer(const std::string& peer) {
+    PeerAddress address = parse_peer(peer);
+    if (address.engine != PeerEngine::postgresql)
+        throw Error(ErrorKind::unsupported, "SQLite peers are not supported by this ferry build",
+                    {}, "Use a PostgreSQL connection string or URI.");
+    return PgConnection(address.target);
+}
+
 }  // namespace ferry::cli

@@ -47,6 +47,10 @@ class PgConnection {
     std::string redacted_peer_;
 };
 
+// Connects to a peer given as the user wrote it; refuses peers that are not
+// PostgreSQL with a clear error.
+PgConnection connect_postgres_peer(const std::string& peer);
+
 // Runs body inside BEGIN/COMMIT, rolling back if it throws.
 template <class Body>
 void in_transaction(PgConnection& connection, Body&& body) {
