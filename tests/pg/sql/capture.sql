@@ -81,3 +81,21 @@ SELECT operation, key FROM ferry.change_log ORDER BY position DESC LIMIT 1;
 
 -- calling the trigger functions outside a trigger is refused
 SELECT ferry.capture_statement();
+
+-- errors keep their SQLSTATE, detail and hint across the C++ boundary:
+-- raised by PostgreSQL inside ferry (ereport -> C++ exception -> re-raised) ...
+CREATE INDEX changes_bad_idx ON ferry.changes ((position + 1));
+INSERT INTO items (id) VALUES (30);
+\set VERBOSITY sqlstate
+INSERT INTO items (id) VALUES (30);
+\set VERBOSITY default
+DROP INDEX ferry.changes_bad_idx;
+INSERT INTO items (id) VALUES (30);
+-- ... and raised by ferry's C++ code (ferry error -> ereport)
+CREATE TABLE parts (id int, k int, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+CREATE TABLE parts_1 PARTITION OF parts FOR VALUES IN (1);
+SELECT ferry.track('parts');
+TRUNCATE parts_1;
+\set VERBOSITY sqlstate
+TRUNCATE parts_1;
+\set VERBOSITY default
