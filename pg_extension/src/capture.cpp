@@ -109,12 +109,16 @@ namespace ferry::pg {
 namespace {
 
 // Reads a transition table with a read pointer of its own, so that other
-// triggers reading the same table are not disturbed.
+// triggers reading the same table later are not disturbed. The pointer stays
+// selected until close(): in a tuplestore that spilled to disk, switching
+// pointers seeks, and a seek per row would re-read a file block per row.
 class TransitionReader {
   public:
     TransitionReader(Tuplestorestate* table, TupleDesc desc) : table_(table) {
         pg::call([&]() noexcept {
-            pointer_ = tuplestore_alloc_read_pointer(table_, EXEC_FLAG_REWIND);
+            int pointer = tuplestore_alloc_read_pointer(table_, EXEC_FLAG_REWIND);
+            tuplestore_select_read_pointer(table_, pointer);
+            tuplestore_rescan(table_);
             slot_ = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
         });
     }
@@ -122,9 +126,7 @@ class TransitionReader {
     // Moves to the next row; false at the end.
     bool next() {
         return pg::value([&]() noexcept {
-            tuplestore_select_read_pointer(table_, pointer_);
             bool found = tuplestore_gettupleslot(table_, true, false, slot_);
-            tuplestore_select_read_pointer(table_, 0);
             if (found)
                 slot_getallattrs(slot_);
             return found;
@@ -134,14 +136,17 @@ class TransitionReader {
     // The current row's attributes; valid until the next call to next().
     DeformedRow row() const { return {slot_->tts_values, slot_->tts_isnull}; }
 
-    // Releases the slot (and its tuple descriptor reference).
+    // Gives the table back to its default read pointer and drops the slot
+    // (and its tuple descriptor reference).
     void close() {
-        pg::call([&]() noexcept { ExecDropSingleTupleTableSlot(slot_); });
+        pg::call([&]() noexcept {
+            tuplestore_select_read_pointer(table_, 0);
+            ExecDropSingleTupleTableSlot(slot_);
+        });
     }
 
   private:
     Tuplestorestate* table_;
-    int pointer_ = 0;
     TupleTableSlot* slot_ = nullptr;
 };
 
