@@ -46,6 +46,7 @@ sql -c "SELECT position, table_name, operation, key, new_row, old_hash FROM ferr
 
 say "A peer registers and reads in batches of 4"
 sql -c "SELECT ferry.register_consumer('site-1')" >/dev/null
+echo "site-1 registered: the log keeps every change until site-1 acknowledges it"
 cursor=""
 for batch in 1 2 3; do
   rows=$(sql -At -F ' | ' -v c="$cursor" <<'SQL'
@@ -64,7 +65,7 @@ show "$ferry" status "$hub"
 
 say "site-1 acknowledges what it applied; purge removes it"
 sql -v c="$cursor" <<'SQL'
-SELECT ferry.ack('site-1', :'c');
+SELECT 'site-1 acknowledged its cursor' AS ack FROM (SELECT ferry.ack('site-1', :'c')) done;
 SELECT ferry.purge() AS purged;
 SQL
 show "$ferry" status "$hub"
@@ -74,7 +75,7 @@ sql <<'SQL'
 SELECT ferry.try_lock('sync:shop->site-1', 'demo-host', '5 minutes') AS got_lease;
 SELECT action FROM ferry.checkpoint_resume_point('site-1-copy', 'orders', '1 hour');
 SELECT status FROM ferry.checkpoint_begin('site-1-copy', 'orders', 3);
-SELECT ferry.checkpoint_complete('site-1-copy', 'orders');
+SELECT 'completed' AS checkpoint FROM (SELECT ferry.checkpoint_complete('site-1-copy', 'orders')) done;
 SELECT action AS next_run FROM ferry.checkpoint_resume_point('site-1-copy', 'orders', '1 hour');
 SELECT name, holder, expires_at > now() AS held FROM ferry.locks;
 SQL
