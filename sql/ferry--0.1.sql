@@ -14,7 +14,9 @@ GRANT USAGE ON SCHEMA ferry TO PUBLIC;
 CREATE TABLE ferry.tracked_tables (
     relid       regclass PRIMARY KEY,
     options     jsonb NOT NULL DEFAULT '{}',
-    partitions  oid[] NOT NULL DEFAULT '{}',  -- every descendant, for the DDL guard
+    -- every descendant, for the DDL guard; regclass so that dump and restore
+    -- keep it right (OIDs change, names do not)
+    partitions  regclass[] NOT NULL DEFAULT '{}',
     tracked_at  timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE ferry.tracked_tables IS 'Tables whose changes ferry captures; use ferry.track()/ferry.untrack()';
@@ -105,24 +107,23 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('CREATE TRIGGER ferry_capture_insert AFTER INSERT ON %s '
                    'REFERENCING NEW TABLE AS ferry_new '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement(%L)', rel, root::oid);
+                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement()', rel);
     EXECUTE format('CREATE TRIGGER ferry_capture_update AFTER UPDATE ON %s '
                    'REFERENCING OLD TABLE AS ferry_old NEW TABLE AS ferry_new '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement(%L)', rel, root::oid);
+                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement()', rel);
     EXECUTE format('CREATE TRIGGER ferry_capture_delete AFTER DELETE ON %s '
                    'REFERENCING OLD TABLE AS ferry_old '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement(%L)', rel, root::oid);
+                   'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_statement()', rel);
     IF rel = root THEN
         EXECUTE format('CREATE TRIGGER ferry_capture_truncate BEFORE TRUNCATE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_truncate(%L)', rel, root::oid);
+                       'FOR EACH STATEMENT EXECUTE FUNCTION ferry.capture_truncate()', rel);
         IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'p' THEN
             EXECUTE format('CREATE TRIGGER ferry_truncate_finished AFTER TRUNCATE ON %s '
-                           'FOR EACH STATEMENT EXECUTE FUNCTION ferry.truncate_finished(%L)', rel, root::oid);
+                           'FOR EACH STATEMENT EXECUTE FUNCTION ferry.truncate_finished()', rel);
         END IF;
     ELSE
         EXECUTE format('CREATE TRIGGER ferry_truncate_guard BEFORE TRUNCATE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION ferry.guard_partition_truncate(%L)',
-                       rel, root::oid);
+                       'FOR EACH STATEMENT EXECUTE FUNCTION ferry.guard_partition_truncate()', rel);
     END IF;
     -- ALWAYS: capture even under session_replication_role = replica. One
     -- ALTER TABLE for all, so the DDL guard never sees some enabled and some not.
@@ -142,7 +143,7 @@ $$;
 -- the catalog says.
 CREATE FUNCTION ferry._record_partitions(root regclass) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    UPDATE ferry.tracked_tables SET partitions = ferry._descendants(root) WHERE relid = root
+    UPDATE ferry.tracked_tables SET partitions = ferry._descendants(root)::regclass[] WHERE relid = root
 $$;
 
 -- Starts capturing every INSERT, UPDATE, DELETE and TRUNCATE on a table.
@@ -195,7 +196,7 @@ BEGIN
         PERFORM ferry._install_capture(partition::regclass, tbl);
     END LOOP;
     INSERT INTO ferry.tracked_tables (relid, options, partitions)
-    VALUES (tbl, options, ferry._descendants(tbl));
+    VALUES (tbl, options, ferry._descendants(tbl)::regclass[]);
 END $$;
 
 -- Stops capturing a table. Changes already logged stay in the log.
@@ -206,7 +207,7 @@ DECLARE
     trigger_name name;
     on_table regclass;
 BEGIN
-    DELETE FROM ferry.tracked_tables WHERE relid = tbl RETURNING partitions INTO parts;
+    DELETE FROM ferry.tracked_tables WHERE relid = tbl RETURNING partitions::oid[] INTO parts;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'table "%" is not tracked', tbl
             USING ERRCODE = 'undefined_object', HINT = 'SELECT * FROM ferry.tracked lists tracked tables.';
@@ -245,7 +246,7 @@ BEGIN
         FOR t IN SELECT * FROM ferry.tracked_tables
                  WHERE relid::oid = cmd.objid
                     OR relid::oid IN (SELECT pg_partition_ancestors(cmd.objid))
-                    OR cmd.objid = ANY (partitions) LOOP
+                    OR cmd.objid = ANY (partitions::oid[]) LOOP
             IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = t.relid AND indisprimary) THEN
                 RAISE EXCEPTION 'cannot remove the primary key of tracked table "%"', t.relid
                     USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -253,22 +254,24 @@ BEGIN
                           HINT = format('Run SELECT ferry.untrack(%L) first.', t.relid::text);
             END IF;
             IF EXISTS (SELECT 1 FROM pg_trigger
-                       WHERE (tgrelid = t.relid OR tgrelid = ANY (t.partitions))
+                       WHERE (tgrelid = t.relid OR tgrelid = ANY (t.partitions::oid[]))
                          AND tgname LIKE 'ferry\_%'
-                         AND tgenabled <> 'A') THEN
+                         -- D: disabled, R: replica only. (O is accepted: pg_restore
+                         -- creates triggers enabled and sets ALWAYS one at a time.)
+                         AND tgenabled IN ('D', 'R')) THEN
                 RAISE EXCEPTION 'cannot disable ferry''s capture on tracked table "%"', t.relid
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                           DETAIL = 'Writes made while capture is off would never reach the peers.',
                           HINT = format('Run SELECT ferry.untrack(%L) instead, and resynchronize after.', t.relid::text);
             END IF;
             now_parts := ferry._descendants(t.relid);
-            IF EXISTS (SELECT unnest(t.partitions) EXCEPT SELECT unnest(now_parts)) THEN
+            IF EXISTS (SELECT unnest(t.partitions::oid[]) EXCEPT SELECT unnest(now_parts)) THEN
                 RAISE EXCEPTION 'cannot detach a partition from tracked table "%"', t.relid
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                           DETAIL = 'Its rows would leave the table without being captured as deletes.',
                           HINT = 'Delete the rows through the tracked table first, or untrack it.';
             END IF;
-            added := ARRAY(SELECT unnest(now_parts) EXCEPT SELECT unnest(t.partitions));
+            added := ARRAY(SELECT unnest(now_parts) EXCEPT SELECT unnest(t.partitions::oid[]));
             IF cardinality(added) > 0 THEN
                 IF cmd.command_tag <> 'CREATE TABLE' THEN
                     RAISE EXCEPTION 'cannot attach a partition to tracked table "%"', t.relid
@@ -296,7 +299,7 @@ BEGIN
     FOR dropped IN SELECT * FROM pg_event_trigger_dropped_objects() LOOP
         IF dropped.object_type = 'table' THEN
             FOR t IN SELECT * FROM ferry.tracked_tables
-                     WHERE relid::oid = dropped.objid OR dropped.objid = ANY (partitions) LOOP
+                     WHERE relid::oid = dropped.objid OR dropped.objid = ANY (partitions::oid[]) LOOP
                 RAISE EXCEPTION '%', CASE WHEN t.relid::oid = dropped.objid
                         THEN format('cannot drop "%s": it is tracked by ferry', dropped.object_identity)
                         ELSE format('cannot drop "%s": it is a partition of tracked table "%s"',
@@ -312,7 +315,7 @@ BEGIN
             -- ferry trigger dropped while its table is tracked was dropped by hand.
             FOR t IN SELECT * FROM ferry.tracked_tables
                      WHERE to_regclass(format('%I.%I', dropped.address_names[1], dropped.address_names[2]))::oid
-                           IN (SELECT relid::oid UNION ALL SELECT unnest(partitions)) LOOP
+                           IN (SELECT relid::oid UNION ALL SELECT unnest(partitions::oid[])) LOOP
                 RAISE EXCEPTION 'cannot drop trigger % of tracked table "%"', dropped.address_names[3], t.relid
                     USING ERRCODE = 'dependent_objects_still_exist',
                           DETAIL = 'Writes would no longer be captured.',
@@ -852,6 +855,12 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ferry FROM PUBLIC;
 GRANT SELECT ON ferry.tracked_tables TO PUBLIC;
 -- Used by the view ferry.status, so that a role granted the view can use it.
 GRANT EXECUTE ON FUNCTION ferry._consumed(jsonb, xid8, bigint) TO PUBLIC;
+-- CREATE TRIGGER needs EXECUTE on the trigger function: a table owner adding a
+-- partition to a tracked table gets ferry's triggers on it. They are safe to
+-- grant: they log only for tables in ferry.tracked_tables, under the table
+-- they fire on (or its partition root), and do nothing elsewhere.
+GRANT EXECUTE ON FUNCTION ferry.capture_statement(), ferry.capture_truncate(),
+                          ferry.truncate_finished(), ferry.guard_partition_truncate() TO PUBLIC;
 -- Called by the event triggers, which run as whoever issues DDL.
 GRANT EXECUTE ON FUNCTION ferry._ddl_guard(), ferry._drop_guard(),
                           ferry._descendants(regclass), ferry._install_capture(regclass, regclass),

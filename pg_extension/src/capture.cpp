@@ -47,44 +47,7 @@ TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function) {
         throw SqlError(
             ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             std::string("function \"") + function + "\" was not called by trigger manager");
-    auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
-    if (data->tg_trigger->tgnargs != 1)
-        throw SqlError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                       std::string("function \"") + function +
-                           "\" needs the tracked table's OID as its only argument",
-                       {}, "Create ferry's triggers with ferry.track(), not by hand.");
-    return data;
-}
-
-// The tracked table named by the trigger's argument. It must be the table the
-// trigger fires on or one of its partition ancestors: otherwise a role that
-// may create triggers could log its own rows as another table's changes.
-Oid tracked_table(const TriggerData* data) {
-    const char* argument = data->tg_trigger->tgargs[0];
-    char* end = nullptr;
-    unsigned long parsed = std::strtoul(argument, &end, 10);
-    Oid tracked = static_cast<Oid>(parsed);
-    Oid relid = RelationGetRelid(data->tg_relation);
-    bool valid = end != argument && *end == '\0' && parsed == tracked;
-    if (valid && tracked != relid) {
-        valid = pg::value([&]() noexcept {
-            if (!data->tg_relation->rd_rel->relispartition)
-                return false;
-            List* ancestors = get_partition_ancestors(relid);
-            bool found = list_member_oid(ancestors, tracked);
-            list_free(ancestors);
-            return found;
-        });
-    }
-    if (!valid)
-        throw SqlError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                       std::string("ferry trigger \"") + data->tg_trigger->tgname + "\" on \"" +
-                           RelationGetRelationName(data->tg_relation) + "\" names another table",
-                       std::string("Its argument is \"") + argument +
-                           "\"; it must be the OID of its own table or of a partitioned "
-                           "table it belongs to.",
-                       "Create ferry's triggers with ferry.track(), not by hand.");
-    return tracked;
+    return reinterpret_cast<TriggerData*>(fcinfo->context);
 }
 
 [[noreturn]] void missing_transition_table(const char* which) {
@@ -154,8 +117,8 @@ class TransitionReader {
 // a statement touching millions of rows runs in constant memory.
 class StatementCapture {
   public:
-    StatementCapture(Relation rel, Oid tracked)
-        : table_(table_info(rel)), desc_(RelationGetDescr(rel)), tracked_(tracked) {
+    explicit StatementCapture(Relation rel)
+        : table_(table_info(rel)), desc_(RelationGetDescr(rel)), tracked_(table_.tracked_root) {
         // One context per backend, reset after every row: creating one per
         // statement would cost a single-row statement as much as its row. A
         // capture nested in another (an output function that writes a tracked
@@ -251,7 +214,11 @@ FERRY_FUNCTION(capture_statement) {
     if (!by_insert && !old_rows)
         missing_transition_table("OLD");
 
-    StatementCapture capture(data->tg_relation, tracked_table(data));
+    // ferry's triggers on a table that is not tracked (left behind by a
+    // restore or created by hand) log nothing.
+    if (!table_info(data->tg_relation).tracked)
+        return PointerGetDatum(nullptr);
+    StatementCapture capture(data->tg_relation);
     if (by_insert) {
         TransitionReader rows(new_rows, capture.desc());
         while (rows.next())
@@ -286,7 +253,10 @@ FERRY_FUNCTION(capture_truncate) {
     if (!TRIGGER_FIRED_BY_TRUNCATE(data->tg_event))
         throw SqlError(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
                        "function \"capture_truncate\" must be fired for TRUNCATE");
-    Oid root = tracked_table(data);
+    const TableInfo& table = table_info(data->tg_relation);
+    if (!table.tracked)
+        return PointerGetDatum(nullptr);
+    Oid root = table.tracked_root;
     append_change({root, ChangeOp::truncate, std::nullopt, std::nullopt, std::nullopt});
     truncating_roots.push_back(root);
     return PointerGetDatum(nullptr);
@@ -295,7 +265,7 @@ FERRY_FUNCTION(capture_truncate) {
 // AFTER TRUNCATE on a tracked partitioned table: its partitions are done.
 FERRY_FUNCTION(truncate_finished) {
     TriggerData* data = trigger_data(fcinfo, "truncate_finished");
-    Oid root = tracked_table(data);
+    Oid root = RelationGetRelid(data->tg_relation);
     for (auto it = truncating_roots.begin(); it != truncating_roots.end(); ++it) {
         if (*it == root) {
             truncating_roots.erase(it);
@@ -309,7 +279,10 @@ FERRY_FUNCTION(truncate_finished) {
 // truncating the tracked table itself, which is logged.
 FERRY_FUNCTION(guard_partition_truncate) {
     TriggerData* data = trigger_data(fcinfo, "guard_partition_truncate");
-    Oid root = tracked_table(data);
+    const TableInfo& table = table_info(data->tg_relation);
+    if (!table.tracked)
+        return PointerGetDatum(nullptr);
+    Oid root = table.tracked_root;
     for (Oid truncating : truncating_roots)
         if (truncating == root)
             return PointerGetDatum(nullptr);

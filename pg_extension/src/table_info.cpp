@@ -70,12 +70,40 @@ TypeClass classify(Oid type) {
     }
 }
 
+// Whether root is a row of ferry.tracked_tables, as the current statement
+// sees it. PostgreSQL calls only.
+bool is_tracked(Oid root) noexcept {
+    Oid schema = get_namespace_oid("ferry", true);
+    Oid tracked_tables =
+        OidIsValid(schema) ? get_relname_relid("tracked_tables", schema) : InvalidOid;
+    Oid tracked_pkey =
+        OidIsValid(schema) ? get_relname_relid("tracked_tables_pkey", schema) : InvalidOid;
+    if (!OidIsValid(tracked_tables) || !OidIsValid(tracked_pkey))
+        return false;
+    Relation table = table_open(tracked_tables, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(root));
+    Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+    SysScanDesc scan = systable_beginscan(table, tracked_pkey, true, snapshot, 1, &key);
+    bool found = HeapTupleIsValid(systable_getnext(scan));
+    systable_endscan(scan);
+    table_close(table, AccessShareLock);
+    return found;
+}
+
 // Fills entry->info for rel inside entry->context. PostgreSQL calls only.
 void build(CacheEntry* entry, Relation rel, bool* has_key) noexcept {
     MemoryContext old = MemoryContextSwitchTo(entry->context);
     TupleDesc desc = RelationGetDescr(rel);
     TableInfo& info = entry->info;
     info.relid = RelationGetRelid(rel);
+    info.tracked_root = info.relid;
+    if (rel->rd_rel->relispartition) {
+        List* ancestors = get_partition_ancestors(info.relid);
+        info.tracked_root = llast_oid(ancestors);
+        list_free(ancestors);
+    }
+    info.tracked = is_tracked(info.tracked_root);
     info.columns = static_cast<ColumnInfo*>(palloc0(sizeof(ColumnInfo) * desc->natts));
     info.column_count = 0;
     for (int i = 0; i < desc->natts; i++) {
@@ -158,9 +186,9 @@ const TableInfo& table_info(Relation rel) {
         entry->context =
             AllocSetContextCreate(CacheMemoryContext, "ferry table info", ALLOCSET_SMALL_SIZES);
         build(entry, rel, &has_key);
-        entry->valid = has_key;
+        entry->valid = has_key || !entry->info.tracked;
     });
-    if (!has_key) {
+    if (!has_key && entry->info.tracked) {
         throw SqlError(
             ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             std::string("table \"") + RelationGetRelationName(rel) + "\" has no primary key",

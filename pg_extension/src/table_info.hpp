@@ -36,6 +36,13 @@ struct ColumnInfo {
 
 struct TableInfo {
     Oid relid;
+    // The table whose changes these are: the relation itself, or the root of
+    // its partition tree. Capture triggers carry no argument naming it, so
+    // they survive dump and restore and cannot be pointed at another table.
+    Oid tracked_root;
+    // Whether tracked_root is in ferry.tracked_tables. ferry's triggers on a
+    // table that is not tracked (left behind, or created by hand) log nothing.
+    bool tracked;
     int column_count;
     ColumnInfo* columns;  // in attribute order, dropped columns left out
     int* name_order;      // column indexes sorted by name bytes: canonical order
@@ -52,8 +59,10 @@ struct DeformedRow {
 
 DeformedRow deform(HeapTuple tuple, TupleDesc desc);
 
-// Returns the cached description of rel. Throws SqlError when the relation
-// has no primary key.
+// Returns the cached description of rel. Throws SqlError when a tracked
+// relation has no usable primary key. The cache entry is rebuilt on relcache
+// invalidation, which track() and untrack() cause (they create and drop
+// triggers on every relation concerned).
 const TableInfo& table_info(Relation rel);
 
 // Hooks the cache into relcache invalidation; called from _PG_init.

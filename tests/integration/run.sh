@@ -64,6 +64,19 @@ run "$ferry" status "$empty"
 expect_status 1 "status on a database without ferry fails"
 expect_contains "$err" "ferry init" "and says to run ferry init"
 
+# --- dump and restore keep capture working (triggers name no OIDs)
+"$PG_BIN/pg_dump" -Fc -d app -f "$_tmp/app.dump"
+psql -X -q -d postgres -c "CREATE DATABASE restored"
+run "$PG_BIN/pg_restore" --exit-on-error -d restored "$_tmp/app.dump"
+expect_status 0 "pg_restore of a database with tracked tables succeeds"
+psql -X -q -d restored -c "INSERT INTO orders VALUES (3, 1.5)"
+restored=$(psql -X -At -d restored -c \
+  "SELECT string_agg(table_name::text, ',' ORDER BY table_name::text) FROM ferry.tracked")
+expect_equal "$restored" '"Order Lines",orders' "the restored database tracks the same tables"
+captured=$(psql -X -At -d restored -c \
+  "SELECT count(*) FROM ferry.change_log WHERE table_name = 'orders'::regclass AND key->>'id' = '3'")
+expect_equal "$captured" "1" "a write in the restored database is captured"
+
 # --- URIs, service files, .pgpass; passwords never printed
 psql -X -q -d postgres -c "CREATE ROLE syncer LOGIN SUPERUSER PASSWORD 'Sup3r-S3cret'"
 hba="$PG_CLUSTER_DIR/data/pg_hba.conf"

@@ -1,5 +1,6 @@
 -- What the capture trigger logs for each kind of write
 CREATE EXTENSION ferry;
+\set SHOW_CONTEXT never
 
 CREATE TABLE items (
     id int PRIMARY KEY, name text, price numeric, qty int8, weight float8, ratio real,

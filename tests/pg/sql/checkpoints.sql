@@ -1,5 +1,6 @@
 -- Checkpoints: begin, advance, complete, fail, and where to resume
 CREATE EXTENSION ferry;
+\set SHOW_CONTEXT never
 
 -- nothing recorded: start
 SELECT * FROM ferry.checkpoint_resume_point('copy', 'orders', '1 hour');

@@ -1,5 +1,6 @@
 -- DDL on tracked tables keeps capture correct, or is refused
 CREATE EXTENSION ferry;
+\set SHOW_CONTEXT never
 CREATE TABLE t (id int PRIMARY KEY, a text, b int);
 SELECT ferry.track('t');
 INSERT INTO t VALUES (1, 'one', 1);

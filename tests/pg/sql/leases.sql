@@ -1,5 +1,6 @@
 -- Leases: try_lock, unlock, expiry, ferry.locks
 CREATE EXTENSION ferry;
+\set SHOW_CONTEXT never
 
 SELECT ferry.try_lock('sync:hub->site1', 'host-a:123', '10 minutes');
 -- held: another holder cannot take it, the holder can renew it

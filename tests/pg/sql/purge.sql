@@ -1,5 +1,6 @@
 -- Acknowledgement and retention: purge removes only what every consumer acknowledged
 CREATE EXTENSION ferry;
+\set SHOW_CONTEXT never
 CREATE TABLE t (id int PRIMARY KEY);
 SELECT ferry.track('t');
 INSERT INTO t SELECT generate_series(1, 6);

@@ -1,5 +1,6 @@
 -- Reading committed changes in batches, with cursors
 CREATE EXTENSION ferry;
+\set SHOW_CONTEXT never
 CREATE TABLE t (id int PRIMARY KEY, v text);
 SELECT ferry.track('t');
 

@@ -1,5 +1,6 @@
 -- Sessions: progress, cancel, finish
 CREATE EXTENSION ferry;
+\set SHOW_CONTEXT never
 
 SELECT ferry.session_start('full', 'pull', 'hub', 'site1', 'dump');
 SELECT kind, direction, source, target, method, status, rows_done, cancel_requested FROM ferry.sessions;

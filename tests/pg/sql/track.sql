@@ -1,5 +1,6 @@
 -- ferry.track / ferry.untrack / ferry.tracked
 CREATE EXTENSION ferry;
+\set SHOW_CONTEXT never
 
 CREATE TABLE plain (id int PRIMARY KEY, v text);
 SELECT ferry.track('plain');
