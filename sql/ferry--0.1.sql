@@ -361,6 +361,66 @@ RETURNS boolean LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS 
                     AND change_position <= (cursor->>'last')::bigint, false)
 $$;
 
+-- True when every transaction visible in inner is visible in outer (NULL
+-- inner: nothing to cover).
+CREATE FUNCTION ferry._snapshot_covers(outer_snapshot pg_snapshot, inner_snapshot pg_snapshot)
+RETURNS boolean LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT inner_snapshot IS NULL
+        OR (pg_snapshot_xmax(inner_snapshot) <= pg_snapshot_xmax(outer_snapshot)
+            AND NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(outer_snapshot) AS x
+                            WHERE x < pg_snapshot_xmax(inner_snapshot)
+                              AND pg_visible_in_snapshot(x, inner_snapshot)))
+$$;
+
+-- Refuses a cursor that this server cannot have handed out: malformed, from
+-- another cluster (a restore into a new cluster), or naming transactions
+-- that have not happened here yet (a restore from an older backup, or a
+-- forged cursor, which would make purge() delete unread changes).
+CREATE FUNCTION ferry._check_cursor(cursor jsonb) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    newest xid8;
+BEGIN
+    IF cursor IS NULL THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(cursor) <> 'object' OR NOT cursor ? 'acked'
+       OR (cursor ? 'window' AND NOT (cursor ? 'window_end' AND cursor ? 'last')) THEN
+        RAISE EXCEPTION 'invalid change cursor: %', cursor
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL to read from the beginning, or a cursor returned by ferry.read_changes().';
+    END IF;
+    IF cursor ? 'system'
+       AND cursor->>'system' <> (SELECT system_identifier::text FROM pg_control_system()) THEN
+        RAISE EXCEPTION 'change cursor belongs to another database cluster'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('The cursor was made by cluster %s.', cursor->>'system'),
+                  HINT = 'The database was restored or copied into a new cluster: resynchronize the consumer with a full sync.';
+    END IF;
+    newest := greatest(pg_snapshot_xmax((cursor->>'acked')::pg_snapshot),
+                       pg_snapshot_xmax((cursor->>'window')::pg_snapshot));
+    IF newest > '1'::xid8 THEN
+        BEGIN
+            PERFORM pg_xact_status(((newest::text)::numeric - 1)::text::xid8);
+        EXCEPTION WHEN invalid_parameter_value THEN
+            RAISE EXCEPTION 'change cursor is ahead of this server''s transaction history'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = format('The cursor names transaction %s, which has not happened here.', newest),
+                      HINT = 'The database was restored from a backup (or the cursor was not made here): resynchronize the consumer with a full sync.';
+        END;
+    END IF;
+END $$;
+
+-- The cursor form returned to consumers: snapshots as text, plus this
+-- cluster's system identifier.
+CREATE FUNCTION ferry._make_cursor(acked pg_snapshot, win pg_snapshot, win_end bigint, last bigint)
+RETURNS jsonb LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'system', (SELECT system_identifier::text FROM pg_control_system()),
+        'acked', acked::text, 'window', win::text, 'window_end', win_end, 'last', last))
+        || CASE WHEN acked IS NULL THEN '{"acked": null}'::jsonb ELSE '{}'::jsonb END
+$$;
+
 CREATE FUNCTION ferry.read_changes(after jsonb, max_changes integer DEFAULT 1000,
                                    skip_origin text DEFAULT NULL)
 RETURNS TABLE (
@@ -390,27 +450,26 @@ BEGIN
     IF max_changes IS NULL OR max_changes < 1 THEN
         RAISE EXCEPTION 'max_changes must be at least 1' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF after IS NOT NULL AND (jsonb_typeof(after) <> 'object' OR NOT after ? 'acked'
-                              OR (after ? 'window' AND NOT (after ? 'window_end' AND after ? 'last'))) THEN
-        RAISE EXCEPTION 'invalid change cursor: %', after
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass NULL to read from the beginning, or a cursor returned by ferry.read_changes().';
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'cannot read changes on a standby'
+            USING ERRCODE = 'read_only_sql_transaction',
+                  DETAIL = 'A standby''s snapshots do not show which primary transactions are still running.',
+                  HINT = 'Read changes from the primary.';
     END IF;
+    PERFORM ferry._check_cursor(after);
     acked := (after->>'acked')::pg_snapshot;
     win := (after->>'window')::pg_snapshot;
     win_end := (after->>'window_end')::bigint;
     last_pos := (after->>'last')::bigint;
 
-    IF win IS NOT NULL THEN
-        -- Paging through a window needs a snapshot that sees all of it.
-        current := pg_current_snapshot();
-        IF pg_snapshot_xmax(win) > pg_snapshot_xmax(current)
-           OR EXISTS (SELECT 1 FROM pg_snapshot_xip(current) AS x
-                      WHERE x < pg_snapshot_xmax(win) AND pg_visible_in_snapshot(x, win)) THEN
-            RAISE EXCEPTION 'change cursor is newer than this transaction''s snapshot'
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      HINT = 'Read changes in a new transaction (or in READ COMMITTED mode).';
-        END IF;
+    -- This transaction's snapshot must see everything the cursor says is
+    -- consumed (and all of a window being paged): a REPEATABLE READ
+    -- transaction older than the cursor would otherwise move it backwards.
+    current := pg_current_snapshot();
+    IF NOT ferry._snapshot_covers(current, acked) OR NOT ferry._snapshot_covers(current, win) THEN
+        RAISE EXCEPTION 'change cursor is newer than this transaction''s snapshot'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Read changes in a new transaction (or in READ COMMITTED mode).';
     END IF;
 
     LOOP
@@ -465,8 +524,7 @@ BEGIN
             old_hash := change.old_hash;
             origin := change.origin;
             changed_at := change.changed_at;
-            cursor := jsonb_build_object('acked', acked::text, 'window', win::text,
-                                         'window_end', win_end, 'last', last_pos);
+            cursor := ferry._make_cursor(acked, win, win_end, last_pos);
             RETURN NEXT;
         END LOOP;
         remaining := remaining - fetched;
@@ -482,12 +540,7 @@ BEGIN
         -- empty windows): one row without a change carries the new cursor.
         "position" := NULL; xid := NULL; table_name := NULL; operation := NULL; key := NULL;
         new_row := NULL; old_hash := NULL; origin := NULL; changed_at := NULL;
-        IF win IS NULL THEN
-            cursor := jsonb_build_object('acked', acked::text);
-        ELSE
-            cursor := jsonb_build_object('acked', acked::text, 'window', win::text,
-                                         'window_end', win_end, 'last', last_pos);
-        END IF;
+        cursor := ferry._make_cursor(acked, win, win_end, last_pos);
         IF after IS DISTINCT FROM cursor THEN
             RETURN NEXT;
         END IF;
@@ -499,7 +552,7 @@ END $$;
 -- snapshot (a full sync run on an exported snapshot).
 CREATE FUNCTION ferry.current_cursor() RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object('acked', pg_current_snapshot()::text)
+    SELECT ferry._make_cursor(pg_current_snapshot(), NULL, NULL, NULL)
 $$;
 
 -- Marks this transaction's writes as applied on behalf of peer (ferry.origin,
@@ -542,12 +595,12 @@ $$;
 CREATE FUNCTION ferry.ack(consumer text, cursor jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF cursor IS NULL OR jsonb_typeof(cursor) <> 'object' OR NOT cursor ? 'acked' THEN
-        RAISE EXCEPTION 'invalid change cursor: %', cursor
+    IF cursor IS NULL THEN
+        RAISE EXCEPTION 'invalid change cursor: NULL'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Acknowledge a cursor returned by ferry.read_changes().';
     END IF;
-    PERFORM (cursor->>'acked')::pg_snapshot, (cursor->>'window')::pg_snapshot;
+    PERFORM ferry._check_cursor(cursor);
     INSERT INTO ferry.consumers AS c (name, cursor, acked_at)
     VALUES (consumer, ack.cursor, now())
     ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, acked_at = excluded.acked_at;
@@ -855,6 +908,9 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ferry FROM PUBLIC;
 GRANT SELECT ON ferry.tracked_tables TO PUBLIC;
 -- Used by the view ferry.status, so that a role granted the view can use it.
 GRANT EXECUTE ON FUNCTION ferry._consumed(jsonb, xid8, bigint) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ferry._snapshot_covers(pg_snapshot, pg_snapshot),
+                          ferry._check_cursor(jsonb),
+                          ferry._make_cursor(pg_snapshot, pg_snapshot, bigint, bigint) TO PUBLIC;
 -- CREATE TRIGGER needs EXECUTE on the trigger function: a table owner adding a
 -- partition to a tracked table gets ferry's triggers on it. They are safe to
 -- grant: they log only for tables in ferry.tracked_tables, under the table

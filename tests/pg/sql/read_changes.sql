@@ -58,13 +58,24 @@ SELECT * FROM ferry.read_changes('{"nonsense": 1}');
 SELECT * FROM ferry.read_changes('[1, 2]');
 SELECT * FROM ferry.read_changes('{"acked": "not a snapshot"}');
 
--- a cursor from a newer snapshot is refused in an older transaction
+-- a cursor naming transactions that have not happened yet is refused (the
+-- older-snapshot case is in specs/cursor_snapshot.spec)
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT count(*) > 0 FROM t;
+\set VERBOSITY terse
 SELECT * FROM ferry.read_changes(
     jsonb_build_object('acked', NULL, 'window', (txid_current() + 1000)::text || ':' || (txid_current() + 1000)::text || ':',
                        'window_end', 100, 'last', 0));
+\set VERBOSITY default
 ROLLBACK;
+
+-- a cursor this server cannot have handed out is refused: from another
+-- cluster, or naming transactions that have not happened here (a restore from
+-- an older backup, a forged cursor) -- reading or acknowledging it would skip
+-- or purge changes
+SELECT * FROM ferry.read_changes(jsonb_set(ferry.current_cursor(), '{system}', '"1234"'));
+SELECT * FROM ferry.read_changes('{"acked": "90000000:90000000:"}');
+SELECT ferry.ack('someone', '{"acked": "90000000:90000000:"}');
 
 -- current_cursor(): everything committed so far counts as consumed
 SELECT count(*) FILTER (WHERE operation IS NOT NULL) FROM ferry.read_changes(ferry.current_cursor());
