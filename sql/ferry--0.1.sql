@@ -171,6 +171,30 @@ BEGIN
         RAISE EXCEPTION 'cannot track temporary table "%"', tbl
             USING ERRCODE = 'wrong_object_type';
     END IF;
+    IF rel.relpersistence = 'u' THEN
+        RAISE EXCEPTION 'cannot track unlogged table "%"', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'A crash empties an unlogged table without any change being logged.',
+                  HINT = format('Make it logged first: ALTER TABLE %s SET LOGGED.', tbl);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE (i.inhparent = tbl OR i.inhrelid = tbl) AND NOT c.relispartition) THEN
+        RAISE EXCEPTION 'cannot track "%": it is part of an inheritance hierarchy', tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Statements on a parent change rows of its children, and the other way round, without firing the other table''s triggers.',
+                  HINT = 'Use declarative partitioning, or track a table without inheritance.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_subscription_rel WHERE srrelid = tbl) THEN
+        RAISE EXCEPTION 'cannot track "%": it is a logical replication subscription target', tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'The logical replication apply worker fires no statement-level triggers, so its writes would not be captured.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_index WHERE indrelid = tbl AND indisprimary
+               AND NOT (indimmediate AND indisvalid)) THEN
+        RAISE EXCEPTION 'cannot track "%": its primary key is deferrable or not valid', tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Use an immediate, valid primary key.';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = tbl AND indisprimary) THEN
         RAISE EXCEPTION 'table "%" has no primary key', tbl
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -240,14 +264,29 @@ DECLARE
     added oid[];
 BEGIN
     FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands()
-               WHERE object_type IN ('table', 'table column') LOOP
+               WHERE object_type IN ('table', 'table column', 'foreign table') LOOP
         -- (pg_partition_ancestors() and pg_partition_tree() return nothing
         -- for a table that is not partitioned: match the table itself too.)
         FOR t IN SELECT * FROM ferry.tracked_tables
                  WHERE relid::oid = cmd.objid
                     OR relid::oid IN (SELECT pg_partition_ancestors(cmd.objid))
+                    OR relid::oid IN (SELECT inhparent FROM pg_inherits WHERE inhrelid = cmd.objid)
                     OR cmd.objid = ANY (partitions::oid[]) LOOP
-            IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = t.relid AND indisprimary) THEN
+            IF EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                       WHERE (i.inhparent = t.relid OR i.inhrelid = t.relid) AND NOT c.relispartition) THEN
+                RAISE EXCEPTION 'cannot make tracked table "%" part of an inheritance hierarchy', t.relid
+                    USING ERRCODE = 'feature_not_supported',
+                          DETAIL = 'Writes through the parent or the children would escape capture.',
+                          HINT = format('Run SELECT ferry.untrack(%L) first.', t.relid::text);
+            END IF;
+            IF EXISTS (SELECT 1 FROM pg_class WHERE oid = t.relid AND relpersistence <> 'p') THEN
+                RAISE EXCEPTION 'cannot make tracked table "%" unlogged', t.relid
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'A crash would empty it without any change being logged.',
+                          HINT = format('Run SELECT ferry.untrack(%L) first.', t.relid::text);
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = t.relid AND indisprimary
+                           AND indimmediate AND indisvalid) THEN
                 RAISE EXCEPTION 'cannot remove the primary key of tracked table "%"', t.relid
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                           DETAIL = 'ferry identifies rows by their primary key.',
@@ -272,6 +311,11 @@ BEGIN
                           HINT = 'Delete the rows through the tracked table first, or untrack it.';
             END IF;
             added := ARRAY(SELECT unnest(now_parts) EXCEPT SELECT unnest(t.partitions::oid[]));
+            IF EXISTS (SELECT 1 FROM pg_class WHERE oid = ANY (added) AND relkind = 'f') THEN
+                RAISE EXCEPTION 'cannot add a foreign table as a partition of tracked table "%"', t.relid
+                    USING ERRCODE = 'feature_not_supported',
+                          DETAIL = 'Rows of a foreign table change on the remote server, where ferry cannot capture them.';
+            END IF;
             IF cardinality(added) > 0 THEN
                 IF cmd.command_tag <> 'CREATE TABLE' THEN
                     RAISE EXCEPTION 'cannot attach a partition to tracked table "%"', t.relid
@@ -326,7 +370,7 @@ BEGIN
 END $$;
 
 CREATE EVENT TRIGGER ferry_ddl_guard ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'CREATE FOREIGN TABLE')
     EXECUTE FUNCTION ferry._ddl_guard();
 CREATE EVENT TRIGGER ferry_drop_guard ON sql_drop
     EXECUTE FUNCTION ferry._drop_guard();

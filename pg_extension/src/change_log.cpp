@@ -14,12 +14,6 @@ char* origin_setting = nullptr;
 // per-index caches in IndexInfo, e.g. BRIN's descriptor, which must not
 // outlive the transaction), and dropped on relcache invalidation of any of
 // them (e.g. the extension was dropped and created again).
-struct LogIndex {
-    Oid oid;
-    bool unique;
-    IndexInfo* info;
-};
-
 struct LogTargets {
     LocalTransactionId transaction = InvalidLocalTransactionId;
     Oid changes = InvalidOid;
@@ -83,6 +77,12 @@ void look_up_targets() noexcept {
     ListCell* cell;
     foreach (cell, index_oids) {
         Relation index = index_open(lfirst_oid(cell), RowExclusiveLock);
+        // An index being built concurrently takes entries only once ready;
+        // marking it ready invalidates the relcache, and so these targets.
+        if (!index->rd_index->indisready) {
+            index_close(index, RowExclusiveLock);
+            continue;
+        }
         IndexInfo* info = BuildIndexInfo(index);
         if (info->ii_Expressions != NIL)
             refuse_index(index, "an expression index");
@@ -116,11 +116,24 @@ void define_change_log_settings() {
 
 ChangeLogWriter::ChangeLogWriter() {
     pg::call([&]() noexcept {
-        if (targets.transaction != MyProc->lxid)
+        // Lock the log first: taking the lock processes pending invalidations,
+        // so the cached targets checked next are current.
+        Oid schema = get_namespace_oid("ferry", false);
+        Oid changes = get_relname_relid("changes", schema);
+        if (!OidIsValid(changes))
+            ereport(ERROR,
+                    (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("ferry's change log is missing"),
+                     errhint("Reinstall the extension: ALTER EXTENSION ferry UPDATE.")));
+        log_ = table_open(changes, RowExclusiveLock);
+        if (targets.transaction != MyProc->lxid || targets.changes != changes)
             look_up_targets();
-        log_ = table_open(targets.changes, RowExclusiveLock);
-        for (int i = 0; i < targets.index_count; i++)
-            indexes_[i] = index_open(targets.indexes[i].oid, RowExclusiveLock);
+        // This writer's own copy: a nested writer may look the targets up again.
+        index_count_ = targets.index_count;
+        for (int i = 0; i < index_count_; i++) {
+            index_targets_[i] = targets.indexes[i];
+            indexes_[i] = index_open(index_targets_[i].oid, RowExclusiveLock);
+        }
+        position_seq_ = targets.position_seq;
         xid_ = FullTransactionIdGetDatum(GetTopFullTransactionId());
         changed_at_ = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
         const char* origin = current_origin();
@@ -132,7 +145,7 @@ void ChangeLogWriter::append(const Change& change) {
     pg::call([&]() noexcept {
         Datum values[column_count];
         bool nulls[column_count] = {};
-        values[col_position] = Int64GetDatum(nextval_internal(targets.position_seq, false));
+        values[col_position] = Int64GetDatum(nextval_internal(position_seq_, false));
         values[col_xid] = xid_;
         values[col_relid] = ObjectIdGetDatum(change.table);
         values[col_op] = CharGetDatum(static_cast<char>(change.op));
@@ -150,8 +163,8 @@ void ChangeLogWriter::append(const Change& change) {
         simple_heap_insert(log_, tuple);
         // The indexes are plain column indexes: their keys come straight from
         // the tuple's values.
-        for (int i = 0; i < targets.index_count; i++) {
-            const LogIndex& target = targets.indexes[i];
+        for (int i = 0; i < index_count_; i++) {
+            const LogIndex& target = index_targets_[i];
             Datum key_values[INDEX_MAX_KEYS];
             bool key_nulls[INDEX_MAX_KEYS];
             for (int k = 0; k < target.info->ii_NumIndexAttrs; k++) {
@@ -168,7 +181,7 @@ void ChangeLogWriter::append(const Change& change) {
 
 void ChangeLogWriter::finish() {
     pg::call([&]() noexcept {
-        for (int i = 0; i < targets.index_count; i++)
+        for (int i = 0; i < index_count_; i++)
             index_close(indexes_[i], NoLock);
         table_close(log_, NoLock);
     });

@@ -26,6 +26,13 @@ struct Change {
 // opened once, and the transaction id, origin and time are read once. Call
 // finish() when done; after an error the transaction's abort releases what
 // it holds, as for any PostgreSQL code that raises with relations open.
+// An index of ferry.changes, with what inserting into it needs.
+struct LogIndex {
+    Oid oid;
+    bool unique;
+    IndexInfo* info;  // lives until the end of the transaction
+};
+
 class ChangeLogWriter {
   public:
     ChangeLogWriter();
@@ -34,7 +41,10 @@ class ChangeLogWriter {
 
   private:
     Relation log_ = nullptr;
+    int index_count_ = 0;
+    LogIndex index_targets_[8] = {};
     Relation indexes_[8] = {};
+    Oid position_seq_ = InvalidOid;
     Datum xid_ = 0;
     Datum changed_at_ = 0;
     const char* origin_ = nullptr;

@@ -91,17 +91,16 @@ JsonbValue json_value(const ColumnInfo& column, Datum value) {
             v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
             return v;
         }
-        case TypeClass::json: {
-            Datum jb = pg::value([&]() noexcept {
-                char* text = OutputFunctionCall(const_cast<FmgrInfo*>(&column.output), value);
-                return DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
-            });
-            JsonbValue v;
-            v.type = jbvBinary;
-            v.val.binary.data = &DatumGetJsonbP(jb)->root;
-            v.val.binary.len = VARSIZE(DatumGetPointer(jb)) - VARHDRSZ;
-            return v;
-        }
+        case TypeClass::json:
+            // Kept as its text in a JSON string: converting to jsonb would
+            // reject valid json (\u0000) and fold duplicate keys, and capture
+            // must never make a valid write fail.
+            {
+                char* text = pg::value([&]() noexcept {
+                    return OutputFunctionCall(const_cast<FmgrInfo*>(&column.output), value);
+                });
+                return json_string(text, strlen(text));
+            }
         case TypeClass::bytea:
             return json_string(hex_bytes(canonical_value(column, value).text));
         default:

@@ -100,3 +100,9 @@ TRUNCATE parts_1;
 \set VERBOSITY sqlstate
 TRUNCATE parts_1;
 \set VERBOSITY default
+
+-- valid json that jsonb cannot hold (\u0000, duplicate keys) never makes a write fail
+CREATE TABLE docs (id int PRIMARY KEY, body json);
+SELECT ferry.track('docs');
+INSERT INTO docs VALUES (1, '{"a": "x\u0000y", "a": 2}');
+SELECT new_row FROM ferry.change_log WHERE table_name = 'docs'::regclass;

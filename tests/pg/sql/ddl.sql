@@ -76,3 +76,19 @@ TRUNCATE m_b;
 ROLLBACK;
 SELECT ferry.untrack('m');
 TRUNCATE m_a;
+
+-- DDL that would take a tracked table out of reach of capture
+CREATE TABLE solo (id int PRIMARY KEY);
+SELECT ferry.track('solo');
+ALTER TABLE solo SET UNLOGGED;
+CREATE TABLE solo_child () INHERITS (solo);
+CREATE TABLE other_parent (id int);
+ALTER TABLE solo INHERIT other_parent;
+ALTER TABLE solo DROP CONSTRAINT solo_pkey, ADD PRIMARY KEY (id) DEFERRABLE;
+CREATE EXTENSION file_fdw;
+CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+CREATE TABLE fp (id int, k int, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+SELECT ferry.track('fp');
+CREATE FOREIGN TABLE fp_remote PARTITION OF fp FOR VALUES IN (1) SERVER files OPTIONS (filename '/dev/null');
+SELECT relname FROM pg_class WHERE relname IN ('solo_child', 'fp_remote');
+SELECT relpersistence FROM pg_class WHERE relname = 'solo';

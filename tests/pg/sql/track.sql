@@ -56,3 +56,13 @@ SELECT ferry.untrack('plain');
 SELECT ferry.untrack('events');
 SELECT tgname FROM pg_trigger WHERE tgrelid IN ('events_eu'::regclass, 'events_us'::regclass);
 SELECT table_name FROM ferry.tracked;
+
+-- more tables ferry refuses, each for a reason that would make capture wrong
+CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY);
+SELECT ferry.track('scratch');
+CREATE TABLE parent_t (id int PRIMARY KEY);
+CREATE TABLE child_t (extra text) INHERITS (parent_t);
+SELECT ferry.track('parent_t');
+SELECT ferry.track('child_t');
+CREATE TABLE deferred_key (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED);
+SELECT ferry.track('deferred_key');
