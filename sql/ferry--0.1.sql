@@ -255,6 +255,16 @@ END $$;
 -- Column changes need nothing: the capture trigger reads the current row
 -- shape on every call, and rows are logged as self-describing jsonb.
 -- What would make capture silently wrong is refused here.
+-- ferry's trigger functions: its triggers are recognized by function, not
+-- by name (a trigger can be renamed).
+CREATE FUNCTION ferry._trigger_functions() RETURNS oid[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY['ferry.capture_statement()'::regprocedure::oid,
+                 'ferry.capture_truncate()'::regprocedure::oid,
+                 'ferry.truncate_finished()'::regprocedure::oid,
+                 'ferry.guard_partition_truncate()'::regprocedure::oid]
+$$;
+
 CREATE FUNCTION ferry._ddl_guard() RETURNS event_trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -263,6 +273,24 @@ DECLARE
     now_parts oid[];
     added oid[];
 BEGIN
+    FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE object_type = 'trigger' LOOP
+        IF EXISTS (SELECT 1 FROM pg_trigger g JOIN ferry.tracked_tables tracked
+                       ON g.tgrelid = tracked.relid OR g.tgrelid = ANY (tracked.partitions::oid[])
+                   WHERE g.oid = cmd.objid AND g.tgfoid = ANY (ferry._trigger_functions())
+                     AND g.tgname NOT LIKE 'ferry\_%') THEN
+            RAISE EXCEPTION 'cannot rename ferry''s triggers'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'ferry guards its triggers by name.';
+        END IF;
+    END LOOP;
+    FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE object_type = 'sequence' LOOP
+        IF cmd.objid = 'ferry.changes_position_seq'::regclass
+           AND (SELECT seqcache FROM pg_sequence WHERE seqrelid = cmd.objid) <> 1 THEN
+            RAISE EXCEPTION 'ferry.changes_position_seq must not cache values'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Positions must grow in the order changes are written, across all sessions.';
+        END IF;
+    END LOOP;
     FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands()
                WHERE object_type IN ('table', 'table column', 'foreign table') LOOP
         -- (pg_partition_ancestors() and pg_partition_tree() return nothing
@@ -294,7 +322,7 @@ BEGIN
             END IF;
             IF EXISTS (SELECT 1 FROM pg_trigger
                        WHERE (tgrelid = t.relid OR tgrelid = ANY (t.partitions::oid[]))
-                         AND tgname LIKE 'ferry\_%'
+                         AND tgfoid = ANY (ferry._trigger_functions())
                          -- D: disabled, R: replica only. (O is accepted: pg_restore
                          -- creates triggers enabled and sets ALWAYS one at a time.)
                          AND tgenabled IN ('D', 'R')) THEN
@@ -370,7 +398,8 @@ BEGIN
 END $$;
 
 CREATE EVENT TRIGGER ferry_ddl_guard ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'CREATE FOREIGN TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER TRIGGER',
+                 'ALTER SEQUENCE')
     EXECUTE FUNCTION ferry._ddl_guard();
 CREATE EVENT TRIGGER ferry_drop_guard ON sql_drop
     EXECUTE FUNCTION ferry._drop_guard();
@@ -962,7 +991,7 @@ GRANT EXECUTE ON FUNCTION ferry._snapshot_covers(pg_snapshot, pg_snapshot),
 GRANT EXECUTE ON FUNCTION ferry.capture_statement(), ferry.capture_truncate(),
                           ferry.truncate_finished(), ferry.guard_partition_truncate() TO PUBLIC;
 -- Called by the event triggers, which run as whoever issues DDL.
-GRANT EXECUTE ON FUNCTION ferry._ddl_guard(), ferry._drop_guard(),
+GRANT EXECUTE ON FUNCTION ferry._ddl_guard(), ferry._drop_guard(), ferry._trigger_functions(),
                           ferry._descendants(regclass), ferry._install_capture(regclass, regclass),
                           ferry._record_partitions(regclass)
     TO PUBLIC;

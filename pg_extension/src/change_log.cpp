@@ -28,8 +28,10 @@ void forget_targets(Datum, Oid relid) {
     bool ours = relid == InvalidOid || relid == targets.changes || relid == targets.position_seq;
     for (int i = 0; i < targets.index_count; i++)
         ours = ours || relid == targets.indexes[i].oid;
-    if (ours)
+    if (ours) {
         targets.transaction = InvalidLocalTransactionId;
+        targets.changes = InvalidOid;
+    }
 }
 
 enum Column {
@@ -117,13 +119,11 @@ void define_change_log_settings() {
 ChangeLogWriter::ChangeLogWriter() {
     pg::call([&]() noexcept {
         // Lock the log first: taking the lock processes pending invalidations,
-        // so the cached targets checked next are current.
-        Oid schema = get_namespace_oid("ferry", false);
-        Oid changes = get_relname_relid("changes", schema);
-        if (!OidIsValid(changes))
-            ereport(ERROR,
-                    (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("ferry's change log is missing"),
-                     errhint("Reinstall the extension: ALTER EXTENSION ferry UPDATE.")));
+        // so the cached targets checked next are current. (The OID itself is
+        // forgotten when the relation is invalidated, e.g. dropped.)
+        if (!OidIsValid(targets.changes))
+            look_up_targets();
+        Oid changes = targets.changes;
         log_ = table_open(changes, RowExclusiveLock);
         if (targets.transaction != MyProc->lxid || targets.changes != changes)
             look_up_targets();

@@ -92,3 +92,8 @@ SELECT ferry.track('fp');
 CREATE FOREIGN TABLE fp_remote PARTITION OF fp FOR VALUES IN (1) SERVER files OPTIONS (filename '/dev/null');
 SELECT relname FROM pg_class WHERE relname IN ('solo_child', 'fp_remote');
 SELECT relpersistence FROM pg_class WHERE relname = 'solo';
+
+-- ferry's triggers keep their names, and positions are never cached
+ALTER TRIGGER ferry_capture_insert ON solo RENAME TO mine;
+ALTER SEQUENCE ferry.changes_position_seq CACHE 10;
+SELECT seqcache FROM pg_sequence WHERE seqrelid = 'ferry.changes_position_seq'::regclass;
