@@ -143,7 +143,9 @@ $$;
 -- the catalog says.
 CREATE FUNCTION ferry._record_partitions(root regclass) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    UPDATE ferry.tracked_tables SET partitions = ferry._descendants(root)::regclass[] WHERE relid = root
+    -- A no-op (and no row lock) unless the catalog changed.
+    UPDATE ferry.tracked_tables SET partitions = ferry._descendants(root)::regclass[]
+    WHERE relid = root AND partitions IS DISTINCT FROM ferry._descendants(root)::regclass[]
 $$;
 
 -- Starts capturing every INSERT, UPDATE, DELETE and TRUNCATE on a table.
@@ -834,14 +836,27 @@ BEGIN
     RETURN coalesce(taken, false);
 END $$;
 
--- Releases a lease: the holder's own, or any holder's when holder is NULL
--- (the DBA's `ferry unlock NAME`). True when a lease was released.
-CREATE FUNCTION ferry.unlock(name text, holder text DEFAULT NULL) RETURNS boolean
+-- Releases the holder's own lease. True when it held it.
+CREATE FUNCTION ferry.unlock(name text, holder text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    released boolean;
+BEGIN
+    IF holder IS NULL OR holder = '' THEN
+        RAISE EXCEPTION 'lease holder must be named'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'To release another holder''s lease, a DBA runs ferry.force_unlock(name).';
+    END IF;
+    DELETE FROM ferry.locks l WHERE l.name = unlock.name AND l.holder = unlock.holder
+    RETURNING true INTO released;
+    RETURN coalesce(released, false);
+END $$;
+
+-- Releases a lease whoever holds it: the DBA's `ferry unlock NAME`, for a
+-- holder that is gone and whose lease has not expired yet. Not for sync roles.
+CREATE FUNCTION ferry.force_unlock(name text) RETURNS boolean
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    WITH gone AS (
-        DELETE FROM ferry.locks l
-        WHERE l.name = unlock.name AND (unlock.holder IS NULL OR l.holder = unlock.holder)
-        RETURNING 1)
+    WITH gone AS (DELETE FROM ferry.locks l WHERE l.name = force_unlock.name RETURNING 1)
     SELECT EXISTS (SELECT 1 FROM gone)
 $$;
 

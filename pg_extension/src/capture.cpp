@@ -229,12 +229,21 @@ FERRY_FUNCTION(capture_statement) {
         // two tables together, so they pair up in order.
         TransitionReader before(old_rows, capture.desc());
         TransitionReader after(new_rows, capture.desc());
-        while (before.next()) {
-            if (!after.next())
-                throw SqlError(ERRCODE_INTERNAL_ERROR,
-                               "transition tables of an UPDATE have different lengths");
-            capture.updated(before.row(), after.row());
+        bool paired = true;
+        while (paired && before.next()) {
+            paired = after.next();
+            if (paired)
+                capture.updated(before.row(), after.row());
         }
+        // They differ when a row moved to another partition and a BEFORE
+        // INSERT trigger there discarded it: the old and new versions can no
+        // longer be matched, and guessing could log the wrong change.
+        if (!paired || after.next())
+            throw SqlError(ERRCODE_FEATURE_NOT_SUPPORTED,
+                           "cannot capture an UPDATE whose old and new rows do not pair up",
+                           "A row moved to another partition was discarded by a BEFORE INSERT "
+                           "trigger of that partition.",
+                           "Let the trigger keep the row, or DELETE the row instead of moving it.");
         before.close();
         after.close();
     } else {

@@ -11,12 +11,14 @@ SELECT name, holder, expires_at > now() + interval '9 minutes' AS renewed FROM f
 UPDATE ferry.locks SET expires_at = clock_timestamp() - interval '1 second';
 SELECT ferry.try_lock('sync:hub->site1', 'host-b:456', '1 minute');
 SELECT name, holder FROM ferry.locks;
--- only the holder releases it; NULL holder forces (ferry unlock NAME)
+-- only the holder releases it; a DBA can force it (ferry unlock NAME)
 SELECT ferry.unlock('sync:hub->site1', 'host-a:123');
 SELECT ferry.unlock('sync:hub->site1', 'host-b:456');
 SELECT ferry.unlock('sync:hub->site1', 'host-b:456');
 SELECT ferry.try_lock('job', 'x', '1 minute');
-SELECT ferry.unlock('job');
+SELECT ferry.unlock('job', NULL);
+SELECT ferry.force_unlock('job');
+SELECT ferry.force_unlock('job');
 SELECT count(*) FROM ferry.locks;
 -- bad arguments
 SELECT ferry.try_lock('job', 'x', '0 seconds');
