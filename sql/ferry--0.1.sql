@@ -225,6 +225,16 @@ BEGIN
     VALUES (tbl, options, ferry._descendants(tbl)::regclass[]);
 END $$;
 
+-- ferry's trigger functions: its triggers are recognized by function, not
+-- by name (a trigger can be renamed).
+CREATE FUNCTION ferry._trigger_functions() RETURNS oid[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY['ferry.capture_statement()'::regprocedure::oid,
+                 'ferry.capture_truncate()'::regprocedure::oid,
+                 'ferry.truncate_finished()'::regprocedure::oid,
+                 'ferry.guard_partition_truncate()'::regprocedure::oid]
+$$;
+
 -- Stops capturing a table. Changes already logged stay in the log.
 CREATE FUNCTION ferry.untrack(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -240,11 +250,8 @@ BEGIN
     END IF;
     FOR trigger_name, on_table IN
         SELECT g.tgname, g.tgrelid::regclass FROM pg_trigger g
-        WHERE (g.tgrelid = tbl OR g.tgrelid = ANY (parts)) AND g.tgname LIKE 'ferry\_%'
-          AND g.tgfoid IN ('ferry.capture_statement()'::regprocedure,
-                           'ferry.capture_truncate()'::regprocedure,
-                           'ferry.truncate_finished()'::regprocedure,
-                           'ferry.guard_partition_truncate()'::regprocedure)
+        WHERE (g.tgrelid = tbl OR g.tgrelid = ANY (parts))
+          AND g.tgfoid = ANY (ferry._trigger_functions())
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, on_table);
     END LOOP;
@@ -257,16 +264,6 @@ END $$;
 -- Column changes need nothing: the capture trigger reads the current row
 -- shape on every call, and rows are logged as self-describing jsonb.
 -- What would make capture silently wrong is refused here.
--- ferry's trigger functions: its triggers are recognized by function, not
--- by name (a trigger can be renamed).
-CREATE FUNCTION ferry._trigger_functions() RETURNS oid[]
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT ARRAY['ferry.capture_statement()'::regprocedure::oid,
-                 'ferry.capture_truncate()'::regprocedure::oid,
-                 'ferry.truncate_finished()'::regprocedure::oid,
-                 'ferry.guard_partition_truncate()'::regprocedure::oid]
-$$;
-
 CREATE FUNCTION ferry._ddl_guard() RETURNS event_trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

@@ -8,13 +8,6 @@
 namespace ferry::pg {
 namespace {
 
-std::string call_output(const ColumnInfo& column, Datum value) {
-    char* text = pg::value([&]() noexcept {
-        return OutputFunctionCall(const_cast<FmgrInfo*>(&column.output), value);
-    });
-    return std::string(text);
-}
-
 // The bytes of a text-like or bytea value, detoasted but not copied.
 std::string_view varlena_view(Datum value) {
     struct varlena* detoasted = pg::value([&]() noexcept {
@@ -77,6 +70,13 @@ std::string strip_trailing_blanks(std::string text) {
 
 }  // namespace
 
+std::string output_text(const ColumnInfo& column, Datum value) {
+    char* text = pg::value([&]() noexcept {
+        return OutputFunctionCall(const_cast<FmgrInfo*>(&column.output), value);
+    });
+    return std::string(text);
+}
+
 CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
     using canonical::ValueClass;
     switch (column.type_class) {
@@ -94,7 +94,7 @@ CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
             return {ValueClass::number, canonical::number_from_int(n)};
         }
         case TypeClass::numeric:
-            return {ValueClass::number, canonical::normalize_number(call_output(column, value))};
+            return {ValueClass::number, canonical::normalize_number(output_text(column, value))};
         case TypeClass::float4:
             return {ValueClass::number, canonical::number_from_float(DatumGetFloat4(value))};
         case TypeClass::float8:
@@ -103,7 +103,7 @@ CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
             return {ValueClass::number, canonical::number_from_int(DatumGetBool(value) ? 1 : 0)};
         case TypeClass::text:
             if (column.output.fn_oid == F_CHAROUT || column.output.fn_oid == F_NAMEOUT)
-                return {ValueClass::text, call_output(column, value)};
+                return {ValueClass::text, output_text(column, value)};
             return {ValueClass::text, varlena_bytes(value)};
         case TypeClass::bpchar:
             return {ValueClass::text, strip_trailing_blanks(varlena_bytes(value))};
@@ -111,7 +111,7 @@ CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
             return {ValueClass::bytes, varlena_bytes(value)};
         case TypeClass::json:
         case TypeClass::jsonb:
-            return {ValueClass::text, canonical::normalize_json(call_output(column, value))};
+            return {ValueClass::text, canonical::normalize_json(output_text(column, value))};
         case TypeClass::date:
             return {ValueClass::text, format_date(DatumGetDateADT(value))};
         case TypeClass::time:
@@ -121,9 +121,9 @@ CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
         case TypeClass::timestamptz:
             return {ValueClass::text, format_timestamp(DatumGetTimestampTz(value), true)};
         case TypeClass::other:
-            return {ValueClass::text, call_output(column, value)};
+            return {ValueClass::text, output_text(column, value)};
     }
-    return {ValueClass::text, call_output(column, value)};
+    return {ValueClass::text, output_text(column, value)};
 }
 
 int64_t canonical_row_hash(const TableInfo& table, const DeformedRow& row) {

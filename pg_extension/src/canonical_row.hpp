@@ -19,6 +19,9 @@ struct CanonicalValue {
     std::string text;  // canonical number, UTF-8 text, or raw bytes
 };
 
+// The column type's text output of a non-null value.
+std::string output_text(const ColumnInfo& column, Datum value);
+
 // Canonical form of a non-null value of column.
 CanonicalValue canonical_value(const ColumnInfo& column, Datum value);
 

@@ -1,13 +1,12 @@
 // The capture triggers installed by ferry.track(): statement-level AFTER
 // INSERT, UPDATE and DELETE triggers that read the statement's transition
 // tables (one call per statement, however many rows it touched), and TRUNCATE
-// triggers. Each trigger gets the OID of the tracked table as its argument:
-// a partitioned table's partitions carry the same triggers (a statement that
-// names a partition fires only the partition's statement triggers), and log
-// their rows under the tracked table.
+// triggers. A partitioned table's partitions carry the same triggers (a
+// statement that names a partition fires only the partition's statement
+// triggers); every change is logged under the tracked table, which
+// table_info() derives from the relation the trigger fires on.
 #include "capture.hpp"
 
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -57,20 +56,6 @@ TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function) {
                    "Create ferry's triggers with ferry.track(), not by hand.");
 }
 
-}  // namespace
-
-void register_capture_callbacks() {
-    RegisterXactCallback(forget_truncations, nullptr);
-    RegisterSubXactCallback(forget_truncations_on_subabort, nullptr);
-}
-
-}  // namespace ferry::pg
-
-using namespace ferry::pg;
-
-namespace ferry::pg {
-namespace {
-
 // Reads a transition table with a read pointer of its own, so that other
 // triggers reading the same table later are not disturbed. The pointer stays
 // selected until close(): in a tuplestore that spilled to disk, switching
@@ -117,8 +102,8 @@ class TransitionReader {
 // a statement touching millions of rows runs in constant memory.
 class StatementCapture {
   public:
-    explicit StatementCapture(Relation rel)
-        : table_(table_info(rel)), desc_(RelationGetDescr(rel)), tracked_(table_.tracked_root) {
+    StatementCapture(const TableInfo& table, Relation rel)
+        : table_(table), desc_(RelationGetDescr(rel)), tracked_(table.tracked_root) {
         // One context per backend, reset after every row: creating one per
         // statement would cost a single-row statement as much as its row. A
         // capture nested in another (an output function that writes a tracked
@@ -196,7 +181,15 @@ class StatementCapture {
 };
 
 }  // namespace
+
+void register_capture_callbacks() {
+    RegisterXactCallback(forget_truncations, nullptr);
+    RegisterSubXactCallback(forget_truncations_on_subabort, nullptr);
+}
+
 }  // namespace ferry::pg
+
+using namespace ferry::pg;
 
 // AFTER INSERT, UPDATE or DELETE FOR EACH STATEMENT, with transition tables:
 // logs every row the statement changed, in one call.
@@ -216,9 +209,10 @@ FERRY_FUNCTION(capture_statement) {
 
     // ferry's triggers on a table that is not tracked (left behind by a
     // restore or created by hand) log nothing.
-    if (!table_info(data->tg_relation).tracked)
+    const TableInfo& table = table_info(data->tg_relation);
+    if (!table.tracked)
         return PointerGetDatum(nullptr);
-    StatementCapture capture(data->tg_relation);
+    StatementCapture capture(table, data->tg_relation);
     if (by_insert) {
         TransitionReader rows(new_rows, capture.desc());
         while (rows.next())

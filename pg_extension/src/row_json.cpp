@@ -95,12 +95,7 @@ JsonbValue json_value(const ColumnInfo& column, Datum value) {
             // Kept as its text in a JSON string: converting to jsonb would
             // reject valid json (\u0000) and fold duplicate keys, and capture
             // must never make a valid write fail.
-            {
-                char* text = pg::value([&]() noexcept {
-                    return OutputFunctionCall(const_cast<FmgrInfo*>(&column.output), value);
-                });
-                return json_string(text, strlen(text));
-            }
+            return json_string(output_text(column, value));
         case TypeClass::bytea:
             return json_string(hex_bytes(canonical_value(column, value).text));
         default:

@@ -1,9 +1,10 @@
 // Rows as jsonb for the change log: readable in psql, self-describing (column
 // names travel with the values, so ADD/DROP/RENAME COLUMN never make old log
 // entries ambiguous). Integers and finite numerics and floats are JSON
-// numbers, booleans JSON booleans, json/jsonb nested JSON; dates and times use
-// the canonical ISO text of docs/hashing.md, bytea "\x" hex, and every other
-// type its text output.
+// numbers, booleans JSON booleans, jsonb nested JSON, json its text as a JSON
+// string (jsonb cannot hold every valid json); dates and times use the
+// canonical ISO text of docs/hashing.md, bytea "\x" hex, and every other type
+// its text output.
 #pragma once
 
 #include "pg_headers.hpp"
