@@ -1,8 +1,11 @@
 // Rows to jsonb (see row_json.hpp).
 #include "row_json.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <string_view>
 
 #include "boundary.hpp"
 #include "canonical_row.hpp"
@@ -10,39 +13,88 @@
 namespace ferry::pg {
 namespace {
 
-JsonbValue json_string(const char* data, size_t length) {
-    JsonbValue v;
-    v.type = jbvString;
-    v.val.string.val = const_cast<char*>(data);
-    v.val.string.len = static_cast<int>(length);
-    return v;
+// jsonb's on-disk numeric format (utils/adt/numeric.c; fixed by pg_upgrade
+// compatibility): the short form, which every integer of up to 64 bits fits.
+constexpr uint16 numeric_short = 0x8000;
+constexpr uint16 numeric_short_sign = 0x2000;
+constexpr int numeric_base = 10000;
+
+// One column value in jsonb's binary form: the JEntry type bits and the bytes
+// that go to the object's data area. Numerics and containers start at a
+// 4-byte boundary of the jsonb value. The bytes live at least until the row
+// context is reset.
+struct JsonbScalar {
+    uint32 type = JENTRY_ISNULL;
+    bool aligned = false;
+    const char* data = nullptr;
+    uint32 length = 0;
+};
+
+JsonbScalar string_scalar(std::string_view text) {
+    return {JENTRY_ISSTRING, false, text.data(), static_cast<uint32>(text.size())};
 }
 
 // A palloc'd copy, so the text outlives this frame until the jsonb is built.
-JsonbValue json_string(const std::string& text) {
+JsonbScalar string_scalar(const std::string& text) {
     char* copy = pg::value([&]() noexcept { return pnstrdup(text.data(), text.size()); });
-    return json_string(copy, text.size());
+    return string_scalar(std::string_view(copy, text.size()));
 }
 
-JsonbValue json_numeric(Numeric n) {
-    JsonbValue v;
-    v.type = jbvNumeric;
-    v.val.numeric = n;
-    return v;
+JsonbScalar numeric_scalar(Numeric n) {
+    return {JENTRY_ISNUMERIC, true, reinterpret_cast<const char*>(n),
+            static_cast<uint32>(VARSIZE(n))};
 }
 
-JsonbValue json_float(double d, const std::string& shortest_text) {
+// n as a short-form numeric (4-byte varlena header, then base-10000 digits,
+// most significant first, without trailing zero digits), as int64_to_numeric
+// makes it, without its function-call and arbitrary-precision overhead.
+JsonbScalar integer_scalar(int64 n) {
+    uint64 magnitude = n < 0 ? static_cast<uint64>(-(n + 1)) + 1 : static_cast<uint64>(n);
+    int16 reversed[5];
+    int count = 0;
+    for (; magnitude != 0; magnitude /= numeric_base)
+        reversed[count++] = static_cast<int16>(magnitude % numeric_base);
+    int weight = count - 1;
+    int first = 0;
+    while (first < count && reversed[first] == 0)  // trailing zero digits
+        first++;
+    int digits = count - first;
+    size_t size = VARHDRSZ + sizeof(uint16) + digits * sizeof(int16);
+    char* bytes = static_cast<char*>(pg::value([&]() noexcept { return palloc(size); }));
+    SET_VARSIZE(bytes, size);
+    uint16 header = numeric_short | (n < 0 ? numeric_short_sign : 0) |
+                    static_cast<uint16>(count == 0 ? 0 : weight);
+    std::memcpy(bytes + VARHDRSZ, &header, sizeof header);
+    auto* out = reinterpret_cast<int16*>(bytes + VARHDRSZ + sizeof header);
+    for (int i = 0; i < digits; i++)
+        out[i] = reversed[count - 1 - i];
+    return {JENTRY_ISNUMERIC, true, bytes, static_cast<uint32>(size)};
+}
+
+JsonbScalar float_scalar(double d, const std::string& shortest_text) {
     if (!std::isfinite(d))
-        return json_string(std::isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
-    std::string text = shortest_text;
+        return string_scalar(std::string(std::isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity"));
     Datum n = pg::value([&]() noexcept {
-        return DirectFunctionCall3(numeric_in, CStringGetDatum(text.c_str()),
+        return DirectFunctionCall3(numeric_in, CStringGetDatum(shortest_text.c_str()),
                                    ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
     });
-    return json_numeric(DatumGetNumeric(n));
+    return numeric_scalar(DatumGetNumeric(n));
 }
 
-std::string hex_bytes(const std::string& bytes) {
+// A jsonb column's value: its root container, or the scalar a raw-scalar
+// root wraps (as jsonb itself unwraps it when nesting).
+JsonbScalar jsonb_scalar(Datum value) {
+    Jsonb* jb = pg::value([&]() noexcept { return DatumGetJsonbP(value); });
+    if (!JB_ROOT_IS_SCALAR(jb))
+        return {JENTRY_ISCONTAINER, true, reinterpret_cast<const char*>(&jb->root),
+                static_cast<uint32>(VARSIZE(jb) - VARHDRSZ)};
+    JEntry entry = jb->root.children[0];
+    uint32 type = entry & JENTRY_TYPEMASK;
+    return {type, type == JENTRY_ISNUMERIC, reinterpret_cast<const char*>(&jb->root.children[1]),
+            JBE_OFFLENFLD(entry)};
+}
+
+std::string hex_bytes(std::string_view bytes) {
     static const char digits[] = "0123456789abcdef";
     std::string out = "\\x";
     for (unsigned char c : bytes) {
@@ -52,118 +104,144 @@ std::string hex_bytes(const std::string& bytes) {
     return out;
 }
 
-JsonbValue json_value(const ColumnInfo& column, Datum value) {
+// The bytes of a text-like value, detoasted but not copied.
+std::string_view text_view(Datum value) {
+    struct varlena* detoasted = pg::value([&]() noexcept {
+        return pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(value)));
+    });
+    return std::string_view(VARDATA_ANY(detoasted), VARSIZE_ANY_EXHDR(detoasted));
+}
+
+JsonbScalar json_value(const ColumnInfo& column, Datum value) {
     switch (column.type_class) {
         case TypeClass::integer: {
-            Datum as_numeric = pg::value([&]() noexcept {
-                Oid output = column.output.fn_oid;
-                int64 n = output == F_INT2OUT   ? DatumGetInt16(value)
-                          : output == F_INT4OUT ? DatumGetInt32(value)
-                          : output == F_OIDOUT  ? static_cast<int64>(DatumGetObjectId(value))
-                                                : DatumGetInt64(value);
-                return NumericGetDatum(int64_to_numeric(n));
-            });
-            return json_numeric(DatumGetNumeric(as_numeric));
+            Oid output = column.output.fn_oid;
+            return integer_scalar(output == F_INT2OUT   ? DatumGetInt16(value)
+                                  : output == F_INT4OUT ? DatumGetInt32(value)
+                                  : output == F_OIDOUT ? static_cast<int64>(DatumGetObjectId(value))
+                                                       : DatumGetInt64(value));
         }
         case TypeClass::numeric: {
+            // Detoasted: jsonb keeps numerics with a 4-byte header.
             Numeric n = pg::value([&]() noexcept { return DatumGetNumeric(value); });
             if (numeric_is_nan(n) || numeric_is_inf(n))
-                return json_string(canonical_value(column, value).text);
-            return json_numeric(n);
+                return string_scalar(canonical_value(column, value).text);
+            return numeric_scalar(n);
         }
         case TypeClass::float4:
         case TypeClass::float8: {
             double d = column.type_class == TypeClass::float4 ? DatumGetFloat4(value)
                                                               : DatumGetFloat8(value);
-            return json_float(d, canonical_value(column, value).text);
+            return float_scalar(d, canonical_value(column, value).text);
         }
-        case TypeClass::boolean: {
-            JsonbValue v;
-            v.type = jbvBool;
-            v.val.boolean = DatumGetBool(value);
-            return v;
-        }
-        case TypeClass::jsonb: {
-            Jsonb* jb = pg::value([&]() noexcept { return DatumGetJsonbP(value); });
-            JsonbValue v;
-            v.type = jbvBinary;
-            v.val.binary.data = &jb->root;
-            v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-            return v;
-        }
+        case TypeClass::boolean:
+            return {
+                static_cast<uint32>(DatumGetBool(value) ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE),
+                false, nullptr, 0};
+        case TypeClass::jsonb:
+            return jsonb_scalar(value);
         case TypeClass::json:
             // Kept as its text in a JSON string: converting to jsonb would
             // reject valid json (\u0000) and fold duplicate keys, and capture
             // must never make a valid write fail.
-            return json_string(output_text(column, value));
+            return string_scalar(output_text(column, value));
         case TypeClass::bytea:
-            return json_string(hex_bytes(canonical_value(column, value).text));
+            return string_scalar(hex_bytes(text_view(value)));
+        case TypeClass::text:
+            if (column.output.fn_oid == F_TEXTOUT)
+                return string_scalar(text_view(value));
+            break;
+        case TypeClass::bpchar: {
+            std::string_view text = text_view(value);
+            return string_scalar(text.substr(0, text.find_last_not_of(' ') + 1));
+        }
         default:
-            return json_string(canonical_value(column, value).text);
+            break;
+    }
+    return string_scalar(canonical_value(column, value).text);
+}
+
+void encode_columns(const TableInfo& table, const DeformedRow& row, const int* order, int count,
+                    JsonbScalar* out) {
+    for (int i = 0; i < count; i++) {
+        const ColumnInfo& column = table.columns[order[i]];
+        int index = column.attnum - 1;
+        out[order[i]] = row.nulls[index] ? JsonbScalar{} : json_value(column, row.values[index]);
     }
 }
 
-// The JSON value of column in row (null included).
-JsonbValue column_value(const ColumnInfo& column, const DeformedRow& row) {
-    int index = column.attnum - 1;
-    if (!row.nulls[index])
-        return json_value(column, row.values[index]);
-    JsonbValue null_value;
-    null_value.type = jbvNull;
-    return null_value;
+// Writes a jsonb object straight in its on-disk form (utils/jsonb.h): a
+// container header, the JEntries of all keys and then of all values, then
+// the keys' bytes and the values' bytes. order lists the members in jsonb's
+// key order (see TableInfo::json_order); every JB_OFFSET_STRIDE-th JEntry
+// holds an end offset instead of a length, as jsonb's own writer does.
+Datum build_object(const TableInfo& table, const int* order, int count, const JsonbScalar* values) {
+    uint32 data_start = VARHDRSZ + sizeof(uint32) + 2 * count * sizeof(JEntry);
+    uint64 end = data_start;
+    for (int i = 0; i < count; i++)
+        end += strlen(table.columns[order[i]].name);
+    for (int i = 0; i < count; i++) {
+        const JsonbScalar& value = values[order[i]];
+        if (value.aligned)
+            end = INTALIGN(end);
+        end += value.length;
+    }
+    if (end - data_start > JENTRY_OFFLENMASK)
+        throw SqlError(
+            ERRCODE_PROGRAM_LIMIT_EXCEEDED, "row of table too large for the change log",
+            "A jsonb object holds at most " + std::to_string(JENTRY_OFFLENMASK) + " bytes.");
+    char* out = static_cast<char*>(pg::value([&]() noexcept { return palloc0(end); }));
+    SET_VARSIZE(out, end);
+    uint32 header = JB_FOBJECT | static_cast<uint32>(count);
+    std::memcpy(out + VARHDRSZ, &header, sizeof header);
+    auto* entries = reinterpret_cast<JEntry*>(out + VARHDRSZ + sizeof header);
+    uint32 offset = data_start;  // from the start of the varlena
+    auto add_entry = [&](int index, uint32 type, uint32 start) {
+        uint32 length = offset - start;
+        uint32 data_end = offset - data_start;
+        entries[index] =
+            index % JB_OFFSET_STRIDE == 0 ? (type | data_end | JENTRY_HAS_OFF) : (type | length);
+    };
+    for (int i = 0; i < count; i++) {
+        const char* name = table.columns[order[i]].name;
+        uint32 start = offset;
+        size_t length = strlen(name);
+        std::memcpy(out + offset, name, length);
+        offset += length;
+        add_entry(i, JENTRY_ISSTRING, start);
+    }
+    for (int i = 0; i < count; i++) {
+        const JsonbScalar& value = values[order[i]];
+        uint32 start = offset;
+        if (value.aligned)
+            offset = INTALIGN(offset);  // the padding counts in the value's length
+        if (value.length > 0)
+            std::memcpy(out + offset, value.data, value.length);
+        offset += value.length;
+        add_entry(count + i, value.type, start);
+    }
+    return PointerGetDatum(out);
 }
 
-// Pushes name: value into an object under construction. PostgreSQL calls only.
-void push_member(JsonbParseState** state, const ColumnInfo& column, JsonbValue* value) noexcept {
-    JsonbValue name;
-    name.type = jbvString;
-    name.val.string.val = const_cast<char*>(column.name);
-    name.val.string.len = static_cast<int>(strlen(column.name));
-    pushJsonbValue(state, WJB_KEY, &name);
-    pushJsonbValue(state, WJB_VALUE, value);
-}
-
-Datum finish_object(JsonbParseState** state) noexcept {
-    return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(state, WJB_END_OBJECT, nullptr)));
-}
-
-JsonbValue* allocate_values(int count) {
-    return pg::value(
-        [&]() noexcept { return static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * count)); });
+JsonbScalar* allocate_values(int count) {
+    return pg::value([&]() noexcept {
+        return static_cast<JsonbScalar*>(palloc(sizeof(JsonbScalar) * std::max(count, 1)));
+    });
 }
 
 }  // namespace
 
 Datum key_to_jsonb(const TableInfo& table, const DeformedRow& row) {
-    JsonbValue* values = allocate_values(table.key_count);
-    for (int k = 0; k < table.key_count; k++)
-        values[k] = column_value(table.columns[table.key_columns[k]], row);
-    return pg::value([&]() noexcept {
-        JsonbParseState* state = nullptr;
-        pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
-        for (int k = 0; k < table.key_count; k++)
-            push_member(&state, table.columns[table.key_columns[k]], &values[k]);
-        return finish_object(&state);
-    });
+    JsonbScalar* values = allocate_values(table.column_count);
+    encode_columns(table, row, table.json_key_order, table.key_count, values);
+    return build_object(table, table.json_key_order, table.key_count, values);
 }
 
 KeyAndRow key_and_row_to_jsonb(const TableInfo& table, const DeformedRow& row) {
-    JsonbValue* values = allocate_values(table.column_count);
-    for (int c = 0; c < table.column_count; c++)
-        values[c] = column_value(table.columns[c], row);
-    return pg::value([&]() noexcept {
-        JsonbParseState* key_state = nullptr;
-        JsonbParseState* row_state = nullptr;
-        pushJsonbValue(&key_state, WJB_BEGIN_OBJECT, nullptr);
-        pushJsonbValue(&row_state, WJB_BEGIN_OBJECT, nullptr);
-        for (int c = 0; c < table.column_count; c++) {
-            const ColumnInfo& column = table.columns[c];
-            if (column.is_key)
-                push_member(&key_state, column, &values[c]);
-            push_member(&row_state, column, &values[c]);
-        }
-        return KeyAndRow{finish_object(&key_state), finish_object(&row_state)};
-    });
+    JsonbScalar* values = allocate_values(table.column_count);
+    encode_columns(table, row, table.json_order, table.column_count, values);
+    return {build_object(table, table.json_key_order, table.key_count, values),
+            build_object(table, table.json_order, table.column_count, values)};
 }
 
 bool same_key(const TableInfo& table, const DeformedRow& a, const DeformedRow& b, TupleDesc desc) {

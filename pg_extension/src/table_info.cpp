@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 
 #include "boundary.hpp"
 
@@ -121,21 +122,25 @@ void build(CacheEntry* entry, Relation rel, bool* has_key) noexcept {
         fmgr_info_cxt(output_fn, &column.output, entry->context);
     }
     info.name_order = static_cast<int*>(palloc(sizeof(int) * std::max(info.column_count, 1)));
+    info.json_order = static_cast<int*>(palloc(sizeof(int) * std::max(info.column_count, 1)));
     for (int c = 0; c < info.column_count; c++)
-        info.name_order[c] = c;
+        info.name_order[c] = info.json_order[c] = c;
     info.key_count = 0;
+    info.key_columns = info.json_key_order = nullptr;
     Oid key_index = RelationGetPrimaryKeyIndex(rel);
     *has_key = OidIsValid(key_index);
     if (*has_key) {
         Relation index = index_open(key_index, AccessShareLock);
         int key_count = index->rd_index->indnkeyatts;
         info.key_columns = static_cast<int*>(palloc(sizeof(int) * key_count));
+        info.json_key_order = static_cast<int*>(palloc(sizeof(int) * key_count));
         for (int k = 0; k < key_count; k++) {
             AttrNumber attnum = index->rd_index->indkey.values[k];
             for (int c = 0; c < info.column_count; c++) {
                 if (info.columns[c].attnum != attnum)
                     continue;
                 info.columns[c].is_key = true;
+                info.json_key_order[info.key_count] = c;
                 info.key_columns[info.key_count++] = c;
             }
         }
@@ -201,6 +206,12 @@ const TableInfo& table_info(Relation rel) {
     std::sort(info.name_order, info.name_order + info.column_count, [&](int a, int b) {
         return std::strcmp(info.columns[a].name, info.columns[b].name) < 0;
     });
+    auto jsonb_key_less = [&](int a, int b) {
+        std::string_view x = info.columns[a].name, y = info.columns[b].name;
+        return x.size() != y.size() ? x.size() < y.size() : x < y;
+    };
+    std::sort(info.json_order, info.json_order + info.column_count, jsonb_key_less);
+    std::sort(info.json_key_order, info.json_key_order + info.key_count, jsonb_key_less);
     return info;
 }
 

@@ -48,6 +48,11 @@ struct TableInfo {
     int* name_order;      // column indexes sorted by name bytes: canonical order
     int key_count;
     int* key_columns;  // column indexes of the primary key, in key order
+    // Column indexes in jsonb's object key order (shorter names first, then
+    // by bytes), so that rows are written as jsonb without sorting per row:
+    // all columns, and the key columns alone.
+    int* json_order;
+    int* json_key_order;
 };
 
 // A tuple's attributes, extracted once (heap_deform_tuple) and shared by
