@@ -91,7 +91,8 @@ void look_up_targets() noexcept {
         if (info->ii_Predicate != NIL)
             refuse_index(index, "a partial index");
         targets.indexes[targets.index_count++] = {RelationGetRelid(index),
-                                                  index->rd_index->indisunique, info};
+                                                  index->rd_index->indisunique,
+                                                  index->rd_rel->relam == BRIN_AM_OID, info};
         index_close(index, NoLock);
     }
     MemoryContextSwitchTo(old);
@@ -161,6 +162,7 @@ void ChangeLogWriter::append(const Change& change) {
 
         HeapTuple tuple = heap_form_tuple(RelationGetDescr(log_), values, nulls);
         simple_heap_insert(log_, tuple);
+        BlockNumber block = ItemPointerGetBlockNumber(&tuple->t_self);
         // The indexes are plain column indexes: their keys come straight from
         // the tuple's values.
         for (int i = 0; i < index_count_; i++) {
@@ -172,11 +174,46 @@ void ChangeLogWriter::append(const Change& change) {
                 key_values[k] = values[attnum - 1];
                 key_nulls[k] = nulls[attnum - 1];
             }
+            if (target.brin && brin_entry_redundant(i, key_values, key_nulls, block))
+                continue;
             index_insert(indexes_[i], key_values, key_nulls, &tuple->t_self, log_,
                          target.unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, target.info);
         }
+        previous_block_ = block;
         heap_freetuple(tuple);
     });
+}
+
+// A BRIN index summarizes each range of heap blocks by a summary that covers
+// every value of the range's tuples, including tuples still being inserted (a
+// concurrent summarization reads them, or their insertion updates its
+// placeholder). An entry whose key equals that of this writer's previous
+// entry, in the same heap block, is therefore already covered by whatever
+// summary covers the previous one, which is still there: inserting it again
+// would only cost a summary lookup. A bulk statement's entries share the
+// transaction id, so the xid index is touched about once per heap block.
+bool ChangeLogWriter::brin_entry_redundant(int index, const Datum* key_values,
+                                           const bool* key_nulls, BlockNumber block) {
+    const IndexInfo* info = index_targets_[index].info;
+    TupleDesc desc = RelationGetDescr(indexes_[index]);
+    Datum* previous = previous_keys_[index];
+    bool* previous_nulls = previous_nulls_[index];
+    bool same = block == previous_block_;
+    for (int k = 0; k < info->ii_NumIndexAttrs; k++) {
+        // Keys are compared by value only: a by-reference key dies with its row.
+        if (!TupleDescAttr(desc, k)->attbyval)
+            return false;
+        if (key_nulls[k] != previous_nulls[k] || (!key_nulls[k] && key_values[k] != previous[k]))
+            same = false;
+    }
+    // Every block change inserts, so the remembered key is in this block.
+    if (same)
+        return true;
+    for (int k = 0; k < info->ii_NumIndexAttrs; k++) {
+        previous_nulls[k] = key_nulls[k];
+        previous[k] = key_nulls[k] ? 0 : key_values[k];
+    }
+    return false;
 }
 
 void ChangeLogWriter::finish() {

@@ -30,6 +30,7 @@ struct Change {
 struct LogIndex {
     Oid oid;
     bool unique;
+    bool brin;
     IndexInfo* info;  // lives until the end of the transaction
 };
 
@@ -40,10 +41,18 @@ class ChangeLogWriter {
     void finish();
 
   private:
+    bool brin_entry_redundant(int index, const Datum* key_values, const bool* key_nulls,
+                              BlockNumber block);
+
     Relation log_ = nullptr;
     int index_count_ = 0;
     LogIndex index_targets_[8] = {};
     Relation indexes_[8] = {};
+    // The heap block of the previous entry, and each BRIN index's key for it
+    // (see brin_entry_redundant).
+    BlockNumber previous_block_ = InvalidBlockNumber;
+    Datum previous_keys_[8][INDEX_MAX_KEYS] = {};
+    bool previous_nulls_[8][INDEX_MAX_KEYS] = {};
     Oid position_seq_ = InvalidOid;
     Datum xid_ = 0;
     Datum changed_at_ = 0;
