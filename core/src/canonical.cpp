@@ -347,4 +347,32 @@ uint64_t RowEncoder::hash() const {
     return hash_bytes(buffer_);
 }
 
+Hash128 RowEncoder::hash128() const {
+    XXH128_hash_t h = XXH3_128bits(buffer_.data(), buffer_.size());
+    return {h.low64, h.high64};
+}
+
+void TableDigest::add_row(Hash128 row_hash) {
+    rows_++;
+    uint64_t low = sum_.low + row_hash.low;
+    sum_.high += row_hash.high + (low < sum_.low ? 1 : 0);
+    sum_.low = low;
+}
+
+void TableDigest::add(const TableDigest& part) {
+    uint64_t rows = rows_ + part.rows_;
+    add_row(part.sum_);
+    rows_ = rows;
+}
+
+std::string TableDigest::hex() const {
+    static const char digits[] = "0123456789abcdef";
+    std::string out(32, '0');
+    for (int i = 0; i < 16; i++) {
+        out[15 - i] = digits[(sum_.high >> (4 * i)) & 15];
+        out[31 - i] = digits[(sum_.low >> (4 * i)) & 15];
+    }
+    return out;
+}
+
 }  // namespace ferry::canonical

@@ -126,12 +126,13 @@ CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
     return {ValueClass::text, output_text(column, value)};
 }
 
-int64_t canonical_row_hash(const TableInfo& table, const DeformedRow& row) {
-    // One encoder per backend: its buffer keeps its capacity from row to row.
-    static canonical::RowEncoder encoder;
+void encode_row(const TableInfo& table, const DeformedRow& row, canonical::RowEncoder& encoder,
+                bool key_only) {
     encoder.clear();
     for (int i = 0; i < table.column_count; i++) {
         const ColumnInfo& column = table.columns[table.name_order[i]];
+        if (key_only && !column.is_key)
+            continue;
         int index = column.attnum - 1;
         if (row.nulls[index]) {
             encoder.add_null(column.name);
@@ -139,13 +140,16 @@ int64_t canonical_row_hash(const TableInfo& table, const DeformedRow& row) {
         }
         Datum value = row.values[index];
         if (column.type_class == TypeClass::text && column.output.fn_oid == F_TEXTOUT) {
-            std::string_view bytes = varlena_view(value);
-            encoder.add_text(column.name, bytes);
+            encoder.add_text(column.name, varlena_view(value));
             continue;
         }
         if (column.type_class == TypeClass::bpchar) {
             std::string_view bytes = varlena_view(value);
             encoder.add_text(column.name, bytes.substr(0, bytes.find_last_not_of(' ') + 1));
+            continue;
+        }
+        if (column.type_class == TypeClass::bytea) {
+            encoder.add_bytes(column.name, varlena_view(value));
             continue;
         }
         CanonicalValue canonical = canonical_value(column, value);
@@ -161,7 +165,26 @@ int64_t canonical_row_hash(const TableInfo& table, const DeformedRow& row) {
                 break;
         }
     }
-    return static_cast<int64_t>(encoder.hash());
+}
+
+namespace {
+// One encoder per backend: its buffer keeps its capacity from row to row.
+canonical::RowEncoder shared_encoder;
+}  // namespace
+
+int64_t canonical_row_hash(const TableInfo& table, const DeformedRow& row) {
+    encode_row(table, row, shared_encoder, false);
+    return static_cast<int64_t>(shared_encoder.hash());
+}
+
+canonical::Hash128 canonical_row_hash128(const TableInfo& table, const DeformedRow& row) {
+    encode_row(table, row, shared_encoder, false);
+    return shared_encoder.hash128();
+}
+
+uint64_t canonical_key_hash(const TableInfo& table, const DeformedRow& row) {
+    encode_row(table, row, shared_encoder, true);
+    return shared_encoder.hash();
 }
 
 }  // namespace ferry::pg

@@ -25,7 +25,17 @@ std::string output_text(const ColumnInfo& column, Datum value);
 // Canonical form of a non-null value of column.
 CanonicalValue canonical_value(const ColumnInfo& column, Datum value);
 
+// Canonical encoding of a row's columns, or of its primary key columns alone.
+void encode_row(const TableInfo& table, const DeformedRow& row, canonical::RowEncoder& encoder,
+                bool key_only);
+
 // Canonical hash of a whole row, as a signed 64-bit integer for SQL bigint.
 int64_t canonical_row_hash(const TableInfo& table, const DeformedRow& row);
+
+// XXH3-128 of the whole row, for table digests.
+canonical::Hash128 canonical_row_hash128(const TableInfo& table, const DeformedRow& row);
+
+// XXH3-64 of the key columns' encoding, which picks the row's bucket.
+uint64_t canonical_key_hash(const TableInfo& table, const DeformedRow& row);
 
 }  // namespace ferry::pg

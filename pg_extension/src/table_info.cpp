@@ -92,19 +92,10 @@ bool is_tracked(Oid root) noexcept {
     return found;
 }
 
-// Fills entry->info for rel inside entry->context. PostgreSQL calls only.
-void build(CacheEntry* entry, Relation rel, bool* has_key) noexcept {
-    MemoryContext old = MemoryContextSwitchTo(entry->context);
-    TupleDesc desc = RelationGetDescr(rel);
-    TableInfo& info = entry->info;
-    info.relid = RelationGetRelid(rel);
-    info.tracked_root = info.relid;
-    if (rel->rd_rel->relispartition) {
-        List* ancestors = get_partition_ancestors(info.relid);
-        info.tracked_root = llast_oid(ancestors);
-        list_free(ancestors);
-    }
-    info.tracked = is_tracked(info.tracked_root);
+}  // namespace
+
+void describe_columns(TableInfo& info, TupleDesc desc, MemoryContext context) noexcept {
+    MemoryContext old = MemoryContextSwitchTo(context);
     info.columns = static_cast<ColumnInfo*>(palloc0(sizeof(ColumnInfo) * desc->natts));
     info.column_count = 0;
     for (int i = 0; i < desc->natts; i++) {
@@ -119,12 +110,44 @@ void build(CacheEntry* entry, Relation rel, bool* has_key) noexcept {
         Oid output_fn;
         bool varlena;
         getTypeOutputInfo(base_type, &output_fn, &varlena);
-        fmgr_info_cxt(output_fn, &column.output, entry->context);
+        fmgr_info_cxt(output_fn, &column.output, context);
     }
     info.name_order = static_cast<int*>(palloc(sizeof(int) * std::max(info.column_count, 1)));
     info.json_order = static_cast<int*>(palloc(sizeof(int) * std::max(info.column_count, 1)));
     for (int c = 0; c < info.column_count; c++)
         info.name_order[c] = info.json_order[c] = c;
+    MemoryContextSwitchTo(old);
+}
+
+void order_columns(TableInfo& info) {
+    std::sort(info.name_order, info.name_order + info.column_count, [&](int a, int b) {
+        return std::strcmp(info.columns[a].name, info.columns[b].name) < 0;
+    });
+    auto jsonb_key_less = [&](int a, int b) {
+        std::string_view x = info.columns[a].name, y = info.columns[b].name;
+        return x.size() != y.size() ? x.size() < y.size() : x < y;
+    };
+    std::sort(info.json_order, info.json_order + info.column_count, jsonb_key_less);
+    if (info.json_key_order)
+        std::sort(info.json_key_order, info.json_key_order + info.key_count, jsonb_key_less);
+}
+
+namespace {
+
+// Fills entry->info for rel inside entry->context. PostgreSQL calls only.
+void build(CacheEntry* entry, Relation rel, bool* has_key) noexcept {
+    MemoryContext old = MemoryContextSwitchTo(entry->context);
+    TupleDesc desc = RelationGetDescr(rel);
+    TableInfo& info = entry->info;
+    info.relid = RelationGetRelid(rel);
+    info.tracked_root = info.relid;
+    if (rel->rd_rel->relispartition) {
+        List* ancestors = get_partition_ancestors(info.relid);
+        info.tracked_root = llast_oid(ancestors);
+        list_free(ancestors);
+    }
+    info.tracked = is_tracked(info.tracked_root);
+    describe_columns(info, desc, entry->context);
     info.key_count = 0;
     info.key_columns = info.json_key_order = nullptr;
     Oid key_index = RelationGetPrimaryKeyIndex(rel);
@@ -203,15 +226,7 @@ const TableInfo& table_info(Relation rel) {
     TableInfo& info = entry->info;
     if (!built)
         return info;
-    std::sort(info.name_order, info.name_order + info.column_count, [&](int a, int b) {
-        return std::strcmp(info.columns[a].name, info.columns[b].name) < 0;
-    });
-    auto jsonb_key_less = [&](int a, int b) {
-        std::string_view x = info.columns[a].name, y = info.columns[b].name;
-        return x.size() != y.size() ? x.size() < y.size() : x < y;
-    };
-    std::sort(info.json_order, info.json_order + info.column_count, jsonb_key_less);
-    std::sort(info.json_key_order, info.json_key_order + info.key_count, jsonb_key_less);
+    order_columns(info);
     return info;
 }
 

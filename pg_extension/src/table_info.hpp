@@ -64,6 +64,12 @@ struct DeformedRow {
 
 DeformedRow deform(HeapTuple tuple, TupleDesc desc);
 
+// The column part of a TableInfo (columns, column_count and the orders,
+// unsorted) for any row type, allocated in context. PostgreSQL calls only;
+// then order_columns() sorts the orders.
+void describe_columns(TableInfo& info, TupleDesc desc, MemoryContext context) noexcept;
+void order_columns(TableInfo& info);
+
 // Returns the cached description of rel. Throws SqlError when a tracked
 // relation has no usable primary key. The cache entry is rebuilt on relcache
 // invalidation, which track() and untrack() cause (they create and drop

@@ -32,6 +32,11 @@ std::string number_from_float(float value);
 // Error(invalid_input) for text that is not JSON.
 std::string normalize_json(std::string_view text);
 
+struct Hash128 {
+    uint64_t low = 0;
+    uint64_t high = 0;
+};
+
 enum class ValueClass : char { null = 'n', number = 'N', text = 't', bytes = 'b' };
 
 // Builds the canonical encoding of one row. Columns must be added in
@@ -49,7 +54,8 @@ class RowEncoder {
     void add_bytes(std::string_view column, std::string_view bytes);
 
     std::string_view bytes() const { return buffer_; }
-    uint64_t hash() const;  // XXH3-64 of bytes()
+    uint64_t hash() const;    // XXH3-64 of bytes()
+    Hash128 hash128() const;  // XXH3-128 of bytes()
 
   private:
     void add(std::string_view column, ValueClass cls, const std::string_view* value);
@@ -59,5 +65,34 @@ class RowEncoder {
 
 // XXH3-64 of arbitrary bytes, as used for row hashes.
 uint64_t hash_bytes(std::string_view bytes);
+
+// Order-independent digest of a set of rows: the number of rows and the sum,
+// modulo 2^128, of their XXH3-128 hashes. Two digests of the same rows are
+// equal whatever order the rows were read in and however the rows were split
+// into parts (add() the parts' digests); a table that differs in k rows has
+// the same digest with probability 2^-128 (docs/hashing.md).
+class TableDigest {
+  public:
+    void add_row(Hash128 row_hash);
+    void add(const TableDigest& part);
+    uint64_t rows() const { return rows_; }
+    Hash128 sum() const { return sum_; }
+    // 32 lower-case hex digits, most significant first.
+    std::string hex() const;
+    bool operator==(const TableDigest& other) const {
+        return rows_ == other.rows_ && sum_.low == other.sum_.low && sum_.high == other.sum_.high;
+    }
+
+  private:
+    uint64_t rows_ = 0;
+    Hash128 sum_;
+};
+
+// The bucket of a row among `buckets`, from the XXH3-64 hash of the canonical
+// encoding of its key columns alone: the same row lands in the same bucket on
+// every peer and every engine, whatever its other values. buckets > 0.
+inline uint64_t bucket_of(uint64_t key_hash, uint64_t buckets) {
+    return key_hash % buckets;
+}
 
 }  // namespace ferry::canonical

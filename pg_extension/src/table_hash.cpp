@@ -1,0 +1,301 @@
+// Quick table hashing (docs/hashing.md): ferry.row_hash, ferry.table_hash,
+// ferry.bucket_hashes and ferry.bucket_rows. The table functions read tuples
+// straight from the table access method in one sequential scan and hash each
+// row's canonical encoding; no text round trip for the common types, no sort.
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "boundary.hpp"
+#include "canonical_row.hpp"
+#include "row_filter.hpp"
+#include "row_json.hpp"
+#include "table_info.hpp"
+
+namespace ferry::pg {
+namespace {
+
+using canonical::TableDigest;
+
+// What a scan hands to its caller for each row that passes the filter.
+struct ScannedRow {
+    const TableInfo& table;
+    DeformedRow row;
+};
+
+void check_can_read(Relation rel) {
+    Oid relid = RelationGetRelid(rel);
+    std::string name = RelationGetRelationName(rel);
+    char kind = rel->rd_rel->relkind;
+    if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE && kind != RELKIND_MATVIEW)
+        throw SqlError(ERRCODE_WRONG_OBJECT_TYPE, "\"" + name + "\" is not a table",
+                       "ferry hashes tables, partitioned tables and materialized views.");
+    AclResult acl =
+        pg::value([&]() noexcept { return pg_class_aclcheck(relid, GetUserId(), ACL_SELECT); });
+    if (acl != ACLCHECK_OK)
+        throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                       "permission denied for table \"" + name + "\"", "",
+                       "Hashing a table reads all of it: grant SELECT on it.");
+    int rls = pg::value([&]() noexcept { return check_enable_rls(relid, InvalidOid, true); });
+    if (rls == RLS_ENABLED)
+        throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                       "table \"" + name + "\" has row-level security enabled for this role",
+                       "ferry reads tuples directly, which would bypass the policies.",
+                       "Hash it as a role that bypasses row-level security (the table owner or "
+                       "a BYPASSRLS role), or disable the policies.");
+}
+
+// The relations that hold the rows of rel: itself, or its leaf partitions.
+std::vector<Oid> storage_relations(Relation rel) {
+    std::vector<Oid> leaves;
+    if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE) {
+        leaves.push_back(RelationGetRelid(rel));
+        return leaves;
+    }
+    pg::call([&]() noexcept {
+        List* all = find_all_inheritors(RelationGetRelid(rel), AccessShareLock, nullptr);
+        ListCell* cell;
+        foreach (cell, all) {
+            Oid child = lfirst_oid(cell);
+            if (get_rel_relkind(child) == RELKIND_RELATION)
+                leaves.push_back(child);
+        }
+    });
+    return leaves;
+}
+
+// Calls visit(ScannedRow) for every row of the table (every leaf partition)
+// that passes filter_text, in a memory context reset after each row.
+template <class Visit>
+void scan_table(Oid relid, const char* filter_text, bool need_key, Visit&& visit) {
+    Relation rel = pg::value([&]() noexcept { return table_open(relid, AccessShareLock); });
+    check_can_read(rel);
+    std::vector<Oid> leaves = storage_relations(rel);
+    MemoryContext row_context = pg::value([&]() noexcept {
+        return AllocSetContextCreate(CurrentMemoryContext, "ferry hash row",
+                                     ALLOCSET_DEFAULT_SIZES);
+    });
+    for (Oid leaf_oid : leaves) {
+        Relation leaf = pg::value([&]() noexcept { return table_open(leaf_oid, AccessShareLock); });
+        const TableInfo& table = table_info(leaf);
+        if (need_key && table.key_count == 0)
+            throw SqlError(
+                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                std::string("table \"") + RelationGetRelationName(rel) + "\" has no primary key",
+                "Buckets are chosen from the primary key.",
+                "Add one with ALTER TABLE ... ADD PRIMARY KEY.");
+        RowFilter filter(leaf, filter_text);
+        TableScanDesc scan = nullptr;
+        TupleTableSlot* slot = nullptr;
+        pg::call([&]() noexcept {
+            slot = table_slot_create(leaf, nullptr);
+            scan = table_beginscan(leaf, GetActiveSnapshot(), 0, nullptr);
+        });
+        while (true) {
+            bool found = pg::value([&]() noexcept {
+                CHECK_FOR_INTERRUPTS();
+                MemoryContextReset(row_context);
+                return table_scan_getnextslot(scan, ForwardScanDirection, slot);
+            });
+            if (!found)
+                break;
+            if (!filter.matches(slot))
+                continue;
+            pg::call([&]() noexcept { slot_getallattrs(slot); });
+            MemoryContext previous = MemoryContextSwitchTo(row_context);
+            try {
+                visit(ScannedRow{table, {slot->tts_values, slot->tts_isnull}});
+            } catch (...) {
+                MemoryContextSwitchTo(previous);
+                throw;
+            }
+            MemoryContextSwitchTo(previous);
+        }
+        filter.finish();
+        pg::call([&]() noexcept {
+            table_endscan(scan);
+            ExecDropSingleTupleTableSlot(slot);
+            table_close(leaf, NoLock);
+        });
+    }
+    pg::call([&]() noexcept {
+        MemoryContextDelete(row_context);
+        table_close(rel, NoLock);
+    });
+}
+
+const char* optional_text(FunctionCallInfo fcinfo, int arg) {
+    if (PG_NARGS() <= arg || PG_ARGISNULL(arg))
+        return nullptr;
+    return pg::value([&]() noexcept { return text_to_cstring(PG_GETARG_TEXT_PP(arg)); });
+}
+
+int64 positive_buckets(FunctionCallInfo fcinfo, int arg, const char* name) {
+    if (PG_ARGISNULL(arg) || PG_GETARG_INT64(arg) < 1)
+        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, std::string(name) + " must be at least 1");
+    return PG_GETARG_INT64(arg);
+}
+
+std::vector<int64> bigint_array(FunctionCallInfo fcinfo, int arg) {
+    std::vector<int64> out;
+    if (PG_ARGISNULL(arg))
+        return out;
+    pg::call([&]() noexcept {
+        ArrayType* array = PG_GETARG_ARRAYTYPE_P(arg);
+        Datum* elements;
+        bool* nulls;
+        int count;
+        deconstruct_array(array, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elements, &nulls,
+                          &count);
+        for (int i = 0; i < count; i++)
+            if (!nulls[i])
+                out.push_back(DatumGetInt64(elements[i]));
+    });
+    return out;
+}
+
+Datum text_datum(const std::string& text) {
+    return pg::value([&]() noexcept {
+        return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size()));
+    });
+}
+
+// Per-bucket digests, ordered by bucket for a deterministic result.
+void put_bucket_rows(FunctionCallInfo fcinfo,
+                     const std::unordered_map<uint64_t, TableDigest>& map) {
+    std::vector<std::pair<uint64_t, TableDigest>> sorted(map.begin(), map.end());
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    for (const auto& [bucket, digest] : sorted) {
+        Datum values[3] = {Int64GetDatum(static_cast<int64>(bucket)),
+                           Int64GetDatum(static_cast<int64>(digest.rows())),
+                           text_datum(digest.hex())};
+        bool nulls[3] = {};
+        pg::call([&]() noexcept {
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        });
+    }
+}
+
+// A row type's description for row_hash(), cached in fn_extra per type.
+struct RowTypeCache {
+    Oid type;
+    int32 typmod;
+    TableInfo info;
+};
+
+}  // namespace
+}  // namespace ferry::pg
+
+using namespace ferry::pg;
+
+// ferry.row_hash(record) → bigint: the canonical row hash (docs/hashing.md).
+FERRY_FUNCTION(row_hash) {
+    HeapTupleHeader header =
+        ferry::pg::value([&]() noexcept { return PG_GETARG_HEAPTUPLEHEADER(0); });
+    Oid type = HeapTupleHeaderGetTypeId(header);
+    int32 typmod = HeapTupleHeaderGetTypMod(header);
+    auto* cache = static_cast<RowTypeCache*>(fcinfo->flinfo->fn_extra);
+    if (!cache || cache->type != type || cache->typmod != typmod) {
+        ferry::pg::call([&]() noexcept {
+            MemoryContext context = fcinfo->flinfo->fn_mcxt;
+            cache =
+                static_cast<RowTypeCache*>(MemoryContextAllocZero(context, sizeof(RowTypeCache)));
+            TupleDesc desc = lookup_rowtype_tupdesc(type, typmod);
+            describe_columns(cache->info, desc, context);
+            ReleaseTupleDesc(desc);
+            cache->type = type;
+            cache->typmod = typmod;
+        });
+        order_columns(cache->info);
+        fcinfo->flinfo->fn_extra = cache;
+    }
+    DeformedRow row{};
+    ferry::pg::call([&]() noexcept {
+        TupleDesc desc = lookup_rowtype_tupdesc(type, typmod);
+        HeapTupleData tuple;
+        tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+        ItemPointerSetInvalid(&tuple.t_self);
+        tuple.t_tableOid = InvalidOid;
+        tuple.t_data = header;
+        row = deform(&tuple, desc);
+        ReleaseTupleDesc(desc);
+    });
+    return Int64GetDatum(canonical_row_hash(cache->info, row));
+}
+
+// ferry.table_hash(table, filter) → (rows, digest).
+FERRY_FUNCTION(table_hash) {
+    Oid relid = PG_GETARG_OID(0);
+    const char* filter = optional_text(fcinfo, 1);
+    TableDigest digest;
+    scan_table(relid, filter, false, [&](const ScannedRow& scanned) {
+        digest.add_row(canonical_row_hash128(scanned.table, scanned.row));
+    });
+    TupleDesc desc = nullptr;
+    ferry::pg::call([&]() noexcept {
+        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+            elog(ERROR, "table_hash must return a composite type");
+        BlessTupleDesc(desc);
+    });
+    Datum values[2] = {Int64GetDatum(static_cast<int64>(digest.rows())), text_datum(digest.hex())};
+    bool nulls[2] = {};
+    return ferry::pg::value(
+        [&]() noexcept { return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)); });
+}
+
+// ferry.bucket_hashes(table, buckets, filter, within_buckets, within)
+// → (bucket, rows, digest) for every non-empty bucket.
+FERRY_FUNCTION(bucket_hashes) {
+    Oid relid = PG_GETARG_OID(0);
+    uint64_t buckets = positive_buckets(fcinfo, 1, "buckets");
+    const char* filter = optional_text(fcinfo, 2);
+    uint64_t parent_buckets = PG_ARGISNULL(3) ? 0 : positive_buckets(fcinfo, 3, "within_buckets");
+    std::vector<int64> parents = bigint_array(fcinfo, 4);
+    if (parent_buckets != 0 && buckets % parent_buckets != 0)
+        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
+                       "buckets must be a multiple of within_buckets",
+                       "A bucket b lies within bucket b % within_buckets only then.");
+    std::unordered_set<uint64_t> within(parents.begin(), parents.end());
+    ferry::pg::call([&]() noexcept { InitMaterializedSRF(fcinfo, 0); });
+    std::unordered_map<uint64_t, TableDigest> digests;
+    scan_table(relid, filter, true, [&](const ScannedRow& scanned) {
+        uint64_t key_hash = canonical_key_hash(scanned.table, scanned.row);
+        if (parent_buckets != 0 &&
+            !within.count(ferry::canonical::bucket_of(key_hash, parent_buckets)))
+            return;
+        digests[ferry::canonical::bucket_of(key_hash, buckets)].add_row(
+            canonical_row_hash128(scanned.table, scanned.row));
+    });
+    put_bucket_rows(fcinfo, digests);
+    return static_cast<Datum>(0);
+}
+
+// ferry.bucket_rows(table, buckets, bucket_list, filter)
+// → (bucket, key, row_hash) for every row in the listed buckets.
+FERRY_FUNCTION(bucket_rows) {
+    Oid relid = PG_GETARG_OID(0);
+    uint64_t buckets = positive_buckets(fcinfo, 1, "buckets");
+    std::vector<int64> listed = bigint_array(fcinfo, 2);
+    std::unordered_set<uint64_t> wanted(listed.begin(), listed.end());
+    const char* filter = optional_text(fcinfo, 3);
+    ferry::pg::call([&]() noexcept { InitMaterializedSRF(fcinfo, 0); });
+    auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    scan_table(relid, filter, true, [&](const ScannedRow& scanned) {
+        uint64_t bucket =
+            ferry::canonical::bucket_of(canonical_key_hash(scanned.table, scanned.row), buckets);
+        if (!wanted.count(bucket))
+            return;
+        Datum values[3] = {Int64GetDatum(static_cast<int64>(bucket)),
+                           key_to_jsonb(scanned.table, scanned.row),
+                           Int64GetDatum(canonical_row_hash(scanned.table, scanned.row))};
+        bool nulls[3] = {};
+        ferry::pg::call([&]() noexcept {
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        });
+    });
+    return static_cast<Datum>(0);
+}
