@@ -8,13 +8,6 @@
 namespace ferry::pg {
 namespace {
 
-// The bytes of a text-like or bytea value, detoasted but not copied.
-std::string_view varlena_view(Datum value) {
-    struct varlena* detoasted = pg::value([&]() noexcept {
-        return pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(value)));
-    });
-    return std::string_view(VARDATA_ANY(detoasted), VARSIZE_ANY_EXHDR(detoasted));
-}
 
 std::string varlena_bytes(Datum value) {
     return std::string(varlena_view(value));
@@ -69,6 +62,14 @@ std::string strip_trailing_blanks(std::string text) {
 }
 
 }  // namespace
+
+// The bytes of a text-like or bytea value, detoasted but not copied.
+std::string_view varlena_view(Datum value) {
+    struct varlena* detoasted = pg::value([&]() noexcept {
+        return pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(value)));
+    });
+    return std::string_view(VARDATA_ANY(detoasted), VARSIZE_ANY_EXHDR(detoasted));
+}
 
 std::string output_text(const ColumnInfo& column, Datum value) {
     char* text = pg::value([&]() noexcept {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "ferry/canonical.hpp"
 #include "table_info.hpp"
@@ -18,6 +19,9 @@ struct CanonicalValue {
     canonical::ValueClass value_class;
     std::string text;  // canonical number, UTF-8 text, or raw bytes
 };
+
+// The bytes of a text-like or bytea value, detoasted but not copied.
+std::string_view varlena_view(Datum value);
 
 // The column type's text output of a non-null value.
 std::string output_text(const ColumnInfo& column, Datum value);

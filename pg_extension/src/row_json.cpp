@@ -104,14 +104,6 @@ std::string hex_bytes(std::string_view bytes) {
     return out;
 }
 
-// The bytes of a text-like value, detoasted but not copied.
-std::string_view text_view(Datum value) {
-    struct varlena* detoasted = pg::value([&]() noexcept {
-        return pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(value)));
-    });
-    return std::string_view(VARDATA_ANY(detoasted), VARSIZE_ANY_EXHDR(detoasted));
-}
-
 JsonbScalar json_value(const ColumnInfo& column, Datum value) {
     switch (column.type_class) {
         case TypeClass::integer: {
@@ -146,13 +138,13 @@ JsonbScalar json_value(const ColumnInfo& column, Datum value) {
             // must never make a valid write fail.
             return string_scalar(output_text(column, value));
         case TypeClass::bytea:
-            return string_scalar(hex_bytes(text_view(value)));
+            return string_scalar(hex_bytes(varlena_view(value)));
         case TypeClass::text:
             if (column.output.fn_oid == F_TEXTOUT)
-                return string_scalar(text_view(value));
+                return string_scalar(varlena_view(value));
             break;
         case TypeClass::bpchar: {
-            std::string_view text = text_view(value);
+            std::string_view text = varlena_view(value);
             return string_scalar(text.substr(0, text.find_last_not_of(' ') + 1));
         }
         default:
