@@ -8,7 +8,6 @@
 namespace ferry::pg {
 namespace {
 
-
 std::string varlena_bytes(Datum value) {
     return std::string(varlena_view(value));
 }
