@@ -352,17 +352,23 @@ Hash128 RowEncoder::hash128() const {
     return {h.low64, h.high64};
 }
 
+namespace {
+// a += b modulo 2^128.
+void add_128(Hash128& a, Hash128 b) {
+    uint64_t low = a.low + b.low;
+    a.high += b.high + (low < a.low ? 1 : 0);
+    a.low = low;
+}
+}  // namespace
+
 void TableDigest::add_row(Hash128 row_hash) {
     rows_++;
-    uint64_t low = sum_.low + row_hash.low;
-    sum_.high += row_hash.high + (low < sum_.low ? 1 : 0);
-    sum_.low = low;
+    add_128(sum_, row_hash);
 }
 
 void TableDigest::add(const TableDigest& part) {
-    uint64_t rows = rows_ + part.rows_;
-    add_row(part.sum_);
-    rows_ = rows;
+    rows_ += part.rows_;
+    add_128(sum_, part.sum_);
 }
 
 std::string TableDigest::hex() const {

@@ -186,8 +186,8 @@ void ChangeLogWriter::append(const Change& change) {
 
 // A BRIN index summarizes each range of heap blocks by a summary that covers
 // every value of the range's tuples, including tuples still being inserted (a
-// concurrent summarization reads them, or their insertion updates its
-// placeholder). An entry whose key equals that of this writer's previous
+// concurrent summarization either reads them or is handed their values by
+// their own index insertion). An entry whose key equals that of this writer's previous
 // entry, in the same heap block, is therefore already covered by whatever
 // summary covers the previous one, which is still there: inserting it again
 // would only cost a summary lookup. A bulk statement's entries share the

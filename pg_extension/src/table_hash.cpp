@@ -163,8 +163,8 @@ Datum text_datum(const std::string& text) {
 }
 
 // Per-bucket digests, ordered by bucket for a deterministic result.
-void put_bucket_rows(FunctionCallInfo fcinfo,
-                     const std::unordered_map<uint64_t, TableDigest>& map) {
+void put_bucket_digests(FunctionCallInfo fcinfo,
+                        const std::unordered_map<uint64_t, TableDigest>& map) {
     std::vector<std::pair<uint64_t, TableDigest>> sorted(map.begin(), map.end());
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -270,7 +270,7 @@ FERRY_FUNCTION(bucket_hashes) {
         digests[ferry::canonical::bucket_of(key_hash, buckets)].add_row(
             canonical_row_hash128(scanned.table, scanned.row));
     });
-    put_bucket_rows(fcinfo, digests);
+    put_bucket_digests(fcinfo, digests);
     return static_cast<Datum>(0);
 }
 
