@@ -359,6 +359,20 @@ void add_128(Hash128& a, Hash128 b) {
     a.high += b.high + (low < a.low ? 1 : 0);
     a.low = low;
 }
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+std::string digest_detail(std::string_view hex) {
+    return "Expected 32 hex digits, got \"" + std::string(hex.substr(0, 40)) + "\".";
+}
 }  // namespace
 
 void TableDigest::add_row(Hash128 row_hash) {
@@ -379,6 +393,21 @@ std::string TableDigest::hex() const {
         out[31 - i] = digits[(sum_.low >> (4 * i)) & 15];
     }
     return out;
+}
+
+TableDigest TableDigest::from_hex(uint64_t rows, std::string_view hex) {
+    if (hex.size() != 32)
+        throw Error(ErrorKind::invalid_input, "invalid table digest", digest_detail(hex));
+    TableDigest digest;
+    digest.rows_ = rows;
+    for (size_t i = 0; i < 32; i++) {
+        int value = hex_value(hex[i]);
+        if (value < 0)
+            throw Error(ErrorKind::invalid_input, "invalid table digest", digest_detail(hex));
+        uint64_t& half = i < 16 ? digest.sum_.high : digest.sum_.low;
+        half = (half << 4) | static_cast<uint64_t>(value);
+    }
+    return digest;
 }
 
 }  // namespace ferry::canonical

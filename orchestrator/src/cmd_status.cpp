@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
+#include "peer_tables.hpp"
 #include "pg_connection.hpp"
 
 namespace ferry::cli {
@@ -29,16 +30,9 @@ SELECT table_name::text,
 FROM ferry.status
 ORDER BY 1, 2 NULLS FIRST)";
 
-void require_extension(PgConnection& db) {
-    auto installed = db.query("SELECT 1 FROM pg_extension WHERE extname = 'ferry'");
-    if (installed.rows() == 0)
-        throw Error(ErrorKind::not_found, fmt::format("ferry is not installed in {}", db.peer()),
-                    {}, "Run: ferry init PEER --track TABLES");
-}
-
 int run_status(const StatusOptions& options) {
     PgConnection db = connect_postgres_peer(options.peer);
-    require_extension(db);
+    require_ferry(db, "0.1");
     auto result = db.query(kStatusQuery);
     if (options.json) {
         nlohmann::json rows = nlohmann::json::array();

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     int exit_code = exit_ok;
     setup_init(app, &exit_code);
     setup_status(app, &exit_code);
+    setup_diff(app, &exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -47,16 +47,48 @@ PgConnection::PgConnection(const std::string& conninfo)
 }
 
 PgResult PgConnection::query(const std::string& sql, const std::vector<Param>& params) {
+    send(sql, params);
+    return receive();
+}
+
+void PgConnection::send(const std::string& sql, const std::vector<Param>& params) {
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& p : params)
         values.push_back(p ? p->c_str() : nullptr);
-    PGresult* raw = PQexecParams(connection_.get(), sql.c_str(), static_cast<int>(values.size()),
-                                 nullptr, values.data(), nullptr, nullptr, 0);
+    if (!PQsendQueryParams(connection_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                           values.data(), nullptr, nullptr, 0)) {
+        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
+                    trim(PQerrorMessage(connection_.get())));
+    }
+}
+
+PgResult PgConnection::receive() {
+    // The last result is the one to report; earlier ones (none for a single
+    // statement) are dropped.
+    PGresult* last = nullptr;
+    while (PGresult* next = PQgetResult(connection_.get())) {
+        if (last)
+            PQclear(last);
+        last = next;
+    }
+    return checked(last);
+}
+
+PgResult PgConnection::checked(PGresult* raw) {
     PgResult result(raw);
     ExecStatusType status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        constexpr uint64_t row_framing = 7, value_framing = 4;  // DataRow header, lengths
+        uint64_t bytes = 0;
+        for (int r = 0; r < result.rows(); r++) {
+            bytes += row_framing;
+            for (int c = 0; c < result.columns(); c++)
+                bytes += value_framing + static_cast<uint64_t>(PQgetlength(raw, r, c));
+        }
+        bytes_received_ += bytes;
         return result;
+    }
     if (!raw) {
         throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
                     trim(PQerrorMessage(connection_.get())));
@@ -70,6 +102,33 @@ PgResult PgConnection::query(const std::string& sql, const std::vector<Param>& p
         message = trim(PQerrorMessage(connection_.get()));
     throw Error(kind_for_sqlstate(PQresultErrorField(raw, PG_DIAG_SQLSTATE)), message,
                 field(PG_DIAG_MESSAGE_DETAIL), field(PG_DIAG_MESSAGE_HINT));
+}
+
+std::pair<PgResult, PgResult> query_both(PgConnection& a, const std::vector<Param>& params_a,
+                                         PgConnection& b, const std::vector<Param>& params_b,
+                                         const std::string& sql) {
+    a.send(sql, params_a);
+    try {
+        b.send(sql, params_b);
+    } catch (...) {
+        try {
+            a.receive();  // leave a ready for its next query; b's error wins
+        } catch (...) {
+        }
+        throw;
+    }
+    std::optional<PgResult> result_a;
+    try {
+        result_a.emplace(a.receive());
+    } catch (...) {
+        try {
+            b.receive();
+        } catch (...) {
+        }
+        throw;
+    }
+    PgResult result_b = b.receive();
+    return {std::move(*result_a), std::move(result_b)};
 }
 
 PgConnection connect_postgres_peer(const std::string& peer) {

@@ -5,9 +5,11 @@
 
 #include <libpq-fe.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry::cli {
@@ -40,12 +42,30 @@ class PgConnection {
     void execute(const std::string& sql, const std::vector<Param>& params = {}) {
         query(sql, params);
     }
+
+    // query() in two halves, so that several peers can work at once: send()
+    // returns as soon as the query is on its way, receive() waits for it.
+    void send(const std::string& sql, const std::vector<Param>& params = {});
+    PgResult receive();
+
     const std::string& peer() const { return redacted_peer_; }
 
+    // Bytes of result values received so far, plus the protocol's framing of
+    // each row and value (what moved over the wire, within a few bytes).
+    uint64_t bytes_received() const { return bytes_received_; }
+
   private:
+    PgResult checked(PGresult* raw);
+
     std::unique_ptr<PGconn, void (*)(PGconn*)> connection_;
     std::string redacted_peer_;
+    uint64_t bytes_received_ = 0;
 };
+
+// Runs the same query on two peers at once; returns both results.
+std::pair<PgResult, PgResult> query_both(PgConnection& a, const std::vector<Param>& params_a,
+                                         PgConnection& b, const std::vector<Param>& params_b,
+                                         const std::string& sql);
 
 // Connects to a peer given as the user wrote it; refuses peers that are not
 // PostgreSQL with a clear error.

@@ -20,12 +20,37 @@ bool is_blank(const char* text) {
     return true;
 }
 
+// Rewords the parser's error so that it says what was being parsed and
+// points nowhere: its position would be in ferry's wrapper text, not in the
+// statement the user wrote. The error is still raised as PostgreSQL's own.
+void explain_syntax_error(ErrorData* error, size_t end_of_condition) {
+    bool at_end = error->cursorpos <= 0 || static_cast<size_t>(error->cursorpos) > end_of_condition;
+    pg::call([&]() noexcept {
+        error->message = at_end ? pstrdup("invalid where condition: it ends too early")
+                                : psprintf("invalid where condition: %s", error->message);
+        error->detail =
+            pstrdup("A where condition is one boolean expression over the table's columns.");
+        error->hint = pstrdup("Write a condition such as: id > 100");
+        error->cursorpos = 0;
+        error->internalpos = 0;
+        error->internalquery = nullptr;
+    });
+}
+
 // The raw expression of "SELECT (where)", provided that is all the text
 // holds: one statement, one target, no other clause.
 Node* parse_single_expression(const std::string& where) {
-    std::string sql = "SELECT (" + where + "\n)";
-    List* statements =
-        pg::value([&]() noexcept { return raw_parser(sql.c_str(), RAW_PARSE_DEFAULT); });
+    const std::string prefix = "SELECT (";
+    std::string sql = prefix + where + "\n)";
+    List* statements = nullptr;
+    try {
+        statements =
+            pg::value([&]() noexcept { return raw_parser(sql.c_str(), RAW_PARSE_DEFAULT); });
+    } catch (const PgError& e) {
+        if (e.data()->sqlerrcode == ERRCODE_SYNTAX_ERROR)
+            explain_syntax_error(e.data(), prefix.size() + where.size());
+        throw;
+    }
     if (list_length(statements) != 1)
         refuse("it holds more than one statement", "Remove the semicolon and what follows it.");
     Node* statement = linitial_node(RawStmt, statements)->stmt;

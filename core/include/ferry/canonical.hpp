@@ -79,6 +79,9 @@ class TableDigest {
     Hash128 sum() const { return sum_; }
     // 32 lower-case hex digits, most significant first.
     std::string hex() const;
+    // The digest that hex() printed for `rows` rows. Throws
+    // Error(invalid_input) unless hex is 32 hex digits.
+    static TableDigest from_hex(uint64_t rows, std::string_view hex);
     bool operator==(const TableDigest& other) const {
         return rows_ == other.rows_ && sum_.low == other.sum_.low && sum_.high == other.sum_.high;
     }

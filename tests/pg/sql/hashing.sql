@@ -106,6 +106,8 @@ SELECT * FROM ferry.table_hash('accounts', 'count(*) > 0');
 SELECT * FROM ferry.table_hash('accounts', 'id');
 SELECT * FROM ferry.table_hash('accounts', 'no_such_column > 1');
 SELECT * FROM ferry.table_hash('accounts', 'true --');
+SELECT * FROM ferry.table_hash('accounts', 'id <');
+SELECT * FROM ferry.table_hash('accounts', 'id < < 3');
 SELECT * FROM ferry.table_hash('accounts', 'pg_authid.rolsuper');
 SELECT count(*) AS accounts_intact FROM accounts;
 SELECT rows FROM ferry.table_hash('accounts', '  ');

@@ -1,0 +1,159 @@
+// Bucket descent (see bucket_descent.hpp and docs/diff.md).
+#include "ferry/bucket_descent.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <unordered_map>
+
+#include "ferry/error.hpp"
+
+namespace ferry::diff {
+namespace {
+
+using SummaryIndex = std::unordered_map<uint64_t, const BucketSummary*>;
+
+SummaryIndex index_buckets(const std::vector<BucketSummary>& summaries) {
+    SummaryIndex index;
+    index.reserve(summaries.size());
+    for (const auto& summary : summaries)
+        if (summary.rows > 0)
+            index.emplace(summary.bucket, &summary);
+    return index;
+}
+
+canonical::TableDigest sum_of_buckets(const std::vector<BucketSummary>& summaries) {
+    canonical::TableDigest table;
+    for (const auto& summary : summaries)
+        table.add(canonical::TableDigest::from_hex(summary.rows, summary.digest));
+    return table;
+}
+
+struct KeyedHash {
+    std::string shown;  // the key as the peer printed it
+    int64_t row_hash;
+};
+
+// Rows by canonical key, so that keys printed differently by two peers
+// (10.50 and 10.5) still pair up; std::map keeps them sorted for output.
+std::map<std::string, KeyedHash> rows_by_key(const std::vector<BucketRow>& rows) {
+    std::map<std::string, KeyedHash> by_key;
+    for (const auto& row : rows)
+        by_key.insert_or_assign(canonical::normalize_json(row.key),
+                                KeyedHash{row.key, row.row_hash});
+    return by_key;
+}
+
+}  // namespace
+
+BucketDescent::BucketDescent(uint64_t estimated_rows, DescentTuning tuning) : tuning_(tuning) {
+    uint64_t per_bucket = std::max<uint64_t>(tuning_.rows_per_bucket, 1);
+    hash_request_.buckets = std::clamp<uint64_t>((estimated_rows + per_bucket - 1) / per_bucket, 1,
+                                                 tuning_.max_buckets);
+    first_level_buckets_ = hash_request_.buckets;
+}
+
+void BucketDescent::take_hashes(const std::vector<BucketSummary>& a,
+                                const std::vector<BucketSummary>& b) {
+    if (next_ != Next::hashes)
+        throw Error(ErrorKind::internal, "bucket digests given when none were asked for");
+    if (levels_ == 0) {
+        table_a_ = sum_of_buckets(a);
+        table_b_ = sum_of_buckets(b);
+    }
+    levels_++;
+    considered_buckets_ =
+        hash_request_.within_buckets == 0
+            ? hash_request_.buckets
+            : hash_request_.within.size() * (hash_request_.buckets / hash_request_.within_buckets);
+
+    SummaryIndex in_a = index_buckets(a);
+    SummaryIndex in_b = index_buckets(b);
+    differing_.clear();
+    rows_in_differing_ = 0;
+    auto note_difference = [&](uint64_t bucket, uint64_t rows_a, uint64_t rows_b) {
+        differing_.push_back(bucket);
+        rows_in_differing_ += std::max(rows_a, rows_b);
+    };
+    for (const auto& [bucket, summary] : in_a) {
+        auto other = in_b.find(bucket);
+        if (other == in_b.end())
+            note_difference(bucket, summary->rows, 0);
+        else if (other->second->rows != summary->rows || other->second->digest != summary->digest)
+            note_difference(bucket, summary->rows, other->second->rows);
+    }
+    for (const auto& [bucket, summary] : in_b)
+        if (!in_a.count(bucket))
+            note_difference(bucket, 0, summary->rows);
+    std::sort(differing_.begin(), differing_.end());
+
+    if (differing_.empty()) {
+        next_ = Next::done;
+        return;
+    }
+    unsigned split = choose_split();
+    if (split > 1) {
+        hash_request_.within_buckets = hash_request_.buckets;
+        hash_request_.within = differing_;
+        hash_request_.buckets *= split;
+        hash_request_.digest_digits = 16;
+        return;
+    }
+    rows_request_.buckets = hash_request_.buckets;
+    rows_request_.bucket_list = differing_;
+    next_ = Next::rows;
+}
+
+// Splitting each differing bucket k ways costs one more scan and k digests
+// per bucket, and pays off when most of the rows in differing buckets are
+// equal: then most of the k parts come back equal and their rows need not be
+// read. How many rows differ is estimated from the share of buckets that
+// differ (rows landing in buckets at random: a share f of differing buckets
+// means about -C ln(1 - f) differing rows among C buckets).
+unsigned BucketDescent::choose_split() const {
+    double differing = static_cast<double>(differing_.size());
+    double rows = static_cast<double>(rows_in_differing_);
+    double read_now = rows * tuning_.row_entry_bytes;
+    if (read_now <= static_cast<double>(tuning_.read_rows_below_bytes) || rows < 2 * differing)
+        return 1;
+    double considered = std::max(static_cast<double>(considered_buckets_), differing);
+    double share = std::min(differing / considered, (considered - 0.5) / considered);
+    double differing_rows = std::max(-considered * std::log1p(-share), differing);
+
+    unsigned best_split = 1;
+    double best_cost = read_now;
+    for (unsigned split = 2;
+         split <= tuning_.max_split && hash_request_.buckets <= tuning_.max_buckets / split;
+         split *= 2) {
+        double parts = differing * split;
+        double part_differs = -std::expm1(-differing_rows / parts);
+        double cost =
+            parts * tuning_.bucket_entry_bytes + rows * part_differs * tuning_.row_entry_bytes;
+        if (cost < best_cost) {
+            best_cost = cost;
+            best_split = split;
+        }
+    }
+    // Another scan of both tables is worth it only for a real saving.
+    return best_cost < read_now / 2 ? best_split : 1;
+}
+
+void BucketDescent::take_rows(const std::vector<BucketRow>& a, const std::vector<BucketRow>& b) {
+    if (next_ != Next::rows)
+        throw Error(ErrorKind::internal, "bucket rows given when none were asked for");
+    auto in_a = rows_by_key(a);
+    auto in_b = rows_by_key(b);
+    for (const auto& [key, row] : in_a) {
+        auto other = in_b.find(key);
+        if (other == in_b.end())
+            differences_.only_in_a.push_back(row.shown);
+        else if (other->second.row_hash != row.row_hash)
+            differences_.changed.push_back(row.shown);
+    }
+    for (const auto& [key, row] : in_b)
+        if (!in_a.count(key))
+            differences_.only_in_b.push_back(row.shown);
+    next_ = Next::done;
+}
+
+}  // namespace ferry::diff

@@ -1,0 +1,136 @@
+// Peer and table checks (see peer_tables.hpp).
+#include "peer_tables.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iterator>
+
+#include "ferry/error.hpp"
+
+namespace ferry::cli {
+namespace {
+
+const char* const kTableQuery = R"(
+SELECT c.oid::text, format('%I.%I', n.nspname, c.relname), c.relkind::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = to_regclass($1))";
+
+const char* const kColumnsQuery = R"(
+SELECT a.attname::text,
+       EXISTS (SELECT 1 FROM pg_index i
+               WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY (i.indkey))
+FROM pg_attribute a
+WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped)";
+
+// reltuples is -1 for a table never vacuumed or analyzed: estimate from its
+// size then, at 64 bytes a row. A partitioned table's rows are in its leaves.
+const char* const kEstimateQuery = R"(
+SELECT coalesce(sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples
+                         ELSE pg_relation_size(c.oid) / 64 END), 0)::bigint
+FROM pg_class c
+WHERE c.relkind = 'r'
+  AND (c.oid = $1::oid
+       OR c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass) WHERE isleaf)))";
+
+std::vector<std::string> missing_from(const std::vector<std::string>& wanted,
+                                      const std::vector<std::string>& present) {
+    std::vector<std::string> missing;
+    std::set_difference(wanted.begin(), wanted.end(), present.begin(), present.end(),
+                        std::back_inserter(missing));
+    return missing;
+}
+
+std::string listed(const std::vector<std::string>& names) {
+    return names.empty() ? "(none)" : fmt::format("{}", fmt::join(names, ", "));
+}
+
+// Versions are "major.minor".
+bool older_than(const std::string& version, const std::string& min_version) {
+    auto parts = [](const std::string& v) {
+        size_t dot = v.find('.');
+        return std::make_pair(std::stoi(v.substr(0, dot)),
+                              dot == std::string::npos ? 0 : std::stoi(v.substr(dot + 1)));
+    };
+    return parts(version) < parts(min_version);
+}
+
+}  // namespace
+
+void require_ferry(PgConnection& db, const std::string& min_version) {
+    auto installed = db.query("SELECT extversion FROM pg_extension WHERE extname = 'ferry'");
+    if (installed.rows() == 0)
+        throw Error(ErrorKind::not_found, fmt::format("ferry is not installed in {}", db.peer()),
+                    {}, fmt::format("Run: ferry init '{}'", db.peer()));
+    std::string version = installed.text(0, 0);
+    if (older_than(version, min_version))
+        throw Error(
+            ErrorKind::unsupported,
+            fmt::format("ferry {} in {} is too old for this command", version, db.peer()),
+            fmt::format("It needs ferry {} or newer.", min_version),
+            fmt::format("Run: ferry init '{}' (updates the extension in place)", db.peer()));
+}
+
+PeerTable describe_table(PgConnection& db, const std::string& table) {
+    auto found = db.query(kTableQuery, {table});
+    if (found.rows() == 0)
+        throw Error(ErrorKind::not_found,
+                    fmt::format("table \"{}\" does not exist in {}", table, db.peer()), {},
+                    "Name it as in SQL: schema.table, with double quotes around names that "
+                    "have upper case or spaces.");
+    PeerTable described;
+    described.oid = found.text(0, 0);
+    described.name = found.text(0, 1);
+    std::string kind = found.text(0, 2);
+    if (kind != "r" && kind != "p")
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("\"{}\" in {} is not a table", described.name, db.peer()), {},
+                    "ferry compares and copies tables (plain or partitioned) only.");
+    auto columns = db.query(kColumnsQuery, {described.oid});
+    for (int r = 0; r < columns.rows(); r++) {
+        described.columns.push_back(columns.text(r, 0));
+        if (columns.text(r, 1) == "t")
+            described.key_columns.push_back(columns.text(r, 0));
+    }
+    std::sort(described.columns.begin(), described.columns.end());
+    std::sort(described.key_columns.begin(), described.key_columns.end());
+    if (described.key_columns.empty())
+        throw Error(
+            ErrorKind::unsupported,
+            fmt::format("table {} in {} has no primary key", described.name, db.peer()),
+            "ferry identifies rows by their primary key.",
+            fmt::format("Add one with ALTER TABLE {} ADD PRIMARY KEY (...).", described.name));
+    described.estimated_rows = std::stoull(db.query(kEstimateQuery, {described.oid}).text(0, 0));
+    return described;
+}
+
+void require_same_columns(const PeerTable& a, const std::string& peer_a, const PeerTable& b,
+                          const std::string& peer_b) {
+    if (a.columns != b.columns)
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("table {} has different columns in the two peers", a.name),
+                    fmt::format("Only in {}: {}. Only in {}: {}.", peer_a,
+                                listed(missing_from(a.columns, b.columns)), peer_b,
+                                listed(missing_from(b.columns, a.columns))),
+                    "Rows are compared whole: give both tables the same columns first "
+                    "(ALTER TABLE ... ADD COLUMN or DROP COLUMN).");
+    if (a.key_columns != b.key_columns)
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("table {} has different primary keys in the two peers", a.name),
+                    fmt::format("{}: ({}). {}: ({}).", peer_a, listed(a.key_columns), peer_b,
+                                listed(b.key_columns)),
+                    "Rows are paired by primary key: make the keys the same on both peers.");
+}
+
+std::vector<std::string> tracked_tables(PgConnection& db) {
+    auto tracked = db.query(
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM ferry.tracked_tables t "
+        "JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "ORDER BY 1");
+    std::vector<std::string> names;
+    for (int r = 0; r < tracked.rows(); r++)
+        names.push_back(tracked.text(r, 0));
+    return names;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,39 @@
+// What the CLI needs to know about a peer before it reads a table: that ferry
+// is installed there at a version that has the functions to call, and the
+// table's name, columns, primary key and size estimate.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pg_connection.hpp"
+
+namespace ferry::cli {
+
+// Fails with a hint to run `ferry init` unless ferry is installed in the
+// peer at min_version or newer ("0.2").
+void require_ferry(PgConnection& db, const std::string& min_version);
+
+struct PeerTable {
+    std::string oid;                       // for $n::oid::regclass in later queries
+    std::string name;                      // schema-qualified, quoted where SQL needs it
+    std::vector<std::string> columns;      // sorted
+    std::vector<std::string> key_columns;  // sorted
+    uint64_t estimated_rows = 0;           // planner statistics, all partitions
+};
+
+// Resolves a table as SQL would in the peer (its search_path applies) and
+// describes it. Fails for missing tables, views and tables without a
+// primary key, naming the peer.
+PeerTable describe_table(PgConnection& db, const std::string& table);
+
+// Fails unless both peers' tables have the same column names and primary
+// key columns; the error lists what each side lacks.
+void require_same_columns(const PeerTable& a, const std::string& peer_a, const PeerTable& b,
+                          const std::string& peer_b);
+
+// The tables ferry tracks in the peer, schema-qualified.
+std::vector<std::string> tracked_tables(PgConnection& db);
+
+}  // namespace ferry::cli

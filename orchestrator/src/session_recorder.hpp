@@ -1,0 +1,55 @@
+// A row in a peer's ferry.sessions for one run of a command (SPEC 2.5): kind,
+// peers, phase, progress, and how it ended. It has its own connection, so
+// that its updates commit while the work's own transactions stay open, and
+// DBAs watch them live in psql.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "ferry/error.hpp"
+#include "pg_connection.hpp"
+
+namespace ferry::cli {
+
+struct SessionInfo {
+    std::string kind;  // full, incremental, diff
+    std::optional<std::string> direction;
+    std::string source;  // redacted peers
+    std::string target;
+    std::string method;
+};
+
+class SessionRecorder {
+  public:
+    // Records nothing, and logs once why, when the connecting role may not
+    // call ferry.session_start in that peer: watching is a convenience,
+    // never a reason to refuse a read-only command.
+    SessionRecorder(const std::string& peer, const SessionInfo& info);
+    // A session still running here was interrupted by an exception: it is
+    // finished as failed.
+    ~SessionRecorder();
+    SessionRecorder(const SessionRecorder&) = delete;
+    SessionRecorder& operator=(const SessionRecorder&) = delete;
+
+    // Throws Error(conflict) when a DBA asked to cancel (ferry cancel ID).
+    void progress(const std::string& phase, uint64_t rows_done, std::optional<uint64_t> rows_total,
+                  uint64_t bytes_done);
+    void succeeded() { finish("succeeded", {}); }
+    void failed(const std::string& error) { finish("failed", error); }
+    void cancelled() { finish("cancelled", "cancelled by request"); }
+
+    std::optional<int64_t> id() const { return id_; }
+
+  private:
+    void finish(const std::string& status, const std::optional<std::string>& error);
+
+    std::optional<PgConnection> db_;
+    std::optional<int64_t> id_;
+};
+
+// Thrown by progress() when the session was cancelled.
+bool is_cancellation(const Error& error);
+
+}  // namespace ferry::cli
