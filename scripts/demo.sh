@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a throwaway PostgreSQL cluster, a small shop schema, ferry
 # tracking it, some writes, and what a DBA sees: ferry status, the change log,
-# a consumer reading in batches, acknowledging and purging.
+# a consumer reading in batches, acknowledging and purging, and a diff
+# against a copy.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/lib/pg_cluster.sh"
@@ -79,6 +80,13 @@ SELECT 'completed' AS checkpoint FROM (SELECT ferry.checkpoint_complete('site-1-
 SELECT action AS next_run FROM ferry.checkpoint_resume_point('site-1-copy', 'orders', '1 hour');
 SELECT name, holder, expires_at > now() AS held FROM ferry.locks;
 SQL
+
+say "ferry diff: a copy of shop in which one customer was renamed"
+createdb -T shop site
+psql -X -q -d site -c "UPDATE customers SET name = 'Grace Hopper' WHERE id = 2"
+site="host=127.0.0.1 port=$PGPORT dbname=site user=postgres"
+show "$ferry" diff "$hub" "$site" --tables 'customers,orders,"Order Lines"' --rows ||
+  echo "(exit code $?: differences found)"
 
 say "DDL that would break capture is refused"
 sql -c "ALTER TABLE orders DROP CONSTRAINT orders_pkey" 2>&1 | grep -E "ERROR|HINT" || true

@@ -6,7 +6,6 @@
 #include <charconv>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <vector>
 #include <xxhash.h>
 
@@ -141,83 +140,7 @@ std::string number_from_float(float value) {
 
 namespace {
 
-// A JSON value kept with its number text intact, so that normalization does
-// not round decimals through a double.
-struct JsonNode {
-    enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
-    std::string text;  // number text, string value, or "true"/"false"
-    std::vector<std::unique_ptr<JsonNode>> items;
-    std::map<std::string, std::unique_ptr<JsonNode>> members;  // sorted by bytes
-};
-
-class JsonTreeBuilder : public nlohmann::json_sax<nlohmann::json> {
-  public:
-    std::unique_ptr<JsonNode> root;
-
-    bool null() override { return push(JsonNode::Kind::null, {}); }
-    bool boolean(bool v) override { return push(JsonNode::Kind::boolean, v ? "true" : "false"); }
-    bool number_integer(number_integer_t v) override {
-        return push(JsonNode::Kind::number, std::to_string(v));
-    }
-    bool number_unsigned(number_unsigned_t v) override {
-        return push(JsonNode::Kind::number, std::to_string(v));
-    }
-    bool number_float(number_float_t, const string_t& s) override {
-        return push(JsonNode::Kind::number, s);
-    }
-    bool string(string_t& v) override { return push(JsonNode::Kind::string, v); }
-    bool binary(binary_t&) override { return false; }
-    bool start_object(std::size_t) override { return open(JsonNode::Kind::object); }
-    bool end_object() override { return close(); }
-    bool start_array(std::size_t) override { return open(JsonNode::Kind::array); }
-    bool end_array() override { return close(); }
-    bool key(string_t& k) override {
-        pending_key_ = k;
-        return true;
-    }
-    bool parse_error(std::size_t, const std::string&,
-                     const nlohmann::detail::exception& e) override {
-        error = e.what();
-        return false;
-    }
-    std::string error;
-
-  private:
-    bool attach(std::unique_ptr<JsonNode> node, JsonNode** placed) {
-        *placed = node.get();
-        if (stack_.empty()) {
-            root = std::move(node);
-        } else if (stack_.back()->kind == JsonNode::Kind::array) {
-            stack_.back()->items.push_back(std::move(node));
-        } else {
-            stack_.back()->members[pending_key_] = std::move(node);  // last duplicate wins
-        }
-        return true;
-    }
-    bool push(JsonNode::Kind kind, std::string text) {
-        auto node = std::make_unique<JsonNode>();
-        node->kind = kind;
-        node->text = std::move(text);
-        JsonNode* placed;
-        return attach(std::move(node), &placed);
-    }
-    bool open(JsonNode::Kind kind) {
-        auto node = std::make_unique<JsonNode>();
-        node->kind = kind;
-        JsonNode* placed;
-        attach(std::move(node), &placed);
-        stack_.push_back(placed);
-        return true;
-    }
-    bool close() {
-        stack_.pop_back();
-        return true;
-    }
-    std::vector<JsonNode*> stack_;
-    std::string pending_key_;
-};
-
-void write_json_string(const std::string& s, std::string& out) {
+void write_json_string(std::string_view s, std::string& out) {
     out += '"';
     for (unsigned char c : s) {
         switch (c) {
@@ -256,57 +179,319 @@ void write_json_string(const std::string& s, std::string& out) {
     out += '"';
 }
 
-void write_json(const JsonNode& node, std::string& out) {
-    switch (node.kind) {
-        case JsonNode::Kind::null:
-            out += "null";
-            break;
-        case JsonNode::Kind::boolean:
-            out += node.text;
-            break;
-        case JsonNode::Kind::number:
-            out += normalize_number(node.text);
-            break;
-        case JsonNode::Kind::string:
-            write_json_string(node.text, out);
-            break;
-        case JsonNode::Kind::array: {
-            out += '[';
-            for (size_t i = 0; i < node.items.size(); i++) {
-                if (i)
-                    out += ',';
-                write_json(*node.items[i], out);
-            }
-            out += ']';
-            break;
-        }
-        case JsonNode::Kind::object: {
-            out += '{';
-            bool first = true;
-            for (const auto& [key, value] : node.members) {
-                if (!first)
-                    out += ',';
-                first = false;
-                write_json_string(key, out);
-                out += ':';
-                write_json(*value, out);
-            }
-            out += '}';
-            break;
-        }
+void append_utf8(uint32_t code, std::string& out) {
+    if (code < 0x80) {
+        out += static_cast<char>(code);
+    } else if (code < 0x800) {
+        out += static_cast<char>(0xC0 | (code >> 6));
+        out += static_cast<char>(0x80 | (code & 0x3F));
+    } else if (code < 0x10000) {
+        out += static_cast<char>(0xE0 | (code >> 12));
+        out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (code & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (code >> 18));
+        out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (code & 0x3F));
     }
 }
+
+// Length of the well-formed UTF-8 sequence at s[i], or 0.
+size_t utf8_sequence(std::string_view s, size_t i) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char lead = byte(i);
+    size_t length = lead < 0x80                    ? 1
+                    : lead >= 0xC2 && lead <= 0xDF ? 2
+                    : (lead & 0xF0) == 0xE0        ? 3
+                    : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                                   : 0;
+    if (length == 0 || i + length > s.size())
+        return 0;
+    for (size_t k = 1; k < length; k++)
+        if ((byte(i + k) & 0xC0) != 0x80)
+            return 0;
+    if ((lead == 0xE0 && byte(i + 1) < 0xA0) || (lead == 0xED && byte(i + 1) > 0x9F) ||
+        (lead == 0xF0 && byte(i + 1) < 0x90) || (lead == 0xF4 && byte(i + 1) > 0x8F))
+        return 0;  // overlong, surrogate or beyond U+10FFFF
+    return length;
+}
+
+// A single pass over JSON text that writes its canonical form. Objects are
+// buffered per level to sort their members; nesting is kept on an explicit
+// stack, so depth is bounded by memory, not by the C stack (this runs inside
+// database servers, on values PostgreSQL accepted at any depth). Each level's
+// text is copied into its parent's, which is quadratic in the depth: fine for
+// documents tens of levels deep, slow (not unsafe) for thousands.
+class JsonNormalizer {
+  public:
+    explicit JsonNormalizer(std::string_view text) : in_(text) {}
+
+    std::string run() {
+        std::string value;
+        for (;;) {
+            skip_space();
+            if (!parse_value_or_open(value))
+                continue;  // a container was opened: parse its first element
+            // A value is complete; hand it to its container, closing
+            // containers as long as they end here.
+            for (;;) {
+                if (open_.empty()) {
+                    skip_space();
+                    if (pos_ != in_.size())
+                        fail("unexpected text after the value");
+                    return value;
+                }
+                Container& top = open_.back();
+                if (top.object) {
+                    top.members.push_back({std::move(top.key), std::move(value)});
+                } else {
+                    if (top.text.size() > 1)
+                        top.text += ',';
+                    top.text += value;
+                }
+                skip_space();
+                char c = next("',' or the end of an array or object");
+                if (c == ',') {
+                    if (top.object)
+                        read_key(top);
+                    break;
+                }
+                if (c != (top.object ? '}' : ']'))
+                    fail(top.object ? "expected ',' or '}'" : "expected ',' or ']'");
+                value = close(top);
+                open_.pop_back();
+            }
+        }
+    }
+
+  private:
+    struct Member {
+        std::string key;
+        std::string value;
+        size_t order = 0;
+    };
+    struct Container {
+        bool object = false;
+        std::string text;  // arrays: "[" and the elements so far
+        std::string key;   // objects: the key whose value is being parsed
+        std::vector<Member> members;
+    };
+
+    [[noreturn]] void fail(const std::string& what) const {
+        throw Error(ErrorKind::invalid_input, "invalid JSON value",
+                    what + " at byte " + std::to_string(pos_));
+    }
+    void skip_space() {
+        while (pos_ < in_.size() &&
+               (in_[pos_] == ' ' || in_[pos_] == '\t' || in_[pos_] == '\n' || in_[pos_] == '\r'))
+            pos_++;
+    }
+    char next(const char* expected) {
+        if (pos_ >= in_.size())
+            fail(std::string("expected ") + expected + ", found the end");
+        return in_[pos_++];
+    }
+
+    // Parses a scalar into value and returns true, or opens a container and
+    // returns false (an empty container is complete at once: true).
+    bool parse_value_or_open(std::string& value) {
+        char c = next("a value");
+        if (c == '{' || c == '[') {
+            skip_space();
+            if (pos_ < in_.size() && in_[pos_] == (c == '{' ? '}' : ']')) {
+                pos_++;
+                value = c == '{' ? "{}" : "[]";
+                return true;
+            }
+            open_.push_back(Container{c == '{', c == '{' ? "" : "[", {}, {}});
+            if (c == '{')
+                read_key(open_.back());
+            return false;
+        }
+        value.clear();
+        if (c == '"') {
+            std::string text = read_string();
+            write_json_string(text, value);
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            pos_--;
+            value = normalize_number(read_number());
+        } else if (!read_literal(c, value)) {
+            pos_--;
+            fail("expected a value");
+        }
+        return true;
+    }
+
+    void read_key(Container& object) {
+        skip_space();
+        if (next("a key") != '"')
+            fail("expected a key");
+        object.key = read_string();
+        skip_space();
+        if (next("':'") != ':')
+            fail("expected ':'");
+    }
+
+    bool read_literal(char first, std::string& value) {
+        for (const char* word : {"true", "false", "null"}) {
+            std::string_view w(word);
+            if (first == w[0] && in_.substr(pos_ - 1, w.size()) == w) {
+                pos_ += w.size() - 1;
+                value = w;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    std::string_view read_number() {
+        size_t start = pos_;
+        auto digits = [&] {
+            size_t from = pos_;
+            while (pos_ < in_.size() && in_[pos_] >= '0' && in_[pos_] <= '9')
+                pos_++;
+            return pos_ > from;
+        };
+        if (in_[pos_] == '-')
+            pos_++;
+        if (pos_ < in_.size() && in_[pos_] == '0')
+            pos_++;
+        else if (!digits())
+            fail("invalid number");
+        if (pos_ < in_.size() && in_[pos_] == '.') {
+            pos_++;
+            if (!digits())
+                fail("invalid number");
+        }
+        if (pos_ < in_.size() && (in_[pos_] == 'e' || in_[pos_] == 'E')) {
+            pos_++;
+            if (pos_ < in_.size() && (in_[pos_] == '+' || in_[pos_] == '-'))
+                pos_++;
+            if (!digits())
+                fail("invalid number");
+        }
+        return in_.substr(start, pos_ - start);
+    }
+
+    uint32_t read_hex4() {
+        if (pos_ + 4 > in_.size())
+            fail("invalid \\u escape");
+        uint32_t code = 0;
+        for (int i = 0; i < 4; i++) {
+            char h = in_[pos_++];
+            int digit = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+            if (digit < 0)
+                fail("invalid \\u escape");
+            code = code * 16 + static_cast<uint32_t>(digit);
+        }
+        return code;
+    }
+
+    // The decoded string after an opening quote.
+    std::string read_string() {
+        std::string text;
+        for (;;) {
+            if (pos_ >= in_.size())
+                fail("unterminated string");
+            unsigned char c = static_cast<unsigned char>(in_[pos_]);
+            if (c == '"') {
+                pos_++;
+                return text;
+            }
+            if (c < 0x20)
+                fail("control character in a string");
+            if (c != '\\') {
+                size_t length = utf8_sequence(in_, pos_);
+                if (length == 0)
+                    fail("invalid UTF-8");
+                text.append(in_.substr(pos_, length));
+                pos_ += length;
+                continue;
+            }
+            pos_++;
+            char escape = next("an escape");
+            switch (escape) {
+                case '"':
+                case '\\':
+                case '/':
+                    text += escape;
+                    break;
+                case 'b':
+                    text += '\b';
+                    break;
+                case 'f':
+                    text += '\f';
+                    break;
+                case 'n':
+                    text += '\n';
+                    break;
+                case 'r':
+                    text += '\r';
+                    break;
+                case 't':
+                    text += '\t';
+                    break;
+                case 'u': {
+                    uint32_t code = read_hex4();
+                    if (code >= 0xD800 && code <= 0xDBFF) {
+                        if (in_.substr(pos_, 2) != "\\u")
+                            fail("unpaired surrogate");
+                        pos_ += 2;
+                        uint32_t low = read_hex4();
+                        if (low < 0xDC00 || low > 0xDFFF)
+                            fail("unpaired surrogate");
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    } else if (code >= 0xDC00 && code <= 0xDFFF) {
+                        fail("unpaired surrogate");
+                    }
+                    append_utf8(code, text);
+                    break;
+                }
+                default:
+                    fail("invalid escape");
+            }
+        }
+    }
+
+    // The canonical text of a finished container: members sorted by the
+    // UTF-8 bytes of their keys, the last of duplicate keys kept.
+    static std::string close(Container& c) {
+        if (!c.object)
+            return std::move(c.text) + "]";
+        // Input order breaks ties, so the last duplicate comes last; a
+        // plain sort with that tie-break needs no merge buffer.
+        for (size_t i = 0; i < c.members.size(); i++)
+            c.members[i].order = i;
+        std::sort(c.members.begin(), c.members.end(), [](const Member& a, const Member& b) {
+            int order = a.key.compare(b.key);
+            return order != 0 ? order < 0 : a.order < b.order;
+        });
+        std::string out = "{";
+        for (size_t i = 0; i < c.members.size(); i++) {
+            if (i + 1 < c.members.size() && c.members[i + 1].key == c.members[i].key)
+                continue;  // a later duplicate follows
+            if (out.size() > 1)
+                out += ',';
+            write_json_string(c.members[i].key, out);
+            out += ':';
+            out += c.members[i].value;
+        }
+        return out + "}";
+    }
+
+    std::string_view in_;
+    size_t pos_ = 0;
+    std::vector<Container> open_;
+};
 
 }  // namespace
 
 std::string normalize_json(std::string_view text) {
-    JsonTreeBuilder builder;
-    bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder);
-    if (!ok || !builder.root)
-        throw Error(ErrorKind::invalid_input, "invalid JSON value", builder.error);
-    std::string out;
-    write_json(*builder.root, out);
-    return out;
+    return JsonNormalizer(text).run();
 }
 
 void RowEncoder::add_length(size_t length) {

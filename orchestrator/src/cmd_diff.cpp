@@ -149,7 +149,7 @@ class PeerDiff {
     std::vector<TableToCompare> tables_to_compare();
     TableResult compare_digests(const TableToCompare& table);
     TableResult compare_rows(const TableToCompare& table);
-    void progress(const TableToCompare& table, const std::string& message) const;
+    void progress(const TableToCompare& table, const std::string& message);
     void print(const std::vector<TableResult>& results) const;
     void print_json(const std::vector<TableResult>& results) const;
     uint64_t bytes_received() const { return a_.bytes_received() + b_.bytes_received(); }
@@ -157,6 +157,9 @@ class PeerDiff {
     const DiffOptions& options_;
     PgConnection a_;
     PgConnection b_;
+    std::unique_ptr<SessionRecorder> session_;
+    uint64_t rows_done_ = 0;
+    uint64_t rows_total_ = 0;
 };
 
 std::vector<TableToCompare> PeerDiff::tables_to_compare() {
@@ -191,10 +194,14 @@ std::vector<TableToCompare> PeerDiff::tables_to_compare() {
     return tables;
 }
 
-void PeerDiff::progress(const TableToCompare& table, const std::string& message) const {
+// A line on stderr for long tables, and the step in ferry.sessions, where a
+// cancel request is seen between two rounds.
+void PeerDiff::progress(const TableToCompare& table, const std::string& message) {
     if (!options_.quiet &&
         std::max(table.a.estimated_rows, table.b.estimated_rows) >= kLongTableRows)
         log_line(fmt::format("{}: {}", table.a.name, message));
+    session_->progress(fmt::format("{}: {}", table.a.name, message), rows_done_, rows_total_,
+                       bytes_received());
 }
 
 TableResult PeerDiff::compare_digests(const TableToCompare& table) {
@@ -256,30 +263,28 @@ int PeerDiff::run() {
     require_ferry(a_, "0.2");
     require_ferry(b_, "0.2");
     std::vector<TableToCompare> tables = tables_to_compare();
-    uint64_t rows_total = 0;
     for (const auto& table : tables)
-        rows_total += table.a.estimated_rows;
-    SessionRecorder session(options_.peer_a, {"diff", std::nullopt, a_.peer(), b_.peer(),
-                                              options_.rows ? "buckets" : "table-hash"});
+        rows_total_ += table.a.estimated_rows;
+    session_ = std::make_unique<SessionRecorder>(
+        options_.peer_a, SessionInfo{"diff", std::nullopt, a_.peer(), b_.peer(),
+                                     options_.rows ? "buckets" : "table-hash"});
     std::vector<TableResult> results;
     try {
         for (PgConnection* peer : {&a_, &b_})
             peer->execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        uint64_t rows_done = 0;
         for (const auto& table : tables) {
-            session.progress(table.a.name, rows_done, rows_total, bytes_received());
             results.push_back(options_.rows ? compare_rows(table) : compare_digests(table));
-            rows_done += results.back().a.rows();
+            rows_done_ += results.back().a.rows();
         }
         for (PgConnection* peer : {&a_, &b_})
             peer->execute("COMMIT");
-        session.progress("done", rows_done, rows_done, bytes_received());
-        session.succeeded();
+        session_->progress("done", rows_done_, rows_done_, bytes_received());
+        session_->succeeded();
     } catch (const Error& error) {
         if (is_cancellation(error))
-            session.cancelled();
+            session_->cancelled();
         else
-            session.failed(error.what());
+            session_->failed(error.what());
         throw;
     }
     if (options_.json)

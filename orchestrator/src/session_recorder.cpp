@@ -32,9 +32,16 @@ SessionRecorder::SessionRecorder(const std::string& peer, const SessionInfo& inf
         db_.reset();
         return;
     }
-    auto started = db_->query("SELECT ferry.session_start($1, $2, $3, $4, $5)",
-                              {info.kind, info.direction, info.source, info.target, info.method});
-    id_ = std::stoll(started.text(0, 0));
+    try {
+        auto started =
+            db_->query("SELECT ferry.session_start($1, $2, $3, $4, $5)",
+                       {info.kind, info.direction, info.source, info.target, info.method});
+        id_ = std::stoll(started.text(0, 0));
+    } catch (const Error& e) {
+        // e.g. a hot standby, where nothing can be written
+        log_line(fmt::format("not recorded in ferry.sessions of {}: {}", db_->peer(), e.what()));
+        db_.reset();
+    }
 }
 
 SessionRecorder::~SessionRecorder() {

@@ -24,8 +24,9 @@ struct SessionInfo {
 class SessionRecorder {
   public:
     // Records nothing, and logs once why, when the connecting role may not
-    // call ferry.session_start in that peer: watching is a convenience,
-    // never a reason to refuse a read-only command.
+    // call ferry.session_start in that peer or the session cannot be written
+    // (a standby): watching is a convenience, never a reason to refuse a
+    // read-only command.
     SessionRecorder(const std::string& peer, const SessionInfo& info);
     // A session still running here was interrupted by an exception: it is
     // finished as failed.

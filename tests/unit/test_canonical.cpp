@@ -156,3 +156,32 @@ TEST_CASE("row hash vector matches PostgreSQL's ferry.row_hash", "[canonical]") 
     row.add_null("note");
     CHECK(static_cast<int64_t>(row.hash()) == -7492196940480047951LL);
 }
+
+TEST_CASE("json normalization handles every token and refuses malformed text", "[canonical]") {
+    CHECK(normalize_json(" [ ] ") == "[]");
+    CHECK(normalize_json("{}") == "{}");
+    CHECK(normalize_json(R"({"z":{"b":[1,{"y":null,"x":false}],"a":{}},"a":[[],[0.0]]})") ==
+          R"({"a":[[],[0]],"z":{"a":{},"b":[1e0,{"x":false,"y":null}]}})");
+    CHECK(normalize_json(R"({"b":1,"a":2,"b":3,"a":4})") == R"({"a":4e0,"b":3e0})");
+    CHECK(normalize_json(R"("\ud83d\ude00 \/ \u0001")") == "\"\xf0\x9f\x98\x80 / \\u0001\"");
+    CHECK(normalize_json("-0.5e-3") == "-5e-4");
+    CHECK(normalize_json(R"({"é":1,"e":2,"ee":3})") == "{\"e\":2e0,\"ee\":3e0,\"\xc3\xa9\":1e0}");
+    for (const char* bad : {"", "[1,]", "{\"a\"}", "{\"a\":1,}", "[1 2]", "01", "1.", "-", "tru",
+                            "\"open", "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "[1]]", "{1:2}",
+                            "\"a\tb\"", "\"\xc3\"", "\"\xed\xa0\x80\"", "nul"}) {
+        INFO(bad);
+        CHECK_THROWS_AS(normalize_json(bad), ferry::Error);
+    }
+}
+
+TEST_CASE("json nesting is bounded by memory, not the stack", "[canonical]") {
+    const size_t depth = 20000;  // far beyond the 1,000 or so the C stack would allow
+    std::string deep = std::string(depth, '[') + "1" + std::string(depth, ']');
+    std::string expected = std::string(depth, '[') + "1e0" + std::string(depth, ']');
+    CHECK(normalize_json(deep) == expected);
+    std::string objects;
+    for (size_t i = 0; i < 10000; i++)
+        objects += "{\"k\":";
+    objects += "true" + std::string(10000, '}');
+    CHECK(normalize_json(objects).size() == objects.size());
+}
