@@ -12,6 +12,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/lib/pg_cluster.sh"
+source "$here/lib.sh"
 ROUNDS=${ROUNDS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 
@@ -19,16 +20,10 @@ pg_cluster_start digest -c shared_buffers=1GB -c max_wal_size=4GB -c autovacuum=
   -c synchronous_commit=off
 configs=(none ferry digest)
 for db in "${configs[@]}"; do
-  createdb "bench_$db"
-  "$PG_BIN/pgbench" -q -i -s 10 "bench_$db" >/dev/null 2>&1
-  psql -X -q -d "bench_$db" -c \
-    "ALTER TABLE pgbench_history ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+  pgbench_database "bench_$db"
 done
-for db in ferry digest; do
-  psql -X -q -d "bench_$db" -c "CREATE EXTENSION ferry" -c \
-    "SELECT ferry.track(t) FROM unnest(ARRAY['pgbench_accounts', 'pgbench_branches',
-       'pgbench_tellers', 'pgbench_history']::regclass[]) t" >/dev/null
-done
+track_pgbench bench_ferry
+track_pgbench bench_digest
 psql -X -q -d bench_digest <<'SQL'
 CREATE TABLE bucket_digest (tbl text, bucket int, rows bigint NOT NULL DEFAULT 0,
                             total numeric NOT NULL DEFAULT 0, PRIMARY KEY (tbl, bucket));
@@ -64,7 +59,6 @@ CREATE TRIGGER digest AFTER INSERT ON pgbench_history REFERENCING NEW TABLE AS n
   FOR EACH STATEMENT EXECUTE FUNCTION digest_insert('id');
 SQL
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 declare -A tps
 for round in $(seq 1 "$ROUNDS"); do
   for db in "${configs[@]}"; do

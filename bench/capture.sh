@@ -10,6 +10,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/lib/pg_cluster.sh"
+source "$here/lib.sh"
 ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-30}
 UPDATE_RUNS=${UPDATE_RUNS:-3}
@@ -23,16 +24,9 @@ pg_cluster_start bench -c shared_buffers=1GB -c max_wal_size=4GB -c checkpoint_t
   -c autovacuum=off -c "synchronous_commit=${SYNC_COMMIT:-off}"
 configs=(none ferry plpgsql)
 for db in "${configs[@]}"; do
-  createdb "bench_$db"
-  "$PG_BIN/pgbench" -q -i -s 10 "bench_$db" >/dev/null 2>&1
-  psql -X -q -d "bench_$db" -c \
-    "ALTER TABLE pgbench_history ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+  pgbench_database "bench_$db"
 done
-psql -X -q -d bench_ferry <<'SQL'
-CREATE EXTENSION ferry;
-SELECT ferry.track(t) FROM unnest(ARRAY['pgbench_accounts', 'pgbench_branches',
-                                         'pgbench_tellers', 'pgbench_history']::regclass[]) t;
-SQL
+track_pgbench bench_ferry
 psql -X -q -d bench_plpgsql <<'SQL'
 CREATE TABLE change_log (id bigserial PRIMARY KEY, tbl text NOT NULL, op text NOT NULL,
                          row_data jsonb, at timestamptz NOT NULL DEFAULT now());
@@ -57,7 +51,6 @@ reset_db() {  # empties logs and history so every run starts alike
   psql -X -q -d "bench_$db" -c "$sql" -c "VACUUM ANALYZE" -c "CHECKPOINT"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 declare -A tps
 for round in $(seq 1 "$ROUNDS"); do

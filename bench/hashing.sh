@@ -15,6 +15,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/lib/pg_cluster.sh"
+source "$here/lib.sh"
 RUNS=${RUNS:-5}
 DIFF_RUNS=${DIFF_RUNS:-3}
 out=${BENCH_OUT:-$here/results/hashing.md}
@@ -46,7 +47,6 @@ FROM generate_series(1, 1000000) i;
 VACUUM ANALYZE mixed;
 SQL
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # time_query SQL: median milliseconds of $RUNS runs on A, after one warm-up.
 time_query() {

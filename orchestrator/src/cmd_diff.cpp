@@ -41,8 +41,7 @@ struct TableResult {
     std::string name;
     canonical::TableDigest a;
     canonical::TableDigest b;
-    bool rows_compared = false;
-    diff::Differences differences;
+    diff::Differences differences;  // with --rows
     uint64_t buckets = 0;
     int levels = 0;
     bool equal() const { return a == b; }
@@ -179,7 +178,7 @@ std::vector<TableToCompare> PeerDiff::tables_to_compare() {
     }
     for (const auto& option : options_.filters) {
         auto [name, condition] = split_filter(option);
-        std::string oid = describe_table(a_, name).oid;
+        std::string oid = resolve_table(a_, name).oid;
         bool matched = false;
         for (auto& table : tables)
             if (table.a.oid == oid) {
@@ -249,9 +248,11 @@ TableResult PeerDiff::compare_rows(const TableToCompare& table) {
             descent.take_rows(parse_rows(in_a, a_), parse_rows(in_b, b_));
         }
     }
-    TableResult result{table.a.name,          descent.table_a(),
-                       descent.table_b(),     true,
-                       descent.differences(), descent.first_level_buckets(),
+    TableResult result{table.a.name,
+                       descent.table_a(),
+                       descent.table_b(),
+                       descent.differences(),
+                       descent.first_level_buckets(),
                        descent.levels()};
     const auto& found = result.differences;
     progress(table, fmt::format("{} only in A, {} only in B, {} changed", found.only_in_a.size(),
@@ -281,10 +282,7 @@ int PeerDiff::run() {
         session_->progress("done", rows_done_, rows_done_, bytes_received());
         session_->succeeded();
     } catch (const Error& error) {
-        if (is_cancellation(error))
-            session_->cancelled();
-        else
-            session_->failed(error.what());
+        session_->ended_by(error);
         throw;
     }
     if (options_.json)
@@ -345,7 +343,7 @@ void PeerDiff::print_json(const std::vector<TableResult>& results) const {
         nlohmann::json entry = {{"table", r.name},       {"equal", r.equal()},
                                 {"rows_a", r.a.rows()},  {"rows_b", r.b.rows()},
                                 {"digest_a", r.a.hex()}, {"digest_b", r.b.hex()}};
-        if (r.rows_compared) {
+        if (options_.rows) {
             entry["only_in_a"] = keys(r.differences.only_in_a);
             entry["only_in_b"] = keys(r.differences.only_in_b);
             entry["changed"] = keys(r.differences.changed);

@@ -71,21 +71,26 @@ void require_ferry(PgConnection& db, const std::string& min_version) {
             fmt::format("Run: ferry init '{}' (updates the extension in place)", db.peer()));
 }
 
-PeerTable describe_table(PgConnection& db, const std::string& table) {
+PeerTable resolve_table(PgConnection& db, const std::string& table) {
     auto found = db.query(kTableQuery, {table});
     if (found.rows() == 0)
         throw Error(ErrorKind::not_found,
                     fmt::format("table \"{}\" does not exist in {}", table, db.peer()), {},
                     "Name it as in SQL: schema.table, with double quotes around names that "
                     "have upper case or spaces.");
-    PeerTable described;
-    described.oid = found.text(0, 0);
-    described.name = found.text(0, 1);
+    PeerTable resolved;
+    resolved.oid = found.text(0, 0);
+    resolved.name = found.text(0, 1);
     std::string kind = found.text(0, 2);
     if (kind != "r" && kind != "p")
         throw Error(ErrorKind::unsupported,
-                    fmt::format("\"{}\" in {} is not a table", described.name, db.peer()), {},
+                    fmt::format("\"{}\" in {} is not a table", resolved.name, db.peer()), {},
                     "ferry compares and copies tables (plain or partitioned) only.");
+    return resolved;
+}
+
+PeerTable describe_table(PgConnection& db, const std::string& table) {
+    PeerTable described = resolve_table(db, table);
     auto columns = db.query(kColumnsQuery, {described.oid});
     for (int r = 0; r < columns.rows(); r++) {
         described.columns.push_back(columns.text(r, 0));

@@ -23,9 +23,13 @@ struct PeerTable {
     uint64_t estimated_rows = 0;           // planner statistics, all partitions
 };
 
-// Resolves a table as SQL would in the peer (its search_path applies) and
-// describes it. Fails for missing tables, views and tables without a
-// primary key, naming the peer.
+// Resolves a table as SQL would in the peer (its search_path applies): only
+// oid and name are filled in. Fails for missing tables and for views,
+// sequences and the like, naming the peer.
+PeerTable resolve_table(PgConnection& db, const std::string& table);
+
+// resolve_table(), then columns, key and size; also fails for a table
+// without a primary key.
 PeerTable describe_table(PgConnection& db, const std::string& table);
 
 // Fails unless both peers' tables have the same column names and primary

@@ -75,8 +75,15 @@ void SessionRecorder::finish(const std::string& status, const std::optional<std:
     db_->execute("SELECT ferry.session_finish($1, $2, $3)", {std::to_string(id), status, error});
 }
 
-bool is_cancellation(const Error& error) {
-    return error.kind() == ErrorKind::conflict && error.what() == std::string(kCancelledMessage);
+void SessionRecorder::ended_by(const Error& error) noexcept {
+    try {
+        if (error.kind() == ErrorKind::conflict && error.what() == std::string(kCancelledMessage))
+            finish("cancelled", kCancelledMessage);
+        else
+            finish("failed", std::string(error.what()));
+    } catch (...) {
+        // The session's connection may be what failed; see ~SessionRecorder.
+    }
 }
 
 }  // namespace ferry::cli

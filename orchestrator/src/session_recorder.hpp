@@ -38,8 +38,9 @@ class SessionRecorder {
     void progress(const std::string& phase, uint64_t rows_done, std::optional<uint64_t> rows_total,
                   uint64_t bytes_done);
     void succeeded() { finish("succeeded", {}); }
-    void failed(const std::string& error) { finish("failed", error); }
-    void cancelled() { finish("cancelled", "cancelled by request"); }
+    // Records how the work ended on `error`: cancelled or failed. Never
+    // throws, so that the error itself is what the caller reports.
+    void ended_by(const Error& error) noexcept;
 
     std::optional<int64_t> id() const { return id_; }
 
@@ -49,8 +50,5 @@ class SessionRecorder {
     std::optional<PgConnection> db_;
     std::optional<int64_t> id_;
 };
-
-// Thrown by progress() when the session was cancelled.
-bool is_cancellation(const Error& error);
 
 }  // namespace ferry::cli

@@ -11,18 +11,13 @@ ferry=${FERRY_BIN:-$here/../../build/ferry}
 
 pg_cluster_start diff
 
-json_query() {  # json_query JSON SQL over input(j)
-  printf "WITH input AS (SELECT (:'doc')::jsonb AS j) %s;\n" "$2" |
-    psql -X -At -d postgres -v doc="$1"
-}
-
 for db in hub site; do
   createdb "$db"
   psql -X -q -d "$db" <<'SQL'
 CREATE EXTENSION ferry;
 CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric, opened date);
 INSERT INTO accounts SELECT i, 'user' || (i % 7), i * 1.5, date '2024-01-01' + i % 365
-FROM generate_series(1, 60000) i;
+FROM generate_series(1, 120000) i;
 CREATE TABLE "Line Items" (order_ref text, item uuid, qty int, PRIMARY KEY (order_ref, item));
 INSERT INTO "Line Items" SELECT 'order ' || (i % 40), md5(i::text)::uuid, i FROM generate_series(1, 600) i;
 CREATE TABLE prices (sku text, price numeric, PRIMARY KEY (price, sku));
@@ -48,7 +43,7 @@ expect_equal "$(json_query "$out" "SELECT j#>>'{tables,0,levels}' FROM input")" 
 # --- a few differences, found exactly
 site_sql "UPDATE accounts SET balance = balance + 1 WHERE id IN (17, 9001)"
 site_sql "DELETE FROM accounts WHERE id = 42"
-site_sql "INSERT INTO accounts VALUES (60001, 'new', 0, NULL)"
+site_sql "INSERT INTO accounts VALUES (120001, 'new', 0, NULL)"
 site_sql "UPDATE \"Line Items\" SET qty = 0 WHERE item = md5('5')::uuid"
 site_sql "UPDATE prices SET price = 10.50 WHERE sku = 'A'"   # same value, other scale
 run "$ferry" diff "$hub" "$site" --tables 'accounts,"Line Items",prices'
@@ -63,7 +58,7 @@ keys() {  # keys TABLE FIELD
 }
 expect_equal "$(keys public.accounts changed)" '{"id": 17} {"id": 9001}' "changed rows are listed"
 expect_equal "$(keys public.accounts only_in_a)" '{"id": 42}' "a row deleted in B is only in A"
-expect_equal "$(keys public.accounts only_in_b)" '{"id": 60001}' "a row inserted in B is only in B"
+expect_equal "$(keys public.accounts only_in_b)" '{"id": 120001}' "a row inserted in B is only in B"
 expect_equal "$(keys 'public."Line Items"' changed)" \
   "{\"item\": \"$(psql -X -At -d hub -c "SELECT md5('5')::uuid")\", \"order_ref\": \"order 5\"}" \
   "composite text and uuid keys are listed"
@@ -77,6 +72,11 @@ bytes=$(json_query "$out" "SELECT j->'bytes_received' FROM input")
 
 run "$ferry" diff "$hub" "$site" --tables accounts --rows
 expect_contains "$out" 'only in A   {"id": 42}' "the human output lists keys"
+expect_contains "$err" "buckets differ, holding up to" "long tables print progress lines"
+expect_contains "$err" "public.accounts: 1 only in A, 1 only in B, 2 changed" "the last one sums up"
+run "$ferry" diff "$hub" "$site" --tables accounts --rows --quiet
+expect_equal "$err" "" "--quiet prints no progress"
+run "$ferry" diff "$hub" "$site" --tables '"Line Items"' --rows
 [[ "$err" != *"buckets differ"* ]] && pass "small tables print no progress" ||
   fail "small tables print no progress" "$err"
 
@@ -103,7 +103,7 @@ run "$ferry" diff "$hub" "$site" --tables accounts --where 'accounts:id IN (SELE
 expect_contains "$err" "contains a subquery" "a subquery in --where is refused"
 run "$ferry" diff "$hub" "$site" --tables accounts --where 'accounts:id <'
 expect_contains "$err" "invalid where condition: it ends too early" "an incomplete condition is refused"
-expect_equal "$(psql -X -At -d hub -c "SELECT count(*) FROM accounts")" "60000" "the table is intact"
+expect_equal "$(psql -X -At -d hub -c "SELECT count(*) FROM accounts")" "120000" "the table is intact"
 run "$ferry" diff "$hub" "$site" --tables accounts --where 'prices:true'
 expect_status 1 "--where on a table not compared is refused"
 run "$ferry" diff "$hub" "$site" --tables accounts --where 'id = 1'
@@ -113,7 +113,7 @@ expect_contains "$err" "Write TABLE:CONDITION" "--where without a table says how
 sessions=$(psql -X -At -d hub -c "SELECT count(*) FILTER (WHERE status = 'succeeded'),
   count(*) FILTER (WHERE status = 'failed'), min(kind), bool_and(target LIKE '%dbname=site%')
   FROM ferry.sessions")
-expect_equal "$sessions" "7|3|diff|t" "every diff is a session in A: succeeded or failed"
+expect_equal "$sessions" "9|3|diff|t" "every diff is a session in A: succeeded or failed"
 
 # --- default tables: those A tracks
 run "$ferry" diff "$hub" "$site"

@@ -9,12 +9,6 @@ ferry=${FERRY_BIN:-$here/../../build/ferry}
 
 pg_cluster_start cli
 
-# json_query JSON SQL: runs SQL over a table input(j) holding the JSON (psql
-# parses it, so the test needs no JSON tool beyond PostgreSQL itself).
-json_query() {
-  printf "WITH input AS (SELECT (:'doc')::jsonb AS j) %s;\n" "$2" |
-    psql -X -At -d postgres -v doc="$1"
-}
 psql -X -q -d postgres -c "CREATE DATABASE app" -c "CREATE DATABASE empty"
 psql -X -q -d app <<'SQL'
 CREATE TABLE orders (id int PRIMARY KEY, total numeric);

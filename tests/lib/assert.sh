@@ -6,6 +6,14 @@ _failed=0
 pass() { _passed=$((_passed + 1)); echo "ok - $1"; }
 fail() { _failed=$((_failed + 1)); echo "not ok - $1"; [[ -n "${2:-}" ]] && printf '%s\n' "$2" | sed 's/^/    /'; }
 
+# json_query JSON SQL: runs SQL over a table input(j) holding the JSON (psql
+# parses it, so the tests need no JSON tool beyond PostgreSQL itself). The
+# document goes on stdin, dollar-quoted: it may be too long for an argument.
+json_query() {
+  printf 'WITH input AS (SELECT $json_doc$%s$json_doc$::jsonb AS j) %s;\n' "$1" "$2" |
+    psql -X -At -d postgres
+}
+
 # run CMD...: runs a command, capturing stdout, stderr and the exit status.
 run() {
   set +e
