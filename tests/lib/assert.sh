@@ -4,7 +4,7 @@ _passed=0
 _failed=0
 
 pass() { _passed=$((_passed + 1)); echo "ok - $1"; }
-fail() { _failed=$((_failed + 1)); echo "not ok - $1"; [[ -n "${2:-}" ]] && printf '%s\n' "$2" | sed 's/^/    /'; }
+fail() { _failed=$((_failed + 1)); echo "not ok - $1"; if [[ -n "${2:-}" ]]; then printf "%s\n" "$2" | sed "s/^/    /"; fi; }
 
 # json_query JSON SQL: runs SQL over a table input(j) holding the JSON (psql
 # parses it, so the tests need no JSON tool beyond PostgreSQL itself). The
@@ -35,6 +35,9 @@ expect_not_contains() {  # expect_not_contains HAYSTACK NEEDLE NAME
 }
 expect_equal() {  # expect_equal ACTUAL EXPECTED NAME
   if [[ "$1" == "$2" ]]; then pass "$3"; else fail "$3 (got '$1', wanted '$2')"; fi
+}
+expect_not_equal() {  # expect_not_equal ACTUAL UNWANTED NAME
+  if [[ "$1" != "$2" ]]; then pass "$3"; else fail "$3 (both are '$1')"; fi
 }
 
 finish() {

@@ -1,0 +1,358 @@
+// Table scans and hashing (see hashing.hpp, docs/hashing.md, docs/sqlite.md).
+#include "hashing.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "canonical_value.hpp"
+#include "ferry/canonical.hpp"
+
+namespace ferry::sqlite {
+namespace {
+
+using canonical::RowEncoder;
+using canonical::TableDigest;
+
+[[noreturn]] void invalid_filter(const std::string& why) {
+    throw ferry::Error(ErrorKind::invalid_input, "invalid where condition: " + why,
+                       "A where condition is one boolean expression over the table's columns.");
+}
+
+// Parentheses of the condition must balance on their own, outside quotes and
+// comments, so that it cannot close ferry's WHERE (…) and go on with a
+// GROUP BY, a UNION or a second statement.
+void check_balanced(const std::string& filter) {
+    int depth = 0;
+    for (size_t i = 0; i < filter.size(); i++) {
+        char c = filter[i];
+        if (c == '\'' || c == '"' || c == '`' || c == '[') {
+            char close = c == '[' ? ']' : c;
+            size_t end = filter.find(close, i + 1);
+            if (end == std::string::npos)
+                invalid_filter("it ends inside a quoted string or name");
+            i = end;
+        } else if (c == '-' && i + 1 < filter.size() && filter[i + 1] == '-') {
+            invalid_filter("it contains a comment");
+        } else if (c == '/' && i + 1 < filter.size() && filter[i + 1] == '*') {
+            invalid_filter("it contains a comment");
+        } else if (c == ';') {
+            invalid_filter("it holds more than one statement");
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')' && --depth < 0) {
+            invalid_filter("a parenthesis closes that it did not open");
+        }
+    }
+    if (depth != 0)
+        invalid_filter("a parenthesis is not closed");
+}
+
+// While the scan is prepared, the authorizer lets the condition read only
+// the table and call only functions that cannot write or vary per call.
+struct FilterCheck {
+    std::string table;
+    int selects = 0;
+    std::string refused;
+};
+
+int authorize_filter(void* data, int action, const char* a, const char* b, const char*,
+                     const char*) {
+    auto* check = static_cast<FilterCheck*>(data);
+    switch (action) {
+        case SQLITE_SELECT:
+            if (++check->selects > 1)
+                check->refused = "it contains a subquery";
+            break;
+        case SQLITE_READ:
+            if (!a || sqlite3_stricmp(a, check->table.c_str()) != 0)
+                check->refused = "it reads another table";
+            break;
+        case SQLITE_FUNCTION: {
+            static const char* const volatile_functions[] = {
+                "random", "randomblob", "changes", "total_changes", "last_insert_rowid",
+                "load_extension"};
+            for (const char* name : volatile_functions)
+                if (b && sqlite3_stricmp(b, name) == 0)
+                    check->refused = "it calls a volatile function";
+            if (b && sqlite3_strnicmp(b, "ferry_", 6) == 0)
+                check->refused = "it calls a ferry function";
+            break;
+        }
+        default:
+            check->refused = "it is not a plain expression";
+    }
+    return check->refused.empty() ? SQLITE_OK : SQLITE_DENY;
+}
+
+// SELECT of the table's columns in name order, optionally filtered.
+Statement prepare_scan(sqlite3* db, const TableShape& shape, const std::optional<std::string>& filter) {
+    std::string sql = "SELECT ";
+    for (size_t n = 0; n < shape.name_order.size(); n++)
+        sql += (n ? ", " : "") + quote_identifier(shape.columns[shape.name_order[n]].name);
+    sql += " FROM main." + quote_identifier(shape.name);
+    if (!filter)
+        return Statement(db, sql);
+    if (filter->find_first_not_of(" \t\r\n") == std::string::npos)
+        invalid_filter("it is empty");
+    check_balanced(*filter);
+    sql += " WHERE (" + *filter + ")";
+    FilterCheck check{shape.name, 0, {}};
+    sqlite3_set_authorizer(db, authorize_filter, &check);
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr);
+    sqlite3_set_authorizer(db, nullptr, nullptr);
+    sqlite3_finalize(raw);
+    if (!check.refused.empty())
+        invalid_filter(check.refused);
+    if (rc != SQLITE_OK)
+        invalid_filter(sqlite3_errmsg(db));
+    return Statement(db, sql);
+}
+
+// Position of each key column in the scan (name order), in name order: the
+// key's canonical encoding also sorts columns by name.
+std::vector<int> key_scan_columns(const TableShape& shape) {
+    std::vector<int> out;
+    for (size_t n = 0; n < shape.name_order.size(); n++)
+        if (shape.columns[shape.name_order[n]].key_position > 0)
+            out.push_back(static_cast<int>(n));
+    return out;
+}
+
+struct ScannedRow {
+    const TableShape& shape;
+    const Statement& scan;
+    std::vector<CanonicalValue> values;  // in name order
+
+    const Column& column(int n) const { return shape.columns[shape.name_order[n]]; }
+};
+
+// Calls visit for each row of the table, with its canonical values.
+template <typename Visit>
+void scan_table(sqlite3* db, const std::string& table, const std::optional<std::string>& filter,
+                Visit visit) {
+    TableShape shape = describe_table(db, table);
+    Statement scan = prepare_scan(db, shape, filter);
+    ScannedRow row{shape, scan, {}};
+    row.values.resize(shape.name_order.size());
+    while (scan.step()) {
+        for (size_t n = 0; n < shape.name_order.size(); n++)
+            row.values[n] = canonical_value(row.column(static_cast<int>(n)), scan.value(static_cast<int>(n)));
+        visit(row);
+    }
+}
+
+void encode(RowEncoder& encoder, const ScannedRow& row, const std::vector<int>* only) {
+    encoder.clear();
+    if (only) {
+        for (int n : *only)
+            add_to_row(encoder, row.column(n).name, row.values[n]);
+        return;
+    }
+    for (size_t n = 0; n < row.values.size(); n++)
+        add_to_row(encoder, row.column(static_cast<int>(n)).name, row.values[n]);
+}
+
+std::string key_json(const ScannedRow& row, const std::vector<int>& key) {
+    std::string out = "{";
+    for (int n : key) {
+        if (out.size() > 1)
+            out += ",";
+        out += nlohmann::json(row.column(n).name).dump() + ":";
+        // Integers as people write them ({"id":42}); other values canonical.
+        sqlite3_value* value = row.scan.value(n);
+        out += sqlite3_value_type(value) == SQLITE_INTEGER
+                   ? std::to_string(sqlite3_value_int64(value))
+                   : canonical_json(row.values[n]);
+    }
+    return out + "}";
+}
+
+uint64_t positive_buckets(const Args& args, int i, const char* name) {
+    int64_t value = args.integer(i, name);
+    if (value <= 0)
+        throw ferry::Error(ErrorKind::invalid_input, std::string(name) + " must be positive");
+    return static_cast<uint64_t>(value);
+}
+
+// A JSON array of bucket numbers ('[3, 17]'); SQLite has no arrays.
+std::unordered_set<uint64_t> bucket_list(const Args& args, int i, const char* name) {
+    std::unordered_set<uint64_t> out;
+    if (!args.has(i))
+        return out;
+    nlohmann::json list = nlohmann::json::parse(args.text(i, name), nullptr, false);
+    if (list.is_discarded() || !list.is_array())
+        throw ferry::Error(ErrorKind::invalid_input,
+                           std::string(name) + " must be a JSON array of bucket numbers");
+    for (const auto& item : list) {
+        if (!item.is_number_integer() || item.get<int64_t>() < 0)
+            throw ferry::Error(ErrorKind::invalid_input,
+                               std::string(name) + " must be a JSON array of bucket numbers");
+        out.insert(item.get<uint64_t>());
+    }
+    return out;
+}
+
+// SELECT * FROM ferry_table_hash(table [, filter]) → (rows, digest).
+Rows table_hash(sqlite3* db, const Args& args) {
+    TableDigest digest;
+    RowEncoder encoder;
+    scan_table(db, args.text(0, "table"), args.optional_text(1), [&](const ScannedRow& row) {
+        encode(encoder, row, nullptr);
+        digest.add_row(encoder.hash128());
+    });
+    return {{static_cast<int64_t>(digest.rows()), digest.hex()}};
+}
+
+// SELECT * FROM ferry_bucket_hashes(table, buckets [, filter, within_buckets,
+// within]) → (bucket, rows, digest) for every non-empty bucket, by bucket.
+Rows bucket_hashes(sqlite3* db, const Args& args) {
+    std::string table = args.text(0, "table");
+    uint64_t buckets = positive_buckets(args, 1, "buckets");
+    std::optional<std::string> filter = args.optional_text(2);
+    uint64_t parent_buckets = args.has(3) ? positive_buckets(args, 3, "within_buckets") : 0;
+    std::unordered_set<uint64_t> within = bucket_list(args, 4, "within");
+    if (parent_buckets != 0 && buckets % parent_buckets != 0)
+        throw ferry::Error(ErrorKind::invalid_input, "buckets must be a multiple of within_buckets",
+                           "A bucket b lies within bucket b % within_buckets only then.");
+    std::unordered_map<uint64_t, TableDigest> digests;
+    RowEncoder encoder;
+    std::vector<int> key;
+    scan_table(db, table, filter, [&](const ScannedRow& row) {
+        if (key.empty())
+            key = key_scan_columns(row.shape);
+        if (key.empty())
+            throw ferry::Error(ErrorKind::unsupported,
+                               "table " + quote_identifier(row.shape.name) + " has no primary key",
+                               "Buckets are taken from the primary key's hash.");
+        encode(encoder, row, &key);
+        uint64_t key_hash = encoder.hash();
+        if (parent_buckets != 0 && !within.count(canonical::bucket_of(key_hash, parent_buckets)))
+            return;
+        encode(encoder, row, nullptr);
+        digests[canonical::bucket_of(key_hash, buckets)].add_row(encoder.hash128());
+    });
+    std::vector<std::pair<uint64_t, TableDigest>> sorted(digests.begin(), digests.end());
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    Rows out;
+    for (const auto& [bucket, digest] : sorted)
+        out.push_back({static_cast<int64_t>(bucket), static_cast<int64_t>(digest.rows()),
+                       digest.hex()});
+    return out;
+}
+
+// SELECT * FROM ferry_bucket_rows(table, buckets, bucket_list [, filter])
+// → (bucket, key, row_hash) for every row in the listed buckets.
+Rows bucket_rows(sqlite3* db, const Args& args) {
+    std::string table = args.text(0, "table");
+    uint64_t buckets = positive_buckets(args, 1, "buckets");
+    std::unordered_set<uint64_t> wanted = bucket_list(args, 2, "bucket_list");
+    Rows out;
+    RowEncoder encoder;
+    std::vector<int> key;
+    scan_table(db, table, args.optional_text(3), [&](const ScannedRow& row) {
+        if (key.empty())
+            key = key_scan_columns(row.shape);
+        if (key.empty())
+            throw ferry::Error(ErrorKind::unsupported,
+                               "table " + quote_identifier(row.shape.name) + " has no primary key");
+        encode(encoder, row, &key);
+        uint64_t bucket = canonical::bucket_of(encoder.hash(), buckets);
+        if (!wanted.count(bucket))
+            return;
+        encode(encoder, row, nullptr);
+        out.push_back({static_cast<int64_t>(bucket), key_json(row, key),
+                       static_cast<int64_t>(encoder.hash())});
+    });
+    return out;
+}
+
+// A value of a change log row (JSON, as the capture triggers wrote it).
+CanonicalValue canonical_json_value(const Column& column, const nlohmann::json& value) {
+    using canonical::ValueClass;
+    if (value.is_null())
+        return {ValueClass::null, {}};
+    if (value.is_boolean())
+        return {ValueClass::number, canonical::number_from_int(value.get<bool>() ? 1 : 0)};
+    if (value.is_number_integer())
+        return {ValueClass::number, value.is_number_unsigned()
+                                        ? canonical::normalize_number(value.dump())
+                                        : canonical::number_from_int(value.get<int64_t>())};
+    if (value.is_number_float())
+        return {ValueClass::number, canonical::number_from_double(value.get<double>())};
+    if (value.is_string()) {
+        const std::string& text = value.get_ref<const std::string&>();
+        if (column.kind == ValueKind::bytes && text.rfind("\\x", 0) == 0) {
+            std::string bytes;
+            for (size_t i = 2; i + 1 < text.size(); i += 2)
+                bytes += static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16));
+            return {ValueClass::bytes, bytes};
+        }
+        if (text == "Infinity" || text == "-Infinity") {
+            if (column.kind == ValueKind::numeric)
+                return {ValueClass::number, text};
+        }
+        return canonical_text(column.kind, text);
+    }
+    return canonical_text(column.kind, value.dump());
+}
+
+// ferry_row_hash(table, row_json): the row hash of a row given as a JSON
+// object of column values (new_row or old_row of ferry_changes).
+void row_hash(const Call& call, const Args& args, Result& result) {
+    TableShape shape = describe_table(call.db, args.text(0, "table"));
+    if (!args.has(1)) {
+        result.null();
+        return;
+    }
+    nlohmann::json row = nlohmann::json::parse(args.text(1, "row"), nullptr, false);
+    if (row.is_discarded() || !row.is_object())
+        throw ferry::Error(ErrorKind::invalid_input, "ferry_row_hash(): row must be a JSON object");
+    for (const auto& item : row.items()) {
+        bool known = std::any_of(shape.columns.begin(), shape.columns.end(),
+                                 [&](const Column& c) { return c.name == item.key(); });
+        if (!known)
+            throw ferry::Error(ErrorKind::invalid_input,
+                               "row has column \"" + item.key() + "\" that table " +
+                                   quote_identifier(shape.name) + " does not have",
+                               "", "If the table changed after ferry_track(), run ferry_track() again.");
+    }
+    RowEncoder encoder;
+    for (size_t i : shape.name_order) {
+        const Column& column = shape.columns[i];
+        auto found = row.find(column.name);
+        if (found == row.end())
+            throw ferry::Error(ErrorKind::invalid_input,
+                               "row lacks column \"" + column.name + "\" of table " +
+                                   quote_identifier(shape.name),
+                               "", "If the table changed after ferry_track(), run ferry_track() again.");
+        add_to_row(encoder, column.name, canonical_json_value(column, *found));
+    }
+    result.integer(static_cast<int64_t>(encoder.hash()));
+}
+
+}  // namespace
+
+void add_hashing_functions(std::vector<FunctionSpec>& specs) {
+    specs.push_back({"ferry_row_hash", 2, 2, row_hash, 0});
+}
+
+void add_hashing_table_functions(std::vector<TableFunctionSpec>& specs) {
+    specs.push_back({"ferry_table_hash",
+                     "CREATE TABLE x(rows INTEGER, digest TEXT, table_name HIDDEN, filter HIDDEN)",
+                     2, 1, 2, table_hash});
+    specs.push_back({"ferry_bucket_hashes",
+                     "CREATE TABLE x(bucket INTEGER, rows INTEGER, digest TEXT, table_name HIDDEN, "
+                     "buckets HIDDEN, filter HIDDEN, within_buckets HIDDEN, within HIDDEN)",
+                     3, 2, 5, bucket_hashes});
+    specs.push_back({"ferry_bucket_rows",
+                     "CREATE TABLE x(bucket INTEGER, key TEXT, row_hash INTEGER, table_name HIDDEN, "
+                     "buckets HIDDEN, bucket_list HIDDEN, filter HIDDEN)",
+                     3, 3, 4, bucket_rows});
+}
+
+}  // namespace ferry::sqlite

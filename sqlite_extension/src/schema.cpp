@@ -1,0 +1,199 @@
+// The ferry_ tables and views (see schema.hpp, docs/sqlite.md).
+#include "schema.hpp"
+
+#include <string>
+
+namespace ferry::sqlite {
+namespace {
+
+// Times are ISO 8601 text in UTC with milliseconds, which sort as text;
+// ferry_changes.changed_at alone is a julian day number (REAL), which the
+// capture triggers can compute per row at a tenth of the cost of formatting.
+const char* const kSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS ferry_meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ferry_tracked_tables (
+    table_name   TEXT PRIMARY KEY,
+    key_columns  TEXT NOT NULL,   -- JSON array, in key order
+    columns      TEXT NOT NULL,   -- JSON array: the columns the triggers capture
+    options      TEXT NOT NULL DEFAULT '{}',
+    tracked_at   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ferry_changes (
+    position    INTEGER PRIMARY KEY AUTOINCREMENT,  -- commit order; never reused
+    table_name  TEXT NOT NULL,
+    op          TEXT NOT NULL,    -- I, U, D
+    key         TEXT NOT NULL,    -- JSON object of the primary key columns
+    new_row     TEXT,             -- JSON object (I, U)
+    old_row     TEXT,             -- JSON object (U, D): hashed by ferry_row_hash()
+    origin      TEXT,             -- the peer ferry applied it for; NULL = local write
+    changed_at  REAL NOT NULL     -- julian day, UTC
+);
+
+-- Holds one row only inside a transaction that applies a peer's changes
+-- (ferry_set_origin); the capture triggers copy it into ferry_changes.origin.
+CREATE TABLE IF NOT EXISTS ferry_apply_origin (
+    origin  TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ferry_consumers (
+    name            TEXT PRIMARY KEY,
+    acked_position  INTEGER,      -- NULL = nothing acknowledged yet
+    acked_at        TEXT,
+    registered_at   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ferry_checkpoints (
+    job                TEXT NOT NULL,
+    scope              TEXT NOT NULL DEFAULT '',
+    status             TEXT NOT NULL DEFAULT 'running'
+                       CHECK (status IN ('running', 'completed', 'failed')),
+    position           TEXT,      -- JSON: where to resume
+    total              INTEGER,
+    done               INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at    TEXT,
+    last_completed_at  TEXT,
+    last_error         TEXT,
+    PRIMARY KEY (job, scope)
+);
+
+CREATE TABLE IF NOT EXISTS ferry_locks (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    since       TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ferry_sessions (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind              TEXT NOT NULL CHECK (kind IN ('full', 'incremental', 'diff')),
+    direction         TEXT CHECK (direction IN ('pull', 'push', 'both')),
+    source            TEXT,
+    target            TEXT,
+    method            TEXT,
+    phase             TEXT,
+    bytes_done        INTEGER NOT NULL DEFAULT 0,
+    bytes_total       INTEGER,
+    rows_done         INTEGER NOT NULL DEFAULT 0,
+    rows_total        INTEGER,
+    rows_per_second   REAL,
+    estimated_finish  TEXT,
+    status            TEXT NOT NULL DEFAULT 'running'
+                      CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled')),
+    error             TEXT,
+    cancel_requested  INTEGER NOT NULL DEFAULT 0,
+    started_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    finished_at       TEXT
+);
+
+CREATE TABLE IF NOT EXISTS ferry_conflicts (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    table_name   TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    peer         TEXT NOT NULL,
+    local_row    TEXT,
+    remote_row   TEXT,
+    policy       TEXT NOT NULL,
+    resolution   TEXT,
+    detected_at  TEXT NOT NULL,
+    resolved_at  TEXT
+);
+
+CREATE VIEW IF NOT EXISTS ferry_change_log AS
+SELECT position, table_name,
+       CASE op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' WHEN 'D' THEN 'DELETE' END
+           AS operation,
+       key, new_row, old_row, origin,
+       strftime('%Y-%m-%dT%H:%M:%fZ', changed_at) AS changed_at
+FROM ferry_changes;
+
+-- capture_state says whether the triggers still match the table: a column
+-- added, dropped or renamed since ferry_track() needs ferry_track() again.
+CREATE VIEW IF NOT EXISTS ferry_tracked AS
+SELECT t.table_name, t.key_columns, t.columns, t.options, t.tracked_at,
+       CASE
+         WHEN NOT EXISTS (SELECT 1 FROM sqlite_schema s
+                          WHERE s.type = 'table' AND s.name = t.table_name)
+           THEN 'table missing: run ferry_untrack()'
+         WHEN (SELECT count(*) FROM sqlite_schema s
+               WHERE s.type = 'trigger' AND s.tbl_name = t.table_name
+                 AND s.name IN ('ferry_insert_' || t.table_name, 'ferry_update_' || t.table_name,
+                                'ferry_delete_' || t.table_name)) <> 3
+           THEN 'triggers missing: run ferry_track() again'
+         WHEN (SELECT json_group_array(name)
+               FROM (SELECT name FROM pragma_table_xinfo(t.table_name)
+                     WHERE hidden IN (0, 2, 3) ORDER BY cid)) <> t.columns
+           THEN 'columns changed: run ferry_track() again'
+         ELSE 'capturing'
+       END AS capture_state
+FROM ferry_tracked_tables t;
+
+-- One row per tracked table and consumer: is it in sync, how far behind?
+CREATE VIEW IF NOT EXISTS ferry_status AS
+SELECT t.table_name,
+       c.name AS peer,
+       count(ch.position) AS pending_changes,
+       strftime('%Y-%m-%dT%H:%M:%fZ', min(ch.changed_at)) AS oldest_pending_at,
+       coalesce(round((julianday('now') - min(ch.changed_at)) * 86400.0, 3), 0.0) AS lag_seconds,
+       c.acked_at AS last_sync_at,
+       (SELECT count(*) FROM ferry_conflicts f
+        WHERE f.table_name = t.table_name AND f.resolved_at IS NULL
+          AND (c.name IS NULL OR f.peer = c.name)) AS open_conflicts
+FROM ferry_tracked_tables t
+LEFT JOIN ferry_consumers c ON 1
+LEFT JOIN ferry_changes ch ON ch.table_name = t.table_name
+                          AND ch.position > coalesce(c.acked_position, 0)
+GROUP BY t.table_name, c.name;
+)sql";
+
+bool has_meta_table(sqlite3* db) {
+    Statement check(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'ferry_meta'");
+    return check.step();
+}
+
+int installed_version(sqlite3* db) {
+    Statement version(db, "SELECT value FROM ferry_meta WHERE key = 'schema_version'");
+    return version.step() ? static_cast<int>(version.integer(0)) : 0;
+}
+
+}  // namespace
+
+void install_schema(sqlite3* db) {
+    if (has_meta_table(db)) {
+        int version = installed_version(db);
+        if (version == kSchemaVersion)
+            return;
+        if (version > kSchemaVersion)
+            throw ferry::Error(ErrorKind::unsupported,
+                               "this database has ferry tables of version " +
+                                   std::to_string(version) + ", newer than this extension (" +
+                                   std::to_string(kSchemaVersion) + ")",
+                               "", "Load a newer build of the ferry extension.");
+    }
+    Savepoint savepoint(db);
+    exec(db, kSchemaSql);
+    Statement set(db,
+                  "INSERT INTO ferry_meta (key, value) VALUES ('schema_version', ?1) "
+                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    set.bind(1, static_cast<int64_t>(kSchemaVersion)).run();
+    savepoint.release();
+}
+
+void require_schema(sqlite3* db) {
+    if (!has_meta_table(db))
+        throw ferry::Error(ErrorKind::not_found, "ferry is not installed in this database", "",
+                           "Run SELECT ferry_init(); or ferry init sqlite:PATH.");
+    int version = installed_version(db);
+    if (version != kSchemaVersion)
+        throw ferry::Error(ErrorKind::unsupported,
+                           "this database has ferry tables of version " + std::to_string(version) +
+                               "; this extension uses version " + std::to_string(kSchemaVersion),
+                           "", "Run SELECT ferry_init(); to upgrade them.");
+}
+
+}  // namespace ferry::sqlite

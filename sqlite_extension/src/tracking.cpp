@@ -1,0 +1,229 @@
+// ferry_track(), ferry_untrack() and the capture triggers (docs/sqlite.md).
+//
+// The triggers are plain SQL: they call no ferry function, so a writer that
+// never loaded ferry is captured all the same. SQLite has row triggers only;
+// each row costs one INSERT into ferry_changes.
+#include "tracking.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "schema.hpp"
+#include "table_shape.hpp"
+
+namespace ferry::sqlite {
+namespace {
+
+std::string trigger_name(const char* operation, const std::string& table) {
+    return quote_identifier(std::string("ferry_") + operation + "_" + table);
+}
+
+// A column value as the change log holds it. json_object() cannot hold a
+// blob and prints reals with 15 digits (0.30000000000000004 would come out
+// as 0.3) and infinities as invalid JSON, so those are spelled out: blobs as
+// "\x…" hex (PostgreSQL's bytea form), reals with 17 digits (which read back
+// as the same double), infinities as "Infinity" strings. An INTEGER PRIMARY
+// KEY is always an integer and needs none of it.
+std::string captured_value(const std::string& ref, bool always_integer) {
+    if (always_integer)
+        return ref;
+    return "CASE typeof(" + ref + ") WHEN 'blob' THEN '\\x' || lower(hex(" + ref +
+           ")) WHEN 'real' THEN json(CASE WHEN " + ref +
+           " > 1.7976931348623157e308 THEN '\"Infinity\"' WHEN " + ref +
+           " < -1.7976931348623157e308 THEN '\"-Infinity\"' ELSE printf('%!.17g', " + ref +
+           ") END) ELSE " + ref + " END";
+}
+
+// json_object('col', value, …) over the given columns of NEW or OLD.
+std::string json_of(const TableShape& shape, const std::vector<size_t>& columns,
+                    const char* row) {
+    std::string out = "json_object(";
+    for (size_t n = 0; n < columns.size(); n++) {
+        const Column& column = shape.columns[columns[n]];
+        if (n > 0)
+            out += ", ";
+        std::string ref = std::string(row) + "." + quote_identifier(column.name);
+        out += quote_literal(column.name) + ", " +
+               captured_value(ref, shape.rowid_key && column.key_position == 1);
+    }
+    return out + ")";
+}
+
+std::vector<size_t> all_columns(const TableShape& shape) {
+    std::vector<size_t> all;
+    for (size_t i = 0; i < shape.columns.size(); i++)
+        all.push_back(i);
+    return all;
+}
+
+// One INSERT INTO ferry_changes, optionally only WHEN a condition holds.
+std::string log_statement(const TableShape& shape, char op, const char* key_row,
+                          const std::string& new_row, const std::string& old_row,
+                          const std::string& condition) {
+    return "INSERT INTO ferry_changes (table_name, op, key, new_row, old_row, origin, changed_at) "
+           "SELECT " +
+           quote_literal(shape.name) + ", '" + op + "', " + json_of(shape, shape.key, key_row) +
+           ", " + new_row + ", " + old_row +
+           ", (SELECT origin FROM ferry_apply_origin), julianday('now')" +
+           (condition.empty() ? "" : " WHERE " + condition) + ";\n";
+}
+
+std::vector<std::string> trigger_ddl(const TableShape& shape) {
+    std::string table = quote_identifier(shape.name);
+    std::vector<size_t> all = all_columns(shape);
+    std::string new_row = json_of(shape, all, "NEW");
+    std::string old_row = json_of(shape, all, "OLD");
+    // An UPDATE that changes the key is a DELETE of the old key and an INSERT
+    // of the new one, as in PostgreSQL.
+    std::string same_key;
+    for (size_t i : shape.key) {
+        std::string column = quote_identifier(shape.columns[i].name);
+        same_key += (same_key.empty() ? "" : " AND ") + std::string("NEW.") + column + " IS OLD." +
+                    column;
+    }
+    return {
+        "CREATE TRIGGER " + trigger_name("insert", shape.name) + " AFTER INSERT ON " + table +
+            " BEGIN\n" + log_statement(shape, 'I', "NEW", new_row, "NULL", "") + "END",
+        "CREATE TRIGGER " + trigger_name("update", shape.name) + " AFTER UPDATE ON " + table +
+            " BEGIN\n" + log_statement(shape, 'U', "NEW", new_row, old_row, same_key) +
+            log_statement(shape, 'D', "OLD", "NULL", old_row, "NOT (" + same_key + ")") +
+            log_statement(shape, 'I', "NEW", new_row, "NULL", "NOT (" + same_key + ")") + "END",
+        "CREATE TRIGGER " + trigger_name("delete", shape.name) + " AFTER DELETE ON " + table +
+            " BEGIN\n" + log_statement(shape, 'D', "OLD", "NULL", old_row, "") + "END",
+    };
+}
+
+void drop_triggers(sqlite3* db, const std::string& table) {
+    for (const char* operation : {"insert", "update", "delete"})
+        exec(db, "DROP TRIGGER IF EXISTS " + trigger_name(operation, table));
+}
+
+std::string json_names(const TableShape& shape, const std::vector<size_t>& columns) {
+    nlohmann::json names = nlohmann::json::array();
+    for (size_t i : columns)
+        names.push_back(shape.columns[i].name);
+    return names.dump();
+}
+
+void check_options(const std::optional<std::string>& options) {
+    if (!options)
+        return;
+    nlohmann::json parsed = nlohmann::json::parse(*options, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object())
+        throw ferry::Error(ErrorKind::invalid_input, "options must be a JSON object");
+    for (const auto& item : parsed.items())
+        throw ferry::Error(ErrorKind::invalid_input,
+                           "unknown tracking option \"" + item.key() + "\"", "",
+                           "ferry defines no tracking options yet; pass '{}' or omit the argument.");
+}
+
+std::optional<std::string> tracked_columns(sqlite3* db, const std::string& table) {
+    Statement find(db, "SELECT columns FROM ferry_tracked_tables WHERE table_name = ?1");
+    find.bind(1, table);
+    return find.step() ? find.optional_text(0) : std::nullopt;
+}
+
+// ferry_track(table [, options]) → 'tracking', 'already tracked' or 'triggers refreshed'.
+void track(const Call& call, const Args& args, Result& result) {
+    std::string name = args.text(0, "table");
+    check_options(args.optional_text(1));
+    install_schema(call.db);
+    TableShape shape = describe_keyed_table(call.db, name);
+    std::string columns = json_names(shape, all_columns(shape));
+    std::optional<std::string> before = tracked_columns(call.db, shape.name);
+    Statement triggers(call.db,
+                       "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
+                       "AND name IN ('ferry_insert_' || ?1, 'ferry_update_' || ?1, "
+                       "'ferry_delete_' || ?1)");
+    triggers.bind(1, shape.name);
+    triggers.step();
+    if (before == columns && triggers.integer(0) == 3) {
+        result.text("already tracked");
+        return;
+    }
+    Savepoint savepoint(call.db);
+    drop_triggers(call.db, shape.name);
+    for (const std::string& ddl : trigger_ddl(shape))
+        exec(call.db, ddl);
+    Statement record(call.db,
+                     "INSERT INTO ferry_tracked_tables (table_name, key_columns, columns, options, "
+                     "tracked_at) VALUES (?1, ?2, ?3, coalesce(?4, '{}'), " +
+                         std::string(kNowSql) +
+                         ") ON CONFLICT (table_name) DO UPDATE SET key_columns = excluded.key_columns, "
+                         "columns = excluded.columns, options = excluded.options");
+    record.bind(1, shape.name)
+        .bind(2, json_names(shape, shape.key))
+        .bind(3, columns)
+        .bind(4, args.optional_text(1))
+        .run();
+    savepoint.release();
+    result.text(before ? "triggers refreshed" : "tracking");
+}
+
+// ferry_untrack(table): drops the triggers; logged changes stay.
+void untrack(const Call& call, const Args& args, Result& result) {
+    std::string name = args.text(0, "table");
+    require_schema(call.db);
+    Statement find(call.db,
+                   "SELECT table_name FROM ferry_tracked_tables WHERE table_name = ?1 COLLATE NOCASE");
+    find.bind(1, name);
+    if (!find.step())
+        throw ferry::Error(ErrorKind::not_found, "table " + quote_identifier(name) + " is not tracked",
+                           "", "SELECT * FROM ferry_tracked lists tracked tables.");
+    std::string table = find.text(0);
+    Savepoint savepoint(call.db);
+    drop_triggers(call.db, table);
+    Statement forget(call.db, "DELETE FROM ferry_tracked_tables WHERE table_name = ?1");
+    forget.bind(1, table).run();
+    savepoint.release();
+    result.null();
+}
+
+// The commit hook of a connection that set an origin: a transaction may not
+// commit while the marker row is in it, or every later writer's changes would
+// carry that origin. Returning non-zero turns the COMMIT into a ROLLBACK.
+int refuse_commit_with_origin(void* state) {
+    return static_cast<ConnectionState*>(state)->origin_active ? 1 : 0;
+}
+
+void forget_origin(void* state) {
+    static_cast<ConnectionState*>(state)->origin_active = false;
+}
+
+// ferry_set_origin(peer) marks the rest of this transaction's changes as the
+// peer's; ferry_set_origin(NULL) ends that before COMMIT.
+void set_origin(const Call& call, const Args& args, Result& result) {
+    require_schema(call.db);
+    std::optional<std::string> peer = args.optional_text(0);
+    if (sqlite3_get_autocommit(call.db))
+        throw ferry::Error(ErrorKind::invalid_input,
+                           "ferry_set_origin() must run inside a transaction", "",
+                           "BEGIN; SELECT ferry_set_origin('peer'); apply the changes; SELECT "
+                           "ferry_set_origin(NULL); COMMIT;");
+    if (peer && peer->empty())
+        throw ferry::Error(ErrorKind::invalid_input, "origin peer must be named", "",
+                           "Pass the peer's name, or NULL to end the origin.");
+    exec(call.db, "DELETE FROM ferry_apply_origin");
+    if (peer) {
+        Statement mark(call.db, "INSERT INTO ferry_apply_origin (origin) VALUES (?1)");
+        mark.bind(1, *peer).run();
+        call.state.origin = *peer;
+        call.state.origin_active = true;
+        sqlite3_commit_hook(call.db, refuse_commit_with_origin, &call.state);
+        sqlite3_rollback_hook(call.db, forget_origin, &call.state);
+    } else if (call.state.origin_active) {
+        call.state.origin_active = false;
+        sqlite3_commit_hook(call.db, nullptr, nullptr);
+        sqlite3_rollback_hook(call.db, nullptr, nullptr);
+    }
+    result.null();
+}
+
+}  // namespace
+
+void add_tracking_functions(std::vector<FunctionSpec>& specs) {
+    specs.push_back({"ferry_track", 1, 2, track, SQLITE_DIRECTONLY});
+    specs.push_back({"ferry_untrack", 1, 1, untrack, SQLITE_DIRECTONLY});
+    specs.push_back({"ferry_set_origin", 1, 1, set_origin, SQLITE_DIRECTONLY});
+}
+
+}  // namespace ferry::sqlite

@@ -1,0 +1,58 @@
+// Dates and times given as text reach the canonical form of docs/hashing.md.
+#include <catch2/catch.hpp>
+
+#include "ferry/temporal.hpp"
+
+using namespace ferry::canonical;
+
+TEST_CASE("dates and timestamps in ISO forms normalize", "[temporal]") {
+    CHECK(normalize_temporal("2024-02-29", TemporalKind::date) == "2024-02-29");
+    CHECK(normalize_temporal("2024-02-29 13:14:15", TemporalKind::date) == "2024-02-29");
+    CHECK(normalize_temporal("2024-02-29 13:14:15", TemporalKind::timestamp) ==
+          "2024-02-29T13:14:15.000000");
+    CHECK(normalize_temporal("2024-02-29T13:14:15.123", TemporalKind::timestamp) ==
+          "2024-02-29T13:14:15.123000");
+    CHECK(normalize_temporal("2024-02-29 13:14", TemporalKind::timestamp) ==
+          "2024-02-29T13:14:00.000000");
+    CHECK(normalize_temporal("2024-02-29", TemporalKind::timestamp) ==
+          "2024-02-29T00:00:00.000000");
+    CHECK(normalize_temporal("2024-02-29 13:14:15+05", TemporalKind::timestamp) ==
+          "2024-02-29T13:14:15.000000");
+    CHECK(normalize_temporal("2024-12-31 24:00:00", TemporalKind::timestamp) ==
+          "2025-01-01T00:00:00.000000");
+    CHECK(normalize_temporal("13:14:15.5", TemporalKind::time) == "13:14:15.500000");
+    CHECK(normalize_temporal("24:00:00", TemporalKind::time) == "24:00:00.000000");
+    CHECK(normalize_temporal("infinity", TemporalKind::timestamp) == "infinity");
+    CHECK(normalize_temporal("-infinity", TemporalKind::date) == "-infinity");
+}
+
+TEST_CASE("timestamptz is the instant in UTC", "[temporal]") {
+    CHECK(normalize_temporal("2024-02-29 13:14:15+01", TemporalKind::timestamptz) ==
+          "2024-02-29T12:14:15.000000Z");
+    CHECK(normalize_temporal("2024-02-29T13:14:15.000001+01:00", TemporalKind::timestamptz) ==
+          "2024-02-29T12:14:15.000001Z");
+    CHECK(normalize_temporal("2024-03-01 00:30:00+0100", TemporalKind::timestamptz) ==
+          "2024-02-29T23:30:00.000000Z");
+    CHECK(normalize_temporal("2023-12-31 20:00:00-05:30", TemporalKind::timestamptz) ==
+          "2024-01-01T01:30:00.000000Z");
+    CHECK(normalize_temporal("2024-02-29T12:14:15Z", TemporalKind::timestamptz) ==
+          "2024-02-29T12:14:15.000000Z");
+    // Without a zone the text is taken as UTC.
+    CHECK(normalize_temporal("2024-02-29 12:14:15", TemporalKind::timestamptz) ==
+          "2024-02-29T12:14:15.000000Z");
+    CHECK(normalize_temporal("0001-01-01 00:30:00+01", TemporalKind::timestamptz) ==
+          "0000-12-31T23:30:00.000000Z");
+}
+
+TEST_CASE("text that is not a date or time is left to the caller", "[temporal]") {
+    for (const char* text : {"", "yesterday", "2023-02-29", "2024-13-01", "2024-1-01",
+                             "2024-02-29 25:00", "2024-02-29x", "13:60", "12:00:00.1234567",
+                             "2024-02-29 10:00 +25", "2024-02-29 10:00:00 UTC"}) {
+        INFO(text);
+        CHECK_FALSE(normalize_temporal(text, TemporalKind::timestamp).has_value());
+    }
+    CHECK_FALSE(normalize_temporal("13:14", TemporalKind::date).has_value());
+    CHECK_FALSE(normalize_temporal("2024-02-29", TemporalKind::time).has_value());
+    CHECK_FALSE(normalize_temporal("13:14+01", TemporalKind::time).has_value());
+    CHECK_FALSE(normalize_temporal("infinity", TemporalKind::time).has_value());
+}
