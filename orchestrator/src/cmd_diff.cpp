@@ -12,8 +12,7 @@
 #include "ferry/bucket_descent.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
-#include "peer_tables.hpp"
-#include "pg_connection.hpp"
+#include "diff_peer.hpp"
 #include "session_recorder.hpp"
 
 namespace ferry::cli {
@@ -50,77 +49,6 @@ struct TableResult {
 // Tables with at least this many rows get progress lines.
 constexpr uint64_t kLongTableRows = 100000;
 
-const char* const kTableHashQuery =
-    "SELECT rows, digest FROM ferry.table_hash($1::oid::regclass, $2)";
-
-// Results are packed into a few text values per query: a row per bucket
-// would cost the protocol's framing of three values (19 bytes) for 40 bytes
-// of content.
-const char* const kBucketHashesQuery = R"(
-SELECT string_agg(bucket || ':' || rows || ':' || left(digest, $6), ',')
-FROM ferry.bucket_hashes($1::oid::regclass, $2, $3, $4, $5::bigint[])
-GROUP BY bucket / 1024)";
-
-// jsonb's text form has no raw newline, so keys end at the line's end.
-const char* const kBucketRowsQuery = R"(
-SELECT bucket, string_agg(row_hash || ' ' || key::text, E'\n')
-FROM ferry.bucket_rows($1::oid::regclass, $2, $3::bigint[], $4)
-GROUP BY bucket)";
-
-std::string bigint_array(const std::vector<uint64_t>& values) {
-    return fmt::format("{{{}}}", fmt::join(values, ","));
-}
-
-uint64_t to_unsigned(const std::string& text) {
-    return std::stoull(text);
-}
-
-// Splits on every `separator`, keeping empty fields.
-std::vector<std::string_view> split(std::string_view text, char separator) {
-    std::vector<std::string_view> fields;
-    size_t start = 0;
-    for (size_t end; (end = text.find(separator, start)) != std::string_view::npos; start = end + 1)
-        fields.push_back(text.substr(start, end - start));
-    fields.push_back(text.substr(start));
-    return fields;
-}
-
-Error malformed_answer(const PgConnection& db) {
-    return Error(ErrorKind::internal,
-                 fmt::format("unexpected answer from ferry's bucket functions in {}", db.peer()));
-}
-
-std::vector<diff::BucketSummary> parse_buckets(const PgResult& result, const PgConnection& db) {
-    std::vector<diff::BucketSummary> buckets;
-    for (int r = 0; r < result.rows(); r++) {
-        std::string packed = result.text(r, 0);
-        for (std::string_view entry : split(packed, ',')) {
-            auto fields = split(entry, ':');
-            if (fields.size() != 3)
-                throw malformed_answer(db);
-            buckets.push_back({to_unsigned(std::string(fields[0])),
-                               to_unsigned(std::string(fields[1])), std::string(fields[2])});
-        }
-    }
-    return buckets;
-}
-
-std::vector<diff::BucketRow> parse_rows(const PgResult& result, const PgConnection& db) {
-    std::vector<diff::BucketRow> rows;
-    for (int r = 0; r < result.rows(); r++) {
-        uint64_t bucket = to_unsigned(result.text(r, 0));
-        std::string packed = result.text(r, 1);
-        for (std::string_view line : split(packed, '\n')) {
-            size_t space = line.find(' ');
-            if (space == std::string_view::npos)
-                throw malformed_answer(db);
-            rows.push_back({bucket, std::stoll(std::string(line.substr(0, space))),
-                            std::string(line.substr(space + 1))});
-        }
-    }
-    return rows;
-}
-
 // "TABLE:CONDITION", the table written as in SQL; the first colon outside
 // double quotes ends it.
 std::pair<std::string, std::string> split_filter(const std::string& option) {
@@ -139,8 +67,8 @@ class PeerDiff {
   public:
     explicit PeerDiff(const DiffOptions& options)
         : options_(options),
-          a_(connect_postgres_peer(options.peer_a)),
-          b_(connect_postgres_peer(options.peer_b)) {}
+          a_(open_diff_peer(options.peer_a)),
+          b_(open_diff_peer(options.peer_b)) {}
 
     int run();
 
@@ -151,11 +79,20 @@ class PeerDiff {
     void progress(const TableToCompare& table, const std::string& message);
     void print(const std::vector<TableResult>& results) const;
     void print_json(const std::vector<TableResult>& results) const;
-    uint64_t bytes_received() const { return a_.bytes_received() + b_.bytes_received(); }
+    uint64_t bytes_received() const { return a_->bytes_received() + b_->bytes_received(); }
+
+    // Sends a request to both peers, then collects both answers: a remote
+    // peer computes while the other one does.
+    template <typename Send, typename Receive>
+    auto both(Send send, Receive receive) {
+        send(*a_, true);
+        send(*b_, false);
+        return std::make_pair(receive(*a_), receive(*b_));
+    }
 
     const DiffOptions& options_;
-    PgConnection a_;
-    PgConnection b_;
+    std::unique_ptr<DiffPeer> a_;
+    std::unique_ptr<DiffPeer> b_;
     std::unique_ptr<SessionRecorder> session_;
     uint64_t rows_done_ = 0;
     uint64_t rows_total_ = 0;
@@ -164,24 +101,24 @@ class PeerDiff {
 std::vector<TableToCompare> PeerDiff::tables_to_compare() {
     std::vector<std::string> names = options_.tables;
     if (names.empty())
-        names = tracked_tables(a_);
+        names = a_->tracked_tables();
     if (names.empty())
         throw Error(ErrorKind::invalid_input, "no tables to compare",
-                    fmt::format("{} tracks no tables.", a_.peer()),
+                    fmt::format("{} tracks no tables.", a_->name()),
                     "Name them: ferry diff A B --tables t1,t2");
     std::vector<TableToCompare> tables;
     for (const auto& name : names) {
-        TableToCompare table{describe_table(a_, name), describe_table(b_, name), {}};
-        require_same_columns(table.a, fmt::format("A ({})", a_.peer()), table.b,
-                             fmt::format("B ({})", b_.peer()));
+        TableToCompare table{a_->describe(name), b_->describe(name), {}};
+        require_same_columns(table.a, fmt::format("A ({})", a_->name()), table.b,
+                             fmt::format("B ({})", b_->name()));
         tables.push_back(std::move(table));
     }
     for (const auto& option : options_.filters) {
         auto [name, condition] = split_filter(option);
-        std::string oid = resolve_table(a_, name).oid;
+        std::string identity = a_->identify(name);
         bool matched = false;
         for (auto& table : tables)
-            if (table.a.oid == oid) {
+            if (a_->identify(table.a.name) == identity) {
                 table.filter = condition;
                 matched = true;
             }
@@ -205,12 +142,15 @@ void PeerDiff::progress(const TableToCompare& table, const std::string& message)
 
 TableResult PeerDiff::compare_digests(const TableToCompare& table) {
     progress(table, "hashing");
-    auto [in_a, in_b] = query_both(a_, {table.a.oid, table.filter}, b_, {table.b.oid, table.filter},
-                                   kTableHashQuery);
+    auto [in_a, in_b] = both(
+        [&](DiffPeer& peer, bool is_a) {
+            peer.send_table_hash(is_a ? table.a : table.b, table.filter);
+        },
+        [](DiffPeer& peer) { return peer.receive_table_hash(); });
     TableResult result;
     result.name = table.a.name;
-    result.a = canonical::TableDigest::from_hex(to_unsigned(in_a.text(0, 0)), in_a.text(0, 1));
-    result.b = canonical::TableDigest::from_hex(to_unsigned(in_b.text(0, 0)), in_b.text(0, 1));
+    result.a = in_a;
+    result.b = in_b;
     return result;
 }
 
@@ -220,18 +160,12 @@ TableResult PeerDiff::compare_rows(const TableToCompare& table) {
         if (descent.next() == BucketDescent::Next::hashes) {
             const auto& ask = descent.hash_request();
             progress(table, fmt::format("hashing {} buckets", ask.buckets));
-            Param within_buckets, within;
-            if (ask.within_buckets > 0) {
-                within_buckets = std::to_string(ask.within_buckets);
-                within = bigint_array(ask.within);
-            }
-            auto params = [&](const PeerTable& side) -> std::vector<Param> {
-                return {side.oid, std::to_string(ask.buckets),      table.filter, within_buckets,
-                        within,   std::to_string(ask.digest_digits)};
-            };
-            auto [in_a, in_b] =
-                query_both(a_, params(table.a), b_, params(table.b), kBucketHashesQuery);
-            descent.take_hashes(parse_buckets(in_a, a_), parse_buckets(in_b, b_));
+            auto [in_a, in_b] = both(
+                [&](DiffPeer& peer, bool is_a) {
+                    peer.send_bucket_hashes(is_a ? table.a : table.b, ask, table.filter);
+                },
+                [](DiffPeer& peer) { return peer.receive_bucket_hashes(); });
+            descent.take_hashes(in_a, in_b);
             if (descent.differing_buckets() > 0)
                 progress(table, fmt::format("{} buckets differ, holding up to {} rows",
                                             descent.differing_buckets(),
@@ -239,13 +173,12 @@ TableResult PeerDiff::compare_rows(const TableToCompare& table) {
         } else {
             const auto& ask = descent.rows_request();
             progress(table, fmt::format("reading the keys of {} buckets", ask.bucket_list.size()));
-            auto params = [&](const PeerTable& side) -> std::vector<Param> {
-                return {side.oid, std::to_string(ask.buckets), bigint_array(ask.bucket_list),
-                        table.filter};
-            };
-            auto [in_a, in_b] =
-                query_both(a_, params(table.a), b_, params(table.b), kBucketRowsQuery);
-            descent.take_rows(parse_rows(in_a, a_), parse_rows(in_b, b_));
+            auto [in_a, in_b] = both(
+                [&](DiffPeer& peer, bool is_a) {
+                    peer.send_bucket_rows(is_a ? table.a : table.b, ask, table.filter);
+                },
+                [](DiffPeer& peer) { return peer.receive_bucket_rows(); });
+            descent.take_rows(in_a, in_b);
         }
     }
     TableResult result{table.a.name,
@@ -261,24 +194,24 @@ TableResult PeerDiff::compare_rows(const TableToCompare& table) {
 }
 
 int PeerDiff::run() {
-    require_ferry(a_, "0.2");
-    require_ferry(b_, "0.2");
+    a_->require_ferry();
+    b_->require_ferry();
     std::vector<TableToCompare> tables = tables_to_compare();
     for (const auto& table : tables)
         rows_total_ += table.a.estimated_rows;
     session_ = std::make_unique<SessionRecorder>(
-        options_.peer_a, SessionInfo{"diff", std::nullopt, a_.peer(), b_.peer(),
+        options_.peer_a, SessionInfo{"diff", std::nullopt, a_->name(), b_->name(),
                                      options_.rows ? "buckets" : "table-hash"});
     std::vector<TableResult> results;
     try {
-        for (PgConnection* peer : {&a_, &b_})
-            peer->execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        a_->begin_snapshot();
+        b_->begin_snapshot();
         for (const auto& table : tables) {
             results.push_back(options_.rows ? compare_rows(table) : compare_digests(table));
             rows_done_ += results.back().a.rows();
         }
-        for (PgConnection* peer : {&a_, &b_})
-            peer->execute("COMMIT");
+        a_->end_snapshot();
+        b_->end_snapshot();
         session_->progress("done", rows_done_, rows_done_, bytes_received());
         session_->succeeded();
     } catch (const Error& error) {
@@ -353,8 +286,8 @@ void PeerDiff::print_json(const std::vector<TableResult>& results) const {
         all_equal = all_equal && r.equal();
         tables.push_back(std::move(entry));
     }
-    nlohmann::json out = {{"a", a_.peer()},
-                          {"b", b_.peer()},
+    nlohmann::json out = {{"a", a_->name()},
+                          {"b", b_->name()},
                           {"equal", all_equal},
                           {"bytes_received", bytes_received()},
                           {"tables", tables}};
@@ -367,7 +300,8 @@ void setup_diff(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<DiffOptions>();
     auto* cmd =
         app.add_subcommand("diff", "Compare tables between two peers; exit 3 when they differ");
-    cmd->add_option("a", options->peer_a, "First peer: libpq connection string or URI")->required();
+    cmd->add_option("a", options->peer_a, "First peer: libpq connection string, URI or sqlite:PATH")
+        ->required();
     cmd->add_option("b", options->peer_b, "Second peer")->required();
     cmd->add_option("--tables", options->tables,
                     "Tables to compare (comma-separated, repeatable; default: those A tracks)")

@@ -8,7 +8,10 @@
 #include "commands.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
+#include "ferry/conninfo.hpp"
 #include "pg_connection.hpp"
+#include "sqlite_connection.hpp"
+#include "sqlite_peer.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -65,21 +68,61 @@ void track_tables(PgConnection& db, const std::vector<std::string>& tables, Init
     }
 }
 
+// A SQLite peer: the file is created if missing, switched to WAL (so that
+// readers never block writers), and ferry's tables are created or upgraded,
+// with the tables tracked, in one transaction.
+InitReport init_sqlite(const std::string& path, const std::vector<std::string>& tables,
+                       std::string& peer) {
+    SqliteConnection db(path, true);
+    peer = db.peer();
+    db.query("PRAGMA journal_mode = WAL");
+    InitReport report{"unchanged", FERRY_VERSION, {}};
+    db.execute("BEGIN IMMEDIATE");
+    try {
+        bool installed = !db.query("SELECT 1 FROM sqlite_schema WHERE name = 'ferry_meta'").empty();
+        db.execute("SELECT ferry_init()");
+        if (!installed)
+            report.action = "created";
+        for (const auto& table : tables) {
+            std::string name = sqlite_table_name(table);
+            db.execute("SELECT ferry_track(?1)", {name});
+            report.tracked.push_back(sql_written_name(
+                *db.query("SELECT table_name FROM ferry_tracked_tables WHERE table_name = ?1 "
+                          "COLLATE NOCASE",
+                          {name})
+                     .at(0)
+                     .at(0)));
+        }
+        db.execute("COMMIT");
+    } catch (...) {
+        db.execute("ROLLBACK");
+        throw;
+    }
+    return report;
+}
+
 int run_init(const InitOptions& options) {
-    PgConnection db = connect_postgres_peer(options.peer);
     InitReport report;
-    in_transaction(db, [&] {
-        report = install_extension(db);
-        track_tables(db, options.tables, report);
-    });
+    std::string peer;
+    PeerAddress address = parse_peer(options.peer);
+    if (address.engine == PeerEngine::sqlite) {
+        report = init_sqlite(address.target, options.tables, peer);
+    } else {
+        PgConnection db = connect_postgres_peer(options.peer);
+        peer = db.peer();
+        in_transaction(db, [&] {
+            report = install_extension(db);
+            track_tables(db, options.tables, report);
+        });
+    }
     if (options.json) {
         nlohmann::json out = {
-            {"peer", db.peer()},
+            {"peer", peer},
             {"extension", {{"action", report.action}, {"version", report.version}}},
             {"tracked", report.tracked}};
         fmt::print("{}\n", out.dump());
     } else {
-        fmt::print("ferry {} {} in {}\n", report.version, report.action, db.peer());
+        fmt::print("ferry {} {} in {}\n", report.version, report.action, peer);
         for (const auto& table : report.tracked)
             fmt::print("tracking {}\n", table);
     }
@@ -91,7 +134,8 @@ int run_init(const InitOptions& options) {
 void setup_init(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<InitOptions>();
     auto* cmd = app.add_subcommand("init", "Install or upgrade ferry in a peer and track tables");
-    cmd->add_option("peer", options->peer, "libpq connection string or URI")->required();
+    cmd->add_option("peer", options->peer, "libpq connection string, URI or sqlite:PATH")
+        ->required();
     cmd->add_option("--track", options->tables, "Tables to track (comma-separated, repeatable)")
         ->delimiter(',');
     cmd->add_flag("--json", options->json, "Print the result as JSON");

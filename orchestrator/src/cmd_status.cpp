@@ -9,7 +9,10 @@
 #include "ferry/error.hpp"
 #include "output.hpp"
 #include "peer_tables.hpp"
+#include "ferry/conninfo.hpp"
 #include "pg_connection.hpp"
+#include "sqlite_connection.hpp"
+#include "sqlite_peer.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -30,35 +33,72 @@ SELECT table_name::text,
 FROM ferry.status
 ORDER BY 1, 2 NULLS FIRST)";
 
-int run_status(const StatusOptions& options) {
-    PgConnection db = connect_postgres_peer(options.peer);
+// The SQLite view has the same rows; times are already ISO text in UTC, and
+// names are quoted as SQL writes them, like PostgreSQL's regclass output.
+const char* const kSqliteStatusQuery = R"(
+SELECT CASE WHEN table_name GLOB '[a-z_]*' AND table_name NOT GLOB '*[^a-z0-9_]*'
+            THEN table_name ELSE '"' || replace(table_name, '"', '""') || '"' END,
+       peer,
+       pending_changes,
+       substr(oldest_pending_at, 1, 19) || 'Z',
+       printf('%.1f', lag_seconds),
+       substr(last_sync_at, 1, 19) || 'Z',
+       open_conflicts
+FROM ferry_status
+ORDER BY 1, 2 NULLS FIRST)";
+
+// One row of either engine's status view, as text (NULL = nullopt).
+using StatusRow = std::vector<std::optional<std::string>>;
+
+std::vector<StatusRow> read_status(const std::string& peer_address, std::string& peer) {
+    std::vector<StatusRow> rows;
+    PeerAddress address = parse_peer(peer_address);
+    if (address.engine == PeerEngine::sqlite) {
+        SqliteConnection db(address.target, false);
+        peer = db.peer();
+        require_sqlite_ferry(db);
+        return db.query(kSqliteStatusQuery);
+    }
+    PgConnection db = connect_postgres_peer(peer_address);
+    peer = db.peer();
     require_ferry(db, "0.1");
     auto result = db.query(kStatusQuery);
+    for (int r = 0; r < result.rows(); r++) {
+        StatusRow row;
+        for (int c = 0; c < result.columns(); c++)
+            row.push_back(result.value(r, c));
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+int run_status(const StatusOptions& options) {
+    std::string peer;
+    std::vector<StatusRow> result = read_status(options.peer, peer);
     if (options.json) {
         nlohmann::json rows = nlohmann::json::array();
-        for (int r = 0; r < result.rows(); r++) {
+        for (const auto& row : result) {
             auto text_or_null = [&](int c) {
-                return result.is_null(r, c) ? nlohmann::json() : nlohmann::json(result.text(r, c));
+                return row[c] ? nlohmann::json(*row[c]) : nlohmann::json();
             };
-            rows.push_back({{"table", result.text(r, 0)},
+            rows.push_back({{"table", *row[0]},
                             {"peer", text_or_null(1)},
-                            {"pending_changes", std::stoll(result.text(r, 2))},
+                            {"pending_changes", std::stoll(*row[2])},
                             {"oldest_pending_at", text_or_null(3)},
-                            {"lag_seconds", std::stod(result.text(r, 4))},
+                            {"lag_seconds", std::stod(*row[4])},
                             {"last_sync_at", text_or_null(5)},
-                            {"open_conflicts", std::stoll(result.text(r, 6))}});
+                            {"open_conflicts", std::stoll(*row[6])}});
         }
-        fmt::print("{}\n", nlohmann::json{{"peer", db.peer()}, {"tables", rows}}.dump());
+        fmt::print("{}\n", nlohmann::json{{"peer", peer}, {"tables", rows}}.dump());
         return exit_ok;
     }
     std::vector<std::vector<std::string>> rows;
-    for (int r = 0; r < result.rows(); r++) {
-        rows.push_back({result.text(r, 0), result.value(r, 1).value_or("-"), result.text(r, 2),
-                        result.text(r, 4) + "s", result.value(r, 5).value_or("never"),
-                        result.text(r, 6)});
+    for (const auto& row : result) {
+        rows.push_back({*row[0], row[1].value_or("-"), *row[2], *row[4] + "s",
+                        row[5].value_or("never"), *row[6]});
     }
     if (rows.empty()) {
-        fmt::print("no tracked tables in {}\n", db.peer());
+        fmt::print("no tracked tables in {}\n", peer);
         return exit_ok;
     }
     print_table({"TABLE", "PEER", "PENDING", "LAG", "LAST SYNC", "CONFLICTS"}, rows);
@@ -70,7 +110,8 @@ int run_status(const StatusOptions& options) {
 void setup_status(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<StatusOptions>();
     auto* cmd = app.add_subcommand("status", "Show sync state: pending changes, lag, conflicts");
-    cmd->add_option("peer", options->peer, "libpq connection string or URI")->required();
+    cmd->add_option("peer", options->peer, "libpq connection string, URI or sqlite:PATH")
+        ->required();
     cmd->add_flag("--json", options->json, "Print the result as JSON");
     cmd->callback([options, exit_code] { *exit_code = run_status(*options); });
 }

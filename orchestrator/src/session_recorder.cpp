@@ -3,8 +3,11 @@
 
 #include <fmt/format.h>
 
+#include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
+#include "pg_connection.hpp"
+#include "sqlite_connection.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -17,30 +20,112 @@ std::optional<std::string> optional_number(std::optional<uint64_t> value) {
 
 }  // namespace
 
-SessionRecorder::SessionRecorder(const std::string& peer, const SessionInfo& info) {
-    db_.emplace(connect_postgres_peer(peer));
-    auto allowed = db_->query(
-        "SELECT has_function_privilege('ferry.session_start(text,text,text,text,text)', "
-        "'EXECUTE') AND has_function_privilege("
-        "'ferry.session_progress(bigint,text,bigint,bigint,bigint,bigint)', 'EXECUTE') "
-        "AND has_function_privilege('ferry.session_finish(bigint,text,text)', 'EXECUTE')");
-    if (allowed.text(0, 0) != "t") {
-        log_line(
-            fmt::format("not recorded in ferry.sessions of {}: this role may not call "
-                        "ferry.session_start (see docs/permissions.md)",
-                        db_->peer()));
-        db_.reset();
-        return;
+class SessionStore {
+  public:
+    virtual ~SessionStore() = default;
+    virtual const std::string& peer() const = 0;
+    // Why sessions cannot be recorded here, if they cannot.
+    virtual std::optional<std::string> refusal() = 0;
+    virtual int64_t start(const SessionInfo& info) = 0;
+    // True when a cancel was requested.
+    virtual bool progress(int64_t id, const std::string& phase, uint64_t rows_done,
+                          std::optional<uint64_t> rows_total, uint64_t bytes_done) = 0;
+    virtual void finish(int64_t id, const std::string& status,
+                        const std::optional<std::string>& error) = 0;
+};
+
+namespace {
+
+class PostgresSessionStore : public SessionStore {
+  public:
+    explicit PostgresSessionStore(const std::string& peer) : db_(connect_postgres_peer(peer)) {}
+    const std::string& peer() const override { return db_.peer(); }
+    std::optional<std::string> refusal() override {
+        auto allowed = db_.query(
+            "SELECT has_function_privilege('ferry.session_start(text,text,text,text,text)', "
+            "'EXECUTE') AND has_function_privilege("
+            "'ferry.session_progress(bigint,text,bigint,bigint,bigint,bigint)', 'EXECUTE') "
+            "AND has_function_privilege('ferry.session_finish(bigint,text,text)', 'EXECUTE')");
+        if (allowed.text(0, 0) == "t")
+            return std::nullopt;
+        return "this role may not call ferry.session_start (see docs/permissions.md)";
     }
-    try {
+    int64_t start(const SessionInfo& info) override {
         auto started =
-            db_->query("SELECT ferry.session_start($1, $2, $3, $4, $5)",
-                       {info.kind, info.direction, info.source, info.target, info.method});
-        id_ = std::stoll(started.text(0, 0));
+            db_.query("SELECT ferry.session_start($1, $2, $3, $4, $5)",
+                      {info.kind, info.direction, info.source, info.target, info.method});
+        return std::stoll(started.text(0, 0));
+    }
+    bool progress(int64_t id, const std::string& phase, uint64_t rows_done,
+                  std::optional<uint64_t> rows_total, uint64_t bytes_done) override {
+        auto cancel = db_.query("SELECT ferry.session_progress($1, $2, $3, $4, $5)",
+                                {std::to_string(id), phase, std::to_string(rows_done),
+                                 optional_number(rows_total), std::to_string(bytes_done)});
+        return cancel.rows() > 0 && cancel.text(0, 0) == "t";
+    }
+    void finish(int64_t id, const std::string& status,
+                const std::optional<std::string>& error) override {
+        db_.execute("SELECT ferry.session_finish($1, $2, $3)", {std::to_string(id), status, error});
+    }
+
+  private:
+    PgConnection db_;
+};
+
+// Its own connection to the file: with WAL, its short write transactions
+// commit while the work's read transaction keeps its snapshot.
+class SqliteSessionStore : public SessionStore {
+  public:
+    explicit SqliteSessionStore(const std::string& path) : db_(path, false) {}
+    const std::string& peer() const override { return db_.peer(); }
+    std::optional<std::string> refusal() override {
+        if (db_.query("SELECT 1 FROM sqlite_schema WHERE name = 'ferry_sessions'").empty())
+            return "ferry is not installed there";
+        return std::nullopt;
+    }
+    int64_t start(const SessionInfo& info) override {
+        auto started = db_.query("SELECT ferry_session_start(?1, ?2, ?3, ?4, ?5)",
+                                 {info.kind, info.direction, info.source, info.target, info.method});
+        return std::stoll(*started.at(0).at(0));
+    }
+    bool progress(int64_t id, const std::string& phase, uint64_t rows_done,
+                  std::optional<uint64_t> rows_total, uint64_t bytes_done) override {
+        auto cancel = db_.query("SELECT ferry_session_progress(?1, ?2, ?3, ?4, ?5)",
+                                {std::to_string(id), phase, std::to_string(rows_done),
+                                 optional_number(rows_total), std::to_string(bytes_done)});
+        return !cancel.empty() && cancel[0][0] == std::optional<std::string>("1");
+    }
+    void finish(int64_t id, const std::string& status,
+                const std::optional<std::string>& error) override {
+        db_.execute("SELECT ferry_session_finish(?1, ?2, ?3)", {std::to_string(id), status, error});
+    }
+
+  private:
+    SqliteConnection db_;
+};
+
+std::unique_ptr<SessionStore> open_store(const std::string& peer) {
+    PeerAddress address = parse_peer(peer);
+    if (address.engine == PeerEngine::sqlite)
+        return std::make_unique<SqliteSessionStore>(address.target);
+    return std::make_unique<PostgresSessionStore>(peer);
+}
+
+}  // namespace
+
+SessionRecorder::SessionRecorder(const std::string& peer, const SessionInfo& info)
+    : store_(open_store(peer)) {
+    try {
+        if (auto refused = store_->refusal()) {
+            log_line(fmt::format("not recorded in the sessions of {}: {}", store_->peer(), *refused));
+            store_.reset();
+            return;
+        }
+        id_ = store_->start(info);
     } catch (const Error& e) {
-        // e.g. a hot standby, where nothing can be written
-        log_line(fmt::format("not recorded in ferry.sessions of {}: {}", db_->peer(), e.what()));
-        db_.reset();
+        // e.g. a hot standby or a read-only file, where nothing can be written
+        log_line(fmt::format("not recorded in the sessions of {}: {}", store_->peer(), e.what()));
+        store_.reset();
     }
 }
 
@@ -59,10 +144,7 @@ void SessionRecorder::progress(const std::string& phase, uint64_t rows_done,
                                std::optional<uint64_t> rows_total, uint64_t bytes_done) {
     if (!id_)
         return;
-    auto cancel = db_->query("SELECT ferry.session_progress($1, $2, $3, $4, $5)",
-                             {std::to_string(*id_), phase, std::to_string(rows_done),
-                              optional_number(rows_total), std::to_string(bytes_done)});
-    if (cancel.rows() > 0 && cancel.text(0, 0) == "t")
+    if (store_->progress(*id_, phase, rows_done, rows_total, bytes_done))
         throw Error(ErrorKind::conflict, kCancelledMessage,
                     fmt::format("Session {} was cancelled with ferry.cancel().", *id_));
 }
@@ -72,7 +154,7 @@ void SessionRecorder::finish(const std::string& status, const std::optional<std:
         return;
     int64_t id = *id_;
     id_.reset();
-    db_->execute("SELECT ferry.session_finish($1, $2, $3)", {std::to_string(id), status, error});
+    store_->finish(id, status, error);
 }
 
 void SessionRecorder::ended_by(const Error& error) noexcept {

@@ -5,13 +5,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "ferry/error.hpp"
-#include "pg_connection.hpp"
 
 namespace ferry::cli {
+
+// Where a peer keeps its sessions: ferry.sessions in PostgreSQL, ferry_sessions
+// in SQLite, written through the peer's session functions.
+class SessionStore;
 
 struct SessionInfo {
     std::string kind;  // full, incremental, diff
@@ -47,7 +51,7 @@ class SessionRecorder {
   private:
     void finish(const std::string& status, const std::optional<std::string>& error);
 
-    std::optional<PgConnection> db_;
+    std::unique_ptr<SessionStore> store_;
     std::optional<int64_t> id_;
 };
 

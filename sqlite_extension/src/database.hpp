@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "ferry/error.hpp"
+#include "ferry/sql_identifier.hpp"
 #include "sqlite_api.hpp"
 
 namespace ferry::sqlite {
@@ -73,10 +74,10 @@ class Savepoint {
     bool open_ = true;
 };
 
-// SQL quoting of identifiers ("a""b") and string literals ('it''s'), for the
-// DDL ferry generates; values in ordinary statements are always bound.
-std::string quote_identifier(std::string_view name);
-std::string quote_literal(std::string_view text);
+// Identifiers and literals in the DDL ferry generates are quoted by core;
+// values in ordinary statements are always bound.
+using ferry::quote_identifier;
+using ferry::quote_literal;
 
 // The current time as ferry stores it: ISO 8601 in UTC with milliseconds,
 // which sorts as text ("2024-02-29T12:14:15.123Z").

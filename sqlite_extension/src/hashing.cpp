@@ -156,12 +156,14 @@ void encode(RowEncoder& encoder, const ScannedRow& row, const std::vector<int>* 
         add_to_row(encoder, row.column(static_cast<int>(n)).name, row.values[n]);
 }
 
+// Spaced as PostgreSQL prints jsonb ({"id": 42, "line": 1}), so that keys
+// look the same whichever engine found them.
 std::string key_json(const ScannedRow& row, const std::vector<int>& key) {
     std::string out = "{";
     for (int n : key) {
         if (out.size() > 1)
-            out += ",";
-        out += nlohmann::json(row.column(n).name).dump() + ":";
+            out += ", ";
+        out += nlohmann::json(row.column(n).name).dump() + ": ";
         // Integers as people write them ({"id":42}); other values canonical.
         sqlite3_value* value = row.scan.value(n);
         out += sqlite3_value_type(value) == SQLITE_INTEGER

@@ -72,7 +72,7 @@ done
 # Per row, to point at the value class that differs if the table digest does not.
 pg_rows=$(psql -X -At -c "SELECT id || ' ' || ferry.row_hash(t) FROM every_type t ORDER BY id")
 lite_rows=$(lite "SELECT key, row_hash FROM ferry_bucket_rows('every_type', 1, '[0]') ORDER BY 1" |
-  sed -E 's/^\{"id":([0-9]+)\}\|/\1 /')
+  sed -E 's/^\{"id": ([0-9]+)\}\|/\1 /')
 expect_equal "$lite_rows" "$pg_rows" "every_type: the same hash row by row"
 expect_equal "$(lite "SELECT group_concat(bucket || ':' || rows || ':' || digest, ' ') FROM ferry_bucket_hashes('pairs', 16)")" \
   "$(psql -X -At -c "SELECT string_agg(bucket || ':' || rows || ':' || digest, ' ' ORDER BY bucket) FROM ferry.bucket_hashes('pairs', 16)")" \

@@ -1,0 +1,218 @@
+// PostgreSQL and SQLite sides of a diff (see diff_peer.hpp).
+#include "diff_peer.hpp"
+
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "ferry/conninfo.hpp"
+#include "ferry/error.hpp"
+#include "pg_connection.hpp"
+#include "sqlite_connection.hpp"
+#include "sqlite_peer.hpp"
+#include "table_shape.hpp"
+
+namespace ferry::cli {
+namespace {
+
+uint64_t to_unsigned(const std::string& text) {
+    return std::stoull(text);
+}
+
+std::string bigint_array(const std::vector<uint64_t>& values) {
+    return fmt::format("{{{}}}", fmt::join(values, ","));
+}
+
+// Splits on every `separator`, keeping empty fields.
+std::vector<std::string_view> split(std::string_view text, char separator) {
+    std::vector<std::string_view> fields;
+    size_t start = 0;
+    for (size_t end; (end = text.find(separator, start)) != std::string_view::npos; start = end + 1)
+        fields.push_back(text.substr(start, end - start));
+    fields.push_back(text.substr(start));
+    return fields;
+}
+
+Error malformed_answer(const std::string& peer) {
+    return Error(ErrorKind::internal,
+                 fmt::format("unexpected answer from ferry's bucket functions in {}", peer));
+}
+
+// ---- PostgreSQL ------------------------------------------------------------
+
+const char* const kTableHashQuery =
+    "SELECT rows, digest FROM ferry.table_hash($1::oid::regclass, $2)";
+
+// Results are packed into a few text values per query: a row per bucket
+// would cost the protocol's framing of three values (19 bytes) for 40 bytes
+// of content.
+const char* const kBucketHashesQuery = R"(
+SELECT string_agg(bucket || ':' || rows || ':' || left(digest, $6), ',')
+FROM ferry.bucket_hashes($1::oid::regclass, $2, $3, $4, $5::bigint[])
+GROUP BY bucket / 1024)";
+
+// jsonb's text form has no raw newline, so keys end at the line's end.
+const char* const kBucketRowsQuery = R"(
+SELECT bucket, string_agg(row_hash || ' ' || key::text, E'\n')
+FROM ferry.bucket_rows($1::oid::regclass, $2, $3::bigint[], $4)
+GROUP BY bucket)";
+
+class PostgresDiffPeer : public DiffPeer {
+  public:
+    explicit PostgresDiffPeer(const std::string& peer) : db_(connect_postgres_peer(peer)) {}
+
+    const std::string& name() const override { return db_.peer(); }
+    void require_ferry() override { cli::require_ferry(db_, "0.2"); }
+    std::vector<std::string> tracked_tables() override { return cli::tracked_tables(db_); }
+    PeerTable describe(const std::string& table) override { return describe_table(db_, table); }
+    std::string identify(const std::string& table) override {
+        return resolve_table(db_, table).oid;
+    }
+    void begin_snapshot() override {
+        db_.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    }
+    void end_snapshot() override { db_.execute("COMMIT"); }
+
+    void send_table_hash(const PeerTable& table, const Param& filter) override {
+        db_.send(kTableHashQuery, {table.oid, filter});
+    }
+    canonical::TableDigest receive_table_hash() override {
+        PgResult result = db_.receive();
+        return canonical::TableDigest::from_hex(to_unsigned(result.text(0, 0)), result.text(0, 1));
+    }
+
+    void send_bucket_hashes(const PeerTable& table, const diff::HashRequest& ask,
+                            const Param& filter) override {
+        Param within_buckets, within;
+        if (ask.within_buckets > 0) {
+            within_buckets = std::to_string(ask.within_buckets);
+            within = bigint_array(ask.within);
+        }
+        db_.send(kBucketHashesQuery, {table.oid, std::to_string(ask.buckets), filter,
+                                      within_buckets, within, std::to_string(ask.digest_digits)});
+    }
+    std::vector<diff::BucketSummary> receive_bucket_hashes() override {
+        PgResult result = db_.receive();
+        std::vector<diff::BucketSummary> buckets;
+        for (int r = 0; r < result.rows(); r++) {
+            std::string packed = result.text(r, 0);
+            for (std::string_view entry : split(packed, ',')) {
+                auto fields = split(entry, ':');
+                if (fields.size() != 3)
+                    throw malformed_answer(name());
+                buckets.push_back({to_unsigned(std::string(fields[0])),
+                                   to_unsigned(std::string(fields[1])), std::string(fields[2])});
+            }
+        }
+        return buckets;
+    }
+
+    void send_bucket_rows(const PeerTable& table, const diff::RowsRequest& ask,
+                          const Param& filter) override {
+        db_.send(kBucketRowsQuery,
+                 {table.oid, std::to_string(ask.buckets), bigint_array(ask.bucket_list), filter});
+    }
+    std::vector<diff::BucketRow> receive_bucket_rows() override {
+        PgResult result = db_.receive();
+        std::vector<diff::BucketRow> rows;
+        for (int r = 0; r < result.rows(); r++) {
+            uint64_t bucket = to_unsigned(result.text(r, 0));
+            std::string packed = result.text(r, 1);
+            for (std::string_view line : split(packed, '\n')) {
+                size_t space = line.find(' ');
+                if (space == std::string_view::npos)
+                    throw malformed_answer(name());
+                rows.push_back({bucket, std::stoll(std::string(line.substr(0, space))),
+                                std::string(line.substr(space + 1))});
+            }
+        }
+        return rows;
+    }
+
+    uint64_t bytes_received() const override { return db_.bytes_received(); }
+
+  private:
+    PgConnection db_;
+};
+
+// ---- SQLite ----------------------------------------------------------------
+
+// A local file: each request is answered when it is sent, and kept until it
+// is received.
+class SqliteDiffPeer : public DiffPeer {
+  public:
+    explicit SqliteDiffPeer(const std::string& path) : db_(path, false) {}
+
+    const std::string& name() const override { return db_.peer(); }
+    void require_ferry() override { require_sqlite_ferry(db_); }
+    std::vector<std::string> tracked_tables() override { return sqlite_tracked_tables(db_); }
+    PeerTable describe(const std::string& table) override {
+        return describe_sqlite_table(db_, table);
+    }
+    std::string identify(const std::string& table) override {
+        return sqlite::describe_table(db_.handle(), sqlite_table_name(table)).name;
+    }
+    // A read transaction holds one snapshot of a WAL database for all scans.
+    void begin_snapshot() override {
+        db_.execute("BEGIN");
+        db_.query("SELECT count(*) FROM sqlite_schema");
+    }
+    void end_snapshot() override { db_.execute("COMMIT"); }
+
+    void send_table_hash(const PeerTable& table, const Param& filter) override {
+        answer_ = db_.query("SELECT rows, digest FROM ferry_table_hash(?1, ?2)", {table.name, filter});
+    }
+    canonical::TableDigest receive_table_hash() override {
+        const SqliteRow& row = answer_.at(0);
+        return canonical::TableDigest::from_hex(to_unsigned(*row[0]), *row[1]);
+    }
+
+    void send_bucket_hashes(const PeerTable& table, const diff::HashRequest& ask,
+                            const Param& filter) override {
+        Param within_buckets, within;
+        if (ask.within_buckets > 0) {
+            within_buckets = std::to_string(ask.within_buckets);
+            within = fmt::format("[{}]", fmt::join(ask.within, ","));
+        }
+        answer_ = db_.query(
+            "SELECT bucket, rows, substr(digest, 1, ?6) FROM ferry_bucket_hashes(?1, ?2, ?3, ?4, ?5)",
+            {table.name, std::to_string(ask.buckets), filter, within_buckets, within,
+             std::to_string(ask.digest_digits)});
+    }
+    std::vector<diff::BucketSummary> receive_bucket_hashes() override {
+        std::vector<diff::BucketSummary> buckets;
+        for (const SqliteRow& row : answer_)
+            buckets.push_back({to_unsigned(*row[0]), to_unsigned(*row[1]), *row[2]});
+        return buckets;
+    }
+
+    void send_bucket_rows(const PeerTable& table, const diff::RowsRequest& ask,
+                          const Param& filter) override {
+        answer_ = db_.query("SELECT bucket, row_hash, key FROM ferry_bucket_rows(?1, ?2, ?3, ?4)",
+                            {table.name, std::to_string(ask.buckets),
+                             fmt::format("[{}]", fmt::join(ask.bucket_list, ",")), filter});
+    }
+    std::vector<diff::BucketRow> receive_bucket_rows() override {
+        std::vector<diff::BucketRow> rows;
+        for (const SqliteRow& row : answer_)
+            rows.push_back({to_unsigned(*row[0]), std::stoll(*row[1]), *row[2]});
+        return rows;
+    }
+
+    uint64_t bytes_received() const override { return 0; }
+
+  private:
+    SqliteConnection db_;
+    std::vector<SqliteRow> answer_;
+};
+
+}  // namespace
+
+std::unique_ptr<DiffPeer> open_diff_peer(const std::string& peer) {
+    PeerAddress address = parse_peer(peer);
+    if (address.engine == PeerEngine::sqlite)
+        return std::make_unique<SqliteDiffPeer>(address.target);
+    return std::make_unique<PostgresDiffPeer>(peer);
+}
+
+}  // namespace ferry::cli

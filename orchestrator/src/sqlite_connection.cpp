@@ -1,0 +1,109 @@
+// SQLite peers (see sqlite_connection.hpp).
+#include "sqlite_connection.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "extension.hpp"
+#include "ferry/error.hpp"
+
+namespace ferry::cli {
+
+SqliteConnection::SqliteConnection(const std::string& path, bool create)
+    : peer_("sqlite:" + path) {
+    if (!create && access(path.c_str(), F_OK) != 0)
+        throw Error(ErrorKind::not_found, fmt::format("no SQLite database at {}", path), {},
+                    fmt::format("Check the path; ferry init sqlite:{} creates a new one.", path));
+    sqlite3* raw = nullptr;
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+    db_.reset(raw);
+    if (rc != SQLITE_OK)
+        throw Error(ErrorKind::connection,
+                    fmt::format("cannot open {}: {}", peer_,
+                                raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    sqlite3_busy_timeout(raw, kSqliteBusyTimeoutMs);
+    char* message = nullptr;
+    if (sqlite::register_ferry(raw, &message) != SQLITE_OK) {
+        std::string text = message ? message : "cannot register ferry's functions";
+        sqlite3_free(message);
+        throw Error(ErrorKind::internal, text);
+    }
+}
+
+std::vector<SqliteRow> SqliteConnection::query(
+    const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+    sqlite3_stmt* raw = nullptr;
+    auto fail = [&](const char* doing) {
+        return Error(ErrorKind::invalid_input,
+                     fmt::format("{} in {}: {}", doing, peer_, sqlite3_errmsg(db_.get())));
+    };
+    if (sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr) !=
+        SQLITE_OK)
+        throw fail("cannot prepare a statement");
+    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+    for (size_t i = 0; i < params.size(); i++) {
+        if (params[i])
+            sqlite3_bind_text64(raw, static_cast<int>(i + 1), params[i]->data(), params[i]->size(),
+                                SQLITE_TRANSIENT, SQLITE_UTF8);
+    }
+    std::vector<SqliteRow> rows;
+    while (true) {
+        int rc = sqlite3_step(raw);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            // Errors of ferry's functions carry their DETAIL and HINT lines.
+            std::string message = sqlite3_errmsg(db_.get());
+            std::string detail, hint;
+            if (auto at = message.find("\nHINT:  "); at != std::string::npos) {
+                hint = message.substr(at + 8);
+                message.erase(at);
+            }
+            if (auto at = message.find("\nDETAIL:  "); at != std::string::npos) {
+                detail = message.substr(at + 10);
+                message.erase(at);
+            }
+            throw Error(rc == SQLITE_BUSY ? ErrorKind::locked : ErrorKind::invalid_input,
+                        fmt::format("{} (in {})", message, peer_), detail, hint);
+        }
+        SqliteRow row;
+        for (int c = 0; c < sqlite3_column_count(raw); c++) {
+            const unsigned char* text = sqlite3_column_text(raw, c);
+            if (text)
+                row.emplace_back(std::string(reinterpret_cast<const char*>(text),
+                                             sqlite3_column_bytes(raw, c)));
+            else
+                row.emplace_back(std::nullopt);
+        }
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+std::string sqlite_table_name(const std::string& sql_name) {
+    std::string part;
+    bool quoted = false;
+    for (size_t i = 0; i < sql_name.size(); i++) {
+        char c = sql_name[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < sql_name.size() && sql_name[i + 1] == '"') {
+                part += '"';
+                i++;
+            } else if (c == '"') {
+                quoted = false;
+            } else {
+                part += c;
+            }
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == '.') {
+            part.clear();  // a schema: only the last part names the table
+        } else {
+            part += c;
+        }
+    }
+    return part;
+}
+
+}  // namespace ferry::cli

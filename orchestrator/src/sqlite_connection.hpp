@@ -1,0 +1,50 @@
+// A SQLite peer for the CLI: the database file opened with ferry's SQLite
+// extension linked in (no .load needed), WAL and a busy timeout, so that the
+// CLI waits for other writers instead of failing with "database is locked".
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sqlite_api.hpp"
+
+namespace ferry::cli {
+
+using SqliteRow = std::vector<std::optional<std::string>>;
+
+class SqliteConnection {
+  public:
+    // Opens sqlite:PATH. Without create, a missing file is an error (a typo
+    // must not create an empty peer).
+    SqliteConnection(const std::string& path, bool create);
+
+    // Runs one statement with text parameters ($1 → ?1); all result values as text.
+    std::vector<SqliteRow> query(const std::string& sql,
+                                 const std::vector<std::optional<std::string>>& params = {});
+    void execute(const std::string& sql,
+                 const std::vector<std::optional<std::string>>& params = {}) {
+        query(sql, params);
+    }
+
+    sqlite3* handle() const { return db_.get(); }
+    const std::string& peer() const { return peer_; }
+
+  private:
+    struct Close {
+        void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+    };
+    std::unique_ptr<sqlite3, Close> db_;
+    std::string peer_;
+};
+
+// How long the CLI waits for another writer's transaction (docs/sqlite.md).
+inline constexpr int kSqliteBusyTimeoutMs = 30000;
+
+// The table a name written as in SQL ("public"."Orders", orders) means in a
+// SQLite peer: the last part, unquoted. SQLite has no schemas; a PostgreSQL
+// schema name is ignored so that one --tables list serves both engines.
+std::string sqlite_table_name(const std::string& sql_name);
+
+}  // namespace ferry::cli

@@ -1,0 +1,58 @@
+// SQLite peers' tables (see sqlite_peer.hpp).
+#include "sqlite_peer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "ferry/error.hpp"
+#include "ferry/sql_identifier.hpp"
+#include "table_shape.hpp"
+
+namespace ferry::cli {
+
+void require_sqlite_ferry(SqliteConnection& db) {
+    auto installed = db.query(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'ferry_meta'");
+    if (installed.empty())
+        throw Error(ErrorKind::not_found, fmt::format("ferry is not installed in {}", db.peer()),
+                    {}, fmt::format("Run: ferry init {}", db.peer()));
+}
+
+PeerTable describe_sqlite_table(SqliteConnection& db, const std::string& table) {
+    sqlite::TableShape shape;
+    try {
+        shape = sqlite::describe_keyed_table(db.handle(), sqlite_table_name(table));
+    } catch (const Error& e) {
+        throw Error(e.kind(), fmt::format("{} in {}", e.what(), db.peer()), e.detail(), e.hint());
+    }
+    PeerTable described;
+    described.name = shape.name;
+    for (const auto& column : shape.columns) {
+        described.columns.push_back(column.name);
+        if (column.key_position > 0)
+            described.key_columns.push_back(column.name);
+    }
+    std::sort(described.columns.begin(), described.columns.end());
+    std::sort(described.key_columns.begin(), described.key_columns.end());
+    auto count = db.query("SELECT count(*) FROM main." + quote_identifier(shape.name));
+    described.estimated_rows = std::stoull(*count.at(0).at(0));
+    return described;
+}
+
+std::string sql_written_name(const std::string& name) {
+    bool plain = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
+    for (char c : name)
+        plain = plain && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+    return plain ? name : quote_identifier(name);
+}
+
+std::vector<std::string> sqlite_tracked_tables(SqliteConnection& db) {
+    require_sqlite_ferry(db);
+    std::vector<std::string> names;
+    for (const auto& row : db.query("SELECT table_name FROM ferry_tracked_tables ORDER BY 1"))
+        names.push_back(sql_written_name(*row.at(0)));
+    return names;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,115 @@
+// The SQLite extension compiled into the test (SQLITE_CORE): what needs two
+// connections in one process, which the sqlite3 shell cannot show — the
+// origin belongs to the applying connection only.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <unistd.h>
+
+#include "extension.hpp"
+
+namespace {
+
+struct Database {
+    explicit Database(const std::string& path) {
+        sqlite3* raw = nullptr;
+        REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+        db.reset(raw);
+        sqlite3_busy_timeout(raw, 5000);
+        REQUIRE(ferry::sqlite::register_ferry(raw, nullptr) == SQLITE_OK);
+    }
+    // Runs SQL; returns the error message, or "" on success.
+    std::string exec(const std::string& sql) {
+        char* message = nullptr;
+        int rc = sqlite3_exec(db.get(), sql.c_str(), nullptr, nullptr, &message);
+        std::string text = message ? message : "";
+        sqlite3_free(message);
+        return rc == SQLITE_OK ? "" : (text.empty() ? "error" : text);
+    }
+    std::string scalar(const std::string& sql) {
+        sqlite3_stmt* stmt = nullptr;
+        REQUIRE(sqlite3_prepare_v2(db.get(), sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+        std::string value;
+        if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+            value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+        sqlite3_finalize(stmt);
+        return value;
+    }
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db{nullptr, sqlite3_close_v2};
+};
+
+struct TempFile {
+    TempFile() {
+        char name[] = "/tmp/ferry-sqlite-unit-XXXXXX";
+        int fd = mkstemp(name);
+        REQUIRE(fd >= 0);
+        close(fd);
+        path = name;
+    }
+    ~TempFile() {
+        for (const char* suffix : {"", "-wal", "-shm"})
+            std::remove((path + suffix).c_str());
+    }
+    std::string path;
+};
+
+}  // namespace
+
+TEST_CASE("the origin tags only the applying connection's changes", "[sqlite]") {
+    TempFile file;
+    Database applier(file.path);
+    Database app(file.path);
+    REQUIRE(applier.exec("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);"
+                         "SELECT ferry_track('t');") == "");
+    REQUIRE(applier.exec("BEGIN; SELECT ferry_set_origin('peer-b'); INSERT INTO t VALUES (1, 'b');"
+                         "SELECT ferry_set_origin(NULL); COMMIT;") == "");
+    REQUIRE(app.exec("INSERT INTO t VALUES (2, 'local')") == "");
+    CHECK(app.scalar("SELECT group_concat(key || '=' || coalesce(origin, 'local'), ' ') FROM "
+                     "(SELECT * FROM ferry_changes ORDER BY position)") ==
+          "{\"id\":1}=peer-b {\"id\":2}=local");
+    // The marker never outlives the applying transaction.
+    CHECK(app.scalar("SELECT count(*) FROM ferry_apply_origin") == "0");
+}
+
+TEST_CASE("a transaction cannot commit while its origin is set", "[sqlite]") {
+    TempFile file;
+    Database applier(file.path);
+    REQUIRE(applier.exec("CREATE TABLE t (id INTEGER PRIMARY KEY); SELECT ferry_track('t');") == "");
+    REQUIRE(applier.exec("BEGIN; SELECT ferry_set_origin('peer-b'); INSERT INTO t VALUES (1);") == "");
+    CHECK(applier.exec("COMMIT") != "");
+    // The refused COMMIT rolled everything back, the marker included.
+    CHECK(applier.scalar("SELECT count(*) FROM t") == "0");
+    CHECK(applier.scalar("SELECT count(*) FROM ferry_apply_origin") == "0");
+    // And the connection is usable again, its changes local.
+    REQUIRE(applier.exec("INSERT INTO t VALUES (2)") == "");
+    CHECK(applier.scalar("SELECT coalesce(origin, 'local') FROM ferry_changes") == "local");
+}
+
+TEST_CASE("a rolled back origin leaves the connection normal", "[sqlite]") {
+    TempFile file;
+    Database applier(file.path);
+    REQUIRE(applier.exec("CREATE TABLE t (id INTEGER PRIMARY KEY); SELECT ferry_track('t');") == "");
+    REQUIRE(applier.exec("BEGIN; SELECT ferry_set_origin('peer-b'); INSERT INTO t VALUES (1); "
+                         "ROLLBACK;") == "");
+    REQUIRE(applier.exec("BEGIN; INSERT INTO t VALUES (3); COMMIT;") == "");
+    CHECK(applier.scalar("SELECT count(*) || ' ' || coalesce(max(origin), 'local') FROM ferry_changes") ==
+          "1 local");
+}
+
+TEST_CASE("the origin needs a transaction and a name", "[sqlite]") {
+    Database db(":memory:");
+    REQUIRE(db.exec("SELECT ferry_init()") == "");
+    CHECK(db.exec("SELECT ferry_set_origin('peer-b')").find("must run inside a transaction") !=
+          std::string::npos);
+    CHECK(db.exec("BEGIN; SELECT ferry_set_origin('');").find("origin peer must be named") !=
+          std::string::npos);
+}
+
+TEST_CASE("functions that write cannot be called from a view or trigger", "[sqlite]") {
+    Database db(":memory:");
+    REQUIRE(db.exec("SELECT ferry_init(); CREATE TABLE t (id INTEGER PRIMARY KEY);"
+                    "CREATE VIEW v AS SELECT ferry_purge() AS n;") == "");
+    CHECK(db.exec("SELECT * FROM v").find("unsafe use of ferry_purge") != std::string::npos);
+}
