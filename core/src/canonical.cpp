@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <vector>
@@ -494,20 +495,29 @@ std::string normalize_json(std::string_view text) {
     return JsonNormalizer(text).run();
 }
 
-void RowEncoder::add_length(size_t length) {
+namespace {
+char* put_length(char* out, size_t length) {
     auto n = static_cast<uint32_t>(length);
-    char le[4] = {static_cast<char>(n), static_cast<char>(n >> 8), static_cast<char>(n >> 16),
-                  static_cast<char>(n >> 24)};
-    buffer_.append(le, 4);
+    out[0] = static_cast<char>(n);
+    out[1] = static_cast<char>(n >> 8);
+    out[2] = static_cast<char>(n >> 16);
+    out[3] = static_cast<char>(n >> 24);
+    return out + 4;
 }
+}  // namespace
 
+// One resize and plain copies: this runs for every column of every row hashed.
 void RowEncoder::add(std::string_view column, ValueClass cls, const std::string_view* value) {
-    add_length(column.size());
-    buffer_.append(column);
-    buffer_ += static_cast<char>(cls);
+    size_t start = buffer_.size();
+    buffer_.resize(start + 4 + column.size() + 1 + (value ? 4 + value->size() : 0));
+    char* out = put_length(&buffer_[start], column.size());
+    std::memcpy(out, column.data(), column.size());
+    out += column.size();
+    *out++ = static_cast<char>(cls);
     if (value) {
-        add_length(value->size());
-        buffer_.append(*value);
+        out = put_length(out, value->size());
+        if (!value->empty())
+            std::memcpy(out, value->data(), value->size());
     }
 }
 

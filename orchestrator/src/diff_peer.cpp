@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <future>
 #include <optional>
 
 #include "ferry/conninfo.hpp"
@@ -137,8 +138,9 @@ class PostgresDiffPeer : public DiffPeer {
 
 // ---- SQLite ----------------------------------------------------------------
 
-// A local file: each request is answered when it is sent, and kept until it
-// is received.
+// A local file: each request runs on a thread of its own from send to
+// receive, so that two SQLite peers (or one and a PostgreSQL peer's wait)
+// use two cores.
 class SqliteDiffPeer : public DiffPeer {
   public:
     explicit SqliteDiffPeer(const std::string& path) : db_(path, false) {}
@@ -160,10 +162,11 @@ class SqliteDiffPeer : public DiffPeer {
     void end_snapshot() override { db_.execute("COMMIT"); }
 
     void send_table_hash(const PeerTable& table, const Param& filter) override {
-        answer_ = db_.query("SELECT rows, digest FROM ferry_table_hash(?1, ?2)", {table.name, filter});
+        send("SELECT rows, digest FROM ferry_table_hash(?1, ?2)", {table.name, filter});
     }
     canonical::TableDigest receive_table_hash() override {
-        const SqliteRow& row = answer_.at(0);
+        std::vector<SqliteRow> answer = receive();
+        const SqliteRow& row = answer.at(0);
         return canonical::TableDigest::from_hex(to_unsigned(*row[0]), *row[1]);
     }
 
@@ -174,27 +177,26 @@ class SqliteDiffPeer : public DiffPeer {
             within_buckets = std::to_string(ask.within_buckets);
             within = fmt::format("[{}]", fmt::join(ask.within, ","));
         }
-        answer_ = db_.query(
-            "SELECT bucket, rows, substr(digest, 1, ?6) FROM ferry_bucket_hashes(?1, ?2, ?3, ?4, ?5)",
+        send("SELECT bucket, rows, substr(digest, 1, ?6) FROM ferry_bucket_hashes(?1, ?2, ?3, ?4, ?5)",
             {table.name, std::to_string(ask.buckets), filter, within_buckets, within,
              std::to_string(ask.digest_digits)});
     }
     std::vector<diff::BucketSummary> receive_bucket_hashes() override {
         std::vector<diff::BucketSummary> buckets;
-        for (const SqliteRow& row : answer_)
+        for (const SqliteRow& row : receive())
             buckets.push_back({to_unsigned(*row[0]), to_unsigned(*row[1]), *row[2]});
         return buckets;
     }
 
     void send_bucket_rows(const PeerTable& table, const diff::RowsRequest& ask,
                           const Param& filter) override {
-        answer_ = db_.query("SELECT bucket, row_hash, key FROM ferry_bucket_rows(?1, ?2, ?3, ?4)",
-                            {table.name, std::to_string(ask.buckets),
-                             fmt::format("[{}]", fmt::join(ask.bucket_list, ",")), filter});
+        send("SELECT bucket, row_hash, key FROM ferry_bucket_rows(?1, ?2, ?3, ?4)",
+             {table.name, std::to_string(ask.buckets),
+              fmt::format("[{}]", fmt::join(ask.bucket_list, ",")), filter});
     }
     std::vector<diff::BucketRow> receive_bucket_rows() override {
         std::vector<diff::BucketRow> rows;
-        for (const SqliteRow& row : answer_)
+        for (const SqliteRow& row : receive())
             rows.push_back({to_unsigned(*row[0]), std::stoll(*row[1]), *row[2]});
         return rows;
     }
@@ -202,8 +204,17 @@ class SqliteDiffPeer : public DiffPeer {
     uint64_t bytes_received() const override { return 0; }
 
   private:
+    void send(std::string sql, std::vector<Param> params) {
+        pending_ = std::async(std::launch::async, [this, sql = std::move(sql),
+                                                   params = std::move(params)] {
+            return db_.query(sql, params);
+        });
+    }
+    // The answer, or the error the query threw.
+    std::vector<SqliteRow> receive() { return pending_.get(); }
+
     SqliteConnection db_;
-    std::vector<SqliteRow> answer_;
+    std::future<std::vector<SqliteRow>> pending_;
 };
 
 }  // namespace

@@ -37,7 +37,7 @@ std::string uuid_from_hex(const std::string& digits) {
 
 // PostgreSQL's uuid input accepts braces, upper case and missing dashes;
 // its output is lower case with dashes.
-std::optional<std::string> canonical_uuid(const std::string& text) {
+std::optional<std::string> canonical_uuid(std::string_view text) {
     std::string digits;
     for (char c : text) {
         if (std::isxdigit(static_cast<unsigned char>(c)))
@@ -50,8 +50,8 @@ std::optional<std::string> canonical_uuid(const std::string& text) {
     return uuid_from_hex(digits);
 }
 
-std::optional<int> boolean_value(const std::string& text) {
-    std::string t = lower(text);
+std::optional<int> boolean_value(std::string_view text) {
+    std::string t = lower(std::string(text));
     if (t == "t" || t == "true" || t == "yes" || t == "on" || t == "1")
         return 1;
     if (t == "f" || t == "false" || t == "no" || t == "off" || t == "0")
@@ -59,7 +59,7 @@ std::optional<int> boolean_value(const std::string& text) {
     return std::nullopt;
 }
 
-std::optional<std::string> as_number(const std::string& text) {
+std::optional<std::string> as_number(std::string_view text) {
     if (text.empty())
         return std::nullopt;
     try {
@@ -84,7 +84,7 @@ canonical::TemporalKind temporal_kind(ValueKind kind) {
 
 }  // namespace
 
-CanonicalValue canonical_text(ValueKind kind, std::string text) {
+CanonicalValue canonical_text(ValueKind kind, std::string_view text) {
     switch (kind) {
         case ValueKind::numeric:
             if (auto number = as_number(text))
@@ -113,36 +113,36 @@ CanonicalValue canonical_text(ValueKind kind, std::string text) {
                 return {ValueClass::text, *temporal};
             break;
         case ValueKind::bpchar:
-            text.erase(text.find_last_not_of(' ') + 1);
+            text = text.substr(0, text.find_last_not_of(' ') + 1);
             break;
         case ValueKind::plain:
         case ValueKind::bytes:
             break;
     }
-    return {ValueClass::text, std::move(text)};
+    return {ValueClass::text, text};
 }
 
 CanonicalValue canonical_value(const Column& column, sqlite3_value* value) {
     switch (sqlite3_value_type(value)) {
         case SQLITE_NULL:
-            return {ValueClass::null, {}};
+            return {};
         case SQLITE_INTEGER:
             return {ValueClass::number, canonical::number_from_int(sqlite3_value_int64(value))};
         case SQLITE_FLOAT:
             return {ValueClass::number, canonical::number_from_double(sqlite3_value_double(value))};
         case SQLITE_BLOB: {
             const void* data = sqlite3_value_blob(value);
-            std::string bytes(static_cast<const char*>(data),
-                              data ? static_cast<size_t>(sqlite3_value_bytes(value)) : 0);
+            std::string_view bytes(static_cast<const char*>(data),
+                                   data ? static_cast<size_t>(sqlite3_value_bytes(value)) : 0);
             if (column.kind == ValueKind::uuid && bytes.size() == 16)
                 return {ValueClass::text, uuid_from_hex(hex(bytes))};
-            return {ValueClass::bytes, std::move(bytes)};
+            return {ValueClass::bytes, bytes};
         }
         default: {
             const unsigned char* text = sqlite3_value_text(value);
             return canonical_text(column.kind,
-                                  std::string(reinterpret_cast<const char*>(text),
-                                              static_cast<size_t>(sqlite3_value_bytes(value))));
+                                  std::string_view(reinterpret_cast<const char*>(text),
+                                                   static_cast<size_t>(sqlite3_value_bytes(value))));
         }
     }
 }
@@ -154,13 +154,13 @@ void add_to_row(canonical::RowEncoder& encoder, const std::string& column,
             encoder.add_null(column);
             break;
         case ValueClass::number:
-            encoder.add_number(column, value.text);
+            encoder.add_number(column, value.view());
             break;
         case ValueClass::bytes:
-            encoder.add_bytes(column, value.text);
+            encoder.add_bytes(column, value.view());
             break;
         case ValueClass::text:
-            encoder.add_text(column, value.text);
+            encoder.add_text(column, value.view());
             break;
     }
 }
@@ -170,15 +170,15 @@ std::string canonical_json(const CanonicalValue& value) {
         case ValueClass::null:
             return "null";
         case ValueClass::number:
-            if (value.text == "NaN" || value.text == "Infinity" || value.text == "-Infinity")
-                return nlohmann::json(value.text).dump();
-            return value.text;
+            if (value.view() == "NaN" || value.view() == "Infinity" || value.view() == "-Infinity")
+                return nlohmann::json(value.view()).dump();
+            return std::string(value.view());
         case ValueClass::bytes:
-            return nlohmann::json("\\x" + hex(value.text)).dump();
+            return nlohmann::json("\\x" + hex(value.view())).dump();
         case ValueClass::text:
             break;
     }
-    return nlohmann::json(value.text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return nlohmann::json(value.view()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace ferry::sqlite

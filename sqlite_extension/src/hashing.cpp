@@ -122,43 +122,59 @@ std::vector<int> key_scan_columns(const TableShape& shape) {
     return out;
 }
 
-struct ScannedRow {
+// The current row of a scan. Values are made canonical when first asked
+// for: a bucket scan needs only the key of the rows outside its buckets.
+class ScannedRow {
+  public:
+    ScannedRow(const TableShape& shape, const Statement& scan)
+        : shape(shape), scan(scan), values_(shape.name_order.size()), ready_(values_.size()) {}
+
+    void next() { std::fill(ready_.begin(), ready_.end(), false); }
+    size_t size() const { return values_.size(); }
+    const Column& column(int n) const { return shape.columns[shape.name_order[n]]; }
+    const CanonicalValue& value(int n) {
+        if (!ready_[n]) {
+            values_[n] = canonical_value(column(n), scan.value(n));
+            ready_[n] = true;
+        }
+        return values_[n];
+    }
+
     const TableShape& shape;
     const Statement& scan;
-    std::vector<CanonicalValue> values;  // in name order
 
-    const Column& column(int n) const { return shape.columns[shape.name_order[n]]; }
+  private:
+    std::vector<CanonicalValue> values_;  // in name order
+    std::vector<bool> ready_;
 };
 
-// Calls visit for each row of the table, with its canonical values.
+// Calls visit for each row of the table.
 template <typename Visit>
 void scan_table(sqlite3* db, const std::string& table, const std::optional<std::string>& filter,
                 Visit visit) {
     TableShape shape = describe_table(db, table);
     Statement scan = prepare_scan(db, shape, filter);
-    ScannedRow row{shape, scan, {}};
-    row.values.resize(shape.name_order.size());
+    ScannedRow row(shape, scan);
     while (scan.step()) {
-        for (size_t n = 0; n < shape.name_order.size(); n++)
-            row.values[n] = canonical_value(row.column(static_cast<int>(n)), scan.value(static_cast<int>(n)));
+        row.next();
         visit(row);
     }
 }
 
-void encode(RowEncoder& encoder, const ScannedRow& row, const std::vector<int>* only) {
+void encode(RowEncoder& encoder, ScannedRow& row, const std::vector<int>* only) {
     encoder.clear();
     if (only) {
         for (int n : *only)
-            add_to_row(encoder, row.column(n).name, row.values[n]);
+            add_to_row(encoder, row.column(n).name, row.value(n));
         return;
     }
-    for (size_t n = 0; n < row.values.size(); n++)
-        add_to_row(encoder, row.column(static_cast<int>(n)).name, row.values[n]);
+    for (int n = 0; n < static_cast<int>(row.size()); n++)
+        add_to_row(encoder, row.column(n).name, row.value(n));
 }
 
 // Spaced as PostgreSQL prints jsonb ({"id": 42, "line": 1}), so that keys
 // look the same whichever engine found them.
-std::string key_json(const ScannedRow& row, const std::vector<int>& key) {
+std::string key_json(ScannedRow& row, const std::vector<int>& key) {
     std::string out = "{";
     for (int n : key) {
         if (out.size() > 1)
@@ -168,10 +184,12 @@ std::string key_json(const ScannedRow& row, const std::vector<int>& key) {
         sqlite3_value* value = row.scan.value(n);
         out += sqlite3_value_type(value) == SQLITE_INTEGER
                    ? std::to_string(sqlite3_value_int64(value))
-                   : canonical_json(row.values[n]);
+                   : canonical_json(row.value(n));
     }
     return out + "}";
 }
+
+constexpr uint64_t kDenseBuckets = uint64_t{1} << 20;
 
 uint64_t positive_buckets(const Args& args, int i, const char* name) {
     int64_t value = args.integer(i, name);
@@ -202,7 +220,7 @@ std::unordered_set<uint64_t> bucket_list(const Args& args, int i, const char* na
 Rows table_hash(sqlite3* db, const Args& args) {
     TableDigest digest;
     RowEncoder encoder;
-    scan_table(db, args.text(0, "table"), args.optional_text(1), [&](const ScannedRow& row) {
+    scan_table(db, args.text(0, "table"), args.optional_text(1), [&](ScannedRow& row) {
         encode(encoder, row, nullptr);
         digest.add_row(encoder.hash128());
     });
@@ -220,10 +238,15 @@ Rows bucket_hashes(sqlite3* db, const Args& args) {
     if (parent_buckets != 0 && buckets % parent_buckets != 0)
         throw ferry::Error(ErrorKind::invalid_input, "buckets must be a multiple of within_buckets",
                            "A bucket b lies within bucket b % within_buckets only then.");
-    std::unordered_map<uint64_t, TableDigest> digests;
+    // Dense when it fits: a hash map lookup per row costs more than the hash.
+    std::vector<TableDigest> dense(buckets <= kDenseBuckets ? buckets : 0);
+    std::unordered_map<uint64_t, TableDigest> sparse;
+    auto digest_of = [&](uint64_t bucket) -> TableDigest& {
+        return dense.empty() ? sparse[bucket] : dense[bucket];
+    };
     RowEncoder encoder;
     std::vector<int> key;
-    scan_table(db, table, filter, [&](const ScannedRow& row) {
+    scan_table(db, table, filter, [&](ScannedRow& row) {
         if (key.empty())
             key = key_scan_columns(row.shape);
         if (key.empty())
@@ -235,9 +258,12 @@ Rows bucket_hashes(sqlite3* db, const Args& args) {
         if (parent_buckets != 0 && !within.count(canonical::bucket_of(key_hash, parent_buckets)))
             return;
         encode(encoder, row, nullptr);
-        digests[canonical::bucket_of(key_hash, buckets)].add_row(encoder.hash128());
+        digest_of(canonical::bucket_of(key_hash, buckets)).add_row(encoder.hash128());
     });
-    std::vector<std::pair<uint64_t, TableDigest>> sorted(digests.begin(), digests.end());
+    std::vector<std::pair<uint64_t, TableDigest>> sorted(sparse.begin(), sparse.end());
+    for (uint64_t bucket = 0; bucket < dense.size(); bucket++)
+        if (dense[bucket].rows() > 0)
+            sorted.emplace_back(bucket, dense[bucket]);
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     Rows out;
@@ -256,7 +282,7 @@ Rows bucket_rows(sqlite3* db, const Args& args) {
     Rows out;
     RowEncoder encoder;
     std::vector<int> key;
-    scan_table(db, table, args.optional_text(3), [&](const ScannedRow& row) {
+    scan_table(db, table, args.optional_text(3), [&](ScannedRow& row) {
         if (key.empty())
             key = key_scan_columns(row.shape);
         if (key.empty())
@@ -277,7 +303,7 @@ Rows bucket_rows(sqlite3* db, const Args& args) {
 CanonicalValue canonical_json_value(const Column& column, const nlohmann::json& value) {
     using canonical::ValueClass;
     if (value.is_null())
-        return {ValueClass::null, {}};
+        return {};
     if (value.is_boolean())
         return {ValueClass::number, canonical::number_from_int(value.get<bool>() ? 1 : 0)};
     if (value.is_number_integer())
@@ -298,9 +324,12 @@ CanonicalValue canonical_json_value(const Column& column, const nlohmann::json& 
             if (column.kind == ValueKind::numeric)
                 return {ValueClass::number, text};
         }
-        return canonical_text(column.kind, text);
+        return canonical_text(column.kind, text);  // may borrow from the JSON document
     }
-    return canonical_text(column.kind, value.dump());
+    // A nested JSON value: canonical_text parses it and owns the result.
+    std::string dumped = value.dump();
+    CanonicalValue canonical = canonical_text(column.kind, dumped);
+    return {canonical.value_class, std::string(canonical.view())};
 }
 
 // ferry_row_hash(table, row_json): the row hash of a row given as a JSON

@@ -24,7 +24,10 @@ CREATE TABLE IF NOT EXISTS ferry_tracked_tables (
 );
 
 CREATE TABLE IF NOT EXISTS ferry_changes (
-    position    INTEGER PRIMARY KEY AUTOINCREMENT,  -- commit order; never reused
+    -- Commit order. Not AUTOINCREMENT, whose sqlite_sequence row would be one
+    -- more page written by every transaction; ferry_purge() keeps the newest
+    -- change, so the largest position, and with it the next one, never goes back.
+    position    INTEGER PRIMARY KEY,
     table_name  TEXT NOT NULL,
     op          TEXT NOT NULL,    -- I, U, D
     key         TEXT NOT NULL,    -- JSON object of the primary key columns
@@ -123,7 +126,8 @@ SELECT t.table_name, t.key_columns, t.columns, t.options, t.tracked_at,
          WHEN (SELECT count(*) FROM sqlite_schema s
                WHERE s.type = 'trigger' AND s.tbl_name = t.table_name
                  AND s.name IN ('ferry_insert_' || t.table_name, 'ferry_update_' || t.table_name,
-                                'ferry_delete_' || t.table_name)) <> 3
+                                'ferry_rekey_' || t.table_name,
+                                'ferry_delete_' || t.table_name)) <> 4
            THEN 'triggers missing: run ferry_track() again'
          WHEN (SELECT json_group_array(name)
                FROM (SELECT name FROM pragma_table_xinfo(t.table_name)

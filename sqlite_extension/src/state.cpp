@@ -67,9 +67,7 @@ void ack(const Call& call, const Args& args, Result& result) {
     require_schema(call.db);
     std::string consumer = required_name(args, 0, "consumer");
     int64_t position = args.integer(1, "position");
-    Statement reached(call.db,
-                      "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = "
-                      "'ferry_changes'), 0)");
+    Statement reached(call.db, "SELECT coalesce(max(position), 0) FROM ferry_changes");
     reached.step();
     if (position < 0 || position > reached.integer(0))
         throw ferry::Error(ErrorKind::invalid_input,
@@ -89,12 +87,14 @@ void ack(const Call& call, const Args& args, Result& result) {
 
 // ferry_purge() removes the changes every registered consumer has
 // acknowledged, and returns how many. Without consumers it removes nothing.
+// The newest change always stays: positions come from max(position) + 1, and
+// must never go back to one a consumer has already seen.
 void purge(const Call& call, const Args&, Result& result) {
     require_schema(call.db);
     Statement purge(call.db,
                     "DELETE FROM ferry_changes WHERE position <= (SELECT CASE WHEN count(*) > 0 "
                     "AND count(acked_position) = count(*) THEN min(acked_position) ELSE 0 END "
-                    "FROM ferry_consumers)");
+                    "FROM ferry_consumers) AND position < (SELECT max(position) FROM ferry_changes)");
     purge.run();
     result.integer(changes(call.db));
 }

@@ -13,6 +13,9 @@
 namespace ferry::sqlite {
 namespace {
 
+// ferry_<operation>_<table>: the capture triggers of a table.
+const char* const kTriggerOperations[] = {"insert", "update", "rekey", "delete"};
+
 std::string trigger_name(const char* operation, const std::string& table) {
     return quote_identifier(std::string("ferry_") + operation + "_" + table);
 }
@@ -55,16 +58,14 @@ std::vector<size_t> all_columns(const TableShape& shape) {
     return all;
 }
 
-// One INSERT INTO ferry_changes, optionally only WHEN a condition holds.
+// One INSERT INTO ferry_changes.
 std::string log_statement(const TableShape& shape, char op, const char* key_row,
-                          const std::string& new_row, const std::string& old_row,
-                          const std::string& condition) {
+                          const std::string& new_row, const std::string& old_row) {
     return "INSERT INTO ferry_changes (table_name, op, key, new_row, old_row, origin, changed_at) "
-           "SELECT " +
+           "VALUES (" +
            quote_literal(shape.name) + ", '" + op + "', " + json_of(shape, shape.key, key_row) +
            ", " + new_row + ", " + old_row +
-           ", (SELECT origin FROM ferry_apply_origin), julianday('now')" +
-           (condition.empty() ? "" : " WHERE " + condition) + ";\n";
+           ", (SELECT origin FROM ferry_apply_origin), julianday('now'));\n";
 }
 
 std::vector<std::string> trigger_ddl(const TableShape& shape) {
@@ -80,20 +81,25 @@ std::vector<std::string> trigger_ddl(const TableShape& shape) {
         same_key += (same_key.empty() ? "" : " AND ") + std::string("NEW.") + column + " IS OLD." +
                     column;
     }
+    // Two UPDATE triggers, told apart by WHEN, so that the common case runs
+    // one statement.
     return {
         "CREATE TRIGGER " + trigger_name("insert", shape.name) + " AFTER INSERT ON " + table +
-            " BEGIN\n" + log_statement(shape, 'I', "NEW", new_row, "NULL", "") + "END",
+            " BEGIN\n" + log_statement(shape, 'I', "NEW", new_row, "NULL") + "END",
         "CREATE TRIGGER " + trigger_name("update", shape.name) + " AFTER UPDATE ON " + table +
-            " BEGIN\n" + log_statement(shape, 'U', "NEW", new_row, old_row, same_key) +
-            log_statement(shape, 'D', "OLD", "NULL", old_row, "NOT (" + same_key + ")") +
-            log_statement(shape, 'I', "NEW", new_row, "NULL", "NOT (" + same_key + ")") + "END",
+            " WHEN " + same_key + " BEGIN\n" + log_statement(shape, 'U', "NEW", new_row, old_row) +
+            "END",
+        "CREATE TRIGGER " + trigger_name("rekey", shape.name) + " AFTER UPDATE ON " + table +
+            " WHEN NOT (" + same_key + ") BEGIN\n" +
+            log_statement(shape, 'D', "OLD", "NULL", old_row) +
+            log_statement(shape, 'I', "NEW", new_row, "NULL") + "END",
         "CREATE TRIGGER " + trigger_name("delete", shape.name) + " AFTER DELETE ON " + table +
-            " BEGIN\n" + log_statement(shape, 'D', "OLD", "NULL", old_row, "") + "END",
+            " BEGIN\n" + log_statement(shape, 'D', "OLD", "NULL", old_row) + "END",
     };
 }
 
 void drop_triggers(sqlite3* db, const std::string& table) {
-    for (const char* operation : {"insert", "update", "delete"})
+    for (const char* operation : kTriggerOperations)
         exec(db, "DROP TRIGGER IF EXISTS " + trigger_name(operation, table));
 }
 
@@ -133,10 +139,10 @@ void track(const Call& call, const Args& args, Result& result) {
     Statement triggers(call.db,
                        "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
                        "AND name IN ('ferry_insert_' || ?1, 'ferry_update_' || ?1, "
-                       "'ferry_delete_' || ?1)");
+                       "'ferry_rekey_' || ?1, 'ferry_delete_' || ?1)");
     triggers.bind(1, shape.name);
     triggers.step();
-    if (before == columns && triggers.integer(0) == 3) {
+    if (before == columns && triggers.integer(0) == 4) {
         result.text("already tracked");
         return;
     }

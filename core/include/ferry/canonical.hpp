@@ -59,7 +59,6 @@ class RowEncoder {
 
   private:
     void add(std::string_view column, ValueClass cls, const std::string_view* value);
-    void add_length(size_t length);
     std::string buffer_;
 };
 
