@@ -26,6 +26,7 @@ install-extension: extension
 
 install: install-extension
 	install -m 755 $(BUILD_DIR)/ferry /usr/local/bin/ferry
+	install -m 644 $(BUILD_DIR)/ferry.so /usr/local/lib/ferry.so
 
 check: install-extension
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

@@ -88,6 +88,26 @@ site="host=127.0.0.1 port=$PGPORT dbname=site user=postgres"
 show "$ferry" diff "$hub" "$site" --tables 'customers,orders,"Order Lines"' --rows ||
   echo "(exit code $?: differences found)"
 
+say "A SQLite peer: a per-site file with a copy of the customers"
+lite_dir=$(mktemp -d /tmp/ferry-demo-sqlite-XXXXXX)
+trap 'rm -rf "$lite_dir"; pg_cluster_stop_all' EXIT
+lite="$lite_dir/site.db"
+sqlite3 "$lite" "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT);"
+psql -X -At -d site -c "SELECT format('INSERT INTO customers VALUES (%s, %L, %L);', id, name, email)
+                        FROM customers" | sqlite3 "$lite"
+show "$ferry" init "sqlite:$lite" --track customers
+
+say "The site's application writes with plain sqlite3 (ferry not loaded) and is captured"
+sqlite3 "$lite" "UPDATE customers SET email = 'ada@site.example' WHERE id = 1;
+                 INSERT INTO customers VALUES (3, 'Barbara', NULL);"
+sqlite3 -cmd ".load $here/../build/ferry" -header -column "$lite" \
+  "SELECT position, table_name, operation, key, new_row FROM ferry_change_log"
+show "$ferry" status "sqlite:$lite"
+
+say "ferry diff between PostgreSQL and SQLite: the same hashes on both engines"
+show "$ferry" diff "$site" "sqlite:$lite" --tables customers --rows ||
+  echo "(exit code $?: differences found)"
+
 say "DDL that would break capture is refused"
 sql -c "ALTER TABLE orders DROP CONSTRAINT orders_pkey" 2>&1 | grep -E "ERROR|HINT" || true
 

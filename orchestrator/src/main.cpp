@@ -9,7 +9,7 @@ int main(int argc, char** argv) {
     using namespace ferry::cli;
     CLI::App app{"ferry: keep tables in sync between PostgreSQL and SQLite peers"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", "ferry 0.2");
+    app.set_version_flag("--version", "ferry " FERRY_VERSION);
     int exit_code = exit_ok;
     setup_init(app, &exit_code);
     setup_status(app, &exit_code);
