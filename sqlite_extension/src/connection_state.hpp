@@ -3,15 +3,31 @@
 // every other writer (docs/sqlite.md, "Origin").
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ferry::sqlite {
+
+// The key hash and rowid of every row of the last bucket scan, so that
+// reading the rows of a few buckets next (ferry diff's second round) looks
+// them up by rowid instead of scanning and hashing the table again. Valid
+// only while nothing has changed: same table and filter, same snapshot.
+struct KeyHashCache {
+    std::string table;
+    std::optional<std::string> filter;
+    std::string snapshot;  // data_version, schema_version, total_changes
+    std::vector<std::pair<uint64_t, int64_t>> rows;  // key hash, rowid
+};
 
 struct ConnectionState {
     // Set while ferry_set_origin() holds a marker row in this connection's
     // open transaction; the commit hook refuses to commit it.
     bool origin_active = false;
     std::string origin;
+    std::optional<KeyHashCache> key_hashes;
 };
 
 }  // namespace ferry::sqlite

@@ -40,7 +40,7 @@ int register_ferry(sqlite3* db, char** error) {
         auto state = std::make_shared<ConnectionState>();
         rc = register_functions(db, state, function_specs());
         if (rc == SQLITE_OK)
-            rc = register_table_functions(db, table_function_specs());
+            rc = register_table_functions(db, state, table_function_specs());
     } catch (...) {
         rc = SQLITE_NOMEM;
     }

@@ -87,12 +87,19 @@ int authorize_filter(void* data, int action, const char* a, const char* b, const
     return check->refused.empty() ? SQLITE_OK : SQLITE_DENY;
 }
 
-// SELECT of the table's columns in name order, optionally filtered.
-Statement prepare_scan(sqlite3* db, const TableShape& shape, const std::optional<std::string>& filter) {
+// The table's columns in name order, then its rowid if it has one.
+std::string select_list(const TableShape& shape) {
     std::string sql = "SELECT ";
     for (size_t n = 0; n < shape.name_order.size(); n++)
         sql += (n ? ", " : "") + quote_identifier(shape.columns[shape.name_order[n]].name);
-    sql += " FROM main." + quote_identifier(shape.name);
+    if (!shape.rowid_alias.empty())
+        sql += ", " + shape.rowid_alias;
+    return sql + " FROM main." + quote_identifier(shape.name);
+}
+
+// SELECT of the table's rows, optionally filtered.
+Statement prepare_scan(sqlite3* db, const TableShape& shape, const std::optional<std::string>& filter) {
+    std::string sql = select_list(shape);
     if (!filter)
         return Statement(db, sql);
     if (filter->find_first_not_of(" \t\r\n") == std::string::npos)
@@ -140,6 +147,8 @@ class ScannedRow {
         return values_[n];
     }
 
+    int64_t rowid() const { return scan.integer(static_cast<int>(values_.size())); }
+
     const TableShape& shape;
     const Statement& scan;
 
@@ -150,9 +159,8 @@ class ScannedRow {
 
 // Calls visit for each row of the table.
 template <typename Visit>
-void scan_table(sqlite3* db, const std::string& table, const std::optional<std::string>& filter,
+void scan_table(sqlite3* db, const TableShape& shape, const std::optional<std::string>& filter,
                 Visit visit) {
-    TableShape shape = describe_table(db, table);
     Statement scan = prepare_scan(db, shape, filter);
     ScannedRow row(shape, scan);
     while (scan.step()) {
@@ -216,11 +224,42 @@ std::unordered_set<uint64_t> bucket_list(const Args& args, int i, const char* na
     return out;
 }
 
+// Tables up to this many rows get a key hash cache (16 bytes a row).
+constexpr size_t kCacheRows = size_t{4} << 20;
+
+// What identifies the data a scan saw: another connection's commit changes
+// data_version, this connection's writes total_changes, DDL schema_version.
+std::string snapshot_identity(sqlite3* db) {
+    Statement versions(db, "SELECT (SELECT data_version FROM pragma_data_version) || '/' || "
+                           "(SELECT schema_version FROM pragma_schema_version)");
+    versions.step();
+    return versions.text(0) + "/" + std::to_string(sqlite3_total_changes64(db));
+}
+
+// A cache is only worth keeping inside a transaction (ferry diff reads each
+// peer in one), for a table with a rowid.
+std::optional<KeyHashCache> start_cache(sqlite3* db, const TableShape& shape,
+                                        const std::optional<std::string>& filter) {
+    if (shape.rowid_alias.empty() || sqlite3_get_autocommit(db))
+        return std::nullopt;
+    return KeyHashCache{shape.name, filter, snapshot_identity(db), {}};
+}
+
+const KeyHashCache* usable_cache(const Call& call, const TableShape& shape,
+                                 const std::optional<std::string>& filter) {
+    const auto& cache = call.state.key_hashes;
+    if (!cache || cache->table != shape.name || cache->filter != filter ||
+        sqlite3_get_autocommit(call.db) || cache->snapshot != snapshot_identity(call.db))
+        return nullptr;
+    return &*cache;
+}
+
 // SELECT * FROM ferry_table_hash(table [, filter]) → (rows, digest).
-Rows table_hash(sqlite3* db, const Args& args) {
+Rows table_hash(const Call& call, const Args& args) {
     TableDigest digest;
     RowEncoder encoder;
-    scan_table(db, args.text(0, "table"), args.optional_text(1), [&](ScannedRow& row) {
+    TableShape shape = describe_table(call.db, args.text(0, "table"));
+    scan_table(call.db, shape, args.optional_text(1), [&](ScannedRow& row) {
         encode(encoder, row, nullptr);
         digest.add_row(encoder.hash128());
     });
@@ -229,8 +268,8 @@ Rows table_hash(sqlite3* db, const Args& args) {
 
 // SELECT * FROM ferry_bucket_hashes(table, buckets [, filter, within_buckets,
 // within]) → (bucket, rows, digest) for every non-empty bucket, by bucket.
-Rows bucket_hashes(sqlite3* db, const Args& args) {
-    std::string table = args.text(0, "table");
+Rows bucket_hashes(const Call& call, const Args& args) {
+    TableShape shape = describe_keyed_table(call.db, args.text(0, "table"));
     uint64_t buckets = positive_buckets(args, 1, "buckets");
     std::optional<std::string> filter = args.optional_text(2);
     uint64_t parent_buckets = args.has(3) ? positive_buckets(args, 3, "within_buckets") : 0;
@@ -245,16 +284,16 @@ Rows bucket_hashes(sqlite3* db, const Args& args) {
         return dense.empty() ? sparse[bucket] : dense[bucket];
     };
     RowEncoder encoder;
-    std::vector<int> key;
-    scan_table(db, table, filter, [&](ScannedRow& row) {
-        if (key.empty())
-            key = key_scan_columns(row.shape);
-        if (key.empty())
-            throw ferry::Error(ErrorKind::unsupported,
-                               "table " + quote_identifier(row.shape.name) + " has no primary key",
-                               "Buckets are taken from the primary key's hash.");
+    std::vector<int> key = key_scan_columns(shape);
+    std::optional<KeyHashCache> cache = start_cache(call.db, shape, filter);
+    call.state.key_hashes.reset();
+    scan_table(call.db, shape, filter, [&](ScannedRow& row) {
         encode(encoder, row, &key);
         uint64_t key_hash = encoder.hash();
+        if (cache && cache->rows.size() < kCacheRows)
+            cache->rows.emplace_back(key_hash, row.rowid());
+        else
+            cache.reset();
         if (parent_buckets != 0 && !within.count(canonical::bucket_of(key_hash, parent_buckets)))
             return;
         encode(encoder, row, nullptr);
@@ -264,6 +303,7 @@ Rows bucket_hashes(sqlite3* db, const Args& args) {
     for (uint64_t bucket = 0; bucket < dense.size(); bucket++)
         if (dense[bucket].rows() > 0)
             sorted.emplace_back(bucket, dense[bucket]);
+    call.state.key_hashes = std::move(cache);
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     Rows out;
@@ -275,26 +315,40 @@ Rows bucket_hashes(sqlite3* db, const Args& args) {
 
 // SELECT * FROM ferry_bucket_rows(table, buckets, bucket_list [, filter])
 // → (bucket, key, row_hash) for every row in the listed buckets.
-Rows bucket_rows(sqlite3* db, const Args& args) {
-    std::string table = args.text(0, "table");
+Rows bucket_rows(const Call& call, const Args& args) {
+    TableShape shape = describe_keyed_table(call.db, args.text(0, "table"));
     uint64_t buckets = positive_buckets(args, 1, "buckets");
     std::unordered_set<uint64_t> wanted = bucket_list(args, 2, "bucket_list");
+    std::optional<std::string> filter = args.optional_text(3);
+    std::vector<int> key = key_scan_columns(shape);
     Rows out;
     RowEncoder encoder;
-    std::vector<int> key;
-    scan_table(db, table, args.optional_text(3), [&](ScannedRow& row) {
-        if (key.empty())
-            key = key_scan_columns(row.shape);
-        if (key.empty())
-            throw ferry::Error(ErrorKind::unsupported,
-                               "table " + quote_identifier(row.shape.name) + " has no primary key");
-        encode(encoder, row, &key);
-        uint64_t bucket = canonical::bucket_of(encoder.hash(), buckets);
-        if (!wanted.count(bucket))
-            return;
+    auto add_row = [&](ScannedRow& row, uint64_t bucket) {
         encode(encoder, row, nullptr);
         out.push_back({static_cast<int64_t>(bucket), key_json(row, key),
                        static_cast<int64_t>(encoder.hash())});
+    };
+    if (const KeyHashCache* cache = usable_cache(call, shape, filter)) {
+        // Only the rows of the wanted buckets are read, by rowid.
+        Statement fetch(call.db, select_list(shape) + " WHERE " + shape.rowid_alias + " = ?1");
+        for (const auto& [key_hash, rowid] : cache->rows) {
+            uint64_t bucket = canonical::bucket_of(key_hash, buckets);
+            if (!wanted.count(bucket))
+                continue;
+            fetch.reset();
+            fetch.bind(1, rowid);
+            if (!fetch.step())
+                throw ferry::Error(ErrorKind::internal, "a cached row is gone");
+            ScannedRow row(shape, fetch);
+            add_row(row, bucket);
+        }
+        return out;
+    }
+    scan_table(call.db, shape, filter, [&](ScannedRow& row) {
+        encode(encoder, row, &key);
+        uint64_t bucket = canonical::bucket_of(encoder.hash(), buckets);
+        if (wanted.count(bucket))
+            add_row(row, bucket);
     });
     return out;
 }

@@ -8,10 +8,17 @@
 namespace ferry::sqlite {
 namespace {
 
+// What a module is registered with: the function and the connection's state.
+struct ModuleBinding {
+    const TableFunctionSpec* spec;
+    std::shared_ptr<ConnectionState> state;
+};
+
 struct Table {
     sqlite3_vtab base;  // must come first: SQLite sees only this
     const TableFunctionSpec* spec;
     sqlite3* db;
+    ConnectionState* state;
 };
 
 struct Cursor {
@@ -26,7 +33,8 @@ void set_error(sqlite3_vtab* vtab, const std::string& message) {
 }
 
 int connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char** error) {
-    const auto* spec = static_cast<const TableFunctionSpec*>(aux);
+    const auto* binding = static_cast<const ModuleBinding*>(aux);
+    const TableFunctionSpec* spec = binding->spec;
     int rc = sqlite3_declare_vtab(db, spec->schema);
     if (rc != SQLITE_OK) {
         *error = sqlite3_mprintf("%s: %s", spec->name, sqlite3_errmsg(db));
@@ -36,6 +44,7 @@ int connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out,
     std::memset(&table->base, 0, sizeof table->base);
     table->spec = spec;
     table->db = db;
+    table->state = binding->state.get();
     *out = &table.release()->base;  // SQLite owns it until disconnect()
     return SQLITE_OK;
 }
@@ -97,7 +106,7 @@ int filter(sqlite3_vtab_cursor* base, int given, const char*, int argc, sqlite3_
     (void)given;
     try {
         Args args(table->spec->name, argc, argv);
-        cursor->rows = table->spec->produce(table->db, args);
+        cursor->rows = table->spec->produce(Call{table->db, *table->state}, args);
         cursor->next = 0;
         return SQLITE_OK;
     } catch (const ferry::Error& e) {
@@ -164,10 +173,13 @@ const sqlite3_module kModule = make_module();
 
 }  // namespace
 
-int register_table_functions(sqlite3* db, const std::vector<TableFunctionSpec>& specs) {
+int register_table_functions(sqlite3* db, const std::shared_ptr<ConnectionState>& state,
+                             const std::vector<TableFunctionSpec>& specs) {
     for (const TableFunctionSpec& spec : specs) {
-        int rc = sqlite3_create_module_v2(db, spec.name, &kModule,
-                                          const_cast<TableFunctionSpec*>(&spec), nullptr);
+        // SQLite owns the binding from here and destroys it with the module.
+        auto binding = std::make_unique<ModuleBinding>(ModuleBinding{&spec, state});
+        int rc = sqlite3_create_module_v2(db, spec.name, &kModule, binding.release(),
+                                          [](void* p) { delete static_cast<ModuleBinding*>(p); });
         if (rc != SQLITE_OK)
             return rc;
     }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -23,10 +24,11 @@ struct TableFunctionSpec {
     int result_columns;
     int min_args;
     int max_args;
-    Rows (*produce)(sqlite3* db, const Args& args);
+    Rows (*produce)(const Call& call, const Args& args);
 };
 
 // Registers the functions as modules; returns an SQLite result code.
-int register_table_functions(sqlite3* db, const std::vector<TableFunctionSpec>& specs);
+int register_table_functions(sqlite3* db, const std::shared_ptr<ConnectionState>& state,
+                             const std::vector<TableFunctionSpec>& specs);
 
 }  // namespace ferry::sqlite

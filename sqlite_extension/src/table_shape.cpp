@@ -117,6 +117,17 @@ TableShape describe_table(sqlite3* db, std::string_view name) {
     std::sort(shape.name_order.begin(), shape.name_order.end(), [&](size_t a, size_t b) {
         return shape.columns[a].name < shape.columns[b].name;
     });
+    if (!without_rowid) {
+        for (const char* alias : {"rowid", "_rowid_", "oid"}) {
+            bool taken = std::any_of(shape.columns.begin(), shape.columns.end(), [&](const Column& c) {
+                return sqlite3_stricmp(c.name.c_str(), alias) == 0;
+            });
+            if (!taken) {
+                shape.rowid_alias = alias;
+                break;
+            }
+        }
+    }
     shape.rowid_key = !without_rowid && shape.key.size() == 1 &&
                       upper(shape.columns[shape.key[0]].declared_type) == "INTEGER";
     return shape;

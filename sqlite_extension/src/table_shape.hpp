@@ -42,6 +42,9 @@ struct TableShape {
     std::vector<size_t> key;         // indices into columns, in key order
     std::vector<size_t> name_order;  // indices into columns, by name bytes (docs/hashing.md)
     bool rowid_key = false;          // INTEGER PRIMARY KEY: the key is always an integer
+    // How to name the rowid in a query ("rowid", or "_rowid_" or "oid" when a
+    // column has that name); empty for WITHOUT ROWID tables.
+    std::string rowid_alias;
 };
 
 // Describes a table of the main database, found by name as SQLite finds it

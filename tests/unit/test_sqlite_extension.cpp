@@ -113,3 +113,30 @@ TEST_CASE("functions that write cannot be called from a view or trigger", "[sqli
                     "CREATE VIEW v AS SELECT ferry_purge() AS n;") == "");
     CHECK(db.exec("SELECT * FROM v").find("unsafe use of ferry_purge") != std::string::npos);
 }
+
+TEST_CASE("bucket rows read through the key hash cache equal a fresh scan", "[sqlite]") {
+    TempFile file;
+    Database db(file.path);
+    REQUIRE(db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);"
+                    "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 2000)"
+                    " INSERT INTO t SELECT i, 'v' || i FROM s;") == "");
+    const std::string rows =
+        "SELECT group_concat(bucket || key || row_hash, ',') FROM "
+        "(SELECT * FROM ferry_bucket_rows('t', 64, '[1, 7, 63]') ORDER BY key)";
+    std::string scanned = db.scalar(rows);  // outside a transaction: no cache
+    REQUIRE(!scanned.empty());
+    REQUIRE(db.exec("BEGIN") == "");
+    REQUIRE(db.scalar("SELECT count(*) FROM ferry_bucket_hashes('t', 64)") == "64");
+    CHECK(db.scalar(rows) == scanned);
+    // A write in between makes the cache stale: the rows are scanned again.
+    REQUIRE(db.exec("UPDATE t SET v = 'changed' WHERE id IN (SELECT id FROM t)") == "");
+    std::string after = db.scalar(rows);
+    CHECK(after != scanned);
+    REQUIRE(db.exec("COMMIT") == "");
+    CHECK(db.scalar(rows) == after);
+    // Another filter is another scan.
+    REQUIRE(db.exec("BEGIN") == "");
+    REQUIRE(db.scalar("SELECT count(*) > 0 FROM ferry_bucket_hashes('t', 64, 'id < 100')") == "1");
+    CHECK(db.scalar(rows) == after);
+    REQUIRE(db.exec("COMMIT") == "");
+}
