@@ -15,7 +15,9 @@ SqliteConnection::SqliteConnection(const std::string& path, bool create)
         throw Error(ErrorKind::not_found, fmt::format("no SQLite database at {}", path), {},
                     fmt::format("Check the path; ferry init sqlite:{} creates a new one.", path));
     sqlite3* raw = nullptr;
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    // NOMUTEX: a connection is used by one thread at a time (a diff hands it
+    // to a worker and waits), so SQLite's per-call locking is pure cost.
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
     db_.reset(raw);
     if (rc != SQLITE_OK)

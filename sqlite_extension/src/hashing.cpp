@@ -318,8 +318,16 @@ Rows bucket_hashes(const Call& call, const Args& args) {
 Rows bucket_rows(const Call& call, const Args& args) {
     TableShape shape = describe_keyed_table(call.db, args.text(0, "table"));
     uint64_t buckets = positive_buckets(args, 1, "buckets");
-    std::unordered_set<uint64_t> wanted = bucket_list(args, 2, "bucket_list");
+    std::unordered_set<uint64_t> listed = bucket_list(args, 2, "bucket_list");
     std::optional<std::string> filter = args.optional_text(3);
+    // A flag per bucket when that fits: this test runs for every row.
+    std::vector<char> dense(buckets <= kDenseBuckets ? buckets : 0);
+    for (uint64_t bucket : listed)
+        if (bucket < dense.size())
+            dense[bucket] = 1;
+    auto wanted = [&](uint64_t bucket) {
+        return dense.empty() ? listed.count(bucket) > 0 : dense[bucket] != 0;
+    };
     std::vector<int> key = key_scan_columns(shape);
     Rows out;
     RowEncoder encoder;
@@ -333,7 +341,7 @@ Rows bucket_rows(const Call& call, const Args& args) {
         Statement fetch(call.db, select_list(shape) + " WHERE " + shape.rowid_alias + " = ?1");
         for (const auto& [key_hash, rowid] : cache->rows) {
             uint64_t bucket = canonical::bucket_of(key_hash, buckets);
-            if (!wanted.count(bucket))
+            if (!wanted(bucket))
                 continue;
             fetch.reset();
             fetch.bind(1, rowid);
@@ -347,7 +355,7 @@ Rows bucket_rows(const Call& call, const Args& args) {
     scan_table(call.db, shape, filter, [&](ScannedRow& row) {
         encode(encoder, row, &key);
         uint64_t bucket = canonical::bucket_of(encoder.hash(), buckets);
-        if (wanted.count(bucket))
+        if (wanted(bucket))
             add_row(row, bucket);
     });
     return out;
