@@ -11,9 +11,9 @@ namespace ferry {
 namespace {
 
 [[noreturn]] void invalid(std::string_view text) {
-    throw Error(ErrorKind::invalid_input, "invalid duration \"" + std::string(text) + "\"",
-                "", "Write seconds (90), or a number and a unit: 30 seconds, 5 minutes, 2 hours, "
-                    "1 day; or hh:mm:ss.");
+    throw Error(ErrorKind::invalid_input, "invalid duration \"" + std::string(text) + "\"", "",
+                "Write seconds (90), or a number and a unit: 30 seconds, 5 minutes, 2 hours, "
+                "1 day; or hh:mm:ss.");
 }
 
 double unit_seconds(std::string_view unit, std::string_view whole) {
@@ -38,10 +38,12 @@ double clock_duration(std::string_view text) {
     size_t start = 0;
     while (true) {
         size_t colon = text.find(':', start);
-        std::string field(text.substr(start, colon == std::string_view::npos ? colon : colon - start));
+        std::string field(
+            text.substr(start, colon == std::string_view::npos ? colon : colon - start));
         char* end = nullptr;
         double value = std::strtod(field.c_str(), &end);
-        if (field.empty() || *end != '\0' || value < 0 || !std::isdigit(static_cast<unsigned char>(field[0])))
+        if (field.empty() || *end != '\0' || value < 0 ||
+            !std::isdigit(static_cast<unsigned char>(field[0])))
             invalid(text);
         total = total * 60 + value;
         fields++;
@@ -69,7 +71,8 @@ double parse_duration(std::string_view text) {
     skip_space();
     while (i < text.size()) {
         size_t start = i;
-        while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+        while (i < text.size() &&
+               (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
             i++;
         std::string number(text.substr(start, i - start));
         char* end = nullptr;

@@ -168,8 +168,8 @@ void civil_from_days(int64_t days, Parsed& out) {
 
 // Moves a date and time by the zone offset so that it is in UTC.
 void to_utc(Parsed& p) {
-    int64_t minutes = days_from_civil(p.year, p.month, p.day) * 1440 + p.hour * 60 + p.minute -
-                      p.zone_minutes;
+    int64_t minutes =
+        days_from_civil(p.year, p.month, p.day) * 1440 + p.hour * 60 + p.minute - p.zone_minutes;
     int64_t days = minutes >= 0 ? minutes / 1440 : (minutes - 1439) / 1440;
     int64_t minute_of_day = minutes - days * 1440;
     civil_from_days(days, p);

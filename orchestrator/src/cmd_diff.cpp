@@ -142,11 +142,10 @@ void PeerDiff::progress(const TableToCompare& table, const std::string& message)
 
 TableResult PeerDiff::compare_digests(const TableToCompare& table) {
     progress(table, "hashing");
-    auto [in_a, in_b] = both(
-        [&](DiffPeer& peer, bool is_a) {
-            peer.send_table_hash(is_a ? table.a : table.b, table.filter);
-        },
-        [](DiffPeer& peer) { return peer.receive_table_hash(); });
+    auto [in_a, in_b] =
+        both([&](DiffPeer& peer,
+                 bool is_a) { peer.send_table_hash(is_a ? table.a : table.b, table.filter); },
+             [](DiffPeer& peer) { return peer.receive_table_hash(); });
     TableResult result;
     result.name = table.a.name;
     result.a = in_a;

@@ -177,7 +177,9 @@ class SqliteDiffPeer : public DiffPeer {
             within_buckets = std::to_string(ask.within_buckets);
             within = fmt::format("[{}]", fmt::join(ask.within, ","));
         }
-        send("SELECT bucket, rows, substr(digest, 1, ?6) FROM ferry_bucket_hashes(?1, ?2, ?3, ?4, ?5)",
+        send(
+            "SELECT bucket, rows, substr(digest, 1, ?6) FROM ferry_bucket_hashes(?1, ?2, ?3, ?4, "
+            "?5)",
             {table.name, std::to_string(ask.buckets), filter, within_buckets, within,
              std::to_string(ask.digest_digits)});
     }
@@ -205,10 +207,10 @@ class SqliteDiffPeer : public DiffPeer {
 
   private:
     void send(std::string sql, std::vector<Param> params) {
-        pending_ = std::async(std::launch::async, [this, sql = std::move(sql),
-                                                   params = std::move(params)] {
-            return db_.query(sql, params);
-        });
+        pending_ = std::async(std::launch::async,
+                              [this, sql = std::move(sql), params = std::move(params)] {
+                                  return db_.query(sql, params);
+                              });
     }
     // The answer, or the error the query threw.
     std::vector<SqliteRow> receive() { return pending_.get(); }

@@ -88,8 +88,9 @@ class SqliteSessionStore : public SessionStore {
         return std::nullopt;
     }
     int64_t start(const SessionInfo& info) override {
-        auto started = db_.query("SELECT ferry_session_start(?1, ?2, ?3, ?4, ?5)",
-                                 {info.kind, info.direction, info.source, info.target, info.method});
+        auto started =
+            db_.query("SELECT ferry_session_start(?1, ?2, ?3, ?4, ?5)",
+                      {info.kind, info.direction, info.source, info.target, info.method});
         return std::stoll(*started.at(0).at(0));
     }
     bool progress(int64_t id, const std::string& phase, uint64_t rows_done,
@@ -121,7 +122,8 @@ SessionRecorder::SessionRecorder(const std::string& peer, const SessionInfo& inf
     : store_(open_store(peer)) {
     try {
         if (auto refused = store_->refusal()) {
-            log_line(fmt::format("not recorded in the sessions of {}: {}", store_->peer(), *refused));
+            log_line(
+                fmt::format("not recorded in the sessions of {}: {}", store_->peer(), *refused));
             store_.reset();
             return;
         }

@@ -9,8 +9,7 @@
 
 namespace ferry::cli {
 
-SqliteConnection::SqliteConnection(const std::string& path, bool create)
-    : peer_("sqlite:" + path) {
+SqliteConnection::SqliteConnection(const std::string& path, bool create) : peer_("sqlite:" + path) {
     if (!create && access(path.c_str(), F_OK) != 0)
         throw Error(ErrorKind::not_found, fmt::format("no SQLite database at {}", path), {},
                     fmt::format("Check the path; ferry init sqlite:{} creates a new one.", path));
@@ -73,8 +72,8 @@ std::vector<SqliteRow> SqliteConnection::query(
         for (int c = 0; c < sqlite3_column_count(raw); c++) {
             const unsigned char* text = sqlite3_column_text(raw, c);
             if (text)
-                row.emplace_back(std::string(reinterpret_cast<const char*>(text),
-                                             sqlite3_column_bytes(raw, c)));
+                row.emplace_back(
+                    std::string(reinterpret_cast<const char*>(text), sqlite3_column_bytes(raw, c)));
             else
                 row.emplace_back(std::nullopt);
         }

@@ -12,8 +12,8 @@
 namespace ferry::cli {
 
 void require_sqlite_ferry(SqliteConnection& db) {
-    auto installed = db.query(
-        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'ferry_meta'");
+    auto installed =
+        db.query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'ferry_meta'");
     if (installed.empty())
         throw Error(ErrorKind::not_found, fmt::format("ferry is not installed in {}", db.peer()),
                     {}, fmt::format("Run: ferry init {}", db.peer()));

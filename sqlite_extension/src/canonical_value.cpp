@@ -140,9 +140,9 @@ CanonicalValue canonical_value(const Column& column, sqlite3_value* value) {
         }
         default: {
             const unsigned char* text = sqlite3_value_text(value);
-            return canonical_text(column.kind,
-                                  std::string_view(reinterpret_cast<const char*>(text),
-                                                   static_cast<size_t>(sqlite3_value_bytes(value))));
+            return canonical_text(
+                column.kind, std::string_view(reinterpret_cast<const char*>(text),
+                                              static_cast<size_t>(sqlite3_value_bytes(value))));
         }
     }
 }
@@ -178,7 +178,8 @@ std::string canonical_json(const CanonicalValue& value) {
         case ValueClass::text:
             break;
     }
-    return nlohmann::json(value.view()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return nlohmann::json(value.view())
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace ferry::sqlite

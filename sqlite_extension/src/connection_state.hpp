@@ -18,7 +18,7 @@ namespace ferry::sqlite {
 struct KeyHashCache {
     std::string table;
     std::optional<std::string> filter;
-    std::string snapshot;  // data_version, schema_version, total_changes
+    std::string snapshot;                            // data_version, schema_version, total_changes
     std::vector<std::pair<uint64_t, int64_t>> rows;  // key hash, rowid
 };
 

@@ -39,14 +39,14 @@ void call_function(sqlite3_context* context, int argc, sqlite3_value** argv) {
     int code = SQLITE_ERROR;
     try {
         if (argc < spec->min_args || argc > spec->max_args) {
-            std::string expected = spec->min_args == spec->max_args
-                                       ? std::to_string(spec->min_args)
-                                       : std::to_string(spec->min_args) + " to " +
-                                             std::to_string(spec->max_args);
-            throw ferry::Error(ErrorKind::invalid_input,
-                               std::string(spec->name) + "() takes " + expected +
-                                   " argument" + (spec->max_args == 1 ? "" : "s") + ", not " +
-                                   std::to_string(argc));
+            std::string expected =
+                spec->min_args == spec->max_args
+                    ? std::to_string(spec->min_args)
+                    : std::to_string(spec->min_args) + " to " + std::to_string(spec->max_args);
+            throw ferry::Error(ErrorKind::invalid_input, std::string(spec->name) + "() takes " +
+                                                             expected + " argument" +
+                                                             (spec->max_args == 1 ? "" : "s") +
+                                                             ", not " + std::to_string(argc));
         }
         Args args(spec->name, argc, argv);
         Result result(context);
@@ -145,9 +145,9 @@ int register_functions(sqlite3* db, const std::shared_ptr<ConnectionState>& stat
         // SQLite owns the binding from here, and destroys it with the
         // function (also when registration fails).
         auto binding = std::make_unique<Binding>(Binding{&spec, state});
-        int rc = sqlite3_create_function_v2(
-            db, spec.name, -1, SQLITE_UTF8 | spec.flags, binding.release(), call_function, nullptr,
-            nullptr, [](void* p) { delete static_cast<Binding*>(p); });
+        int rc = sqlite3_create_function_v2(db, spec.name, -1, SQLITE_UTF8 | spec.flags,
+                                            binding.release(), call_function, nullptr, nullptr,
+                                            [](void* p) { delete static_cast<Binding*>(p); });
         if (rc != SQLITE_OK)
             return rc;
     }

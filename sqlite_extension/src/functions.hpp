@@ -48,8 +48,7 @@ class Result {
     void integer(int64_t value) { sqlite3_result_int64(context_, value); }
     void boolean(bool value) { sqlite3_result_int(context_, value ? 1 : 0); }
     void text(std::string_view value) {
-        sqlite3_result_text64(context_, value.data(), value.size(), SQLITE_TRANSIENT,
-                              SQLITE_UTF8);
+        sqlite3_result_text64(context_, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
     }
     // JSON text that json_*() functions treat as JSON, not as a string.
     void json(std::string_view value);

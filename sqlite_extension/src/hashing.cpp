@@ -72,8 +72,8 @@ int authorize_filter(void* data, int action, const char* a, const char* b, const
             break;
         case SQLITE_FUNCTION: {
             static const char* const volatile_functions[] = {
-                "random", "randomblob", "changes", "total_changes", "last_insert_rowid",
-                "load_extension"};
+                "random",        "randomblob",        "changes",
+                "total_changes", "last_insert_rowid", "load_extension"};
             for (const char* name : volatile_functions)
                 if (b && sqlite3_stricmp(b, name) == 0)
                     check->refused = "it calls a volatile function";
@@ -98,7 +98,8 @@ std::string select_list(const TableShape& shape) {
 }
 
 // SELECT of the table's rows, optionally filtered.
-Statement prepare_scan(sqlite3* db, const TableShape& shape, const std::optional<std::string>& filter) {
+Statement prepare_scan(sqlite3* db, const TableShape& shape,
+                       const std::optional<std::string>& filter) {
     std::string sql = select_list(shape);
     if (!filter)
         return Statement(db, sql);
@@ -230,8 +231,9 @@ constexpr size_t kCacheRows = size_t{4} << 20;
 // What identifies the data a scan saw: another connection's commit changes
 // data_version, this connection's writes total_changes, DDL schema_version.
 std::string snapshot_identity(sqlite3* db) {
-    Statement versions(db, "SELECT (SELECT data_version FROM pragma_data_version) || '/' || "
-                           "(SELECT schema_version FROM pragma_schema_version)");
+    Statement versions(db,
+                       "SELECT (SELECT data_version FROM pragma_data_version) || '/' || "
+                       "(SELECT schema_version FROM pragma_schema_version)");
     versions.step();
     return versions.text(0) + "/" + std::to_string(sqlite3_total_changes64(db));
 }
@@ -308,8 +310,8 @@ Rows bucket_hashes(const Call& call, const Args& args) {
               [](const auto& a, const auto& b) { return a.first < b.first; });
     Rows out;
     for (const auto& [bucket, digest] : sorted)
-        out.push_back({static_cast<int64_t>(bucket), static_cast<int64_t>(digest.rows()),
-                       digest.hex()});
+        out.push_back(
+            {static_cast<int64_t>(bucket), static_cast<int64_t>(digest.rows()), digest.hex()});
     return out;
 }
 
@@ -409,20 +411,21 @@ void row_hash(const Call& call, const Args& args, Result& result) {
         bool known = std::any_of(shape.columns.begin(), shape.columns.end(),
                                  [&](const Column& c) { return c.name == item.key(); });
         if (!known)
-            throw ferry::Error(ErrorKind::invalid_input,
-                               "row has column \"" + item.key() + "\" that table " +
-                                   quote_identifier(shape.name) + " does not have",
-                               "", "If the table changed after ferry_track(), run ferry_track() again.");
+            throw ferry::Error(
+                ErrorKind::invalid_input,
+                "row has column \"" + item.key() + "\" that table " + quote_identifier(shape.name) +
+                    " does not have",
+                "", "If the table changed after ferry_track(), run ferry_track() again.");
     }
     RowEncoder encoder;
     for (size_t i : shape.name_order) {
         const Column& column = shape.columns[i];
         auto found = row.find(column.name);
         if (found == row.end())
-            throw ferry::Error(ErrorKind::invalid_input,
-                               "row lacks column \"" + column.name + "\" of table " +
-                                   quote_identifier(shape.name),
-                               "", "If the table changed after ferry_track(), run ferry_track() again.");
+            throw ferry::Error(
+                ErrorKind::invalid_input,
+                "row lacks column \"" + column.name + "\" of table " + quote_identifier(shape.name),
+                "", "If the table changed after ferry_track(), run ferry_track() again.");
         add_to_row(encoder, column.name, canonical_json_value(column, *found));
     }
     result.integer(static_cast<int64_t>(encoder.hash()));
@@ -442,10 +445,11 @@ void add_hashing_table_functions(std::vector<TableFunctionSpec>& specs) {
                      "CREATE TABLE x(bucket INTEGER, rows INTEGER, digest TEXT, table_name HIDDEN, "
                      "buckets HIDDEN, filter HIDDEN, within_buckets HIDDEN, within HIDDEN)",
                      3, 2, 5, bucket_hashes});
-    specs.push_back({"ferry_bucket_rows",
-                     "CREATE TABLE x(bucket INTEGER, key TEXT, row_hash INTEGER, table_name HIDDEN, "
-                     "buckets HIDDEN, bucket_list HIDDEN, filter HIDDEN)",
-                     3, 3, 4, bucket_rows});
+    specs.push_back(
+        {"ferry_bucket_rows",
+         "CREATE TABLE x(bucket INTEGER, key TEXT, row_hash INTEGER, table_name HIDDEN, "
+         "buckets HIDDEN, bucket_list HIDDEN, filter HIDDEN)",
+         3, 3, 4, bucket_rows});
 }
 
 }  // namespace ferry::sqlite

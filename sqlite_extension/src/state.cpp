@@ -46,9 +46,8 @@ void init(const Call& call, const Args&, Result& result) {
 
 void register_consumer(const Call& call, const Args& args, Result& result) {
     require_schema(call.db);
-    Statement add(call.db,
-                  "INSERT INTO ferry_consumers (name, registered_at) VALUES (?1, " + kNow +
-                      ") ON CONFLICT (name) DO NOTHING");
+    Statement add(call.db, "INSERT INTO ferry_consumers (name, registered_at) VALUES (?1, " + kNow +
+                               ") ON CONFLICT (name) DO NOTHING");
     add.bind(1, required_name(args, 0, "consumer")).run();
     result.null();
 }
@@ -70,11 +69,10 @@ void ack(const Call& call, const Args& args, Result& result) {
     Statement reached(call.db, "SELECT coalesce(max(position), 0) FROM ferry_changes");
     reached.step();
     if (position < 0 || position > reached.integer(0))
-        throw ferry::Error(ErrorKind::invalid_input,
-                           "cannot acknowledge position " + std::to_string(position),
-                           "The change log has reached position " +
-                               std::to_string(reached.integer(0)) + ".",
-                           "Acknowledge the position of the last change you applied.");
+        throw ferry::Error(
+            ErrorKind::invalid_input, "cannot acknowledge position " + std::to_string(position),
+            "The change log has reached position " + std::to_string(reached.integer(0)) + ".",
+            "Acknowledge the position of the last change you applied.");
     Statement record(call.db,
                      "INSERT INTO ferry_consumers (name, acked_position, acked_at, registered_at) "
                      "VALUES (?1, ?2, " +
@@ -91,10 +89,11 @@ void ack(const Call& call, const Args& args, Result& result) {
 // must never go back to one a consumer has already seen.
 void purge(const Call& call, const Args&, Result& result) {
     require_schema(call.db);
-    Statement purge(call.db,
-                    "DELETE FROM ferry_changes WHERE position <= (SELECT CASE WHEN count(*) > 0 "
-                    "AND count(acked_position) = count(*) THEN min(acked_position) ELSE 0 END "
-                    "FROM ferry_consumers) AND position < (SELECT max(position) FROM ferry_changes)");
+    Statement purge(
+        call.db,
+        "DELETE FROM ferry_changes WHERE position <= (SELECT CASE WHEN count(*) > 0 "
+        "AND count(acked_position) = count(*) THEN min(acked_position) ELSE 0 END "
+        "FROM ferry_consumers) AND position < (SELECT max(position) FROM ferry_changes)");
     purge.run();
     result.integer(changes(call.db));
 }
@@ -168,11 +167,10 @@ void checkpoint_complete(const Call& call, const Args& args, Result& result) {
     require_schema(call.db);
     std::string job = args.text(0, "job");
     std::string scope = scope_argument(args, 1);
-    Statement complete(call.db,
-                       "UPDATE ferry_checkpoints SET status = 'completed', last_completed_at = " +
-                           kNow +
-                           ", last_error = NULL, done = coalesce(total, done) "
-                           "WHERE job = ?1 AND scope = ?2");
+    Statement complete(
+        call.db, "UPDATE ferry_checkpoints SET status = 'completed', last_completed_at = " + kNow +
+                     ", last_error = NULL, done = coalesce(total, done) "
+                     "WHERE job = ?1 AND scope = ?2");
     complete.bind(1, job).bind(2, scope).run();
     require_updated(call.db, "no checkpoint \"" + job + "\" scope \"" + scope + "\"");
     result.null();
@@ -229,14 +227,14 @@ void try_lock(const Call& call, const Args& args, Result& result) {
     double ttl = args.seconds(2, "ttl");
     if (!(ttl > 0))
         throw ferry::Error(ErrorKind::invalid_input, "lease time to live must be positive");
-    Statement take(call.db,
-                   "INSERT INTO ferry_locks AS l (name, holder, since, expires_at) VALUES (?1, ?2, " +
-                       kNow + ", " + now_plus(ttl) +
-                       ") ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
-                       "since = CASE WHEN l.holder = excluded.holder THEN l.since ELSE "
-                       "excluded.since END, expires_at = excluded.expires_at "
-                       "WHERE l.holder = excluded.holder OR l.expires_at <= " +
-                       kNow);
+    Statement take(
+        call.db, "INSERT INTO ferry_locks AS l (name, holder, since, expires_at) VALUES (?1, ?2, " +
+                     kNow + ", " + now_plus(ttl) +
+                     ") ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                     "since = CASE WHEN l.holder = excluded.holder THEN l.since ELSE "
+                     "excluded.since END, expires_at = excluded.expires_at "
+                     "WHERE l.holder = excluded.holder OR l.expires_at <= " +
+                     kNow);
     take.bind(1, name).bind(2, holder).run();
     result.boolean(changes(call.db) > 0);
 }
@@ -261,8 +259,8 @@ void force_unlock(const Call& call, const Args& args, Result& result) {
 
 // ---- sessions -------------------------------------------------------------
 
-void check_choice(const std::optional<std::string>& value, std::initializer_list<const char*> allowed,
-                  const char* what, bool nullable) {
+void check_choice(const std::optional<std::string>& value,
+                  std::initializer_list<const char*> allowed, const char* what, bool nullable) {
     if (!value && nullable)
         return;
     for (const char* choice : allowed)
@@ -271,10 +269,10 @@ void check_choice(const std::optional<std::string>& value, std::initializer_list
     std::string list;
     for (const char* choice : allowed)
         list += (list.empty() ? "" : ", ") + std::string(choice);
-    throw ferry::Error(ErrorKind::invalid_input,
-                       std::string("invalid session ") + what + " \"" + value.value_or("NULL") +
-                           "\"",
-                       "", "Use " + list + (nullable ? " or NULL." : "."));
+    throw ferry::Error(
+        ErrorKind::invalid_input,
+        std::string("invalid session ") + what + " \"" + value.value_or("NULL") + "\"", "",
+        "Use " + list + (nullable ? " or NULL." : "."));
 }
 
 // ferry_session_start(kind, direction, source, target [, method]) → id.
@@ -306,7 +304,8 @@ void session_progress(const Call& call, const Args& args, Result& result) {
         "UPDATE ferry_sessions SET phase = ?2, rows_done = ?3, rows_total = ?4, "
         "bytes_done = coalesce(?5, 0), bytes_total = ?6, "
         "rows_per_second = ?3 / nullif((julianday('now') - julianday(started_at)) * 86400.0, 0), "
-        "estimated_finish = CASE WHEN ?4 IS NOT NULL AND ?3 > 0 THEN strftime('%Y-%m-%dT%H:%M:%fZ', "
+        "estimated_finish = CASE WHEN ?4 IS NOT NULL AND ?3 > 0 THEN "
+        "strftime('%Y-%m-%dT%H:%M:%fZ', "
         "julianday('now') + (julianday('now') - julianday(started_at)) * (?4 - ?3) / (?3 * 1.0)) "
         "END, updated_at = " +
             kNow + " WHERE id = ?1 AND status = 'running' RETURNING cancel_requested");
@@ -331,10 +330,9 @@ void session_finish(const Call& call, const Args& args, Result& result) {
     int64_t id = args.integer(0, "id");
     std::optional<std::string> status = args.optional_text(1);
     check_choice(status, {"succeeded", "failed", "cancelled"}, "status", false);
-    Statement finish(call.db,
-                     "UPDATE ferry_sessions SET status = ?2, error = ?3, finished_at = " + kNow +
-                         ", updated_at = " + kNow +
-                         ", estimated_finish = NULL WHERE id = ?1 AND status = 'running'");
+    Statement finish(call.db, "UPDATE ferry_sessions SET status = ?2, error = ?3, finished_at = " +
+                                  kNow + ", updated_at = " + kNow +
+                                  ", estimated_finish = NULL WHERE id = ?1 AND status = 'running'");
     finish.bind(1, id).bind(2, status).bind(3, args.optional_text(2)).run();
     require_updated(call.db, "session " + std::to_string(id) + " is not running");
     result.null();

@@ -91,7 +91,8 @@ TableShape describe_table(sqlite3* db, std::string_view name) {
                            "Only ordinary tables can be tracked and hashed.");
     std::string upper_name = upper(shape.name);
     if (upper_name.rfind("FERRY_", 0) == 0 || upper_name.rfind("SQLITE_", 0) == 0)
-        throw ferry::Error(ErrorKind::unsupported, "cannot use " + quoted + ": it is ferry's or SQLite's own table");
+        throw ferry::Error(ErrorKind::unsupported,
+                           "cannot use " + quoted + ": it is ferry's or SQLite's own table");
     bool without_rowid = contains(without_modifiers(sql), "WITHOUT ROWID");
 
     Statement columns(db,
@@ -114,14 +115,13 @@ TableShape describe_table(sqlite3* db, std::string_view name) {
     std::sort(shape.key.begin(), shape.key.end(), [&](size_t a, size_t b) {
         return shape.columns[a].key_position < shape.columns[b].key_position;
     });
-    std::sort(shape.name_order.begin(), shape.name_order.end(), [&](size_t a, size_t b) {
-        return shape.columns[a].name < shape.columns[b].name;
-    });
+    std::sort(shape.name_order.begin(), shape.name_order.end(),
+              [&](size_t a, size_t b) { return shape.columns[a].name < shape.columns[b].name; });
     if (!without_rowid) {
         for (const char* alias : {"rowid", "_rowid_", "oid"}) {
-            bool taken = std::any_of(shape.columns.begin(), shape.columns.end(), [&](const Column& c) {
-                return sqlite3_stricmp(c.name.c_str(), alias) == 0;
-            });
+            bool taken = std::any_of(
+                shape.columns.begin(), shape.columns.end(),
+                [&](const Column& c) { return sqlite3_stricmp(c.name.c_str(), alias) == 0; });
             if (!taken) {
                 shape.rowid_alias = alias;
                 break;
@@ -137,8 +137,7 @@ TableShape describe_keyed_table(sqlite3* db, std::string_view name) {
     TableShape shape = describe_table(db, name);
     if (shape.key.empty())
         throw ferry::Error(
-            ErrorKind::unsupported,
-            "table " + quote_identifier(shape.name) + " has no primary key",
+            ErrorKind::unsupported, "table " + quote_identifier(shape.name) + " has no primary key",
             "ferry identifies rows by their primary key; a rowid is not one (VACUUM may "
             "renumber it).",
             "SQLite cannot add a primary key to a table: create a new table with one, copy the "

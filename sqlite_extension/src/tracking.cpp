@@ -37,8 +37,7 @@ std::string captured_value(const std::string& ref, bool always_integer) {
 }
 
 // json_object('col', value, …) over the given columns of NEW or OLD.
-std::string json_of(const TableShape& shape, const std::vector<size_t>& columns,
-                    const char* row) {
+std::string json_of(const TableShape& shape, const std::vector<size_t>& columns, const char* row) {
     std::string out = "json_object(";
     for (size_t n = 0; n < columns.size(); n++) {
         const Column& column = shape.columns[columns[n]];
@@ -78,8 +77,8 @@ std::vector<std::string> trigger_ddl(const TableShape& shape) {
     std::string same_key;
     for (size_t i : shape.key) {
         std::string column = quote_identifier(shape.columns[i].name);
-        same_key += (same_key.empty() ? "" : " AND ") + std::string("NEW.") + column + " IS OLD." +
-                    column;
+        same_key +=
+            (same_key.empty() ? "" : " AND ") + std::string("NEW.") + column + " IS OLD." + column;
     }
     // Two UPDATE triggers, told apart by WHEN, so that the common case runs
     // one statement.
@@ -117,9 +116,9 @@ void check_options(const std::optional<std::string>& options) {
     if (parsed.is_discarded() || !parsed.is_object())
         throw ferry::Error(ErrorKind::invalid_input, "options must be a JSON object");
     for (const auto& item : parsed.items())
-        throw ferry::Error(ErrorKind::invalid_input,
-                           "unknown tracking option \"" + item.key() + "\"", "",
-                           "ferry defines no tracking options yet; pass '{}' or omit the argument.");
+        throw ferry::Error(
+            ErrorKind::invalid_input, "unknown tracking option \"" + item.key() + "\"", "",
+            "ferry defines no tracking options yet; pass '{}' or omit the argument.");
 }
 
 std::optional<std::string> tracked_columns(sqlite3* db, const std::string& table) {
@@ -136,10 +135,11 @@ void track(const Call& call, const Args& args, Result& result) {
     TableShape shape = describe_keyed_table(call.db, name);
     std::string columns = json_names(shape, all_columns(shape));
     std::optional<std::string> before = tracked_columns(call.db, shape.name);
-    Statement triggers(call.db,
-                       "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
-                       "AND name IN ('ferry_insert_' || ?1, 'ferry_update_' || ?1, "
-                       "'ferry_rekey_' || ?1, 'ferry_delete_' || ?1)");
+    Statement triggers(
+        call.db,
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
+        "AND name IN ('ferry_insert_' || ?1, 'ferry_update_' || ?1, "
+        "'ferry_rekey_' || ?1, 'ferry_delete_' || ?1)");
     triggers.bind(1, shape.name);
     triggers.step();
     if (before == columns && triggers.integer(0) == 4) {
@@ -150,12 +150,13 @@ void track(const Call& call, const Args& args, Result& result) {
     drop_triggers(call.db, shape.name);
     for (const std::string& ddl : trigger_ddl(shape))
         exec(call.db, ddl);
-    Statement record(call.db,
-                     "INSERT INTO ferry_tracked_tables (table_name, key_columns, columns, options, "
-                     "tracked_at) VALUES (?1, ?2, ?3, coalesce(?4, '{}'), " +
-                         std::string(kNowSql) +
-                         ") ON CONFLICT (table_name) DO UPDATE SET key_columns = excluded.key_columns, "
-                         "columns = excluded.columns, options = excluded.options");
+    Statement record(
+        call.db,
+        "INSERT INTO ferry_tracked_tables (table_name, key_columns, columns, options, "
+        "tracked_at) VALUES (?1, ?2, ?3, coalesce(?4, '{}'), " +
+            std::string(kNowSql) +
+            ") ON CONFLICT (table_name) DO UPDATE SET key_columns = excluded.key_columns, "
+            "columns = excluded.columns, options = excluded.options");
     record.bind(1, shape.name)
         .bind(2, json_names(shape, shape.key))
         .bind(3, columns)
@@ -169,12 +170,14 @@ void track(const Call& call, const Args& args, Result& result) {
 void untrack(const Call& call, const Args& args, Result& result) {
     std::string name = args.text(0, "table");
     require_schema(call.db);
-    Statement find(call.db,
-                   "SELECT table_name FROM ferry_tracked_tables WHERE table_name = ?1 COLLATE NOCASE");
+    Statement find(
+        call.db,
+        "SELECT table_name FROM ferry_tracked_tables WHERE table_name = ?1 COLLATE NOCASE");
     find.bind(1, name);
     if (!find.step())
-        throw ferry::Error(ErrorKind::not_found, "table " + quote_identifier(name) + " is not tracked",
-                           "", "SELECT * FROM ferry_tracked lists tracked tables.");
+        throw ferry::Error(ErrorKind::not_found,
+                           "table " + quote_identifier(name) + " is not tracked", "",
+                           "SELECT * FROM ferry_tracked lists tracked tables.");
     std::string table = find.text(0);
     Savepoint savepoint(call.db);
     drop_triggers(call.db, table);

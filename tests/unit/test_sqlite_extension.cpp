@@ -61,8 +61,9 @@ TEST_CASE("the origin tags only the applying connection's changes", "[sqlite]") 
     TempFile file;
     Database applier(file.path);
     Database app(file.path);
-    REQUIRE(applier.exec("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);"
-                         "SELECT ferry_track('t');") == "");
+    REQUIRE(
+        applier.exec("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);"
+                     "SELECT ferry_track('t');") == "");
     REQUIRE(applier.exec("BEGIN; SELECT ferry_set_origin('peer-b'); INSERT INTO t VALUES (1, 'b');"
                          "SELECT ferry_set_origin(NULL); COMMIT;") == "");
     REQUIRE(app.exec("INSERT INTO t VALUES (2, 'local')") == "");
@@ -76,8 +77,10 @@ TEST_CASE("the origin tags only the applying connection's changes", "[sqlite]") 
 TEST_CASE("a transaction cannot commit while its origin is set", "[sqlite]") {
     TempFile file;
     Database applier(file.path);
-    REQUIRE(applier.exec("CREATE TABLE t (id INTEGER PRIMARY KEY); SELECT ferry_track('t');") == "");
-    REQUIRE(applier.exec("BEGIN; SELECT ferry_set_origin('peer-b'); INSERT INTO t VALUES (1);") == "");
+    REQUIRE(applier.exec("CREATE TABLE t (id INTEGER PRIMARY KEY); SELECT ferry_track('t');") ==
+            "");
+    REQUIRE(applier.exec("BEGIN; SELECT ferry_set_origin('peer-b'); INSERT INTO t VALUES (1);") ==
+            "");
     CHECK(applier.exec("COMMIT") != "");
     // The refused COMMIT rolled everything back, the marker included.
     CHECK(applier.scalar("SELECT count(*) FROM t") == "0");
@@ -90,11 +93,13 @@ TEST_CASE("a transaction cannot commit while its origin is set", "[sqlite]") {
 TEST_CASE("a rolled back origin leaves the connection normal", "[sqlite]") {
     TempFile file;
     Database applier(file.path);
-    REQUIRE(applier.exec("CREATE TABLE t (id INTEGER PRIMARY KEY); SELECT ferry_track('t');") == "");
+    REQUIRE(applier.exec("CREATE TABLE t (id INTEGER PRIMARY KEY); SELECT ferry_track('t');") ==
+            "");
     REQUIRE(applier.exec("BEGIN; SELECT ferry_set_origin('peer-b'); INSERT INTO t VALUES (1); "
                          "ROLLBACK;") == "");
     REQUIRE(applier.exec("BEGIN; INSERT INTO t VALUES (3); COMMIT;") == "");
-    CHECK(applier.scalar("SELECT count(*) || ' ' || coalesce(max(origin), 'local') FROM ferry_changes") ==
+    CHECK(applier.scalar(
+              "SELECT count(*) || ' ' || coalesce(max(origin), 'local') FROM ferry_changes") ==
           "1 local");
 }
 
