@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "ferry/error.hpp"
+#include "ferry/text.hpp"
 
 namespace ferry::canonical {
 namespace {
@@ -178,24 +179,6 @@ void write_json_string(std::string_view s, std::string& out) {
         }
     }
     out += '"';
-}
-
-void append_utf8(uint32_t code, std::string& out) {
-    if (code < 0x80) {
-        out += static_cast<char>(code);
-    } else if (code < 0x800) {
-        out += static_cast<char>(0xC0 | (code >> 6));
-        out += static_cast<char>(0x80 | (code & 0x3F));
-    } else if (code < 0x10000) {
-        out += static_cast<char>(0xE0 | (code >> 12));
-        out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (code & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (code >> 18));
-        out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (code & 0x3F));
-    }
 }
 
 // Length of the well-formed UTF-8 sequence at s[i], or 0.
@@ -449,7 +432,7 @@ class JsonNormalizer {
                     } else if (code >= 0xDC00 && code <= 0xDFFF) {
                         fail("unpaired surrogate");
                     }
-                    append_utf8(code, text);
+                    text::append_utf8(text, code);
                     break;
                 }
                 default:
@@ -555,16 +538,6 @@ void add_128(Hash128& a, Hash128 b) {
     a.low = low;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 std::string digest_detail(std::string_view hex) {
     return "Expected 32 hex digits, got \"" + std::string(hex.substr(0, 40)) + "\".";
 }
@@ -596,7 +569,7 @@ TableDigest TableDigest::from_hex(uint64_t rows, std::string_view hex) {
     TableDigest digest;
     digest.rows_ = rows;
     for (size_t i = 0; i < 32; i++) {
-        int value = hex_value(hex[i]);
+        int value = text::hex_digit_value(hex[i]);
         if (value < 0)
             throw Error(ErrorKind::invalid_input, "invalid table digest", digest_detail(hex));
         uint64_t& half = i < 16 ? digest.sum_.high : digest.sum_.low;

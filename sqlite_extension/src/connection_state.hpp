@@ -23,10 +23,15 @@ struct KeyHashCache {
 };
 
 struct ConnectionState {
-    // Set while ferry_set_origin() holds a marker row in this connection's
-    // open transaction; the commit hook refuses to commit it.
+    // Set between ferry_set_origin(peer) and ferry_set_origin(NULL): changes
+    // logged after position origin_after are the peer's. The commit hook
+    // refuses to commit while it is set.
     bool origin_active = false;
+    // Closed in the current transaction: origin and origin_after are kept so
+    // that a second ferry_set_origin(NULL) can tag again.
+    bool origin_closed = false;
     std::string origin;
+    int64_t origin_after = 0;
     std::optional<KeyHashCache> key_hashes;
 };
 

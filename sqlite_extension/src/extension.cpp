@@ -6,6 +6,7 @@
 #include "hashing.hpp"
 #include "state.hpp"
 #include "tracking.hpp"
+#include "upsert.hpp"
 
 SQLITE_EXTENSION_INIT1
 
@@ -18,6 +19,7 @@ const std::vector<FunctionSpec>& function_specs() {
         add_state_functions(all);
         add_tracking_functions(all);
         add_hashing_functions(all);
+        add_upsert_functions(all);
         return all;
     }();
     return specs;

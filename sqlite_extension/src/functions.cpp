@@ -121,17 +121,25 @@ double Args::seconds(int i, const char* name) const {
         wrong(i, name, "a duration");
     sqlite3_value* value = values_[i];
     int type = sqlite3_value_numeric_type(value);
-    if (type == SQLITE_INTEGER || type == SQLITE_FLOAT)
-        return sqlite3_value_double(value);
-    if (type == SQLITE_TEXT) {
+    double seconds = 0;
+    if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
+        seconds = sqlite3_value_double(value);
+    } else if (type == SQLITE_TEXT) {
         try {
-            return ferry::parse_duration(text(i, name));
+            seconds = ferry::parse_duration(text(i, name));
         } catch (const ferry::Error& e) {
             throw ferry::Error(e.kind(), std::string(function_) + "(): " + name + ": " + e.what(),
                                e.detail(), e.hint());
         }
+    } else {
+        wrong(i, name, "a duration (seconds, or text such as '5 minutes')");
     }
-    wrong(i, name, "a duration (seconds, or text such as '5 minutes')");
+    // SQLite's date arithmetic gives NULL past the year 9999: keep well inside.
+    constexpr double kHundredYears = 100 * 365.25 * 86400;
+    if (!(seconds <= kHundredYears))
+        throw ferry::Error(ErrorKind::invalid_input,
+                           std::string(function_) + "(): " + name + " must be at most 100 years");
+    return seconds;
 }
 
 void Result::json(std::string_view value) {

@@ -2,6 +2,7 @@
 #include "hashing.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -9,6 +10,7 @@
 
 #include "canonical_value.hpp"
 #include "ferry/canonical.hpp"
+#include "ferry/text.hpp"
 
 namespace ferry::sqlite {
 namespace {
@@ -40,6 +42,20 @@ void check_balanced(const std::string& filter) {
             invalid_filter("it contains a comment");
         } else if (c == ';') {
             invalid_filter("it holds more than one statement");
+        } else if (c == '?' || c == ':' || c == '@' || c == '$') {
+            invalid_filter("it contains a parameter");
+        } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+            // SQLite does not always show a subquery to the authorizer (one
+            // on the rowid can be planned away), so the words are refused.
+            size_t end = i;
+            while (end < filter.size() &&
+                   (std::isalnum(static_cast<unsigned char>(filter[end])) || filter[end] == '_'))
+                end++;
+            std::string word = filter.substr(i, end - i);
+            for (const char* keyword : {"select", "values", "with"})
+                if (sqlite3_stricmp(word.c_str(), keyword) == 0)
+                    invalid_filter("it contains a subquery");
+            i = end - 1;
         } else if (c == '(') {
             depth++;
         } else if (c == ')' && --depth < 0) {
@@ -363,6 +379,21 @@ Rows bucket_rows(const Call& call, const Args& args) {
     return out;
 }
 
+// The bytes of "\x" followed by pairs of hex digits (how the triggers log a
+// blob); nullopt for any other text.
+std::optional<std::string> bytes_from_hex(const std::string& text) {
+    if (text.size() % 2 != 0 || text.rfind("\\x", 0) != 0)
+        return std::nullopt;
+    std::string bytes;
+    for (size_t i = 2; i < text.size(); i += 2) {
+        int high = text::hex_digit_value(text[i]), low = text::hex_digit_value(text[i + 1]);
+        if (high < 0 || low < 0)
+            return std::nullopt;
+        bytes += static_cast<char>(high * 16 + low);
+    }
+    return bytes;
+}
+
 // A value of a change log row (JSON, as the capture triggers wrote it).
 CanonicalValue canonical_json_value(const Column& column, const nlohmann::json& value) {
     using canonical::ValueClass;
@@ -378,12 +409,9 @@ CanonicalValue canonical_json_value(const Column& column, const nlohmann::json& 
         return {ValueClass::number, canonical::number_from_double(value.get<double>())};
     if (value.is_string()) {
         const std::string& text = value.get_ref<const std::string&>();
-        if (column.kind == ValueKind::bytes && text.rfind("\\x", 0) == 0) {
-            std::string bytes;
-            for (size_t i = 2; i + 1 < text.size(); i += 2)
-                bytes += static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16));
-            return {ValueClass::bytes, bytes};
-        }
+        if (column.kind == ValueKind::bytes)
+            if (auto bytes = bytes_from_hex(text))
+                return {ValueClass::bytes, std::move(*bytes)};
         if (text == "Infinity" || text == "-Infinity") {
             if (column.kind == ValueKind::numeric)
                 return {ValueClass::number, text};

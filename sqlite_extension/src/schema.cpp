@@ -33,14 +33,8 @@ CREATE TABLE IF NOT EXISTS ferry_changes (
     key         TEXT NOT NULL,    -- JSON object of the primary key columns
     new_row     TEXT,             -- JSON object (I, U)
     old_row     TEXT,             -- JSON object (U, D): hashed by ferry_row_hash()
-    origin      TEXT,             -- the peer ferry applied it for; NULL = local write
+    origin      TEXT,             -- the peer ferry applied it for (ferry_set_origin); NULL = local
     changed_at  REAL NOT NULL     -- julian day, UTC
-);
-
--- Holds one row only inside a transaction that applies a peer's changes
--- (ferry_set_origin); the capture triggers copy it into ferry_changes.origin.
-CREATE TABLE IF NOT EXISTS ferry_apply_origin (
-    origin  TEXT NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS ferry_consumers (

@@ -73,6 +73,16 @@ void ack(const Call& call, const Args& args, Result& result) {
             ErrorKind::invalid_input, "cannot acknowledge position " + std::to_string(position),
             "The change log has reached position " + std::to_string(reached.integer(0)) + ".",
             "Acknowledge the position of the last change you applied.");
+    // Going back could only re-read changes already purged: a consumer that
+    // starts over is dropped and registered again.
+    Statement previous(call.db, "SELECT acked_position FROM ferry_consumers WHERE name = ?1");
+    previous.bind(1, consumer);
+    if (previous.step() && !previous.is_null(0) && previous.integer(0) > position)
+        throw ferry::Error(ErrorKind::invalid_input,
+                           "cannot acknowledge position " + std::to_string(position),
+                           "Consumer \"" + consumer + "\" has acknowledged position " +
+                               std::to_string(previous.integer(0)) + " already.",
+                           "To start over, run ferry_drop_consumer() and register it again.");
     Statement record(call.db,
                      "INSERT INTO ferry_consumers (name, acked_position, acked_at, registered_at) "
                      "VALUES (?1, ?2, " +

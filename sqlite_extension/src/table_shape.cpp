@@ -72,6 +72,8 @@ ValueKind kind_of_declared_type(std::string_view declared_type) {
 }
 
 TableShape describe_table(sqlite3* db, std::string_view name) {
+    if (name.empty())
+        throw ferry::Error(ErrorKind::invalid_input, "table name must not be empty");
     Statement find(db,
                    "SELECT name, sql FROM sqlite_schema WHERE type IN ('table', 'view') "
                    "AND name = ?1 COLLATE NOCASE");
@@ -93,7 +95,6 @@ TableShape describe_table(sqlite3* db, std::string_view name) {
     if (upper_name.rfind("FERRY_", 0) == 0 || upper_name.rfind("SQLITE_", 0) == 0)
         throw ferry::Error(ErrorKind::unsupported,
                            "cannot use " + quoted + ": it is ferry's or SQLite's own table");
-    bool without_rowid = contains(without_modifiers(sql), "WITHOUT ROWID");
 
     Statement columns(db,
                       "SELECT name, type, pk FROM pragma_table_xinfo(?1) "
@@ -117,17 +118,23 @@ TableShape describe_table(sqlite3* db, std::string_view name) {
     });
     std::sort(shape.name_order.begin(), shape.name_order.end(),
               [&](size_t a, size_t b) { return shape.columns[a].name < shape.columns[b].name; });
-    if (!without_rowid) {
-        for (const char* alias : {"rowid", "_rowid_", "oid"}) {
-            bool taken = std::any_of(
-                shape.columns.begin(), shape.columns.end(),
-                [&](const Column& c) { return sqlite3_stricmp(c.name.c_str(), alias) == 0; });
-            if (!taken) {
+    // A table has a rowid unless it is WITHOUT ROWID; asking SQLite beats
+    // parsing its CREATE TABLE, where quoted names may hold anything.
+    for (const char* alias : {"rowid", "_rowid_", "oid"}) {
+        bool taken = std::any_of(shape.columns.begin(), shape.columns.end(), [&](const Column& c) {
+            return sqlite3_stricmp(c.name.c_str(), alias) == 0;
+        });
+        if (!taken) {
+            std::string probe = std::string("SELECT ") + alias + " FROM main." +
+                                quote_identifier(shape.name) + " LIMIT 0";
+            sqlite3_stmt* stmt = nullptr;
+            if (sqlite3_prepare_v2(db, probe.c_str(), -1, &stmt, nullptr) == SQLITE_OK)
                 shape.rowid_alias = alias;
-                break;
-            }
+            sqlite3_finalize(stmt);
+            break;
         }
     }
+    bool without_rowid = shape.rowid_alias.empty();
     shape.rowid_key = !without_rowid && shape.key.size() == 1 &&
                       upper(shape.columns[shape.key[0]].declared_type) == "INTEGER";
     return shape;

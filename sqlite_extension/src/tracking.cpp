@@ -63,8 +63,7 @@ std::string log_statement(const TableShape& shape, char op, const char* key_row,
     return "INSERT INTO ferry_changes (table_name, op, key, new_row, old_row, origin, changed_at) "
            "VALUES (" +
            quote_literal(shape.name) + ", '" + op + "', " + json_of(shape, shape.key, key_row) +
-           ", " + new_row + ", " + old_row +
-           ", (SELECT origin FROM ferry_apply_origin), julianday('now'));\n";
+           ", " + new_row + ", " + old_row + ", NULL, julianday('now'));\n";
 }
 
 std::vector<std::string> trigger_ddl(const TableShape& shape) {
@@ -187,42 +186,64 @@ void untrack(const Call& call, const Args& args, Result& result) {
     result.null();
 }
 
-// The commit hook of a connection that set an origin: a transaction may not
-// commit while the marker row is in it, or every later writer's changes would
-// carry that origin. Returning non-zero turns the COMMIT into a ROLLBACK.
-int refuse_commit_with_origin(void* state) {
-    return static_cast<ConnectionState*>(state)->origin_active ? 1 : 0;
+// The commit hook of a connection with an open origin: its changes are not
+// tagged yet, and committing them untagged would send them back to the peer
+// they came from. Returning non-zero turns the COMMIT into a ROLLBACK.
+int refuse_commit_with_open_origin(void* state) {
+    auto* connection = static_cast<ConnectionState*>(state);
+    if (connection->origin_active)
+        return 1;
+    connection->origin_closed = false;  // the transaction ends
+    return 0;
 }
 
 void forget_origin(void* state) {
-    static_cast<ConnectionState*>(state)->origin_active = false;
+    auto* connection = static_cast<ConnectionState*>(state);
+    connection->origin_active = false;
+    connection->origin_closed = false;
 }
 
-// ferry_set_origin(peer) marks the rest of this transaction's changes as the
-// peer's; ferry_set_origin(NULL) ends that before COMMIT.
+int64_t newest_position(sqlite3* db) {
+    Statement newest(db, "SELECT coalesce(max(position), 0) FROM ferry_changes");
+    newest.step();
+    return newest.integer(0);
+}
+
+// Tags every change logged since the origin was opened. SQLite runs one
+// write transaction at a time, so the changes after that position are this
+// transaction's own: what ferry applied for the peer.
+void close_origin(sqlite3* db, ConnectionState& state) {
+    Statement tag(db,
+                  "UPDATE ferry_changes SET origin = ?1 WHERE position > ?2 AND origin IS NULL");
+    tag.bind(1, state.origin).bind(2, state.origin_after).run();
+    state.origin_active = false;
+    state.origin_closed = true;
+}
+
+// ferry_set_origin(peer) opens an origin: the changes this transaction
+// makes from here on are the peer's. ferry_set_origin(NULL) closes it, and
+// must come before COMMIT. The triggers need nothing from ferry for this:
+// the changes are tagged when the origin closes. Closing again tags again,
+// for a close undone by ROLLBACK TO (which no hook reports).
 void set_origin(const Call& call, const Args& args, Result& result) {
     require_schema(call.db);
     std::optional<std::string> peer = args.optional_text(0);
     if (sqlite3_get_autocommit(call.db))
         throw ferry::Error(ErrorKind::invalid_input,
                            "ferry_set_origin() must run inside a transaction", "",
-                           "BEGIN; SELECT ferry_set_origin('peer'); apply the changes; SELECT "
-                           "ferry_set_origin(NULL); COMMIT;");
+                           "BEGIN IMMEDIATE; SELECT ferry_set_origin('peer'); apply the changes; "
+                           "SELECT ferry_set_origin(NULL); COMMIT;");
     if (peer && peer->empty())
         throw ferry::Error(ErrorKind::invalid_input, "origin peer must be named", "",
-                           "Pass the peer's name, or NULL to end the origin.");
-    exec(call.db, "DELETE FROM ferry_apply_origin");
+                           "Pass the peer's name, or NULL to close the origin.");
+    if (call.state.origin_active || (!peer && call.state.origin_closed))
+        close_origin(call.db, call.state);
     if (peer) {
-        Statement mark(call.db, "INSERT INTO ferry_apply_origin (origin) VALUES (?1)");
-        mark.bind(1, *peer).run();
         call.state.origin = *peer;
+        call.state.origin_after = newest_position(call.db);
         call.state.origin_active = true;
-        sqlite3_commit_hook(call.db, refuse_commit_with_origin, &call.state);
+        sqlite3_commit_hook(call.db, refuse_commit_with_open_origin, &call.state);
         sqlite3_rollback_hook(call.db, forget_origin, &call.state);
-    } else if (call.state.origin_active) {
-        call.state.origin_active = false;
-        sqlite3_commit_hook(call.db, nullptr, nullptr);
-        sqlite3_rollback_hook(call.db, nullptr, nullptr);
     }
     result.null();
 }

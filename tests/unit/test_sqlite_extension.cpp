@@ -70,8 +70,8 @@ TEST_CASE("the origin tags only the applying connection's changes", "[sqlite]") 
     CHECK(app.scalar("SELECT group_concat(key || '=' || coalesce(origin, 'local'), ' ') FROM "
                      "(SELECT * FROM ferry_changes ORDER BY position)") ==
           "{\"id\":1}=peer-b {\"id\":2}=local");
-    // The marker never outlives the applying transaction.
-    CHECK(app.scalar("SELECT count(*) FROM ferry_apply_origin") == "0");
+    // The other connection's write stays local.
+    CHECK(app.scalar("SELECT count(*) FROM ferry_changes WHERE origin IS NULL") == "1");
 }
 
 TEST_CASE("a transaction cannot commit while its origin is set", "[sqlite]") {
@@ -82,9 +82,9 @@ TEST_CASE("a transaction cannot commit while its origin is set", "[sqlite]") {
     REQUIRE(applier.exec("BEGIN; SELECT ferry_set_origin('peer-b'); INSERT INTO t VALUES (1);") ==
             "");
     CHECK(applier.exec("COMMIT") != "");
-    // The refused COMMIT rolled everything back, the marker included.
+    // The refused COMMIT rolled everything back, the log included.
     CHECK(applier.scalar("SELECT count(*) FROM t") == "0");
-    CHECK(applier.scalar("SELECT count(*) FROM ferry_apply_origin") == "0");
+    CHECK(applier.scalar("SELECT count(*) FROM ferry_changes") == "0");
     // And the connection is usable again, its changes local.
     REQUIRE(applier.exec("INSERT INTO t VALUES (2)") == "");
     CHECK(applier.scalar("SELECT coalesce(origin, 'local') FROM ferry_changes") == "local");
@@ -144,4 +144,62 @@ TEST_CASE("bucket rows read through the key hash cache equal a fresh scan", "[sq
     REQUIRE(db.scalar("SELECT count(*) > 0 FROM ferry_bucket_hashes('t', 64, 'id < 100')") == "1");
     CHECK(db.scalar(rows) == after);
     REQUIRE(db.exec("COMMIT") == "");
+}
+
+TEST_CASE("savepoints neither leak an origin nor lose work", "[sqlite]") {
+    TempFile file;
+    Database db(file.path);
+    Database other(file.path);
+    REQUIRE(db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY); SELECT ferry_track('t');") == "");
+    // A close undone by ROLLBACK TO is redone by closing again.
+    REQUIRE(db.exec("BEGIN; SELECT ferry_set_origin('peer-b'); INSERT INTO t VALUES (1);"
+                    "SAVEPOINT s; SELECT ferry_set_origin(NULL); ROLLBACK TO s; RELEASE s;") == "");
+    REQUIRE(db.exec("SELECT ferry_set_origin(NULL); COMMIT;") == "");
+    REQUIRE(other.exec("INSERT INTO t VALUES (2)") == "");
+    CHECK(db.scalar("SELECT group_concat(key || '=' || coalesce(origin, 'local'), ' ') FROM "
+                    "(SELECT * FROM ferry_changes ORDER BY position)") ==
+          "{\"id\":1}=peer-b {\"id\":2}=local");
+    // An origin opened inside a rolled-back savepoint tags nothing it did not see.
+    REQUIRE(db.exec("BEGIN; INSERT INTO t VALUES (3); SAVEPOINT s; SELECT ferry_set_origin('p');"
+                    "ROLLBACK TO s; RELEASE s; SELECT ferry_set_origin(NULL); COMMIT;") == "");
+    CHECK(
+        db.scalar("SELECT coalesce(origin, 'local') FROM ferry_changes WHERE key = '{\"id\":3}'") ==
+        "local");
+}
+
+TEST_CASE("a sqlite3 .dump converted by ferry_to_upsert applies once", "[sqlite]") {
+    // What sqlite3 .dump prints for two rows.
+    const std::string dump =
+        "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n"
+        "INSERT INTO t VALUES(1,'it''s',X'00ff',1.5);\n"
+        "INSERT INTO t VALUES(2,'two',NULL,NULL);\nCOMMIT;\n";
+    Database target(":memory:");
+    REQUIRE(target.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, data BLOB, r REAL);"
+                        "CREATE TABLE dump (sql TEXT); SELECT ferry_init();") == "");
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(target.db.get(), "INSERT INTO dump VALUES (?1)", -1, &stmt,
+                               nullptr) == SQLITE_OK);
+    sqlite3_bind_text(stmt, 1, dump.c_str(), -1, SQLITE_TRANSIENT);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_DONE);
+    sqlite3_finalize(stmt);
+    std::string upserts = target.scalar("SELECT ferry_to_upsert(sql) FROM dump");
+    REQUIRE(upserts.find("ON CONFLICT (\"id\") DO UPDATE") != std::string::npos);
+
+    auto apply = [&] {
+        int64_t before = sqlite3_total_changes64(target.db.get());
+        REQUIRE(target.exec(upserts) == "");
+        return sqlite3_total_changes64(target.db.get()) - before;
+    };
+    CHECK(apply() == 2);
+    CHECK(apply() == 0);  // the same dump again writes nothing
+    REQUIRE(target.exec("UPDATE t SET name = 'changed' WHERE id = 2") == "");
+    CHECK(apply() == 1);  // only the row that differs
+    CHECK(target.scalar("SELECT group_concat(id || name || quote(data) || quote(r), ',') FROM t") ==
+          "1it'sX'00FF'1.5,2twoNULLNULL");
+    // Anything but data is refused, and nothing runs.
+    CHECK(target.exec("SELECT ferry_to_upsert('DELETE FROM t;')").find("is not allowed") !=
+          std::string::npos);
+    CHECK(target.exec("SELECT ferry_to_upsert('INSERT INTO t VALUES (3, lower(''X''), NULL, 1);')")
+              .find("lower") != std::string::npos);
+    CHECK(target.scalar("SELECT count(*) FROM t") == "2");
 }

@@ -1,0 +1,16 @@
+// Small text helpers shared by the canonical encoder, the SQL lexer and the
+// upsert converter.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ferry::text {
+
+// Appends a Unicode code point (at most 0x10FFFF) as UTF-8.
+void append_utf8(std::string& out, uint32_t code_point);
+
+// The value of a hex digit, or -1 for any other character.
+int hex_digit_value(char c);
+
+}  // namespace ferry::text

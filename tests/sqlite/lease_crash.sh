@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# A lease outlives the process that held it: a sqlite3 process with ferry
+# loaded takes a lease (ttl 2 seconds) and is killed with SIGKILL while it
+# holds it. Another process cannot take the lease while it is live, and takes
+# it once it has expired; the database is intact.
+#
+#   tests/sqlite/lease_crash.sh        (FERRY_BUILD_DIR: where ferry.so is; default build/)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib/assert.sh"
+build=$(cd "${FERRY_BUILD_DIR:-$here/../../build}" && pwd)
+extension=$build/ferry
+[[ -f $extension.so ]] || { echo "lease_crash.sh: $extension.so is missing: build first" >&2; exit 2; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-lease-crash-XXXXXX")
+holder_pid=
+cleanup() {
+  if [[ -n $holder_pid ]] && kill -0 "$holder_pid" 2>/dev/null; then
+    kill -KILL "$holder_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work" "$_tmp"
+}
+trap cleanup EXIT
+db=$work/peer.db
+
+ferry() { sqlite3 -init /dev/null -batch -cmd ".load $extension" -cmd '.timeout 5000' "$db" "$@"; }
+now="strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+ferry >/dev/null <<'SQL'
+PRAGMA journal_mode = WAL;
+SELECT ferry_init();
+SQL
+
+# The holder takes the lease, then runs a query that never ends; it is
+# killed while it runs, so it never gets to release the lease.
+cat >"$work/holder.sql" <<'SQL'
+SELECT ferry_try_lock('nightly sync', 'worker-1 (pid to be killed)', 2);
+SELECT count(*) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) SELECT i FROM c);
+SQL
+sqlite3 -init /dev/null -batch -cmd ".load $extension" "$db" <"$work/holder.sql" \
+  >"$work/holder.out" 2>"$work/holder.err" &
+holder_pid=$!
+
+# Wait until the lease is committed (at most 10 seconds).
+for _ in $(seq 100); do
+  [[ $(ferry "SELECT count(*) FROM ferry_locks WHERE holder LIKE 'worker-1%'") == 1 ]] && break
+  sleep 0.1
+done
+expect_equal "$(ferry "SELECT holder FROM ferry_locks WHERE name = 'nightly sync'")" \
+  "worker-1 (pid to be killed)" "the first process holds the lease"
+if kill -0 "$holder_pid" 2>/dev/null; then pass "the holder is still running"; else fail "the holder is still running"; fi
+
+kill -KILL "$holder_pid"
+set +e
+{ wait "$holder_pid"; } 2>/dev/null  # no "Killed" message from bash
+holder_status=$?
+set -e
+holder_pid=
+expect_equal "$holder_status" "137" "the holder was killed by SIGKILL"
+
+# The lease is still there, and live: another process is refused.
+run ferry "SELECT ferry_try_lock('nightly sync', 'worker-2', 60), (SELECT expires_at > $now FROM ferry_locks)"
+expect_status 0 "a second process asks for the lease"
+expect_equal "$out" "0|1" "it is refused while the dead holder's lease is live"
+expect_equal "$(ferry "SELECT holder FROM ferry_locks WHERE name = 'nightly sync'")" \
+  "worker-1 (pid to be killed)" "the lease still names the dead holder"
+expect_equal "$(ferry "SELECT (julianday(expires_at) - julianday(since)) * 86400 BETWEEN 1.99 AND 2.01 FROM ferry_locks")" \
+  "1" "the lease was taken for 2 seconds"
+
+# Wait for it to expire (ttl 2 seconds: at most 5 seconds).
+for _ in $(seq 50); do
+  [[ $(ferry "SELECT expires_at <= $now FROM ferry_locks") == 1 ]] && break
+  sleep 0.1
+done
+expect_equal "$(ferry "SELECT expires_at <= $now FROM ferry_locks")" "1" "the lease expires by itself"
+
+run ferry "SELECT ferry_try_lock('nightly sync', 'worker-2', 60)"
+expect_status 0 "the second process asks again"
+expect_equal "$out" "1" "it takes the expired lease over"
+expect_equal "$(ferry "SELECT holder || ' ' || (since > '2000') || ' ' || (expires_at > $now) FROM ferry_locks")" \
+  "worker-2 1 1" "ferry_locks shows the new holder and a live lease"
+expect_equal "$(ferry "SELECT ferry_try_lock('nightly sync', 'worker-1 (pid to be killed)', 2)")" "0" \
+  "the old holder's name cannot take it back"
+expect_equal "$(ferry "SELECT ferry_unlock('nightly sync', 'worker-2')")" "1" "the new holder releases it"
+expect_equal "$(ferry 'SELECT count(*) FROM ferry_locks')" "0" "no lease is left"
+expect_equal "$(ferry 'PRAGMA integrity_check')" "ok" "the database is intact after the kill"
+expect_equal "$(cat "$work/holder.err")" "" "the holder printed no error before it was killed"
+
+finish

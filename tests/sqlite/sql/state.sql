@@ -1,0 +1,234 @@
+-- state: consumers, acknowledgements and purge; ferry_status; checkpoints;
+-- leases; sessions. Times are never printed, only whether they are set and
+-- how they compare.
+.headers on
+.mode list
+.nullvalue NULL
+
+SELECT ferry_init();
+CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT);
+CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+SELECT ferry_track('orders'), ferry_track('customers');
+INSERT INTO orders VALUES (1, 'a'), (2, 'b'), (3, 'c');
+INSERT INTO customers VALUES (1, 'ann');
+UPDATE orders SET item = 'bb' WHERE id = 2;
+DELETE FROM orders WHERE id = 3;
+SELECT position, table_name, op FROM ferry_changes ORDER BY position;
+
+-- ==== ferry_status without consumers: one row per tracked table, every change pending
+SELECT table_name, peer, pending_changes, oldest_pending_at IS NOT NULL AS has_oldest,
+       lag_seconds >= 0 AS lag_not_negative, last_sync_at, open_conflicts
+FROM ferry_status ORDER BY table_name, peer;
+
+-- ==== purge without consumers removes nothing
+SELECT ferry_purge();
+SELECT count(*) AS changes FROM ferry_changes;
+
+-- ==== consumers
+SELECT ferry_register_consumer('hub');
+SELECT ferry_register_consumer('hub');
+SELECT ferry_register_consumer('');
+SELECT ferry_register_consumer(NULL);
+SELECT name, acked_position, acked_at, registered_at IS NOT NULL AS registered FROM ferry_consumers;
+-- a consumer that has not acknowledged anything holds every change
+SELECT ferry_purge();
+SELECT count(*) AS changes FROM ferry_changes;
+-- positions beyond the log, negative ones and non-integers are refused
+SELECT ferry_ack('hub', 7);
+SELECT ferry_ack('hub', -1);
+SELECT ferry_ack('hub', 'three');
+SELECT ferry_ack('hub', 2.5);
+SELECT ferry_ack('', 1);
+SELECT ferry_ack('hub');
+SELECT name, acked_position FROM ferry_consumers;
+SELECT ferry_ack('hub', 3);
+SELECT name, acked_position, acked_at IS NOT NULL AS has_acked_at FROM ferry_consumers;
+SELECT table_name, peer, pending_changes, last_sync_at IS NOT NULL AS has_last_sync
+FROM ferry_status ORDER BY table_name, peer;
+
+-- ==== with two consumers, purge removes what both acknowledged (the smaller position)
+SELECT ferry_register_consumer('laptop');
+SELECT ferry_purge();
+SELECT ferry_ack('laptop', 2);
+SELECT table_name, peer, pending_changes FROM ferry_status ORDER BY table_name, peer;
+SELECT ferry_purge();
+SELECT position, table_name, op FROM ferry_changes ORDER BY position;
+SELECT ferry_purge();
+-- acknowledging directly registers a consumer
+SELECT ferry_ack('phone', 6);
+SELECT name, acked_position FROM ferry_consumers ORDER BY name;
+SELECT ferry_ack('laptop', 6);
+SELECT ferry_purge();
+-- the newest change always stays: positions continue from it
+SELECT position, table_name, op FROM ferry_changes ORDER BY position;
+SELECT ferry_ack('hub', 6);
+SELECT ferry_purge();
+SELECT table_name, peer, pending_changes, oldest_pending_at IS NULL AS nothing_pending,
+       lag_seconds
+FROM ferry_status ORDER BY table_name, peer;
+INSERT INTO orders VALUES (4, 'd');
+SELECT position, table_name, op FROM ferry_changes ORDER BY position;
+SELECT table_name, peer, pending_changes, oldest_pending_at IS NOT NULL AS has_oldest,
+       lag_seconds >= 0 AS lag_not_negative
+FROM ferry_status ORDER BY table_name, peer;
+
+-- ==== ferry_drop_consumer: its acknowledgement no longer holds changes back
+SELECT ferry_drop_consumer('hub');
+SELECT ferry_drop_consumer('hub');
+SELECT ferry_drop_consumer('no such consumer');
+SELECT ferry_ack('laptop', 7);
+SELECT ferry_purge();
+SELECT ferry_ack('phone', 7);
+INSERT INTO orders VALUES (5, 'e');
+SELECT ferry_purge();
+SELECT position, table_name, op FROM ferry_changes ORDER BY position;
+SELECT name, acked_position FROM ferry_consumers ORDER BY name;
+
+-- ==== checkpoints
+SELECT json_remove(ferry_checkpoint_begin('copy orders', 'orders', 1000), '$.last_attempt_at') AS checkpoint;
+SELECT json_extract(ferry_checkpoint_begin('copy orders', 'orders'), '$.last_attempt_at') IS NOT NULL AS has_last_attempt;
+SELECT json_type(ferry_checkpoint_begin('copy orders', 'orders')) AS type;
+SELECT ferry_checkpoint_resume_point('copy orders', 'orders');
+SELECT ferry_checkpoint_advance('copy orders', 'orders', '{"after_id": 250}', 250);
+SELECT ferry_checkpoint_advance('copy orders', 'orders', '{"after_id": 500}', 500);
+SELECT ferry_checkpoint_resume_point('copy orders', 'orders');
+SELECT job, scope, status, position, total, done, last_completed_at, last_error
+FROM ferry_checkpoints;
+-- failing keeps the position: the next attempt resumes from it
+SELECT ferry_checkpoint_fail('copy orders', 'orders', 'connection lost');
+SELECT job, scope, status, position, done, last_error FROM ferry_checkpoints;
+SELECT ferry_checkpoint_resume_point('copy orders', 'orders');
+SELECT ferry_checkpoint_advance('copy orders', 'orders', '{"after_id": 750}', 750);
+SELECT json_remove(ferry_checkpoint_begin('copy orders', 'orders'), '$.last_attempt_at') AS checkpoint;
+SELECT ferry_checkpoint_advance('copy orders', 'orders', '{"after_id": 750}', 750);
+-- completing
+SELECT ferry_checkpoint_complete('copy orders', 'orders');
+SELECT status, position, total, done, last_completed_at IS NOT NULL AS has_completed, last_error
+FROM ferry_checkpoints;
+SELECT ferry_checkpoint_resume_point('copy orders', 'orders', '1 hour') AS within_an_hour,
+       ferry_checkpoint_resume_point('copy orders', 'orders', 3600) AS within_3600_seconds,
+       ferry_checkpoint_resume_point('copy orders', 'orders', '00:05:00') AS within_5_minutes;
+-- completed longer ago than the threshold (a microsecond), or without a threshold: start over
+SELECT ferry_checkpoint_resume_point('copy orders', 'orders', 0.000001) AS within_a_microsecond,
+       ferry_checkpoint_resume_point('copy orders', 'orders') AS no_threshold;
+-- a completed checkpoint is not running: it cannot advance
+SELECT ferry_checkpoint_advance('copy orders', 'orders', '{"after_id": 800}', 800);
+-- beginning a completed checkpoint starts from nothing
+SELECT json_remove(ferry_checkpoint_begin('copy orders', 'orders'), '$.last_attempt_at', '$.last_completed_at') AS checkpoint;
+SELECT ferry_checkpoint_advance('copy orders', 'orders', '42', 42);
+-- restart => 1 starts from nothing even while running
+SELECT json_remove(ferry_checkpoint_begin('copy orders', 'orders', 2000, 1), '$.last_attempt_at', '$.last_completed_at') AS checkpoint;
+-- a scope defaults to ''; jobs and scopes are separate checkpoints
+SELECT json_remove(ferry_checkpoint_begin('sync'), '$.last_attempt_at') AS checkpoint;
+SELECT ferry_checkpoint_advance('sync', '', '[1, "a"]', 1);
+SELECT ferry_checkpoint_resume_point('sync');
+SELECT ferry_checkpoint_resume_point('sync', 'other scope');
+SELECT ferry_checkpoint_resume_point('no such job');
+SELECT job, scope, status, position, done FROM ferry_checkpoints ORDER BY job, scope;
+-- errors
+SELECT ferry_checkpoint_advance('no such job', '', '1', 1);
+SELECT ferry_checkpoint_advance('sync', '', 'not json', 2);
+SELECT ferry_checkpoint_advance('sync', '', '{"after_id": ', 2);
+SELECT ferry_checkpoint_advance('sync', '', '2', 'two');
+SELECT ferry_checkpoint_complete('no such job');
+SELECT ferry_checkpoint_fail('no such job', '', 'x');
+SELECT ferry_checkpoint_begin('');
+SELECT ferry_checkpoint_begin(NULL);
+SELECT ferry_checkpoint_begin('sync', '', 'many');
+SELECT ferry_checkpoint_resume_point('sync', '', 'soon');
+SELECT ferry_checkpoint_resume_point('sync', '', '-1 hour');
+SELECT job, scope, status, position, done FROM ferry_checkpoints ORDER BY job, scope;
+
+-- ==== leases
+SELECT ferry_try_lock('nightly', 'worker-1', 60);
+SELECT name, holder, since IS NOT NULL AS has_since, expires_at > since AS expires_later FROM ferry_locks;
+-- another holder is refused while the lease is live; the holder renews it
+SELECT ferry_try_lock('nightly', 'worker-2', 60);
+CREATE TEMP TABLE first_lease AS SELECT since, expires_at FROM ferry_locks WHERE name = 'nightly';
+SELECT ferry_try_lock('nightly', 'worker-1', '5 minutes');
+SELECT l.holder, l.since = f.since AS same_since, l.expires_at > f.expires_at AS extended
+FROM ferry_locks l, first_lease f;
+-- an expired lease can be taken over (expires_at put into the past by hand)
+UPDATE ferry_locks SET since = '2000-01-01T00:00:00.000Z', expires_at = '2000-01-01T00:01:00.000Z'
+WHERE name = 'nightly';
+SELECT ferry_try_lock('nightly', 'worker-2', '30 seconds');
+SELECT holder, since > '2000-01-01T00:00:00.000Z' AS new_since, expires_at > since AS expires_later
+FROM ferry_locks;
+SELECT ferry_try_lock('nightly', 'worker-1', 60);
+-- unlocking needs the holder; force_unlock does not
+SELECT ferry_unlock('nightly', 'worker-1');
+SELECT ferry_unlock('nightly', '');
+SELECT ferry_unlock('nightly', NULL);
+SELECT ferry_unlock('nightly', 'worker-2');
+SELECT ferry_unlock('nightly', 'worker-2');
+SELECT count(*) AS leases FROM ferry_locks;
+SELECT ferry_try_lock('nightly', 'worker-1', 60);
+SELECT ferry_force_unlock('nightly');
+SELECT ferry_force_unlock('nightly');
+SELECT ferry_try_lock('nightly', 'worker-2', 60);
+SELECT name, holder FROM ferry_locks;
+-- leases are independent of each other
+SELECT ferry_try_lock('weekly', 'worker-1', 60);
+SELECT name, holder FROM ferry_locks ORDER BY name;
+-- bad ttl and names
+SELECT ferry_try_lock('other', 'worker-1', 0);
+SELECT ferry_try_lock('other', 'worker-1', -5);
+SELECT ferry_try_lock('other', 'worker-1', '-5 minutes');
+SELECT ferry_try_lock('other', 'worker-1', 'forever');
+SELECT ferry_try_lock('other', 'worker-1', NULL);
+SELECT ferry_try_lock('other', 'worker-1', x'00');
+SELECT ferry_try_lock('other', '', 60);
+SELECT ferry_try_lock('', 'worker-1', 60);
+SELECT ferry_try_lock('other', 'worker-1');
+SELECT name, holder FROM ferry_locks ORDER BY name;
+
+-- ==== sessions
+SELECT ferry_session_start('full', 'pull', 'pg:hub', 'sqlite:site.db', 'copy');
+SELECT ferry_session_start('incremental', 'both', 'sqlite:a.db', 'sqlite:b.db');
+SELECT ferry_session_start('diff', NULL, NULL, NULL);
+SELECT id, kind, direction, source, target, method, phase, status, cancel_requested,
+       started_at IS NOT NULL AS has_started, finished_at
+FROM ferry_sessions ORDER BY id;
+SELECT ferry_session_progress(1, 'copy orders', 100, 1000, 4096, 40960);
+SELECT id, phase, rows_done, rows_total, bytes_done, bytes_total,
+       rows_per_second IS NULL OR rows_per_second > 0 AS rate_ok,
+       estimated_finish IS NULL OR estimated_finish >= updated_at AS estimate_ok,
+       updated_at >= started_at AS updated
+FROM ferry_sessions WHERE id = 1;
+-- a cancel request: progress returns 1 from then on
+SELECT ferry_cancel(1);
+SELECT ferry_session_progress(1, 'copy orders', 200, 1000);
+SELECT ferry_session_progress(1, 'copy orders', 300, 1000);
+SELECT ferry_session_finish(1, 'cancelled', 'cancelled by the DBA');
+SELECT id, status, error, cancel_requested, rows_done, finished_at IS NOT NULL AS has_finished,
+       estimated_finish
+FROM ferry_sessions WHERE id = 1;
+-- a finished session takes no progress, no cancel and no second finish
+SELECT ferry_session_progress(1, 'copy orders', 400);
+SELECT ferry_cancel(1);
+SELECT ferry_session_finish(1, 'succeeded');
+SELECT ferry_session_progress(2, 'read changes', 10);
+SELECT ferry_session_finish(2, 'succeeded');
+SELECT ferry_session_finish(3, 'failed', 'peer disappeared');
+SELECT id, kind, status, error, rows_done FROM ferry_sessions ORDER BY id;
+-- errors
+SELECT ferry_session_start('sideways', 'pull', 'a', 'b');
+SELECT ferry_session_start(NULL, 'pull', 'a', 'b');
+SELECT ferry_session_start('full', 'upward', 'a', 'b');
+SELECT ferry_session_start('full', 'pull', 'a');
+SELECT ferry_session_start('diff', NULL, NULL, NULL);
+SELECT ferry_session_finish(4, 'done');
+SELECT ferry_session_finish(4, 'running');
+SELECT ferry_session_finish(4, NULL);
+SELECT ferry_session_progress(4, 'copy', 'many');
+SELECT ferry_session_progress('four', 'copy', 1);
+SELECT ferry_session_finish(4, 'succeeded');
+SELECT count(*) AS sessions, count(*) FILTER (WHERE status = 'running') AS running FROM ferry_sessions;
+
+-- ==== functions that write cannot be called from a trigger or a view (SQLITE_DIRECTONLY)
+CREATE VIEW purging AS SELECT ferry_purge() AS removed;
+SELECT * FROM purging;
+CREATE TRIGGER sneaky AFTER INSERT ON customers BEGIN SELECT ferry_force_unlock('weekly'); END;
+INSERT INTO customers VALUES (2, 'bob');
+SELECT count(*) AS customers FROM customers;
+SELECT name, holder FROM ferry_locks ORDER BY name;
