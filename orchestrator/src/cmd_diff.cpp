@@ -49,20 +49,6 @@ struct TableResult {
 // Tables with at least this many rows get progress lines.
 constexpr uint64_t kLongTableRows = 100000;
 
-// "TABLE:CONDITION", the table written as in SQL; the first colon outside
-// double quotes ends it.
-std::pair<std::string, std::string> split_filter(const std::string& option) {
-    bool quoted = false;
-    for (size_t i = 0; i < option.size(); i++) {
-        if (option[i] == '"')
-            quoted = !quoted;
-        else if (option[i] == ':' && !quoted && i > 0 && i + 1 < option.size())
-            return {option.substr(0, i), option.substr(i + 1)};
-    }
-    throw Error(ErrorKind::invalid_input, fmt::format("invalid --where \"{}\"", option), {},
-                "Write TABLE:CONDITION, e.g. --where 'orders:customer_id = 42'.");
-}
-
 class PeerDiff {
   public:
     explicit PeerDiff(const DiffOptions& options)
@@ -114,7 +100,7 @@ std::vector<TableToCompare> PeerDiff::tables_to_compare() {
         tables.push_back(std::move(table));
     }
     for (const auto& option : options_.filters) {
-        auto [name, condition] = split_filter(option);
+        auto [name, condition] = split_table_filter(option);
         std::string identity = a_->identify(name);
         bool matched = false;
         for (auto& table : tables)

@@ -10,5 +10,6 @@ namespace ferry::cli {
 void setup_init(CLI::App& app, int* exit_code);
 void setup_status(CLI::App& app, int* exit_code);
 void setup_diff(CLI::App& app, int* exit_code);
+void setup_full_sync(CLI::App& app, int* exit_code);
 
 }  // namespace ferry::cli

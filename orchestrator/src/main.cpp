@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     setup_init(app, &exit_code);
     setup_status(app, &exit_code);
     setup_diff(app, &exit_code);
+    setup_full_sync(app, &exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

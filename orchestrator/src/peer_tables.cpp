@@ -138,4 +138,18 @@ std::vector<std::string> tracked_tables(PgConnection& db) {
     return names;
 }
 
+// "TABLE:CONDITION", the table written as in SQL; the first colon outside
+// double quotes ends it.
+std::pair<std::string, std::string> split_table_filter(const std::string& option) {
+    bool quoted = false;
+    for (size_t i = 0; i < option.size(); i++) {
+        if (option[i] == '"')
+            quoted = !quoted;
+        else if (option[i] == ':' && !quoted && i > 0 && i + 1 < option.size())
+            return {option.substr(0, i), option.substr(i + 1)};
+    }
+    throw Error(ErrorKind::invalid_input, fmt::format("invalid --where \"{}\"", option), {},
+                "Write TABLE:CONDITION, e.g. --where 'orders:customer_id = 42'.");
+}
+
 }  // namespace ferry::cli

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pg_connection.hpp"
@@ -39,5 +40,9 @@ void require_same_columns(const PeerTable& a, const std::string& peer_a, const P
 
 // The tables ferry tracks in the peer, schema-qualified.
 std::vector<std::string> tracked_tables(PgConnection& db);
+
+// Splits a --where option, "TABLE:CONDITION"; the first colon outside double
+// quotes ends the table name.
+std::pair<std::string, std::string> split_table_filter(const std::string& option);
 
 }  // namespace ferry::cli

@@ -104,6 +104,62 @@ PgResult PgConnection::checked(PGresult* raw) {
                 field(PG_DIAG_MESSAGE_DETAIL), field(PG_DIAG_MESSAGE_HINT));
 }
 
+void PgConnection::copy_in_start(const std::string& sql) {
+    PGresult* raw = PQexec(connection_.get(), sql.c_str());
+    if (raw && PQresultStatus(raw) == PGRES_COPY_IN) {
+        PQclear(raw);
+        return;
+    }
+    checked(raw);  // throws the server's error
+    throw Error(ErrorKind::internal, "COPY FROM STDIN did not start");
+}
+
+void PgConnection::copy_in_put(std::string_view data) {
+    if (PQputCopyData(connection_.get(), data.data(), static_cast<int>(data.size())) != 1)
+        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
+                    trim(PQerrorMessage(connection_.get())));
+}
+
+uint64_t PgConnection::copy_in_end() {
+    if (PQputCopyEnd(connection_.get(), nullptr) != 1)
+        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
+                    trim(PQerrorMessage(connection_.get())));
+    PgResult result = receive();
+    return std::stoull(PQcmdTuples(result.raw()));
+}
+
+void PgConnection::copy_out(
+    const std::string& sql, const std::vector<Param>& params,
+    const std::function<void(std::string_view lines, uint64_t rows)>& on_lines) {
+    send(sql, params);
+    PGresult* started = PQgetResult(connection_.get());
+    if (!started || PQresultStatus(started) != PGRES_COPY_OUT) {
+        checked(started);
+        receive();
+        throw Error(ErrorKind::internal, "COPY TO STDOUT did not start");
+    }
+    PQclear(started);
+    std::string piece;
+    uint64_t rows = 0;
+    while (true) {
+        char* line = nullptr;
+        int size = PQgetCopyData(connection_.get(), &line, 0);
+        if (size < 0)
+            break;
+        piece.append(line, static_cast<size_t>(size));
+        PQfreemem(line);
+        bytes_received_ += static_cast<uint64_t>(size) + 5;  // CopyData framing
+        if (++rows % 1024 == 0 && piece.size() >= (1u << 20)) {
+            on_lines(piece, rows);
+            piece.clear();
+            rows = 0;
+        }
+    }
+    if (rows > 0)
+        on_lines(piece, rows);
+    receive();  // the command's own result, or its error
+}
+
 std::pair<PgResult, PgResult> query_both(PgConnection& a, const std::vector<Param>& params_a,
                                          PgConnection& b, const std::vector<Param>& params_b,
                                          const std::string& sql) {

@@ -6,9 +6,11 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +26,7 @@ class PgResult {
     std::string column_name(int column) const { return PQfname(result_.get(), column); }
     bool is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column); }
     std::string text(int row, int column) const { return PQgetvalue(result_.get(), row, column); }
+    PGresult* raw() const { return result_.get(); }
     Param value(int row, int column) const {
         return is_null(row, column) ? Param{} : Param{text(row, column)};
     }
@@ -47,6 +50,17 @@ class PgConnection {
     // returns as soon as the query is on its way, receive() waits for it.
     void send(const std::string& sql, const std::vector<Param>& params = {});
     PgResult receive();
+
+    // COPY ... FROM STDIN: start() sends the statement, put() passes data
+    // through (buffered by libpq), end() finishes and returns the row count.
+    void copy_in_start(const std::string& sql);
+    void copy_in_put(std::string_view data);
+    uint64_t copy_in_end();
+
+    // COPY ... TO STDOUT: calls on_lines with complete lines, as libpq
+    // delivers them (one row each), gathered into pieces of about 1 MiB.
+    void copy_out(const std::string& sql, const std::vector<Param>& params,
+                  const std::function<void(std::string_view lines, uint64_t rows)>& on_lines);
 
     const std::string& peer() const { return redacted_peer_; }
 

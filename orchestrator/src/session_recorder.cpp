@@ -12,8 +12,6 @@
 namespace ferry::cli {
 namespace {
 
-const char* const kCancelledMessage = "cancelled by request";
-
 std::optional<std::string> optional_number(std::optional<uint64_t> value) {
     return value ? std::optional<std::string>(std::to_string(*value)) : std::nullopt;
 }

@@ -17,6 +17,10 @@ namespace ferry::cli {
 // in SQLite, written through the peer's session functions.
 class SessionStore;
 
+// The message of the Error that stops work on a cancel request (ferry cancel,
+// Ctrl-C, SIGTERM); ended_by() records such a session as cancelled.
+inline constexpr const char* kCancelledMessage = "cancelled by request";
+
 struct SessionInfo {
     std::string kind;  // full, incremental, diff
     std::optional<std::string> direction;

@@ -1,0 +1,467 @@
+// `ferry full-sync --from A --to B`: copies whole tables from one peer to
+// another in five phases (docs/full-sync.md): backup (a snapshot of the
+// source, pg_dump for PostgreSQL), transfer and convert (rows streamed
+// through ferry, never the whole dump in memory), restore (only rows that
+// differ are written, parents before children, each table with the run's
+// checkpoint in one target transaction) and verify (table hashes).
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <csignal>
+#include <future>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "commands.hpp"
+#include "ferry/conninfo.hpp"
+#include "ferry/error.hpp"
+#include "output.hpp"
+#include "progress.hpp"
+#include "session_recorder.hpp"
+#include "sync_peers.hpp"
+
+namespace ferry::cli {
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void request_stop(int) {
+    g_stop_requested = true;
+}
+
+// Ctrl-C and SIGTERM stop the sync at the next batch boundary; the handlers
+// are restored when the sync ends.
+class StopSignals {
+  public:
+    StopSignals() {
+        struct sigaction action {};
+        action.sa_handler = request_stop;
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGINT, &action, &old_int_);
+        sigaction(SIGTERM, &action, &old_term_);
+    }
+    ~StopSignals() {
+        sigaction(SIGINT, &old_int_, nullptr);
+        sigaction(SIGTERM, &old_term_, nullptr);
+    }
+
+  private:
+    struct sigaction old_int_ {};
+    struct sigaction old_term_ {};
+};
+
+struct FullSyncOptions {
+    std::string from;
+    std::string to;
+    std::vector<std::string> tables;
+    std::vector<std::string> filters;  // TABLE:CONDITION
+    std::string method = "dump";
+    bool delete_missing = false;
+    bool dry_run = false;
+    bool verify = false;
+    bool json = false;
+    bool quiet = false;
+    uint64_t batch_rows = 50000;
+    int lease_seconds = 120;
+};
+
+struct TableReport {
+    std::string name;
+    TableCounts counts;
+    bool skipped = false;  // written by the interrupted run this one resumes
+    std::optional<bool> verified;
+};
+
+constexpr int kPhases = 5;
+
+class FullSync {
+  public:
+    explicit FullSync(const FullSyncOptions& options)
+        : options_(options), progress_(options.quiet) {}
+    int run();
+
+  private:
+    std::vector<SyncTable> plan();
+    void take_leases(const std::vector<SyncTable>& tables);
+    void release_leases() noexcept;
+    void tick(uint64_t rows_done, uint64_t bytes_done);
+    TableReport copy_table(const SyncTable& table, nlohmann::json& position);
+    bool verify(const std::vector<SyncTable>& tables, std::vector<TableReport>& reports);
+    void print(const std::vector<TableReport>& reports, bool all_verified) const;
+
+    const FullSyncOptions& options_;
+    Progress progress_;
+    std::unique_ptr<SyncSource> source_;
+    std::unique_ptr<SyncTarget> target_;
+    std::unique_ptr<SessionRecorder> session_;
+    std::string holder_;
+    std::string job_;
+    std::string scope_;  // the run's table set: another set is another run
+    std::vector<std::string> leases_;
+    std::chrono::steady_clock::time_point leases_renewed_;
+    std::chrono::steady_clock::time_point session_updated_;
+    std::string current_phase_;
+    uint64_t rows_total_ = 0;
+    uint64_t table_rows_total_ = 0;
+    uint64_t rows_before_table_ = 0;
+    uint64_t bytes_done_ = 0;
+};
+
+// Every table named, checked on both sides before anything is written; all
+// problems are reported at once.
+std::vector<SyncTable> FullSync::plan() {
+    std::vector<std::string> names = options_.tables;
+    if (names.empty())
+        names = source_->tracked_tables();
+    if (names.empty())
+        throw Error(ErrorKind::invalid_input, "no tables to sync",
+                    fmt::format("{} tracks no tables.", source_->name()),
+                    "Name them: ferry full-sync --from A --to B --tables t1,t2");
+    std::vector<SyncTable> tables;
+    std::vector<std::string> problems;
+    for (const auto& name : names) {
+        try {
+            SyncTable table{source_->describe(name), target_->describe(name), {}};
+            require_same_columns(table.source, fmt::format("the source ({})", source_->name()),
+                                 table.target, fmt::format("the target ({})", target_->name()));
+            tables.push_back(std::move(table));
+        } catch (const Error& e) {
+            problems.push_back(e.detail().empty() ? e.what()
+                                                  : fmt::format("{}: {}", e.what(), e.detail()));
+        }
+    }
+    if (!problems.empty())
+        throw Error(ErrorKind::invalid_input,
+                    fmt::format("{} of {} tables cannot be synced; nothing was written",
+                                problems.size(), names.size()),
+                    fmt::format("{}", fmt::join(problems, "\n")),
+                    "Create the missing tables and columns on the target (the same names and "
+                    "primary key), then run again.");
+    for (const auto& option : options_.filters) {
+        auto [name, condition] = split_table_filter(option);
+        std::string identity = source_->identify(name);
+        bool matched = false;
+        for (auto& table : tables)
+            if (source_->identify(table.source.name) == identity) {
+                table.filter = condition;
+                matched = true;
+            }
+        if (!matched)
+            throw Error(ErrorKind::invalid_input,
+                        fmt::format("--where names table \"{}\", which is not synced", name), {},
+                        "Add it to --tables, or drop the --where.");
+    }
+    return target_->parents_first(std::move(tables));
+}
+
+std::string this_host() {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    return host;
+}
+
+std::string holder_name(pid_t pid, const std::string& host) {
+    return fmt::format("ferry full-sync (pid {} on {})", pid, host);
+}
+
+// A holder that was a ferry process on this machine and is not running any
+// more (killed, crashed): its lease need not wait out its time to live.
+bool holder_is_gone(const std::string& holder) {
+    std::string host = this_host();
+    pid_t pid = 0;
+    char named_host[256] = "";
+    if (std::sscanf(holder.c_str(), "ferry full-sync (pid %d on %255[^)])", &pid, named_host) !=
+            2 ||
+        named_host != host || pid <= 0)
+        return false;
+    return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+// One lease per target table, shared with every job that writes it: all or
+// none, so that two syncs never wait on each other half-way.
+void FullSync::take_leases(const std::vector<SyncTable>& tables) {
+    for (const auto& table : tables) {
+        std::string lease = "sync " + table.target.name;
+        std::optional<std::string> holder =
+            target_->try_lock(lease, holder_, options_.lease_seconds);
+        if (holder && holder_is_gone(*holder)) {
+            progress_.note(fmt::format(
+                "taking over lease \"{}\" from {}, which is no longer running", lease, *holder));
+            target_->force_unlock(lease);
+            holder = target_->try_lock(lease, holder_, options_.lease_seconds);
+        }
+        if (holder) {
+            release_leases();
+            throw Error(ErrorKind::locked,
+                        fmt::format("{} in {} is being synced by {}", table.target.name,
+                                    target_->name(), *holder),
+                        fmt::format("Lease \"{}\" is held.", lease),
+                        fmt::format("Wait for it to finish. If that holder is gone, its lease "
+                                    "expires by itself within {} s, or clear it now with: ferry "
+                                    "unlock '{}' --peer TARGET",
+                                    options_.lease_seconds, lease));
+        }
+        leases_.push_back(lease);
+    }
+    leases_renewed_ = std::chrono::steady_clock::now();
+}
+
+void FullSync::release_leases() noexcept {
+    for (const auto& lease : leases_) {
+        try {
+            target_->unlock(lease, holder_);
+        } catch (...) {
+            // It expires by itself.
+        }
+    }
+    leases_.clear();
+}
+
+// Between batches: the bar, the session row, the leases, and stop requests.
+void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
+    if (g_stop_requested)
+        throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
+    progress_.update(rows_done - rows_before_table_, table_rows_total_, bytes_done);
+    auto now = std::chrono::steady_clock::now();
+    if (session_ && now - session_updated_ >= std::chrono::seconds(1)) {
+        session_updated_ = now;
+        session_->progress(current_phase_, rows_done, rows_total_, bytes_done_ + bytes_done);
+    }
+    if (!leases_.empty() &&
+        now - leases_renewed_ >= std::chrono::seconds(options_.lease_seconds / 3)) {
+        leases_renewed_ = now;
+        for (const auto& lease : leases_)
+            if (auto holder = target_->try_lock(lease, holder_, options_.lease_seconds))
+                throw Error(ErrorKind::locked,
+                            fmt::format("lease \"{}\" was lost to {}", lease, *holder),
+                            "It expired while this sync was stalled, and another job took it.",
+                            "Run the sync again; it resumes.");
+    }
+}
+
+TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& position) {
+    current_phase_ = fmt::format("transfer {}", table.target.name);
+    progress_.step(2, kPhases, "transfer",
+                   fmt::format("{} from {}", table.target.name, source_->name()));
+    table_rows_total_ = table.source.estimated_rows;
+    WriteOptions write;
+    write.checkpoint = position.dump();
+    position["tables_done"].push_back(table.target.name);
+    write.checkpoint_done = position.dump();
+    write.origin = source_->name();
+    write.job = job_;
+    write.scope = scope_;
+    write.done_before = rows_before_table_;
+    write.delete_missing = options_.delete_missing;
+    write.dry_run = options_.dry_run;
+    write.batch_rows = options_.batch_rows;
+    write.tick = [this](uint64_t rows, uint64_t bytes) { tick(rows, bytes); };
+    std::unique_ptr<TableWriter> writer = target_->open_writer(table, write);
+    source_->read(table, *writer);
+    current_phase_ = fmt::format("restore {}", table.target.name);
+    progress_.step(4, kPhases, "restore", table.target.name);
+    // (No tick here: a SQLite target's last batch is still open, and the
+    // session row lives in the same file.)
+    TableReport report{table.target.name, writer->finish(), false, std::nullopt};
+    rows_before_table_ += report.counts.source_rows;
+    session_updated_ = {};
+    tick(rows_before_table_, 0);
+    const auto& c = report.counts;
+    progress_.note(fmt::format(
+        "{}: {} rows read, {} inserted, {} updated, {} unchanged{}", table.target.name,
+        c.source_rows, c.inserted, c.updated, c.unchanged(),
+        options_.delete_missing ? fmt::format(", {} deleted", c.deleted)
+                                : fmt::format(", {} only on the target (kept)", c.only_on_target)));
+    return report;
+}
+
+bool FullSync::verify(const std::vector<SyncTable>& tables, std::vector<TableReport>& reports) {
+    bool all_equal = true;
+    for (size_t i = 0; i < tables.size(); i++) {
+        current_phase_ = fmt::format("verify {}", tables[i].target.name);
+        progress_.step(5, kPhases, "verify", tables[i].target.name);
+        auto target_digest =
+            std::async(std::launch::async, [&] { return target_->table_hash(tables[i]); });
+        canonical::TableDigest source_digest = source_->table_hash(tables[i]);
+        bool equal = source_digest == target_digest.get();
+        reports[i].verified = equal;
+        all_equal = all_equal && equal;
+    }
+    return all_equal;
+}
+
+int FullSync::run() {
+    StopSignals signals;
+    g_stop_requested = false;
+    source_ = open_sync_source(options_.from);
+    target_ = open_sync_target(options_.to);
+    if (redact(options_.from) == redact(options_.to))
+        throw Error(ErrorKind::invalid_input, "the source and the target are the same peer");
+    if (options_.method != "dump")
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("--method {} is not available in this version", options_.method),
+                    {}, "Use --method dump (the default).");
+    source_->require_ferry();
+    target_->require_ferry();
+
+    progress_.step(1, kPhases, "backup",
+                   fmt::format("planning and opening a snapshot of {}", source_->name()));
+    std::vector<SyncTable> tables = plan();
+    for (const auto& table : tables)
+        rows_total_ += table.source.estimated_rows;
+    std::string snapshot = source_->begin_snapshot();
+
+    holder_ = holder_name(getpid(), this_host());
+    job_ = fmt::format("full-sync from {}", source_->name());
+    for (const auto& table : tables)
+        scope_ += (scope_.empty() ? "" : ",") + table.target.name;
+    std::vector<TableReport> reports;
+    bool verified = true;
+    if (!options_.dry_run) {
+        take_leases(tables);
+        session_ = std::make_unique<SessionRecorder>(
+            options_.to,
+            SessionInfo{"full", std::nullopt, source_->name(), target_->name(), options_.method});
+    }
+    try {
+        // An interrupted run left the tables it finished in the checkpoint.
+        nlohmann::json position = {{"tables_done", nlohmann::json::array()},
+                                   {"source", nlohmann::json::parse(snapshot)}};
+        std::set<std::string> done_before;
+        if (!options_.dry_run) {
+            if (auto resumed = target_->begin_run(job_, scope_, rows_total_)) {
+                position = nlohmann::json::parse(*resumed);
+                for (const auto& name : position["tables_done"])
+                    done_before.insert(name.get<std::string>());
+                progress_.note(
+                    fmt::format("resuming an interrupted run: {} of {} tables are "
+                                "already written",
+                                done_before.size(), tables.size()));
+            }
+        }
+        for (const auto& table : tables) {
+            if (done_before.count(table.target.name)) {
+                reports.push_back({table.target.name, {}, true, std::nullopt});
+                continue;
+            }
+            reports.push_back(copy_table(table, position));
+        }
+        if (options_.verify && !options_.dry_run)
+            verified = verify(tables, reports);
+        source_->end_snapshot();
+        if (!options_.dry_run) {
+            if (verified)
+                target_->complete_run(job_, scope_);
+            else
+                target_->fail_run(job_, scope_, "verify: table hashes differ");
+            session_->progress("done", rows_before_table_, rows_before_table_, bytes_done_);
+            if (verified)
+                session_->succeeded();
+            else
+                session_->ended_by(Error(ErrorKind::conflict, "verify: table hashes differ"));
+        }
+    } catch (const Error& error) {
+        if (!options_.dry_run) {
+            try {
+                target_->fail_run(job_, scope_, error.what());
+            } catch (...) {
+            }
+            session_->ended_by(error);
+        }
+        release_leases();
+        throw;
+    }
+    release_leases();
+    print(reports, verified);
+    return verified ? exit_ok : exit_differences;
+}
+
+void FullSync::print(const std::vector<TableReport>& reports, bool all_verified) const {
+    if (options_.json) {
+        nlohmann::json tables = nlohmann::json::array();
+        for (const auto& r : reports) {
+            nlohmann::json entry = {{"table", r.name},
+                                    {"skipped", r.skipped},
+                                    {"source_rows", r.counts.source_rows},
+                                    {"inserted", r.counts.inserted},
+                                    {"updated", r.counts.updated},
+                                    {"unchanged", r.counts.unchanged()},
+                                    {"deleted", r.counts.deleted},
+                                    {"only_on_target", r.counts.only_on_target}};
+            entry["verified"] = r.verified ? nlohmann::json(*r.verified) : nlohmann::json();
+            tables.push_back(std::move(entry));
+        }
+        nlohmann::json out = {
+            {"source", source_->name()},
+            {"target", target_->name()},
+            {"method", options_.method},
+            {"dry_run", options_.dry_run},
+            {"verified", options_.verify ? nlohmann::json(all_verified) : nlohmann::json()},
+            {"tables", tables}};
+        if (session_ && session_->id())
+            out["session"] = *session_->id();
+        fmt::print("{}\n", out.dump());
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> differing;
+    for (const auto& r : reports) {
+        const auto& c = r.counts;
+        std::string verify = !r.verified ? "" : *r.verified ? "equal" : "DIFFERS";
+        if (r.verified && !*r.verified)
+            differing.push_back(r.name);
+        if (r.skipped)
+            rows.push_back({r.name, "(done before)", "-", "-", "-", "-", "-", verify});
+        else
+            rows.push_back({r.name, std::to_string(c.source_rows), std::to_string(c.inserted),
+                            std::to_string(c.updated), std::to_string(c.unchanged()),
+                            std::to_string(c.deleted), std::to_string(c.only_on_target), verify});
+    }
+    print_table({"TABLE", "SOURCE ROWS", "INSERTED", "UPDATED", "UNCHANGED", "DELETED",
+                 "ONLY ON TARGET", "VERIFY"},
+                rows);
+    if (options_.dry_run)
+        fmt::print("\ndry run: nothing was written to {}\n", target_->name());
+    if (!differing.empty())
+        fmt::print("\nverify failed: {} differ between {} and {}\n", fmt::join(differing, ", "),
+                   source_->name(), target_->name());
+}
+
+}  // namespace
+
+void setup_full_sync(CLI::App& app, int* exit_code) {
+    auto options = std::make_shared<FullSyncOptions>();
+    auto* cmd = app.add_subcommand(
+        "full-sync", "Copy whole tables from one peer to another, writing only rows that differ");
+    cmd->add_option("--from", options->from, "Source peer: connection string, URI or sqlite:PATH")
+        ->required();
+    cmd->add_option("--to", options->to, "Target peer")->required();
+    cmd->add_option(
+           "--tables", options->tables,
+           "Tables to copy (comma-separated, repeatable; default: those the source tracks)")
+        ->delimiter(',');
+    cmd->add_option("--where", options->filters,
+                    "TABLE:CONDITION, copy only rows where CONDITION holds (repeatable)");
+    cmd->add_option("--method", options->method, "dump (move every row)")
+        ->check(CLI::IsMember({"dump", "diff", "auto"}));
+    cmd->add_flag("--delete-missing", options->delete_missing,
+                  "Delete target rows the source does not have (an exact mirror)");
+    cmd->add_flag("--dry-run", options->dry_run, "Report what would change; write nothing");
+    cmd->add_flag("--verify", options->verify,
+                  "Compare table hashes afterwards; exit 3 if they differ");
+    cmd->add_option("--batch-rows", options->batch_rows, "Rows per transaction on a SQLite target")
+        ->check(CLI::Range(1, 100000000));
+    cmd->add_option("--lease-seconds", options->lease_seconds,
+                    "How long the table leases outlive a crashed ferry")
+        ->check(CLI::Range(10, 86400));
+    cmd->add_flag("--json", options->json, "Print the result as JSON");
+    cmd->add_flag("--quiet", options->quiet, "No progress on stderr");
+    cmd->callback([options, exit_code] { *exit_code = FullSync(*options).run(); });
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,242 @@
+// pg_dump as a child process (see pg_dump_process.hpp).
+#include "pg_dump_process.hpp"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <boost/process.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <optional>
+#include <regex>
+
+#include "ferry/copy_text.hpp"
+#include "ferry/error.hpp"
+#include "ferry/sql_identifier.hpp"
+#include "ferry/sql_lexer.hpp"
+
+namespace bp = boost::process;
+
+namespace ferry::cli {
+namespace {
+
+std::string package_hint(int server_major) {
+    return fmt::format(
+        "Install the client of the server's version or newer: apt-get install "
+        "postgresql-client-{}",
+        server_major);
+}
+
+// "pg_dump (PostgreSQL) 15.18 (Debian ...)" -> 15; 0 when unreadable.
+int pg_dump_major(const std::string& pg_dump) {
+    bp::ipstream out;
+    bp::child child(pg_dump, "--version", bp::std_out > out, bp::std_err > bp::null);
+    std::string line;
+    std::getline(out, line);
+    child.wait();
+    std::smatch match;
+    if (child.exit_code() != 0 || !std::regex_search(line, match, std::regex(R"((\d+)(\.\d+)?)")))
+        return 0;
+    return std::stoi(match[1]);
+}
+
+// The connection string without its password, and the password: pg_dump gets
+// the password in its environment, never on its command line, where any user
+// of the machine could read it.
+std::pair<std::string, std::optional<std::string>> split_password(const std::string& conninfo) {
+    char* message = nullptr;
+    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options(
+        PQconninfoParse(conninfo.c_str(), &message), PQconninfoFree);
+    if (!options) {
+        std::string detail = message ? message : "";
+        PQfreemem(message);
+        throw Error(ErrorKind::invalid_input, "invalid connection string", detail);
+    }
+    std::string rebuilt;
+    std::optional<std::string> password;
+    for (PQconninfoOption* option = options.get(); option->keyword; option++) {
+        if (!option->val)
+            continue;
+        if (std::strcmp(option->keyword, "password") == 0) {
+            password = option->val;
+            continue;
+        }
+        std::string value;
+        for (const char* c = option->val; *c; c++) {
+            if (*c == '\'' || *c == '\\')
+                value += '\\';
+            value += *c;
+        }
+        rebuilt += fmt::format("{}{}='{}'", rebuilt.empty() ? "" : " ", option->keyword, value);
+    }
+    return {rebuilt, password};
+}
+
+// Columns of "COPY schema.table (a, "B") FROM stdin;".
+std::vector<std::string> copy_header_columns(std::string_view line) {
+    sql::Lexer lexer(line, sql::Dialect::postgresql);
+    auto malformed = [&] {
+        return Error(ErrorKind::internal, "unexpected COPY header in pg_dump's output",
+                     std::string(line.substr(0, 200)));
+    };
+    sql::Token token = lexer.next();
+    while (token.kind != sql::TokenKind::end && !token.is("("))
+        token = lexer.next();
+    std::vector<std::string> columns;
+    while (token.is("(") || token.is(",")) {
+        token = lexer.next();
+        if (token.kind != sql::TokenKind::word && token.kind != sql::TokenKind::quoted_identifier)
+            throw malformed();
+        columns.push_back(sql::identifier_value(token, sql::Dialect::postgresql));
+        token = lexer.next();
+    }
+    if (!token.is(")") || columns.empty())
+        throw malformed();
+    return columns;
+}
+
+// Stops a child still running when the reader leaves early (an error on the
+// target, a cancel), so that no pg_dump outlives its sync.
+struct ChildGuard {
+    bp::child& child;
+    ~ChildGuard() {
+        if (child.running()) {
+            std::error_code ignored;
+            child.terminate(ignored);
+        }
+    }
+};
+
+}  // namespace
+
+std::string find_pg_dump(int server_major) {
+    if (const char* forced = std::getenv("FERRY_PG_DUMP")) {
+        std::string path = forced;
+        if (::access(path.c_str(), X_OK) != 0)
+            throw Error(ErrorKind::not_found, fmt::format("pg_dump not found at {}", path),
+                        "FERRY_PG_DUMP names it.", package_hint(server_major));
+        int major = pg_dump_major(path);
+        if (major < server_major)
+            throw Error(ErrorKind::unsupported,
+                        fmt::format("{} is version {}, older than the source server ({})", path,
+                                    major, server_major),
+                        "pg_dump cannot dump a server newer than itself.",
+                        package_hint(server_major));
+        return path;
+    }
+    for (int major = 30; major >= server_major; major--) {
+        std::string path = fmt::format("/usr/lib/postgresql/{}/bin/pg_dump", major);
+        if (::access(path.c_str(), X_OK) == 0)
+            return path;
+    }
+    auto on_path = bp::search_path("pg_dump");
+    if (on_path.empty())
+        throw Error(ErrorKind::not_found, "pg_dump not found",
+                    "A full sync from PostgreSQL reads the source with pg_dump.",
+                    package_hint(server_major));
+    int major = pg_dump_major(on_path.string());
+    if (major < server_major)
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("pg_dump on PATH is version {}, older than the source server ({})",
+                                major, server_major),
+                    "pg_dump cannot dump a server newer than itself.", package_hint(server_major));
+    return on_path.string();
+}
+
+bool PgDumpReader::dump_table(const std::string& snapshot, const std::vector<std::string>& patterns,
+                              const std::string& schema, const std::string& table,
+                              const OnColumns& on_columns, const OnLines& on_lines) {
+    auto [conninfo, password] = split_password(conninfo_);
+    bp::environment env = boost::this_process::environment();
+    if (password)
+        env["PGPASSWORD"] = *password;
+    std::vector<std::string> args{"--data-only",
+                                  "--no-password",
+                                  "--strict-names",
+                                  "--load-via-partition-root",
+                                  "--snapshot=" + snapshot,
+                                  "--dbname=" + conninfo};
+    for (const auto& pattern : patterns)
+        args.push_back("--table=" + pattern);
+    bp::pipe out;
+    bp::ipstream err;
+    bp::child child(pg_dump_, bp::args(args), bp::std_out > out, bp::std_err > err,
+                    bp::std_in < bp::null, env);
+    auto errors = std::async(std::launch::async, [&err] {
+        return std::string(std::istreambuf_iterator<char>(err), {});
+    });
+    // Declared after `errors`, so destroyed before it: a child stopped early
+    // closes its stderr, and only then can the reading thread be joined.
+    ChildGuard guard{child};
+
+    enum class State { framing, data } state = State::framing;
+    size_t blocks = 0;
+    std::vector<std::string> first_columns;
+    std::string buffer;
+    std::vector<char> chunk(1 << 20);
+    while (true) {
+        int got = out.read(chunk.data(), static_cast<int>(chunk.size()));
+        if (got <= 0)
+            break;
+        buffer.append(chunk.data(), static_cast<size_t>(got));
+        size_t start = 0;
+        size_t data_start = 0;
+        uint64_t rows = 0;
+        while (true) {
+            const char* newline = static_cast<const char*>(
+                std::memchr(buffer.data() + start, '\n', buffer.size() - start));
+            if (!newline)
+                break;
+            size_t end = static_cast<size_t>(newline - buffer.data());
+            std::string_view line(buffer.data() + start, end - start);
+            if (state == State::framing) {
+                if (line.rfind("COPY ", 0) == 0) {
+                    // A partitioned table comes as one block per partition,
+                    // all loaded via the root with the same columns.
+                    DumpedTable block{copy_header_columns(line)};
+                    if (blocks++ == 0)
+                        on_columns(block);
+                    else if (block.columns != first_columns)
+                        throw Error(ErrorKind::internal,
+                                    "pg_dump's blocks of one table have different columns");
+                    first_columns = block.columns;
+                    state = State::data;
+                    data_start = end + 1;
+                }
+            } else if (state == State::data) {
+                if (line == copy_text::kEndOfData) {
+                    if (rows > 0)
+                        on_lines({buffer.data() + data_start, start - data_start}, rows);
+                    rows = 0;
+                    state = State::framing;
+                } else {
+                    rows++;
+                }
+            }
+            start = end + 1;
+        }
+        if (state == State::data && rows > 0) {
+            on_lines({buffer.data() + data_start, start - data_start}, rows);
+        }
+        buffer.erase(0, start);
+    }
+    child.wait();
+    std::string messages = errors.get();
+    while (!messages.empty() && messages.back() == '\n')
+        messages.pop_back();
+    if (child.exit_code() != 0)
+        throw Error(ErrorKind::connection, fmt::format("pg_dump failed on {}", peer_), messages,
+                    "Check that the source is reachable and that the role may read the table.");
+    if (state != State::framing)
+        throw Error(ErrorKind::io,
+                    fmt::format("pg_dump's output for {}.{} ended before the end of its data",
+                                schema, table),
+                    messages);
+    return blocks > 0;
+}
+
+}  // namespace ferry::cli

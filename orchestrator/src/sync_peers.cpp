@@ -1,0 +1,878 @@
+// PostgreSQL and SQLite sources and targets of a full sync (see sync_peers.hpp).
+#include "sync_peers.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "ferry/conninfo.hpp"
+#include "ferry/copy_text.hpp"
+#include "ferry/error.hpp"
+#include "ferry/sql_identifier.hpp"
+#include "ferry/text.hpp"
+#include "pg_connection.hpp"
+#include "pg_dump_process.hpp"
+#include "sqlite_connection.hpp"
+#include "sqlite_peer.hpp"
+#include "table_shape.hpp"
+
+namespace ferry::cli {
+namespace {
+
+const char* const kTableHashQuery =
+    "SELECT rows, digest FROM ferry.table_hash($1::oid::regclass, $2)";
+
+canonical::TableDigest digest_of(const std::string& rows, const std::string& hex) {
+    return canonical::TableDigest::from_hex(std::stoull(rows), hex);
+}
+
+std::string join_quoted(const std::vector<std::string>& names, const std::string& prefix = "") {
+    std::string out;
+    for (const auto& name : names)
+        out += (out.empty() ? "" : ", ") + prefix + quote_identifier(name);
+    return out;
+}
+
+// "a.k1 IS b.k1 AND a.k2 IS b.k2" (SQLite) or with = (PostgreSQL keys are
+// never NULL).
+std::string key_match(const std::vector<std::string>& keys, const std::string& a,
+                      const std::string& b, const char* op) {
+    std::string out;
+    for (const auto& key : keys) {
+        std::string quoted = quote_identifier(key);
+        out +=
+            fmt::format("{}{}.{} {} {}.{}", out.empty() ? "" : " AND ", a, quoted, op, b, quoted);
+    }
+    return out;
+}
+
+// Orders tables so that every table comes after the tables it references;
+// `references` gives, for each table's position, the positions it
+// references. Tables in a cycle keep their given order.
+std::vector<SyncTable> topological(std::vector<SyncTable> tables,
+                                   const std::vector<std::set<size_t>>& references) {
+    std::vector<SyncTable> ordered;
+    std::vector<bool> placed(tables.size(), false);
+    while (ordered.size() < tables.size()) {
+        bool progress = false;
+        for (size_t i = 0; i < tables.size(); i++) {
+            if (placed[i])
+                continue;
+            bool ready = std::all_of(references[i].begin(), references[i].end(),
+                                     [&](size_t parent) { return placed[parent] || parent == i; });
+            if (ready) {
+                placed[i] = true;
+                ordered.push_back(tables[i]);
+                progress = true;
+            }
+        }
+        if (!progress)  // a cycle: the rest in the given order
+            for (size_t i = 0; i < tables.size(); i++)
+                if (!placed[i]) {
+                    placed[i] = true;
+                    ordered.push_back(tables[i]);
+                }
+    }
+    return ordered;
+}
+
+// ---- PostgreSQL source -------------------------------------------------------
+
+class PostgresSource : public SyncSource {
+  public:
+    explicit PostgresSource(const std::string& conninfo)
+        : conninfo_(conninfo), db_(connect_postgres_peer(conninfo)) {}
+
+    const std::string& name() const override { return db_.peer(); }
+    void require_ferry() override { cli::require_ferry(db_, "0.2"); }
+    std::vector<std::string> tracked_tables() override { return cli::tracked_tables(db_); }
+    PeerTable describe(const std::string& table) override { return describe_table(db_, table); }
+    std::string identify(const std::string& table) override {
+        return resolve_table(db_, table).oid;
+    }
+
+    std::string begin_snapshot() override {
+        int major = std::stoi(db_.query("SHOW server_version_num").text(0, 0)) / 10000;
+        dump_.emplace(find_pg_dump(major), conninfo_, db_.peer());
+        db_.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        PgResult snapshot = db_.query("SELECT pg_export_snapshot(), ferry.current_cursor()::text");
+        snapshot_ = snapshot.text(0, 0);
+        return nlohmann::json{{"snapshot", snapshot_},
+                              {"cursor", nlohmann::json::parse(snapshot.text(0, 1))}}
+            .dump();
+    }
+    void end_snapshot() override { db_.execute("COMMIT"); }
+
+    void read(const SyncTable& table, RowSink& sink) override {
+        std::map<std::string, std::string> types = column_types(table.source.oid);
+        auto on_columns = [&](const std::vector<std::string>& names) {
+            std::vector<std::string> pg_types;
+            for (const auto& name : names)
+                pg_types.push_back(types[name]);
+            sink.columns(names, pg_types);
+        };
+        auto on_lines = [&](std::string_view lines, uint64_t rows) {
+            sink.copy_lines(lines, rows);
+        };
+        if (table.filter) {
+            // pg_dump cannot filter rows: COPY the query out, in the same snapshot.
+            std::vector<std::string> names = table_columns(table.source.oid);
+            on_columns(names);
+            db_.copy_out(fmt::format("COPY (SELECT {} FROM {} WHERE ({})) TO STDOUT",
+                                     join_quoted(names), table.source.name, *table.filter),
+                         {}, on_lines);
+            return;
+        }
+        PgResult where = db_.query(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+            "c.relnamespace WHERE c.oid = $1::oid",
+            {table.source.oid});
+        std::string schema = where.text(0, 0), name = where.text(0, 1);
+        // Quoted patterns match exactly these names: no case folding, no wildcards.
+        std::vector<std::string> patterns{quote_identifier(schema) + "." + quote_identifier(name)};
+        PgResult leaves = db_.query(
+            "SELECT n.nspname, c.relname FROM "
+            "pg_partition_tree($1::oid::regclass) p JOIN pg_class c ON c.oid = p.relid JOIN "
+            "pg_namespace n ON n.oid = c.relnamespace WHERE p.isleaf AND p.level > 0",
+            {table.source.oid});
+        for (int r = 0; r < leaves.rows(); r++)
+            patterns.push_back(quote_identifier(leaves.text(r, 0)) + "." +
+                               quote_identifier(leaves.text(r, 1)));
+        bool any = dump_->dump_table(
+            snapshot_, patterns, schema, name,
+            [&](const DumpedTable& dumped) { on_columns(dumped.columns); }, on_lines);
+        if (!any)  // a partitioned table without partitions holds no rows
+            on_columns(table_columns(table.source.oid));
+    }
+
+    canonical::TableDigest table_hash(const SyncTable& table) override {
+        PgResult hash = db_.query(kTableHashQuery, {table.source.oid, table.filter});
+        return digest_of(hash.text(0, 0), hash.text(0, 1));
+    }
+
+  private:
+    std::vector<std::string> table_columns(const std::string& oid) {
+        PgResult columns = db_.query(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT "
+            "attisdropped AND attgenerated = '' ORDER BY attnum",
+            {oid});
+        std::vector<std::string> names;
+        for (int r = 0; r < columns.rows(); r++)
+            names.push_back(columns.text(r, 0));
+        return names;
+    }
+
+    // Column name -> the name of its type, domains resolved to their base type.
+    std::map<std::string, std::string> column_types(const std::string& oid) {
+        PgResult columns = db_.query(
+            "SELECT a.attname, b.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
+            "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped",
+            {oid});
+        std::map<std::string, std::string> types;
+        for (int r = 0; r < columns.rows(); r++)
+            types[columns.text(r, 0)] = columns.text(r, 1);
+        return types;
+    }
+
+    std::string conninfo_;
+    PgConnection db_;
+    std::optional<PgDumpReader> dump_;
+    std::string snapshot_;
+};
+
+// ---- SQLite source ---------------------------------------------------------
+
+struct FinalizeStatement {
+    void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using StatementPtr = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
+
+StatementPtr prepare(SqliteConnection& db, const std::string& sql) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
+        throw Error(ErrorKind::invalid_input, sqlite3_errmsg(db.handle()),
+                    fmt::format("In {}.", db.peer()));
+    return StatementPtr(raw);
+}
+
+void step_done(SqliteConnection& db, sqlite3_stmt* statement) {
+    int rc = sqlite3_step(statement);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        throw Error(rc == SQLITE_CONSTRAINT ? ErrorKind::conflict : ErrorKind::io,
+                    sqlite3_errmsg(db.handle()), fmt::format("In {}.", db.peer()));
+    sqlite3_reset(statement);
+}
+
+std::vector<std::string> writable_columns(SqliteConnection& db, const std::string& table) {
+    // table_xinfo's hidden column: 2 and 3 are generated columns.
+    std::vector<std::string> names;
+    for (const auto& row :
+         db.query("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0", {table}))
+        names.push_back(*row.at(0));
+    return names;
+}
+
+class SqliteSource : public SyncSource {
+  public:
+    explicit SqliteSource(const std::string& path) : db_(path, false) {}
+
+    const std::string& name() const override { return db_.peer(); }
+    void require_ferry() override { require_sqlite_ferry(db_); }
+    std::vector<std::string> tracked_tables() override { return sqlite_tracked_tables(db_); }
+    PeerTable describe(const std::string& table) override {
+        return describe_sqlite_table(db_, table);
+    }
+    std::string identify(const std::string& table) override {
+        return sqlite::describe_table(db_.handle(), sqlite_table_name(table)).name;
+    }
+
+    // A read transaction holds one snapshot of a WAL database.
+    std::string begin_snapshot() override {
+        db_.execute("BEGIN");
+        auto position = db_.query("SELECT coalesce(max(position), 0) FROM ferry_changes");
+        return nlohmann::json{{"snapshot", nullptr},
+                              {"cursor", {{"position", std::stoll(*position.at(0).at(0))}}}}
+            .dump();
+    }
+    void end_snapshot() override { db_.execute("COMMIT"); }
+
+    void read(const SyncTable& table, RowSink& sink) override {
+        std::vector<std::string> names = writable_columns(db_, table.source.name);
+        sink.columns(names, {});
+        std::string sql = fmt::format("SELECT {} FROM main.{}", join_quoted(names),
+                                      quote_identifier(table.source.name));
+        if (table.filter)
+            sql += " WHERE (" + *table.filter + ")";
+        StatementPtr rows = prepare(db_, sql);
+        int rc;
+        while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW)
+            sink.sqlite_row(rows.get());
+        if (rc != SQLITE_DONE)
+            throw Error(ErrorKind::io, sqlite3_errmsg(db_.handle()),
+                        fmt::format("Reading {} in {}.", table.source.name, db_.peer()));
+    }
+
+    canonical::TableDigest table_hash(const SyncTable& table) override {
+        auto hash = db_.query("SELECT rows, digest FROM ferry_table_hash(?1, ?2)",
+                              {table.source.name, table.filter});
+        return digest_of(*hash.at(0).at(0), *hash.at(0).at(1));
+    }
+
+  private:
+    SqliteConnection db_;
+};
+
+// ---- PostgreSQL target -----------------------------------------------------
+
+// Appends a SQLite value as a COPY text field for a PostgreSQL column.
+void append_sqlite_value(std::string& line, sqlite3_value* value) {
+    switch (sqlite3_value_type(value)) {
+        case SQLITE_NULL:
+            copy_text::append_null(line);
+            break;
+        case SQLITE_INTEGER:
+            line += std::to_string(sqlite3_value_int64(value));
+            break;
+        case SQLITE_FLOAT: {
+            double number = sqlite3_value_double(value);
+            if (std::isinf(number))
+                line += number > 0 ? "Infinity" : "-Infinity";
+            else
+                line += fmt::format("{}", number);  // shortest text that reads back exactly
+            break;
+        }
+        case SQLITE_BLOB: {
+            static const char digits[] = "0123456789abcdef";
+            const auto* bytes = static_cast<const unsigned char*>(sqlite3_value_blob(value));
+            int size = sqlite3_value_bytes(value);
+            line += "\\\\x";  // bytea's hex form, its backslash escaped for COPY
+            for (int i = 0; i < size; i++) {
+                line += digits[bytes[i] >> 4];
+                line += digits[bytes[i] & 15];
+            }
+            break;
+        }
+        default:
+            copy_text::append_value(
+                line, std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(value)),
+                                       static_cast<size_t>(sqlite3_value_bytes(value))));
+    }
+}
+
+class PostgresWriter : public TableWriter {
+  public:
+    PostgresWriter(PgConnection& db, const SyncTable& table, const WriteOptions& options)
+        : db_(db), table_(table), options_(options) {}
+
+    ~PostgresWriter() override {
+        if (open_) {
+            try {
+                db_.execute("ROLLBACK");
+            } catch (...) {
+            }
+        }
+    }
+
+    void columns(const std::vector<std::string>& names, const std::vector<std::string>&) override {
+        names_ = names;
+        db_.execute("BEGIN");
+        open_ = true;
+        db_.execute("SELECT ferry.set_origin($1)", {options_.origin});
+        // Writers wait until this table is written; readers go on.
+        db_.execute("LOCK TABLE " + table_.target.name + " IN SHARE ROW EXCLUSIVE MODE");
+        before_ = count("");
+        direct_ = before_ == 0;
+        std::string columns = join_quoted(names);
+        if (direct_) {
+            db_.copy_in_start(fmt::format("COPY {} ({}) FROM STDIN", table_.target.name, columns));
+        } else {
+            db_.execute(fmt::format(
+                "CREATE TEMP TABLE ferry_staging ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA",
+                columns, table_.target.name));
+            db_.copy_in_start("COPY ferry_staging FROM STDIN");
+        }
+    }
+
+    void copy_lines(std::string_view lines, uint64_t rows) override {
+        db_.copy_in_put(lines);
+        rows_ += rows;
+        bytes_ += lines.size();
+        options_.tick(options_.done_before + rows_, bytes_);
+    }
+
+    void sqlite_row(sqlite3_stmt* row) override {
+        for (int i = 0; i < static_cast<int>(names_.size()); i++) {
+            if (i)
+                buffer_ += '\t';
+            append_sqlite_value(buffer_, sqlite3_column_value(row, i));
+        }
+        buffer_ += '\n';
+        if (++buffered_rows_ >= 4096 || buffer_.size() >= (1u << 20))
+            flush();
+    }
+
+    TableCounts finish() override {
+        flush();
+        TableCounts counts;
+        counts.source_rows = db_.copy_in_end();
+        if (direct_) {
+            counts.inserted = counts.source_rows;
+        } else {
+            uint64_t written = merge();
+            uint64_t after = count("");
+            counts.inserted = after - before_;
+            counts.updated = written - counts.inserted;
+            if (options_.delete_missing) {
+                PgResult deleted = db_.query(fmt::format(
+                    "DELETE FROM {} t WHERE {} NOT EXISTS (SELECT 1 FROM ferry_staging s WHERE {})",
+                    table_.target.name, filter_and(),
+                    key_match(table_.target.key_columns, "t", "s", "=")));
+                counts.deleted = std::stoull(PQcmdTuples(deleted.raw()));
+            } else {
+                uint64_t kept = table_.filter ? count(filter_and() + " true") : after;
+                counts.only_on_target = kept - counts.source_rows;
+            }
+        }
+        if (!options_.dry_run)
+            db_.execute("SELECT ferry.checkpoint_advance($1, $2, $3::jsonb, $4)",
+                        {options_.job, options_.scope, options_.checkpoint_done,
+                         std::to_string(options_.done_before + counts.source_rows)});
+        open_ = false;
+        db_.execute(options_.dry_run ? "ROLLBACK" : "COMMIT");
+        return counts;
+    }
+
+  private:
+    void flush() {
+        if (buffer_.empty())
+            return;
+        copy_lines(buffer_, buffered_rows_);
+        buffer_.clear();
+        buffered_rows_ = 0;
+    }
+
+    uint64_t count(const std::string& where) {
+        std::string sql = "SELECT count(*) FROM " + table_.target.name + " t";
+        if (!where.empty())
+            sql += " WHERE " + where;
+        return std::stoull(db_.query(sql).text(0, 0));
+    }
+
+    std::string filter_and() const { return table_.filter ? "(" + *table_.filter + ") AND" : ""; }
+
+    // Inserts new rows and rewrites the rows that differ; returns how many.
+    uint64_t merge() {
+        // Types without an equality operator (json, xml, point, and arrays of
+        // them) are compared by their text.
+        PgResult comparable = db_.query(R"(
+SELECT a.attname, EXISTS (SELECT 1 FROM pg_operator o
+                          WHERE o.oprname = '=' AND o.oprleft = e.cmp AND o.oprright = e.cmp)
+FROM pg_attribute a
+CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END AS base
+                    FROM pg_type t WHERE t.oid = a.atttypid) b
+CROSS JOIN LATERAL (SELECT CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem
+                                ELSE t.oid END AS cmp
+                    FROM pg_type t WHERE t.oid = b.base) e
+WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped)",
+                                        {table_.target.oid});
+        std::map<std::string, bool> has_equality;
+        for (int r = 0; r < comparable.rows(); r++)
+            has_equality[comparable.text(r, 0)] = comparable.text(r, 1) == "t";
+        const auto& keys = table_.target.key_columns;
+        std::string differs, set;
+        for (const auto& name : names_) {
+            if (std::find(keys.begin(), keys.end(), name) != keys.end())
+                continue;
+            std::string q = quote_identifier(name);
+            std::string cast = has_equality[name] ? "" : "::text";
+            differs += fmt::format("{}t.{}{} IS DISTINCT FROM s.{}{}",
+                                   differs.empty() ? "" : " OR ", q, cast, q, cast);
+            set += fmt::format("{}{} = s.{}", set.empty() ? "" : ", ", q, q);
+        }
+        std::string matched =
+            set.empty() ? ""
+                        : fmt::format("WHEN MATCHED AND ({}) THEN UPDATE SET {} ", differs, set);
+        PgResult merged = db_.query(fmt::format(
+            "MERGE INTO {} t USING ferry_staging s ON {} {}WHEN NOT MATCHED THEN INSERT ({}) "
+            "VALUES ({})",
+            table_.target.name, key_match(keys, "t", "s", "="), matched, join_quoted(names_),
+            join_quoted(names_, "s.")));
+        return std::stoull(PQcmdTuples(merged.raw()));
+    }
+
+    PgConnection& db_;
+    const SyncTable& table_;
+    const WriteOptions& options_;
+    std::vector<std::string> names_;
+    bool open_ = false;
+    bool direct_ = false;
+    uint64_t before_ = 0;
+    uint64_t rows_ = 0;
+    uint64_t bytes_ = 0;
+    std::string buffer_;
+    uint64_t buffered_rows_ = 0;
+};
+
+// Topological order from (referencing, referenced) name pairs.
+std::vector<SyncTable> order_by_references(
+    std::vector<SyncTable> tables, const std::vector<std::pair<std::string, std::string>>& edges,
+    const std::function<std::string(const SyncTable&)>& key_of) {
+    std::map<std::string, size_t> position;
+    for (size_t i = 0; i < tables.size(); i++)
+        position[key_of(tables[i])] = i;
+    std::vector<std::set<size_t>> references(tables.size());
+    for (const auto& [child, parent] : edges) {
+        auto c = position.find(child), p = position.find(parent);
+        if (c != position.end() && p != position.end())
+            references[c->second].insert(p->second);
+    }
+    return topological(std::move(tables), references);
+}
+
+class PostgresTarget : public SyncTarget {
+  public:
+    explicit PostgresTarget(const std::string& conninfo)
+        : data_(connect_postgres_peer(conninfo)), state_(connect_postgres_peer(conninfo)) {}
+
+    const std::string& name() const override { return data_.peer(); }
+    void require_ferry() override { cli::require_ferry(data_, "0.2"); }
+    PeerTable describe(const std::string& table) override { return describe_table(data_, table); }
+    std::string identify(const std::string& table) override {
+        return resolve_table(data_, table).oid;
+    }
+
+    std::vector<SyncTable> parents_first(std::vector<SyncTable> tables) override {
+        PgResult edges = data_.query(
+            "SELECT conrelid::text, confrelid::text FROM pg_constraint WHERE contype = 'f' AND "
+            "conrelid <> confrelid");
+        std::vector<std::pair<std::string, std::string>> pairs;
+        for (int r = 0; r < edges.rows(); r++)
+            pairs.emplace_back(edges.text(r, 0), edges.text(r, 1));
+        return order_by_references(std::move(tables), pairs,
+                                   [](const SyncTable& t) { return t.target.oid; });
+    }
+
+    std::optional<std::string> try_lock(const std::string& lease, const std::string& holder,
+                                        int ttl_seconds) override {
+        PgResult taken = state_.query("SELECT ferry.try_lock($1, $2, make_interval(secs => $3))",
+                                      {lease, holder, std::to_string(ttl_seconds)});
+        if (taken.text(0, 0) == "t")
+            return std::nullopt;
+        PgResult by = state_.query("SELECT holder FROM ferry.locks WHERE name = $1", {lease});
+        return by.rows() ? by.text(0, 0) : std::string("another holder");
+    }
+    void unlock(const std::string& lease, const std::string& holder) override {
+        state_.execute("SELECT ferry.unlock($1, $2)", {lease, holder});
+    }
+    void force_unlock(const std::string& lease) override {
+        state_.execute("SELECT ferry.force_unlock($1)", {lease});
+    }
+
+    std::optional<std::string> begin_run(const std::string& job, const std::string& scope,
+                                         uint64_t total) override {
+        PgResult row = state_.query("SELECT position::text FROM ferry.checkpoint_begin($1, $2, $3)",
+                                    {job, scope, std::to_string(total)});
+        return row.value(0, 0);
+    }
+    void complete_run(const std::string& job, const std::string& scope) override {
+        state_.execute("SELECT ferry.checkpoint_complete($1, $2)", {job, scope});
+    }
+    void fail_run(const std::string& job, const std::string& scope,
+                  const std::string& error) override {
+        state_.execute("SELECT ferry.checkpoint_fail($1, $2, $3)", {job, scope, error});
+    }
+
+    std::unique_ptr<TableWriter> open_writer(const SyncTable& table,
+                                             const WriteOptions& options) override {
+        return std::make_unique<PostgresWriter>(data_, table, options);
+    }
+
+    canonical::TableDigest table_hash(const SyncTable& table) override {
+        PgResult hash = data_.query(kTableHashQuery, {table.target.oid, table.filter});
+        return digest_of(hash.text(0, 0), hash.text(0, 1));
+    }
+
+  private:
+    PgConnection data_;
+    PgConnection state_;
+};
+
+// ---- SQLite target ---------------------------------------------------------
+
+// How a value from a PostgreSQL source is bound in SQLite.
+enum class Binding { text, integer, real, boolean, blob };
+
+Binding binding_for(const std::string& pg_type) {
+    if (pg_type == "int2" || pg_type == "int4" || pg_type == "int8" || pg_type == "oid")
+        return Binding::integer;
+    if (pg_type == "float4" || pg_type == "float8")
+        return Binding::real;
+    if (pg_type == "bool")
+        return Binding::boolean;
+    if (pg_type == "bytea")
+        return Binding::blob;
+    return Binding::text;  // the column's affinity makes numbers of numeric text
+}
+
+class SqliteWriter : public TableWriter {
+  public:
+    SqliteWriter(SqliteConnection& db, const SyncTable& table, const WriteOptions& options)
+        : db_(db), table_(table), options_(options) {}
+
+    ~SqliteWriter() override {
+        if (open_) {
+            try {
+                db_.execute("ROLLBACK");
+            } catch (...) {
+            }
+        }
+        try {
+            db_.execute("DROP TABLE IF EXISTS temp.ferry_seen_keys");
+        } catch (...) {
+        }
+    }
+
+    void columns(const std::vector<std::string>& names,
+                 const std::vector<std::string>& pg_types) override {
+        for (size_t i = 0; i < names.size(); i++)
+            bindings_.push_back(i < pg_types.size() ? binding_for(pg_types[i]) : Binding::text);
+        const auto& keys = table_.target.key_columns;
+        std::string target = "main." + quote_identifier(table_.target.name);
+        std::string placeholders, differs_old, differs_new, set;
+        for (size_t i = 0; i < names.size(); i++) {
+            placeholders += fmt::format("{}?{}", i ? ", " : "", i + 1);
+            if (std::find(keys.begin(), keys.end(), names[i]) != keys.end())
+                continue;
+            std::string q = quote_identifier(names[i]);
+            differs_old += (differs_old.empty() ? "" : ", ") + target + "." + q;
+            differs_new += (differs_new.empty() ? "" : ", ") + std::string("excluded.") + q;
+            set += fmt::format("{}{} = excluded.{}", set.empty() ? "" : ", ", q, q);
+        }
+        std::string on_conflict = set.empty()
+                                      ? "DO NOTHING"
+                                      : fmt::format("DO UPDATE SET {} WHERE ({}) IS NOT ({})", set,
+                                                    differs_old, differs_new);
+        upsert_ = prepare(
+            db_, fmt::format("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {}", target,
+                             join_quoted(names), placeholders, join_quoted(keys), on_conflict));
+        if (options_.delete_missing) {
+            // The keys seen, to delete the others at the end; the key columns'
+            // declared types give the same affinity as in the table.
+            std::string key_columns, key_values;
+            for (size_t k = 0; k < keys.size(); k++) {
+                auto it = std::find(names.begin(), names.end(), keys[k]);
+                key_positions_.push_back(static_cast<int>(it - names.begin()));
+                key_columns += fmt::format("{}{} {}", k ? ", " : "", quote_identifier(keys[k]),
+                                           declared_type(keys[k]));
+                key_values += fmt::format("{}?{}", k ? ", " : "", k + 1);
+            }
+            db_.execute("DROP TABLE IF EXISTS temp.ferry_seen_keys");
+            db_.execute(fmt::format(
+                "CREATE TEMP TABLE ferry_seen_keys ({}, PRIMARY KEY ({})) WITHOUT ROWID",
+                key_columns, join_quoted(keys)));
+            seen_ = prepare(db_, fmt::format("INSERT OR IGNORE INTO temp.ferry_seen_keys "
+                                             "VALUES ({})",
+                                             key_values));
+        }
+        before_ = count("");
+        begin_batch();
+    }
+
+    void copy_lines(std::string_view lines, uint64_t) override {
+        size_t start = 0;
+        while (start < lines.size()) {
+            size_t end = lines.find('\n', start);
+            if (end == std::string_view::npos)
+                end = lines.size();
+            copy_text::decode_line(lines.substr(start, end - start), fields_);
+            if (fields_.size() != bindings_.size())
+                throw Error(ErrorKind::invalid_input,
+                            fmt::format("a row of {} has {} values for {} columns",
+                                        table_.source.name, fields_.size(), bindings_.size()));
+            for (size_t i = 0; i < fields_.size(); i++)
+                bind_field(upsert_.get(), static_cast<int>(i) + 1, bindings_[i], fields_[i]);
+            for (size_t k = 0; k < key_positions_.size(); k++) {
+                size_t column = static_cast<size_t>(key_positions_[k]);
+                bind_field(seen_.get(), static_cast<int>(k) + 1, bindings_[column],
+                           fields_[column]);
+            }
+            bytes_ += end - start + 1;
+            write_bound_row();
+            start = end + 1;
+        }
+    }
+
+    void sqlite_row(sqlite3_stmt* row) override {
+        for (int i = 0; i < static_cast<int>(bindings_.size()); i++)
+            sqlite3_bind_value(upsert_.get(), i + 1, sqlite3_column_value(row, i));
+        for (size_t k = 0; k < key_positions_.size(); k++)
+            sqlite3_bind_value(seen_.get(), static_cast<int>(k) + 1,
+                               sqlite3_column_value(row, key_positions_[k]));
+        for (int i = 0; i < static_cast<int>(bindings_.size()); i++)
+            bytes_ += static_cast<uint64_t>(sqlite3_column_bytes(row, i));
+        write_bound_row();
+    }
+
+    TableCounts finish() override {
+        TableCounts counts;
+        counts.source_rows = rows_;
+        if (options_.delete_missing) {
+            std::string target = "main." + quote_identifier(table_.target.name);
+            db_.execute(fmt::format(
+                "DELETE FROM {} WHERE {} NOT EXISTS (SELECT 1 FROM temp.ferry_seen_keys s "
+                "WHERE {})",
+                target, table_.filter ? "(" + *table_.filter + ") AND" : "",
+                key_match(table_.target.key_columns, "s", target, "IS")));
+            counts.deleted = static_cast<uint64_t>(sqlite3_changes(db_.handle()));
+        }
+        uint64_t after = count("");
+        counts.inserted = after + counts.deleted - before_;
+        counts.updated = written_ - counts.inserted;
+        if (!options_.delete_missing)
+            counts.only_on_target =
+                (table_.filter ? count(*table_.filter) : after) - counts.source_rows;
+        end_batch(true);
+        return counts;
+    }
+
+  private:
+    std::string declared_type(const std::string& column) {
+        for (const auto& row : db_.query("SELECT type FROM pragma_table_info(?1) WHERE name = ?2",
+                                         {table_.target.name, column}))
+            return row.at(0).value_or("");
+        return "";
+    }
+
+    uint64_t count(const std::string& where) {
+        std::string sql = "SELECT count(*) FROM main." + quote_identifier(table_.target.name);
+        if (!where.empty())
+            sql += " WHERE (" + where + ")";
+        return std::stoull(*db_.query(sql).at(0).at(0));
+    }
+
+    // Binds a decoded COPY field; blobs are copied, text is borrowed until
+    // the row has been written.
+    void bind_field(sqlite3_stmt* s, int index, Binding binding, const copy_text::Field& field) {
+        if (field.is_null) {
+            sqlite3_bind_null(s, index);
+            return;
+        }
+        const std::string& v = field.value;
+        switch (binding) {
+            case Binding::integer:
+                sqlite3_bind_int64(s, index, std::stoll(v));
+                return;
+            case Binding::real:
+                if (v == "NaN")  // SQLite has no NaN (it would become NULL)
+                    sqlite3_bind_text(s, index, "NaN", 3, SQLITE_STATIC);
+                else
+                    sqlite3_bind_double(s, index, std::strtod(v.c_str(), nullptr));
+                return;
+            case Binding::boolean:
+                sqlite3_bind_int(s, index, v == "t" ? 1 : 0);
+                return;
+            case Binding::blob:
+                blob_.clear();
+                for (size_t i = 2; i + 1 < v.size(); i += 2)  // "\x0a1b"
+                    blob_ += static_cast<char>(text::hex_digit_value(v[i]) * 16 +
+                                               text::hex_digit_value(v[i + 1]));
+                sqlite3_bind_blob(s, index, blob_.data(), static_cast<int>(blob_.size()),
+                                  SQLITE_TRANSIENT);
+                return;
+            case Binding::text:
+                sqlite3_bind_text(s, index, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+                return;
+        }
+    }
+
+    void write_bound_row() {
+        step_done(db_, upsert_.get());
+        written_ += static_cast<uint64_t>(sqlite3_changes(db_.handle()));
+        if (seen_)
+            step_done(db_, seen_.get());
+        rows_++;
+        if (++batch_rows_ >= options_.batch_rows && !options_.dry_run) {
+            end_batch();
+            options_.tick(options_.done_before + rows_, bytes_);
+            begin_batch();
+        }
+    }
+
+    void begin_batch() {
+        db_.execute("BEGIN IMMEDIATE");
+        open_ = true;
+        db_.execute("SELECT ferry_set_origin(?1)", {options_.origin});
+        batch_rows_ = 0;
+    }
+
+    // Records progress with the rows it covers, and commits them together.
+    void end_batch(bool table_done = false) {
+        if (!options_.dry_run)
+            db_.execute("SELECT ferry_checkpoint_advance(?1, ?2, ?3, ?4)",
+                        {options_.job, options_.scope,
+                         table_done ? options_.checkpoint_done : options_.checkpoint,
+                         std::to_string(options_.done_before + rows_)});
+        db_.execute("SELECT ferry_set_origin(NULL)");
+        open_ = false;
+        db_.execute(options_.dry_run ? "ROLLBACK" : "COMMIT");
+    }
+
+    SqliteConnection& db_;
+    const SyncTable& table_;
+    const WriteOptions& options_;
+    std::vector<Binding> bindings_;
+    std::vector<int> key_positions_;
+    StatementPtr upsert_;
+    StatementPtr seen_;
+    std::vector<copy_text::Field> fields_;
+    std::string blob_;
+    bool open_ = false;
+    uint64_t before_ = 0;
+    uint64_t rows_ = 0;
+    uint64_t bytes_ = 0;
+    uint64_t written_ = 0;
+    uint64_t batch_rows_ = 0;
+};
+
+class SqliteTarget : public SyncTarget {
+  public:
+    explicit SqliteTarget(const std::string& path) : data_(path, false), state_(path, false) {}
+
+    const std::string& name() const override { return data_.peer(); }
+    void require_ferry() override { require_sqlite_ferry(data_); }
+    PeerTable describe(const std::string& table) override {
+        return describe_sqlite_table(data_, table);
+    }
+    std::string identify(const std::string& table) override {
+        return sqlite::describe_table(data_.handle(), sqlite_table_name(table)).name;
+    }
+
+    std::vector<SyncTable> parents_first(std::vector<SyncTable> tables) override {
+        std::vector<std::pair<std::string, std::string>> pairs;
+        for (const auto& table : tables)
+            for (const auto& row : data_.query("SELECT \"table\" FROM pragma_foreign_key_list(?1)",
+                                               {table.target.name}))
+                pairs.emplace_back(lower(table.target.name), lower(row.at(0).value_or("")));
+        return order_by_references(std::move(tables), pairs,
+                                   [](const SyncTable& t) { return lower(t.target.name); });
+    }
+
+    std::optional<std::string> try_lock(const std::string& lease, const std::string& holder,
+                                        int ttl_seconds) override {
+        auto taken = state_.query("SELECT ferry_try_lock(?1, ?2, ?3)",
+                                  {lease, holder, std::to_string(ttl_seconds)});
+        if (taken.at(0).at(0) == std::optional<std::string>("1"))
+            return std::nullopt;
+        auto by = state_.query("SELECT holder FROM ferry_locks WHERE name = ?1", {lease});
+        return by.empty() ? std::string("another holder") : by.at(0).at(0).value_or("");
+    }
+    void unlock(const std::string& lease, const std::string& holder) override {
+        state_.execute("SELECT ferry_unlock(?1, ?2)", {lease, holder});
+    }
+    void force_unlock(const std::string& lease) override {
+        state_.execute("SELECT ferry_force_unlock(?1)", {lease});
+    }
+
+    std::optional<std::string> begin_run(const std::string& job, const std::string& scope,
+                                         uint64_t total) override {
+        state_.execute("SELECT ferry_checkpoint_begin(?1, ?2, ?3)",
+                       {job, scope, std::to_string(total)});
+        return state_
+            .query("SELECT position FROM ferry_checkpoints WHERE job = ?1 AND scope = ?2",
+                   {job, scope})
+            .at(0)
+            .at(0);
+    }
+    void complete_run(const std::string& job, const std::string& scope) override {
+        state_.execute("SELECT ferry_checkpoint_complete(?1, ?2)", {job, scope});
+    }
+    void fail_run(const std::string& job, const std::string& scope,
+                  const std::string& error) override {
+        state_.execute("SELECT ferry_checkpoint_fail(?1, ?2, ?3)", {job, scope, error});
+    }
+
+    std::unique_ptr<TableWriter> open_writer(const SyncTable& table,
+                                             const WriteOptions& options) override {
+        return std::make_unique<SqliteWriter>(data_, table, options);
+    }
+
+    canonical::TableDigest table_hash(const SyncTable& table) override {
+        auto hash = data_.query("SELECT rows, digest FROM ferry_table_hash(?1, ?2)",
+                                {table.target.name, table.filter});
+        return digest_of(*hash.at(0).at(0), *hash.at(0).at(1));
+    }
+
+  private:
+    static std::string lower(std::string name) {
+        for (char& c : name)
+            if (c >= 'A' && c <= 'Z')
+                c = static_cast<char>(c - 'A' + 'a');
+        return name;
+    }
+
+    SqliteConnection data_;
+    SqliteConnection state_;
+};
+
+}  // namespace
+
+std::unique_ptr<SyncSource> open_sync_source(const std::string& peer) {
+    PeerAddress address = parse_peer(peer);
+    if (address.engine == PeerEngine::sqlite)
+        return std::make_unique<SqliteSource>(address.target);
+    return std::make_unique<PostgresSource>(peer);
+}
+
+std::unique_ptr<SyncTarget> open_sync_target(const std::string& peer) {
+    PeerAddress address = parse_peer(peer);
+    if (address.engine == PeerEngine::sqlite)
+        return std::make_unique<SqliteTarget>(address.target);
+    return std::make_unique<PostgresTarget>(peer);
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,128 @@
+// The two sides of a full sync (docs/full-sync.md). A source reads its tables
+// in one consistent snapshot and streams their rows; a target writes them,
+// one table at a time, writing only rows that differ, with its checkpoint in
+// the same transaction as the data.
+//
+// Rows travel as PostgreSQL's COPY text lines (PostgreSQL to PostgreSQL, never
+// decoded) or as SQLite statement rows (from a SQLite source); each writer
+// takes both.
+#pragma once
+
+#include "sqlite_api.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ferry/canonical.hpp"
+#include "peer_tables.hpp"
+
+namespace ferry::cli {
+
+// Where a row stream goes.
+class RowSink {
+  public:
+    virtual ~RowSink() = default;
+    // The source's column names, in the order of every row's values, and
+    // their PostgreSQL types (empty for a SQLite source). Called once, first.
+    virtual void columns(const std::vector<std::string>& names,
+                         const std::vector<std::string>& pg_types) = 0;
+    // Complete COPY text lines, each ending in '\n'.
+    virtual void copy_lines(std::string_view lines, uint64_t rows) = 0;
+    // One row of a SQLite statement, its values in the order of columns().
+    virtual void sqlite_row(sqlite3_stmt* row) = 0;
+};
+
+struct SyncTable {
+    PeerTable source;
+    PeerTable target;
+    Param filter;  // --where condition, applied on both sides
+};
+
+class SyncSource {
+  public:
+    virtual ~SyncSource() = default;
+    virtual const std::string& name() const = 0;
+    virtual void require_ferry() = 0;
+    virtual std::vector<std::string> tracked_tables() = 0;
+    virtual PeerTable describe(const std::string& table) = 0;
+    virtual std::string identify(const std::string& table) = 0;
+    // Opens the snapshot every read and hash of this run sees. Returns what
+    // the target records so that an incremental sync starts exactly where
+    // the copy ended: {"snapshot": ..., "cursor": ...} as JSON text.
+    virtual std::string begin_snapshot() = 0;
+    virtual void end_snapshot() = 0;
+    virtual void read(const SyncTable& table, RowSink& sink) = 0;
+    virtual canonical::TableDigest table_hash(const SyncTable& table) = 0;
+};
+
+// What writing one table did.
+struct TableCounts {
+    uint64_t source_rows = 0;     // rows read from the source
+    uint64_t inserted = 0;        // new on the target
+    uint64_t updated = 0;         // differed, rewritten
+    uint64_t deleted = 0;         // --delete-missing
+    uint64_t only_on_target = 0;  // kept (no --delete-missing)
+    uint64_t unchanged() const { return source_rows - inserted - updated; }
+};
+
+struct WriteOptions {
+    std::string origin;  // the source peer: its rows are not sent back to it
+    std::string job;     // the run's checkpoint: job and scope
+    std::string scope;
+    std::string checkpoint;       // the run's position while writing this table, JSON text
+    std::string checkpoint_done;  // and once it is written
+    uint64_t done_before = 0;     // rows of the run written before this table
+    bool delete_missing = false;
+    bool dry_run = false;         // roll back at the end
+    uint64_t batch_rows = 50000;  // SQLite: rows per transaction
+    // Called between batches, outside any write transaction of a SQLite
+    // target: progress, leases, cancel. Throws to stop.
+    std::function<void(uint64_t rows_done, uint64_t bytes_done)> tick;
+};
+
+class TableWriter : public RowSink {
+  public:
+    // Writes what remains, the checkpoint, and commits (rolls back when dry).
+    virtual TableCounts finish() = 0;
+};
+
+class SyncTarget {
+  public:
+    virtual ~SyncTarget() = default;
+    virtual const std::string& name() const = 0;
+    virtual void require_ferry() = 0;
+    virtual PeerTable describe(const std::string& table) = 0;
+    virtual std::string identify(const std::string& table) = 0;
+    // The tables in an order that writes parents before the tables whose
+    // foreign keys reference them.
+    virtual std::vector<SyncTable> parents_first(std::vector<SyncTable> tables) = 0;
+
+    // Leases, on a connection of their own: nullopt when taken, else the holder.
+    virtual std::optional<std::string> try_lock(const std::string& lease, const std::string& holder,
+                                                int ttl_seconds) = 0;
+    virtual void unlock(const std::string& lease, const std::string& holder) = 0;
+    // Releases a lease whoever holds it.
+    virtual void force_unlock(const std::string& lease) = 0;
+
+    // The run's checkpoint: begins it and returns its position as JSON text
+    // (null when starting over).
+    virtual std::optional<std::string> begin_run(const std::string& job, const std::string& scope,
+                                                 uint64_t total) = 0;
+    virtual void complete_run(const std::string& job, const std::string& scope) = 0;
+    virtual void fail_run(const std::string& job, const std::string& scope,
+                          const std::string& error) = 0;
+
+    virtual std::unique_ptr<TableWriter> open_writer(const SyncTable& table,
+                                                     const WriteOptions& options) = 0;
+    virtual canonical::TableDigest table_hash(const SyncTable& table) = 0;
+};
+
+std::unique_ptr<SyncSource> open_sync_source(const std::string& peer);
+std::unique_ptr<SyncTarget> open_sync_target(const std::string& peer);
+
+}  // namespace ferry::cli

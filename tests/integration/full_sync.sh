@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# ferry full-sync end to end, on a real PostgreSQL cluster and real SQLite
+# files: all four engine pairs with --verify, re-runs that write nothing,
+# changes, --delete-missing, --dry-run, --where, leases (exit 4), SIGTERM,
+# kill -9 at several points and resume, and the errors that must come before
+# anything is written.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib/pg_cluster.sh"
+source "$here/../lib/assert.sh"
+ferry=${FERRY_BIN:-$here/../../build/ferry}
+work=$(mktemp -d /tmp/ferry-full-sync-XXXXXX)
+trap 'rm -rf "$work"; pg_cluster_stop_all' EXIT
+pg_cluster_start fullsync
+
+q() { psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
+pg_schema='
+CREATE TABLE customers (id int PRIMARY KEY, name text, data json, photo bytea, active boolean,
+                        score float8, joined timestamptz, balance numeric);
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers, note text);
+CREATE TABLE "Line Items" ("order" text, "No" int, qty int, PRIMARY KEY ("order", "No"));'
+lite_schema='
+CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, data JSON, photo BLOB, active BOOLEAN,
+                        score REAL, joined TIMESTAMPTZ, balance NUMERIC);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers, note TEXT);
+CREATE TABLE "Line Items" ("order" TEXT, "No" INTEGER, qty INTEGER, PRIMARY KEY ("order", "No"))
+  WITHOUT ROWID;'
+tables='customers,orders,"Line Items"'
+
+new_pg() {  # new_pg DB: a database with the schema, ferry and tracking
+  createdb "$1"
+  q "$1" "$pg_schema" >/dev/null
+  "$ferry" init "dbname=$1" --track "$tables" >/dev/null
+}
+new_lite() {  # new_lite FILE
+  sqlite3 "$1" "$lite_schema"
+  "$ferry" init "sqlite:$1" --track "$tables" >/dev/null
+}
+# Table hashes of both peers, as ferry diff sees them: exit 0 when equal.
+same() { "$ferry" diff "$1" "$2" --tables "$tables" --quiet >/dev/null; }
+# sync ARGS...: full-sync, of the three tables unless ARGS name others.
+sync() {
+  if [[ " $* " == *" --tables "* ]]; then run "$ferry" full-sync --quiet "$@"
+  else run "$ferry" full-sync --quiet --tables "$tables" "$@"; fi
+}
+# field EXPR TABLE: EXPR over the JSON report's entry t for TABLE.
+field() { json_query "$out" "SELECT $1 FROM input, jsonb_array_elements(j->'tables') t WHERE t->>'table' IN ('$2', 'public.$2')"; }
+
+new_pg src
+q src "INSERT INTO customers SELECT i, 'name ' || i, json_build_object('i', i, 'tags', json_build_array('a', 'ü')),
+         decode(md5(i::text), 'hex'), i % 2 = 0, CASE WHEN i = 7 THEN 'Infinity' ELSE i * 0.5 END,
+         '2024-01-01 00:00+02'::timestamptz + i * interval '1 hour', i * 1.25
+       FROM generate_series(1, 1000) i;
+       INSERT INTO customers VALUES (1001, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+                                    (1002, E'tab\there, newline\nthere, back\\\\slash', '[]', '\\x00', true, -0.0, NULL, 0.000001);
+       INSERT INTO orders SELECT i, 1 + i % 1000, 'order ' || i FROM generate_series(1, 3000) i;
+       INSERT INTO \"Line Items\" SELECT 'o' || (i % 50), i, i * 2 FROM generate_series(1, 500) i;" >/dev/null
+
+# --- PostgreSQL -> PostgreSQL
+new_pg dst
+sync --from dbname=src --to dbname=dst --verify --json
+expect_status 0 "PG->PG into empty tables, verified"
+expect_equal "$(field "t->>'inserted'" customers)" "1002" "every customer inserted"
+expect_equal "$(json_query "$out" "SELECT j->>'verified' FROM input")" "true" "verify reports equal hashes"
+same dbname=src dbname=dst && pass "ferry diff agrees" || fail "ferry diff agrees"
+expect_equal "$(q dst "SELECT DISTINCT origin FROM ferry.changes")" "dbname=src" \
+  "the copied rows carry the source as origin (never sent back to it)"
+changes_before=$(q dst "SELECT count(*) FROM ferry.changes")
+sync --from dbname=src --to dbname=dst --verify --json
+expect_status 0 "a second run"
+expect_equal "$(json_query "$out" "SELECT sum((t->>'inserted')::int + (t->>'updated')::int + (t->>'deleted')::int) FROM input, jsonb_array_elements(j->'tables') t")" \
+  "0" "re-running a finished sync writes nothing"
+expect_equal "$(q dst "SELECT count(*) FROM ferry.changes")" "$changes_before" \
+  "and captures no change on the target"
+
+q src "UPDATE customers SET name = 'renamed' WHERE id IN (1, 2, 3);
+       UPDATE customers SET data = '{\"i\": 4, \"changed\": true}' WHERE id = 4;
+       INSERT INTO customers VALUES (2000, 'new', NULL, NULL, NULL, NULL, NULL, NULL);
+       DELETE FROM orders WHERE id = 3000;" >/dev/null
+q dst "INSERT INTO customers (id, name) VALUES (5000, 'only on the target')" >/dev/null
+sync --from dbname=src --to dbname=dst --json
+expect_equal "$(field "concat_ws(',', t->>'inserted', t->>'updated', t->>'only_on_target')" customers)" \
+  "1,4,1" "changed rows: 1 inserted, 4 updated (json compared by text), 1 kept only on the target"
+expect_equal "$(field "t->>'only_on_target'" orders)" "1" "a row deleted at the source is kept and counted"
+expect_equal "$(q dst "SELECT name FROM customers WHERE id = 5000")" "only on the target" "the target's own row is kept"
+
+before=$(q dst "SELECT count(*) FROM orders")
+sync --from dbname=src --to dbname=dst --delete-missing --dry-run --json
+expect_status 0 "a dry run"
+expect_equal "$(field "t->>'deleted'" orders)" "1" "the dry run reports the row it would delete"
+expect_equal "$(q dst "SELECT count(*) FROM orders")" "$before" "the dry run writes nothing"
+sync --from dbname=src --to dbname=dst --delete-missing --verify --json
+expect_status 0 "--delete-missing mirrors the source"
+expect_equal "$(field "t->>'deleted'" customers),$(field "t->>'deleted'" orders)" "1,1" "both extra rows deleted"
+same dbname=src dbname=dst && pass "the target is an exact mirror" || fail "the target is an exact mirror"
+
+# --- --where
+new_pg part
+sync --from dbname=src --to dbname=part --where 'customers:id <= 10' --where 'orders:customer_id <= 10' --json
+expect_status 0 "--where copies a subset"
+expect_equal "$(q part "SELECT count(*) FROM customers")" "10" "only the rows the condition selects"
+expect_equal "$(field "t->>'source_rows'" orders)" "29" "the condition applies per table (order 3000 is gone)"
+
+# --- PostgreSQL -> SQLite -> SQLite -> PostgreSQL
+new_lite "$work/a.db"
+sync --from dbname=src --to "sqlite:$work/a.db" --verify --batch-rows 300
+expect_status 0 "PG->SQLite, verified"
+expect_equal "$(sqlite3 "$work/a.db" "SELECT typeof(photo), typeof(active), active, typeof(score) FROM customers WHERE id = 2")" \
+  "blob|integer|1|real" "bytea, boolean and float arrive as SQLite blob, integer and real"
+expect_equal "$(sqlite3 "$work/a.db" "SELECT name FROM customers WHERE id = 1002")" \
+  "$(printf 'tab\there, newline\nthere, back\\slash')" "escapes survive COPY text"
+sync --from dbname=src --to "sqlite:$work/a.db" --verify --json
+expect_equal "$(json_query "$out" "SELECT sum((t->>'inserted')::int + (t->>'updated')::int) FROM input, jsonb_array_elements(j->'tables') t")" \
+  "0" "PG->SQLite again writes nothing"
+new_lite "$work/b.db"
+sync --from "sqlite:$work/a.db" --to "sqlite:$work/b.db" --verify
+expect_status 0 "SQLite->SQLite, verified"
+new_pg back
+sync --from "sqlite:$work/b.db" --to dbname=back --verify
+expect_status 0 "SQLite->PG, verified"
+same dbname=src dbname=back && pass "the round trip PG->SQLite->SQLite->PG changes nothing" \
+  || fail "the round trip PG->SQLite->SQLite->PG changes nothing"
+sync --from dbname=src --to "sqlite:$work/b.db" --verify --delete-missing
+expect_status 0 "PG->SQLite with --delete-missing"
+
+# --- errors before anything is written
+createdb partial
+q partial "$pg_schema" >/dev/null
+q partial 'DROP TABLE "Line Items"; ALTER TABLE orders DROP COLUMN note' >/dev/null
+"$ferry" init dbname=partial --track customers,orders >/dev/null
+sync --from dbname=src --to dbname=partial
+expect_status 1 "a target without a table or a column is refused"
+expect_contains "$err" '2 of 3 tables cannot be synced; nothing was written' "the error counts them"
+expect_contains "$err" 'Line Items' "it names the missing table"
+expect_contains "$err" 'note' "it names the missing column"
+expect_equal "$(q partial "SELECT count(*) FROM customers")" "0" "and nothing was written"
+FERRY_PG_DUMP=$work/no-pg-dump sync --from dbname=src --to dbname=partial --tables customers
+expect_status 1 "a missing pg_dump is refused"
+expect_contains "$err" "postgresql-client-15" "the error names the package to install"
+sync --from "host=127.0.0.1 port=1 dbname=src password=sekrit connect_timeout=2" --to dbname=dst
+expect_status 1 "an unreachable source"
+expect_contains "$err" "cannot connect" "says it cannot connect"
+expect_not_contains "$err$out" "sekrit" "and never shows the password"
+sync --from dbname=src --to dbname=src
+expect_status 1 "the same peer as source and target is refused"
+
+# --- leases: one sync per target table at a time
+q dst "SELECT ferry.try_lock('sync public.orders', 'nightly job on db1', '1 hour')" >/dev/null
+sync --from dbname=src --to dbname=dst
+expect_status 4 "a table leased by another holder: exit 4"
+expect_contains "$err" "nightly job on db1" "the message names the holder"
+expect_equal "$(q dst "SELECT count(*) FROM ferry.locks")" "1" "its own leases are released"
+q dst "SELECT ferry.force_unlock('sync public.orders')" >/dev/null
+
+# --- kill -9 and resume, SIGTERM
+q src "CREATE TABLE big1 (id int PRIMARY KEY, v text); CREATE TABLE big2 (id int PRIMARY KEY, v text);
+       INSERT INTO big1 SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 300000) i;
+       INSERT INTO big2 SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 300000) i;" >/dev/null
+for db in dst; do
+  q $db "CREATE TABLE big1 (id int PRIMARY KEY, v text); CREATE TABLE big2 (id int PRIMARY KEY, v text);
+         SELECT ferry.track('big1'); SELECT ferry.track('big2');" >/dev/null
+done
+sqlite3 "$work/k.db" "CREATE TABLE big1 (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE big2 (id INTEGER PRIMARY KEY, v TEXT);"
+"$ferry" init "sqlite:$work/k.db" --track big1,big2 >/dev/null
+
+# wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
+wait_for() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do (( SECONDS < deadline )) || return 1; sleep 0.05; done
+}
+pg_done() { [[ $(q dst "SELECT coalesce(max(done), 0) FROM ferry.checkpoints WHERE status = 'running'") -gt 0 ]]; }
+lite_done() { [[ $(sqlite3 "$work/k.db" "SELECT coalesce(max(done), 0) FROM ferry_checkpoints WHERE status = 'running'") -gt 0 ]]; }
+lite_big2() { [[ $(sqlite3 "$work/k.db" "SELECT count(*) FROM big2") -gt 0 ]]; }
+
+# PG target, killed in big2 after big1 committed
+"$ferry" full-sync --quiet --from dbname=src --to dbname=dst --tables big1,big2 >/dev/null 2>&1 &
+pid=$!
+wait_for 60 pg_done && kill -9 $pid; wait $pid 2>/dev/null || true
+expect_equal "$(q dst "SELECT status FROM ferry.checkpoints WHERE job = 'full-sync from dbname=src' AND scope = 'public.big1,public.big2'")" \
+  "running" "a killed run leaves its checkpoint running"
+sync --from dbname=src --to dbname=dst --tables big1,big2 --verify
+expect_status 0 "the next run resumes and verifies"
+expect_contains "$out" "(done before)" "the table finished before the kill is not copied again"
+expect_equal "$(q dst "SELECT count(*) FROM ferry.changes c WHERE c.relid = 'big1'::regclass")" "300000" \
+  "every row of big1 was written exactly once"
+
+# SQLite target, killed between batches, twice, then resumed
+for point in lite_done lite_big2; do
+  "$ferry" full-sync --quiet --from dbname=src --to "sqlite:$work/k.db" --tables big1,big2 --batch-rows 5000 >/dev/null 2>&1 &
+  pid=$!
+  wait_for 60 $point && kill -9 $pid; wait $pid 2>/dev/null || true
+done
+sqlite3 "$work/k.db" "PRAGMA integrity_check" | grep -qx ok && pass "the killed SQLite target is intact" \
+  || fail "the killed SQLite target is intact"
+sync --from dbname=src --to "sqlite:$work/k.db" --tables big1,big2 --verify --json
+expect_status 0 "the SQLite target resumes and verifies"
+expect_equal "$(sqlite3 "$work/k.db" "SELECT count(*) FROM ferry_changes WHERE table_name = 'big1' AND op = 'I'")" \
+  "300000" "no row was written twice across the killed runs"
+
+# SIGTERM stops cleanly and records the session as cancelled
+q dst "TRUNCATE big1, big2" >/dev/null
+"$ferry" full-sync --quiet --from dbname=src --to "sqlite:$work/k2.db" --tables big1 >/dev/null 2>&1 || true
+sqlite3 "$work/k2.db" "CREATE TABLE big1 (id INTEGER PRIMARY KEY, v TEXT)"
+"$ferry" init "sqlite:$work/k2.db" --track big1 >/dev/null
+"$ferry" full-sync --quiet --from dbname=src --to "sqlite:$work/k2.db" --tables big1 --batch-rows 2000 >/dev/null 2>"$work/term.err" &
+pid=$!
+k2_started() { [[ $(sqlite3 "$work/k2.db" "SELECT count(*) FROM big1") -gt 0 ]]; }
+wait_for 60 k2_started && kill -TERM $pid
+set +e; wait $pid; status=$?; set -e
+expect_status 1 "SIGTERM stops the sync"
+expect_equal "$(sqlite3 "$work/k2.db" "SELECT status FROM ferry_sessions ORDER BY id DESC LIMIT 1")" "cancelled" \
+  "the session is recorded as cancelled"
+expect_equal "$(sqlite3 "$work/k2.db" "SELECT count(*) FROM ferry_locks")" "0" "its leases are released"
+
+finish
