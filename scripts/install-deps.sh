@@ -8,7 +8,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev
   libsqlite3-dev sqlite3 sqlite3-tools
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
-  libxxhash-dev libzstd-dev libboost-dev libboost-filesystem-dev catch2
+  libxxhash-dev libzstd-dev libboost-dev libboost-filesystem-dev catch2 time bc
 )
 
 missing=()
