@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <boost/process.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -176,13 +177,16 @@ bool PgDumpReader::dump_table(const std::string& snapshot, const std::vector<std
     enum class State { framing, data } state = State::framing;
     size_t blocks = 0;
     std::vector<std::string> first_columns;
+    constexpr size_t kChunk = 1 << 20;
     std::string buffer;
-    std::vector<char> chunk(1 << 20);
     while (true) {
-        int got = out.read(chunk.data(), static_cast<int>(chunk.size()));
+        // Read straight behind the unfinished line kept from the last chunk.
+        size_t kept = buffer.size();
+        buffer.resize(kept + kChunk);
+        int got = out.read(buffer.data() + kept, static_cast<int>(kChunk));
+        buffer.resize(kept + static_cast<size_t>(std::max(got, 0)));
         if (got <= 0)
             break;
-        buffer.append(chunk.data(), static_cast<size_t>(got));
         size_t start = 0;
         size_t data_start = 0;
         uint64_t rows = 0;
