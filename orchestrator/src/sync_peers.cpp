@@ -583,9 +583,9 @@ class SqliteWriter : public TableWriter {
             bindings_.push_back(i < pg_types.size() ? binding_for(pg_types[i]) : Binding::text);
         const auto& keys = table_.target.key_columns;
         std::string target = "main." + quote_identifier(table_.target.name);
-        std::string placeholders, differs_old, differs_new, set;
+        std::string parameter_list, differs_old, differs_new, set;
         for (size_t i = 0; i < names.size(); i++) {
-            placeholders += fmt::format("{}?{}", i ? ", " : "", i + 1);
+            parameter_list += fmt::format("{}?{}", i ? ", " : "", i + 1);
             if (std::find(keys.begin(), keys.end(), names[i]) != keys.end())
                 continue;
             std::string q = quote_identifier(names[i]);
@@ -599,7 +599,7 @@ class SqliteWriter : public TableWriter {
                                                     differs_old, differs_new);
         upsert_ = prepare(
             db_, fmt::format("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {}", target,
-                             join_quoted(names), placeholders, join_quoted(keys), on_conflict));
+                             join_quoted(names), parameter_list, join_quoted(keys), on_conflict));
         if (options_.delete_missing) {
             // The keys seen, to delete the others at the end; the key columns'
             // declared types give the same affinity as in the table.
