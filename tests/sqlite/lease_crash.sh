@@ -36,7 +36,10 @@ cat >"$work/holder.sql" <<'SQL'
 SELECT ferry_try_lock('nightly sync', 'worker-1 (pid to be killed)', 2);
 SELECT count(*) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) SELECT i FROM c);
 SQL
-sqlite3 -init /dev/null -batch -cmd ".load $extension" "$db" <"$work/holder.sql" \
+# It sets a busy timeout as docs/sqlite.md says every writer should: the
+# polling below opens and closes connections, and the last close of a WAL
+# file checkpoints it, which can briefly lock out a writer without one.
+sqlite3 -init /dev/null -batch -cmd ".load $extension" -cmd '.timeout 5000' "$db" <"$work/holder.sql" \
   >"$work/holder.out" 2>"$work/holder.err" &
 holder_pid=$!
 
