@@ -11,5 +11,6 @@ void setup_init(CLI::App& app, int* exit_code);
 void setup_status(CLI::App& app, int* exit_code);
 void setup_diff(CLI::App& app, int* exit_code);
 void setup_full_sync(CLI::App& app, int* exit_code);
+void setup_control(CLI::App& app, int* exit_code);  // unlock, cancel
 
 }  // namespace ferry::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     setup_status(app, &exit_code);
     setup_diff(app, &exit_code);
     setup_full_sync(app, &exit_code);
+    setup_control(app, &exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ferry full-sync end to end, on a real PostgreSQL cluster and real SQLite
 # files: all four engine pairs with --verify, re-runs that write nothing,
-# changes, --delete-missing, --dry-run, --where, leases (exit 4), SIGTERM,
+# changes, --delete-missing, --dry-run, --where, leases (exit 4, ferry unlock),
+# SIGTERM and ferry cancel,
 # kill -9 at several points and resume, and the errors that must come before
 # anything is written.
 set -euo pipefail
@@ -151,7 +152,12 @@ sync --from dbname=src --to dbname=dst
 expect_status 4 "a table leased by another holder: exit 4"
 expect_contains "$err" "nightly job on db1" "the message names the holder"
 expect_equal "$(q dst "SELECT count(*) FROM ferry.locks")" "1" "its own leases are released"
-q dst "SELECT ferry.force_unlock('sync public.orders')" >/dev/null
+run "$ferry" unlock 'sync public.orders' --peer dbname=dst
+expect_status 0 "ferry unlock releases another holder's lease"
+expect_equal "$(q dst "SELECT count(*) FROM ferry.locks")" "0" "the lease is gone"
+run "$ferry" unlock 'sync public.orders' --peer dbname=dst
+expect_status 1 "unlocking a lease nobody holds is an error"
+expect_contains "$err" 'no lease "sync public.orders"' "that names the lease"
 
 # --- kill -9 and resume, SIGTERM
 q src "CREATE TABLE big1 (id int PRIMARY KEY, v text); CREATE TABLE big2 (id int PRIMARY KEY, v text);
@@ -212,5 +218,28 @@ expect_status 1 "SIGTERM stops the sync"
 expect_equal "$(sqlite3 "$work/k2.db" "SELECT status FROM ferry_sessions ORDER BY id DESC LIMIT 1")" "cancelled" \
   "the session is recorded as cancelled"
 expect_equal "$(sqlite3 "$work/k2.db" "SELECT count(*) FROM ferry_locks")" "0" "its leases are released"
+
+# ferry cancel SESSION stops a run from another terminal, between batches
+# (a target slowed by a trigger to ~0.2 ms a row, so the run is still going)
+sqlite3 "$work/k3.db" "CREATE TABLE big1 (id INTEGER PRIMARY KEY, v TEXT);
+  CREATE TRIGGER slow AFTER INSERT ON big1 BEGIN
+    SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000)
+                          SELECT x FROM c);
+  END;"
+"$ferry" init "sqlite:$work/k3.db" --track big1 >/dev/null
+"$ferry" full-sync --quiet --from dbname=src --to "sqlite:$work/k3.db" --tables big1 --batch-rows 500 \
+  >/dev/null 2>&1 &
+pid=$!
+k3_running() { [[ -n $(sqlite3 "$work/k3.db" "SELECT id FROM ferry_sessions WHERE status = 'running'") ]]; }
+wait_for 60 k3_running
+session=$(sqlite3 "$work/k3.db" "SELECT id FROM ferry_sessions WHERE status = 'running'")
+run "$ferry" cancel "$session" --peer "sqlite:$work/k3.db"
+expect_status 0 "ferry cancel asks the running session to stop"
+set +e; wait $pid; status=$?; set -e
+expect_status 1 "the cancelled sync stops"
+expect_equal "$(sqlite3 "$work/k3.db" "SELECT status FROM ferry_sessions WHERE id = $session")" "cancelled" \
+  "and records its session as cancelled"
+run "$ferry" cancel "$session" --peer "sqlite:$work/k3.db"
+expect_status 1 "a session that is not running cannot be cancelled"
 
 finish
