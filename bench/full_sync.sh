@@ -2,18 +2,21 @@
 # Full sync against what a DBA would otherwise run, in the same run, on two
 # local clusters (docs/benchmarks.md, "Full sync"):
 #   1. PG->PG into an empty table:  pg_dump --data-only | psql
-#   2. PG->PG into a full table with 1% of rows changed: COPY -> staging -> MERGE
+#   2. PG->PG into a full table with 1% of rows changed: COPY -> staging -> MERGE,
+#      against ferry --method dump and --method diff
 #   3. PG->SQLite:                  COPY ... CSV | sqlite3 .import
 #   4. SQLite->PG:                  sqlite3 -csv | COPY FROM STDIN
 # and ferry's peak RSS at 1M rows (and 5M with LARGE=1).
 # FILLER=random replaces pgbench's blank filler with random text, which does
-# not compress. ROUNDS (default 3) runs each case, medians reported.
+# not compress. ROUNDS (default 3) runs each case, medians reported. CASES
+# (default 123) picks what to run: 1, 2, and 3 for cases 3 and 4 and the RSS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/lib/pg_cluster.sh"
 source "$here/lib.sh"
 ferry=${FERRY_BIN:-$here/../build/ferry}
 rounds=${ROUNDS:-3}
+cases=${CASES:-123}
 work=$(mktemp -d /tmp/ferry-bench-full-XXXXXX)
 trap 'rm -rf "$work"; pg_cluster_stop_all' EXIT
 results=$here/results/full_sync${FILLER:+-$FILLER}.txt
@@ -36,7 +39,7 @@ if [[ "${FILLER:-}" == random ]]; then
 fi
 qa "CREATE EXTENSION ferry"
 schema=$(PGPORT=$a_port pg_dump --schema-only -t pgbench_accounts src)
-for db in empty_psql empty_ferry full_merge full_ferry; do
+for db in empty_psql empty_ferry full_merge full_ferry full_diff; do
   createdb -p "$b_port" $db
   psql -X -q -p "$b_port" -d $db <<<"$schema" >/dev/null
   qb $db "CREATE EXTENSION ferry"
@@ -47,6 +50,7 @@ report() { echo "$1" | tee -a "$results"; }
 report "full sync benchmark $(date -u +%F) rows=$(qa 'SELECT count(*) FROM pgbench_accounts') filler=${FILLER:-pgbench} rounds=$rounds"
 
 # 1. into an empty table
+if [[ $cases == *1* ]]; then
 t_psql=(); t_ferry=()
 for r in $(seq "$rounds"); do
   qb empty_psql "TRUNCATE pgbench_accounts"; qb empty_ferry "TRUNCATE pgbench_accounts"
@@ -55,8 +59,10 @@ for r in $(seq "$rounds"); do
 done
 p=$(printf '%s\n' "${t_psql[@]}" | median); f=$(printf '%s\n' "${t_ferry[@]}" | median)
 report "empty target: pg_dump|psql ${p}s  ferry ${f}s  ratio $(ratio "$f" "$p")  (target <= 1.0)"
+fi
 
 # 2. into a full table, 1% of rows changed (uniformly) before each round
+if [[ $cases == *2* ]]; then
 merge_sql="BEGIN; CREATE TEMP TABLE s (LIKE pgbench_accounts) ON COMMIT DROP; COPY s FROM STDIN;"
 merge_end="MERGE INTO pgbench_accounts t USING s ON t.aid = s.aid
   WHEN MATCHED AND (t.bid, t.abalance, t.filler) IS DISTINCT FROM (s.bid, s.abalance, s.filler)
@@ -67,20 +73,29 @@ merge() {
     echo "$merge_end"; } | psql -X -q -p "$b_port" -d full_merge
 }
 merge >/dev/null
-"$ferry" full-sync --quiet --from "$A" --to "$(B full_ferry)" --tables pgbench_accounts >/dev/null
-written() { qb full_ferry "SELECT pg_stat_force_next_flush(); SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = 'pgbench_accounts'" | tail -1; }
-t_merge=(); t_ferry=()
+for db in full_ferry full_diff; do
+  "$ferry" full-sync --quiet --from "$A" --to "$(B $db)" --tables pgbench_accounts >/dev/null
+  qb $db "ANALYZE pgbench_accounts"
+done
+qa "ANALYZE pgbench_accounts"
+written() { qb "$1" "SELECT pg_stat_force_next_flush(); SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = 'pgbench_accounts'" | tail -1; }
+t_merge=(); t_ferry=(); t_diff=()
 for r in $(seq "$rounds"); do
   qa "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = $r"
   t_merge+=("$(seconds merge)")
-  sleep 1; w0=$(written)
+  sleep 1; w0=$(written full_ferry)
   t_ferry+=("$(seconds "$ferry" full-sync --quiet --from "$A" --to "$(B full_ferry)" --tables pgbench_accounts)")
-  sleep 1; w1=$(written)
+  sleep 1; w1=$(written full_ferry); d0=$(written full_diff)
+  t_diff+=("$(seconds "$ferry" full-sync --quiet --method diff --from "$A" --to "$(B full_diff)" --tables pgbench_accounts)")
+  sleep 1; d1=$(written full_diff)
 done
 m=$(printf '%s\n' "${t_merge[@]}" | median); f=$(printf '%s\n' "${t_ferry[@]}" | median)
-report "1% changed: COPY->staging->MERGE ${m}s  ferry --method dump ${f}s  ratio $(ratio "$f" "$m")  (target <= 0.5); rows written by ferry's last round $((w1 - w0)) of 10000 changed"
+d=$(printf '%s\n' "${t_diff[@]}" | median)
+report "1% changed: COPY->staging->MERGE ${m}s  ferry --method dump ${f}s  ratio $(ratio "$f" "$m")  --method diff ${d}s  ratio $(ratio "$d" "$m")  (target <= 0.5); rows written by the last round: dump $((w1 - w0)), diff $((d1 - d0)) of 10000 changed"
+fi
 
-# 3. PG -> SQLite, 4. SQLite -> PG
+# 3. PG -> SQLite, 4. SQLite -> PG, and peak RSS
+if [[ $cases == *3* ]]; then
 lite_schema="CREATE TABLE pgbench_accounts (aid INTEGER PRIMARY KEY, bid INTEGER, abalance INTEGER, filler CHAR(84));"
 t_csv=(); t_ferry=(); t_back_csv=(); t_back_ferry=()
 for r in $(seq "$rounds"); do
@@ -112,4 +127,5 @@ if [[ "${LARGE:-0}" == 1 ]]; then
   report "peak RSS, PG->PG 5M rows: $(rss "$ferry" full-sync --quiet --from "$A" --to "$(B empty_ferry)" --tables pgbench_accounts) kB"
   rm -f "$work"/ferry.db*; sqlite3 "$work/ferry.db" "$lite_schema"; "$ferry" init "sqlite:$work/ferry.db" >/dev/null
   report "peak RSS, PG->SQLite 5M rows: $(rss "$ferry" full-sync --quiet --from "$A" --to "sqlite:$work/ferry.db" --tables pgbench_accounts) kB"
+fi
 fi

@@ -140,42 +140,15 @@ TableResult PeerDiff::compare_digests(const TableToCompare& table) {
 }
 
 TableResult PeerDiff::compare_rows(const TableToCompare& table) {
-    BucketDescent descent(std::max(table.a.estimated_rows, table.b.estimated_rows));
-    while (descent.next() != BucketDescent::Next::done) {
-        if (descent.next() == BucketDescent::Next::hashes) {
-            const auto& ask = descent.hash_request();
-            progress(table, fmt::format("hashing {} buckets", ask.buckets));
-            auto [in_a, in_b] = both(
-                [&](DiffPeer& peer, bool is_a) {
-                    peer.send_bucket_hashes(is_a ? table.a : table.b, ask, table.filter);
-                },
-                [](DiffPeer& peer) { return peer.receive_bucket_hashes(); });
-            descent.take_hashes(in_a, in_b);
-            if (descent.differing_buckets() > 0)
-                progress(table, fmt::format("{} buckets differ, holding up to {} rows",
-                                            descent.differing_buckets(),
-                                            descent.rows_in_differing_buckets()));
-        } else {
-            const auto& ask = descent.rows_request();
-            progress(table, fmt::format("reading the keys of {} buckets", ask.bucket_list.size()));
-            auto [in_a, in_b] = both(
-                [&](DiffPeer& peer, bool is_a) {
-                    peer.send_bucket_rows(is_a ? table.a : table.b, ask, table.filter);
-                },
-                [](DiffPeer& peer) { return peer.receive_bucket_rows(); });
-            descent.take_rows(in_a, in_b);
-        }
-    }
-    TableResult result{table.a.name,
+    BucketDescent descent =
+        find_differences(*a_, table.a, *b_, table.b, table.filter, {},
+                         [&](const std::string& step) { progress(table, step); });
+    return TableResult{table.a.name,
                        descent.table_a(),
                        descent.table_b(),
                        descent.differences(),
                        descent.first_level_buckets(),
                        descent.levels()};
-    const auto& found = result.differences;
-    progress(table, fmt::format("{} only in A, {} only in B, {} changed", found.only_in_a.size(),
-                                found.only_in_b.size(), found.changed.size()));
-    return result;
 }
 
 int PeerDiff::run() {

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <set>
 
 #include "commands.hpp"
+#include "diff_peer.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
@@ -72,6 +74,7 @@ struct FullSyncOptions {
 
 struct TableReport {
     std::string name;
+    std::string method;  // dump or diff
     TableCounts counts;
     bool skipped = false;  // written by the interrupted run this one resumes
     std::optional<bool> verified;
@@ -91,6 +94,8 @@ class FullSync {
     void release_leases() noexcept;
     void tick(uint64_t rows_done, uint64_t bytes_done);
     TableReport copy_table(const SyncTable& table, nlohmann::json& position);
+    bool use_diff(const SyncTable& table) const;
+    std::optional<PartialWrite> compare(const SyncTable& table, std::vector<std::string>& keys);
     bool verify(const std::vector<SyncTable>& tables, std::vector<TableReport>& reports);
     void print(const std::vector<TableReport>& reports, bool all_verified) const;
 
@@ -98,6 +103,7 @@ class FullSync {
     Progress progress_;
     std::unique_ptr<SyncSource> source_;
     std::unique_ptr<SyncTarget> target_;
+    std::unique_ptr<DiffPeer> target_hashes_;  // --method diff
     std::unique_ptr<SessionRecorder> session_;
     std::string holder_;
     std::string job_;
@@ -244,11 +250,64 @@ void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
     }
 }
 
+// --method auto: diff when the target already holds most of the rows (by the
+// planner's estimates), else dump.
+bool FullSync::use_diff(const SyncTable& table) const {
+    if (options_.method != "auto")
+        return options_.method == "diff";
+    return table.target.estimated_rows > 0 &&
+           table.target.estimated_rows * 2 >= table.source.estimated_rows;
+}
+
+// The descent for a sync weighs time, not bytes (docs/full-sync.md): every
+// round is a scan of both tables, and a few megabytes of keys cost less than
+// one, so it starts with buckets of a few rows and reads keys sooner than
+// ferry diff does. The first level stays under 2^18 buckets, whose digests
+// ferry holds in memory (about 16 MB per peer).
+diff::DescentTuning sync_descent_tuning(uint64_t estimated_rows) {
+    constexpr uint64_t kMaxFirstLevelBuckets = uint64_t{1} << 18;
+    diff::DescentTuning tuning;
+    tuning.rows_per_bucket = std::max<uint64_t>(8, estimated_rows / kMaxFirstLevelBuckets + 1);
+    tuning.read_rows_below_bytes = uint64_t{16} << 20;
+    return tuning;
+}
+
+// --method diff: bucket hashes of both sides, then the keys that differ.
+// Returns what the writer must be told; `keys` gets the source rows to copy.
+std::optional<PartialWrite> FullSync::compare(const SyncTable& table,
+                                              std::vector<std::string>& keys) {
+    if (!target_hashes_) {
+        target_hashes_ = open_diff_peer(options_.to);
+        target_hashes_->require_ferry();
+    }
+    auto step = [&](const std::string& what) {
+        progress_.note(fmt::format("{}: {}", table.target.name, what));
+        current_phase_ = fmt::format("transfer {}: {}", table.target.name, what);
+        session_updated_ = {};
+        tick(rows_before_table_, 0);
+    };
+    diff::DescentTuning tuning =
+        sync_descent_tuning(std::max(table.source.estimated_rows, table.target.estimated_rows));
+    target_hashes_->begin_snapshot();
+    diff::BucketDescent descent = find_differences(source_->hashes(), table.source, *target_hashes_,
+                                                   table.target, table.filter, tuning, step);
+    target_hashes_->end_snapshot();
+    const diff::Differences& found = descent.differences();
+    keys = found.only_in_a;
+    keys.insert(keys.end(), found.changed.begin(), found.changed.end());
+    return PartialWrite{descent.table_a().rows(), found.only_in_b};
+}
+
 TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& position) {
     current_phase_ = fmt::format("transfer {}", table.target.name);
     progress_.step(2, kPhases, "transfer",
                    fmt::format("{} from {}", table.target.name, source_->name()));
-    table_rows_total_ = table.source.estimated_rows;
+    bool diff = use_diff(table);
+    std::vector<std::string> keys;
+    std::optional<PartialWrite> partial;
+    if (diff)
+        partial = compare(table, keys);
+    table_rows_total_ = diff ? keys.size() : table.source.estimated_rows;
     WriteOptions write;
     write.checkpoint = position.dump();
     position["tables_done"].push_back(table.target.name);
@@ -261,13 +320,18 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
     write.dry_run = options_.dry_run;
     write.batch_rows = options_.batch_rows;
     write.tick = [this](uint64_t rows, uint64_t bytes) { tick(rows, bytes); };
+    write.partial = std::move(partial);
     std::unique_ptr<TableWriter> writer = target_->open_writer(table, write);
-    source_->read(table, *writer);
+    if (diff)
+        source_->read_keys(table, keys, *writer);
+    else
+        source_->read(table, *writer);
     current_phase_ = fmt::format("restore {}", table.target.name);
     progress_.step(4, kPhases, "restore", table.target.name);
     // (No tick here: a SQLite target's last batch is still open, and the
     // session row lives in the same file.)
-    TableReport report{table.target.name, writer->finish(), false, std::nullopt};
+    TableReport report{table.target.name, diff ? "diff" : "dump", writer->finish(), false,
+                       std::nullopt};
     rows_before_table_ += report.counts.source_rows;
     session_updated_ = {};
     tick(rows_before_table_, 0);
@@ -302,10 +366,6 @@ int FullSync::run() {
     target_ = open_sync_target(options_.to);
     if (redact(options_.from) == redact(options_.to))
         throw Error(ErrorKind::invalid_input, "the source and the target are the same peer");
-    if (options_.method != "dump")
-        throw Error(ErrorKind::unsupported,
-                    fmt::format("--method {} is not available in this version", options_.method),
-                    {}, "Use --method dump (the default).");
     source_->require_ferry();
     target_->require_ferry();
 
@@ -335,18 +395,25 @@ int FullSync::run() {
         std::set<std::string> done_before;
         if (!options_.dry_run) {
             if (auto resumed = target_->begin_run(job_, scope_, rows_total_)) {
-                position = nlohmann::json::parse(*resumed);
-                for (const auto& name : position["tables_done"])
-                    done_before.insert(name.get<std::string>());
-                progress_.note(
-                    fmt::format("resuming an interrupted run: {} of {} tables are "
-                                "already written",
-                                done_before.size(), tables.size()));
+                nlohmann::json previous = nlohmann::json::parse(*resumed);
+                std::set<std::string> previous_done;
+                for (const auto& name : previous["tables_done"])
+                    previous_done.insert(name.get<std::string>());
+                // A run that wrote every table and then failed (its verify
+                // found a difference) has nothing to resume: start over.
+                if (previous_done.size() < tables.size()) {
+                    position = previous;
+                    done_before = previous_done;
+                    progress_.note(
+                        fmt::format("resuming an interrupted run: {} of {} tables are "
+                                    "already written",
+                                    done_before.size(), tables.size()));
+                }
             }
         }
         for (const auto& table : tables) {
             if (done_before.count(table.target.name)) {
-                reports.push_back({table.target.name, {}, true, std::nullopt});
+                reports.push_back({table.target.name, "", {}, true, std::nullopt});
                 continue;
             }
             reports.push_back(copy_table(table, position));
@@ -385,14 +452,16 @@ void FullSync::print(const std::vector<TableReport>& reports, bool all_verified)
     if (options_.json) {
         nlohmann::json tables = nlohmann::json::array();
         for (const auto& r : reports) {
-            nlohmann::json entry = {{"table", r.name},
-                                    {"skipped", r.skipped},
-                                    {"source_rows", r.counts.source_rows},
-                                    {"inserted", r.counts.inserted},
-                                    {"updated", r.counts.updated},
-                                    {"unchanged", r.counts.unchanged()},
-                                    {"deleted", r.counts.deleted},
-                                    {"only_on_target", r.counts.only_on_target}};
+            nlohmann::json entry = {
+                {"table", r.name},
+                {"skipped", r.skipped},
+                {"method", r.skipped ? nlohmann::json() : nlohmann::json(r.method)},
+                {"source_rows", r.counts.source_rows},
+                {"inserted", r.counts.inserted},
+                {"updated", r.counts.updated},
+                {"unchanged", r.counts.unchanged()},
+                {"deleted", r.counts.deleted},
+                {"only_on_target", r.counts.only_on_target}};
             entry["verified"] = r.verified ? nlohmann::json(*r.verified) : nlohmann::json();
             tables.push_back(std::move(entry));
         }
@@ -447,7 +516,9 @@ void setup_full_sync(CLI::App& app, int* exit_code) {
         ->delimiter(',');
     cmd->add_option("--where", options->filters,
                     "TABLE:CONDITION, copy only rows where CONDITION holds (repeatable)");
-    cmd->add_option("--method", options->method, "dump (move every row)")
+    cmd->add_option("--method", options->method,
+                    "dump (move every row), diff (compare bucket hashes, move the rows that "
+                    "differ) or auto (diff where the target holds most rows)")
         ->check(CLI::IsMember({"dump", "diff", "auto"}));
     cmd->add_flag("--delete-missing", options->delete_missing,
                   "Delete target rows the source does not have (an exact mirror)");

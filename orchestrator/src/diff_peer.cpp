@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <future>
 #include <optional>
 
@@ -60,7 +61,10 @@ GROUP BY bucket)";
 
 class PostgresDiffPeer : public DiffPeer {
   public:
-    explicit PostgresDiffPeer(const std::string& peer) : db_(connect_postgres_peer(peer)) {}
+    explicit PostgresDiffPeer(const std::string& peer)
+        : owned_(connect_postgres_peer(peer)), db_(*owned_) {}
+    // On a connection the caller keeps in its own snapshot.
+    explicit PostgresDiffPeer(PgConnection& borrowed) : db_(borrowed) {}
 
     const std::string& name() const override { return db_.peer(); }
     void require_ferry() override { cli::require_ferry(db_, "0.2"); }
@@ -70,9 +74,13 @@ class PostgresDiffPeer : public DiffPeer {
         return resolve_table(db_, table).oid;
     }
     void begin_snapshot() override {
-        db_.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        if (owned_)
+            db_.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     }
-    void end_snapshot() override { db_.execute("COMMIT"); }
+    void end_snapshot() override {
+        if (owned_)
+            db_.execute("COMMIT");
+    }
 
     void send_table_hash(const PeerTable& table, const Param& filter) override {
         db_.send(kTableHashQuery, {table.oid, filter});
@@ -133,7 +141,8 @@ class PostgresDiffPeer : public DiffPeer {
     uint64_t bytes_received() const override { return db_.bytes_received(); }
 
   private:
-    PgConnection db_;
+    std::optional<PgConnection> owned_;
+    PgConnection& db_;
 };
 
 // ---- SQLite ----------------------------------------------------------------
@@ -143,7 +152,10 @@ class PostgresDiffPeer : public DiffPeer {
 // use two cores.
 class SqliteDiffPeer : public DiffPeer {
   public:
-    explicit SqliteDiffPeer(const std::string& path) : db_(path, false) {}
+    explicit SqliteDiffPeer(const std::string& path)
+        : owned_(std::in_place, path, false), db_(*owned_) {}
+    // On a connection the caller keeps in its own read transaction.
+    explicit SqliteDiffPeer(SqliteConnection& borrowed) : db_(borrowed) {}
 
     const std::string& name() const override { return db_.peer(); }
     void require_ferry() override { require_sqlite_ferry(db_); }
@@ -156,10 +168,15 @@ class SqliteDiffPeer : public DiffPeer {
     }
     // A read transaction holds one snapshot of a WAL database for all scans.
     void begin_snapshot() override {
+        if (!owned_)
+            return;
         db_.execute("BEGIN");
         db_.query("SELECT count(*) FROM sqlite_schema");
     }
-    void end_snapshot() override { db_.execute("COMMIT"); }
+    void end_snapshot() override {
+        if (owned_)
+            db_.execute("COMMIT");
+    }
 
     void send_table_hash(const PeerTable& table, const Param& filter) override {
         send("SELECT rows, digest FROM ferry_table_hash(?1, ?2)", {table.name, filter});
@@ -215,7 +232,8 @@ class SqliteDiffPeer : public DiffPeer {
     // The answer, or the error the query threw.
     std::vector<SqliteRow> receive() { return pending_.get(); }
 
-    SqliteConnection db_;
+    std::optional<SqliteConnection> owned_;
+    SqliteConnection& db_;
     std::future<std::vector<SqliteRow>> pending_;
 };
 
@@ -226,6 +244,47 @@ std::unique_ptr<DiffPeer> open_diff_peer(const std::string& peer) {
     if (address.engine == PeerEngine::sqlite)
         return std::make_unique<SqliteDiffPeer>(address.target);
     return std::make_unique<PostgresDiffPeer>(peer);
+}
+
+std::unique_ptr<DiffPeer> borrow_diff_peer(PgConnection& db) {
+    return std::make_unique<PostgresDiffPeer>(db);
+}
+
+std::unique_ptr<DiffPeer> borrow_diff_peer(SqliteConnection& db) {
+    return std::make_unique<SqliteDiffPeer>(db);
+}
+
+diff::BucketDescent find_differences(DiffPeer& a, const PeerTable& table_a, DiffPeer& b,
+                                     const PeerTable& table_b, const Param& filter,
+                                     const diff::DescentTuning& tuning,
+                                     const std::function<void(const std::string&)>& step) {
+    diff::BucketDescent descent(std::max(table_a.estimated_rows, table_b.estimated_rows), tuning);
+    // Both peers get their request before either answer is read: a remote
+    // peer computes while the other one does.
+    while (descent.next() != diff::BucketDescent::Next::done) {
+        if (descent.next() == diff::BucketDescent::Next::hashes) {
+            const auto& ask = descent.hash_request();
+            step(fmt::format("hashing {} buckets", ask.buckets));
+            a.send_bucket_hashes(table_a, ask, filter);
+            b.send_bucket_hashes(table_b, ask, filter);
+            auto in_a = a.receive_bucket_hashes();
+            descent.take_hashes(in_a, b.receive_bucket_hashes());
+            if (descent.differing_buckets() > 0)
+                step(fmt::format("{} buckets differ, holding up to {} rows",
+                                 descent.differing_buckets(), descent.rows_in_differing_buckets()));
+        } else {
+            const auto& ask = descent.rows_request();
+            step(fmt::format("reading the keys of {} buckets", ask.bucket_list.size()));
+            a.send_bucket_rows(table_a, ask, filter);
+            b.send_bucket_rows(table_b, ask, filter);
+            auto in_a = a.receive_bucket_rows();
+            descent.take_rows(in_a, b.receive_bucket_rows());
+        }
+    }
+    const auto& found = descent.differences();
+    step(fmt::format("{} only in A, {} only in B, {} changed", found.only_in_a.size(),
+                     found.only_in_b.size(), found.changed.size()));
+    return descent;
 }
 
 }  // namespace ferry::cli

@@ -3,6 +3,7 @@
 // a PostgreSQL peer works on its query while the other peer works on its own.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "ferry/bucket_descent.hpp"
 #include "ferry/canonical.hpp"
 #include "peer_tables.hpp"
+#include "sqlite_connection.hpp"
 
 namespace ferry::cli {
 
@@ -45,5 +47,18 @@ class DiffPeer {
 
 // A PostgreSQL or SQLite peer, by its address.
 std::unique_ptr<DiffPeer> open_diff_peer(const std::string& peer);
+// A peer on a connection the caller owns and keeps in a snapshot of its own
+// (a full sync's source): begin_snapshot() and end_snapshot() do nothing.
+std::unique_ptr<DiffPeer> borrow_diff_peer(PgConnection& db);
+std::unique_ptr<DiffPeer> borrow_diff_peer(SqliteConnection& db);
+
+// Runs the bucket descent (docs/diff.md) for one table between two peers,
+// each in its snapshot; `step` hears what is being done (progress) and may
+// throw to stop between rounds. The result holds the differences, with keys
+// as each peer printed them.
+diff::BucketDescent find_differences(DiffPeer& a, const PeerTable& table_a, DiffPeer& b,
+                                     const PeerTable& table_b, const Param& filter,
+                                     const diff::DescentTuning& tuning,
+                                     const std::function<void(const std::string&)>& step);
 
 }  // namespace ferry::cli

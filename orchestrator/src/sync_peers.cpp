@@ -18,6 +18,7 @@
 #include "pg_dump_process.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_peer.hpp"
+#include "canonical_value.hpp"
 #include "table_shape.hpp"
 
 namespace ferry::cli {
@@ -108,12 +109,8 @@ class PostgresSource : public SyncSource {
     void end_snapshot() override { db_.execute("COMMIT"); }
 
     void read(const SyncTable& table, RowSink& sink) override {
-        std::map<std::string, std::string> types = column_types(table.source.oid);
         auto on_columns = [&](const std::vector<std::string>& names) {
-            std::vector<std::string> pg_types;
-            for (const auto& name : names)
-                pg_types.push_back(types[name]);
-            sink.columns(names, pg_types);
+            announce_columns(table, names, sink);
         };
         auto on_lines = [&](std::string_view lines, uint64_t rows) {
             sink.copy_lines(lines, rows);
@@ -149,12 +146,65 @@ class PostgresSource : public SyncSource {
             on_columns(table_columns(table.source.oid));
     }
 
+    void read_keys(const SyncTable& table, const std::vector<std::string>& keys,
+                   RowSink& sink) override {
+        std::vector<std::string> names = table_columns(table.source.oid);
+        announce_columns(table, names, sink);
+        // The keys become rows of the table's type, so that each value is
+        // read by its column's input function, as it was printed.
+        std::string key_list = join_quoted(table.source.key_columns);
+        std::string sql = fmt::format(
+            "SELECT {} FROM {} WHERE ({}) IN (SELECT {} FROM "
+            "jsonb_populate_recordset(NULL::{}, $1::jsonb))",
+            join_quoted(names), table.source.name, key_list, key_list, table.source.name);
+        std::string lines;
+        for (size_t first = 0; first < keys.size(); first += kKeysPerQuery) {
+            size_t last = std::min(keys.size(), first + kKeysPerQuery);
+            std::string array = "[";
+            for (size_t k = first; k < last; k++)
+                array += (k > first ? "," : "") + keys[k];
+            array += "]";
+            PgResult rows = db_.query(sql, {array});
+            for (int r = 0; r < rows.rows(); r++) {
+                for (int c = 0; c < rows.columns(); c++) {
+                    if (c)
+                        lines += '\t';
+                    if (rows.is_null(r, c))
+                        copy_text::append_null(lines);
+                    else
+                        copy_text::append_value(lines, rows.text(r, c));
+                }
+                lines += '\n';
+            }
+            sink.copy_lines(lines, static_cast<uint64_t>(rows.rows()));
+            lines.clear();
+        }
+    }
+
+    DiffPeer& hashes() override {
+        if (!hashes_)
+            hashes_ = borrow_diff_peer(db_);
+        return *hashes_;
+    }
+
     canonical::TableDigest table_hash(const SyncTable& table) override {
         PgResult hash = db_.query(kTableHashQuery, {table.source.oid, table.filter});
         return digest_of(hash.text(0, 0), hash.text(0, 1));
     }
 
   private:
+    // Rows a --method diff query fetches at a time.
+    static constexpr size_t kKeysPerQuery = 10000;
+
+    void announce_columns(const SyncTable& table, const std::vector<std::string>& names,
+                          RowSink& sink) {
+        std::map<std::string, std::string> types = column_types(table.source.oid);
+        std::vector<std::string> pg_types;
+        for (const auto& name : names)
+            pg_types.push_back(types[name]);
+        sink.columns(names, pg_types);
+    }
+
     std::vector<std::string> table_columns(const std::string& oid) {
         PgResult columns = db_.query(
             "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT "
@@ -183,6 +233,7 @@ class PostgresSource : public SyncSource {
     PgConnection db_;
     std::optional<PgDumpReader> dump_;
     std::string snapshot_;
+    std::unique_ptr<DiffPeer> hashes_;
 };
 
 // ---- SQLite source ---------------------------------------------------------
@@ -216,6 +267,191 @@ std::vector<std::string> writable_columns(SqliteConnection& db, const std::strin
         names.push_back(*row.at(0));
     return names;
 }
+
+// Finds the rows of a SQLite table by the keys ferry_bucket_rows printed for
+// them (--method diff). Keys of plain, numeric and blob columns are printed
+// as stored, so each key is looked up through the primary key index, its
+// values bound with the types JSON gives them; a blob prints as "\\x" and hex
+// digits, which text could also spell, so such columns match either. Other
+// kinds (dates, booleans, uuid, ...) print in canonical form, which cannot be
+// bound: the table is scanned once and each row's key printed the same way.
+class SqliteKeyLookup {
+  public:
+    SqliteKeyLookup(SqliteConnection& db, const std::string& table)
+        : db_(db), shape_(sqlite::describe_table(db.handle(), table)) {
+        for (size_t n : shape_.name_order)
+            if (shape_.columns[n].key_position > 0)
+                key_.push_back(&shape_.columns[n]);
+        for (const sqlite::Column* column : key_)
+            if (column->kind != sqlite::ValueKind::plain &&
+                column->kind != sqlite::ValueKind::numeric &&
+                column->kind != sqlite::ValueKind::bytes)
+                scan_ = true;
+    }
+
+    // Calls visit(row) for each row whose key is one of `keys`. The row
+    // holds the values of `columns`, then the key columns.
+    template <typename Visit>
+    void for_each_row(const std::vector<std::string>& columns, const std::vector<std::string>& keys,
+                      Visit visit) {
+        std::string table = "main." + quote_identifier(shape_.name);
+        std::string sql = fmt::format("SELECT {}{}{} FROM {}", join_quoted(columns),
+                                      columns.empty() ? "" : ", ", key_list(), table);
+        int first_key = static_cast<int>(columns.size());
+        if (scan_) {
+            std::set<std::string> wanted;
+            for (const auto& key : keys)
+                wanted.insert(canonical::normalize_json(key));
+            StatementPtr rows = prepare(db_, sql);
+            int rc;
+            while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW)
+                if (wanted.count(printed_key(rows.get(), first_key)))
+                    visit(rows.get());
+            check_done(rc);
+            return;
+        }
+        StatementPtr row = prepare(db_, sql + " WHERE " + match());
+        for (const auto& key : keys) {
+            bind(row.get(), key);
+            int rc;
+            while ((rc = sqlite3_step(row.get())) == SQLITE_ROW)
+                visit(row.get());
+            check_done(rc);
+            sqlite3_reset(row.get());
+        }
+    }
+
+    // Deletes the rows with these keys; returns how many.
+    uint64_t delete_rows(const std::vector<std::string>& keys) {
+        // The stored key values first: a table is not changed while it is read.
+        struct FreeValue {
+            void operator()(sqlite3_value* value) const { sqlite3_value_free(value); }
+        };
+        std::vector<std::vector<std::unique_ptr<sqlite3_value, FreeValue>>> found;
+        for_each_row({}, keys, [&](sqlite3_stmt* row) {
+            auto& values = found.emplace_back();
+            for (size_t k = 0; k < key_.size(); k++)
+                values.emplace_back(
+                    sqlite3_value_dup(sqlite3_column_value(row, static_cast<int>(k))));
+        });
+        std::string where;
+        for (size_t k = 0; k < key_.size(); k++)
+            where += fmt::format("{}{} IS ?{}", k ? " AND " : "", quote_identifier(key_[k]->name),
+                                 k + 1);
+        StatementPtr remove = prepare(
+            db_, fmt::format("DELETE FROM main.{} WHERE {}", quote_identifier(shape_.name), where));
+        uint64_t deleted = 0;
+        for (const auto& values : found) {
+            for (size_t k = 0; k < values.size(); k++)
+                sqlite3_bind_value(remove.get(), static_cast<int>(k) + 1, values[k].get());
+            step_done(db_, remove.get());
+            deleted += static_cast<uint64_t>(sqlite3_changes(db_.handle()));
+        }
+        return deleted;
+    }
+
+  private:
+    std::string key_list() const {
+        std::string out;
+        for (const sqlite::Column* column : key_)
+            out += (out.empty() ? "" : ", ") + quote_identifier(column->name);
+        return out;
+    }
+
+    // "k1 IS ?1 AND (k2 IS ?2 OR k2 = ?3)"
+    std::string match() const {
+        std::string out;
+        int parameter = 1;
+        for (const sqlite::Column* column : key_) {
+            std::string name = quote_identifier(column->name);
+            out += out.empty() ? "" : " AND ";
+            if (may_be_blob(*column)) {
+                out += fmt::format("({} IS ?{} OR {} = ?{})", name, parameter, name, parameter + 1);
+                parameter += 2;
+            } else {
+                out += fmt::format("{} IS ?{}", name, parameter++);
+            }
+        }
+        return out;
+    }
+
+    static bool may_be_blob(const sqlite::Column& column) {
+        return column.kind == sqlite::ValueKind::bytes || column.kind == sqlite::ValueKind::plain;
+    }
+
+    // Binds a key printed as {"k1": ..., "k2": ...} for match().
+    void bind(sqlite3_stmt* statement, const std::string& key) {
+        nlohmann::json values = nlohmann::json::parse(key);
+        int parameter = 1;
+        for (const sqlite::Column* column : key_) {
+            auto found = values.find(column->name);
+            if (found == values.end())
+                throw Error(ErrorKind::internal,
+                            fmt::format("key {} has no column \"{}\"", key, column->name));
+            const nlohmann::json& value = *found;
+            if (value.is_null())
+                sqlite3_bind_null(statement, parameter);
+            else if (value.is_number_integer())
+                sqlite3_bind_int64(statement, parameter, value.get<int64_t>());
+            else if (value.is_number())
+                sqlite3_bind_double(statement, parameter, value.get<double>());
+            else if (value.is_boolean())
+                sqlite3_bind_int(statement, parameter, value.get<bool>() ? 1 : 0);
+            else
+                sqlite3_bind_text(statement, parameter, value.get<std::string>().c_str(), -1,
+                                  SQLITE_TRANSIENT);
+            parameter++;
+            if (may_be_blob(*column)) {
+                std::optional<std::string> bytes =
+                    value.is_string() ? hex_blob(value.get<std::string>()) : std::nullopt;
+                if (bytes)
+                    sqlite3_bind_blob(statement, parameter, bytes->data(),
+                                      static_cast<int>(bytes->size()), SQLITE_TRANSIENT);
+                else
+                    sqlite3_bind_null(statement, parameter);
+                parameter++;
+            }
+        }
+    }
+
+    // The row's key as ferry_bucket_rows prints it, normalized.
+    std::string printed_key(sqlite3_stmt* row, int first_key) const {
+        nlohmann::json key = nlohmann::json::object();
+        for (size_t k = 0; k < key_.size(); k++) {
+            sqlite3_value* value = sqlite3_column_value(row, first_key + static_cast<int>(k));
+            key[key_[k]->name] = nlohmann::json::parse(
+                sqlite3_value_type(value) == SQLITE_INTEGER
+                    ? std::to_string(sqlite3_value_int64(value))
+                    : sqlite::canonical_json(sqlite::canonical_value(*key_[k], value)));
+        }
+        return canonical::normalize_json(key.dump());
+    }
+
+    // "\x0aff" -> its bytes; nullopt for anything else.
+    static std::optional<std::string> hex_blob(const std::string& text) {
+        if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0)
+            return std::nullopt;
+        std::string bytes;
+        for (size_t i = 2; i < text.size(); i += 2) {
+            int high = text::hex_digit_value(text[i]), low = text::hex_digit_value(text[i + 1]);
+            if (high < 0 || low < 0)
+                return std::nullopt;
+            bytes += static_cast<char>(high * 16 + low);
+        }
+        return bytes;
+    }
+
+    void check_done(int rc) const {
+        if (rc != SQLITE_DONE)
+            throw Error(ErrorKind::io, sqlite3_errmsg(db_.handle()),
+                        fmt::format("Reading {} in {}.", shape_.name, db_.peer()));
+    }
+
+    SqliteConnection& db_;
+    sqlite::TableShape shape_;
+    std::vector<const sqlite::Column*> key_;  // in name order, as keys are printed
+    bool scan_ = false;
+};
 
 class SqliteSource : public SyncSource {
   public:
@@ -257,6 +493,21 @@ class SqliteSource : public SyncSource {
                         fmt::format("Reading {} in {}.", table.source.name, db_.peer()));
     }
 
+    void read_keys(const SyncTable& table, const std::vector<std::string>& keys,
+                   RowSink& sink) override {
+        std::vector<std::string> names = writable_columns(db_, table.source.name);
+        sink.columns(names, {});
+        SqliteKeyLookup(db_, table.source.name).for_each_row(names, keys, [&](sqlite3_stmt* row) {
+            sink.sqlite_row(row);
+        });
+    }
+
+    DiffPeer& hashes() override {
+        if (!hashes_)
+            hashes_ = borrow_diff_peer(db_);
+        return *hashes_;
+    }
+
     canonical::TableDigest table_hash(const SyncTable& table) override {
         auto hash = db_.query("SELECT rows, digest FROM ferry_table_hash(?1, ?2)",
                               {table.source.name, table.filter});
@@ -265,6 +516,7 @@ class SqliteSource : public SyncSource {
 
   private:
     SqliteConnection db_;
+    std::unique_ptr<DiffPeer> hashes_;
 };
 
 // ---- PostgreSQL target -----------------------------------------------------
@@ -360,6 +612,7 @@ class PostgresWriter : public TableWriter {
         flush();
         TableCounts counts;
         counts.source_rows = db_.copy_in_end();
+        const auto& partial = options_.partial;
         if (direct_) {
             counts.inserted = counts.source_rows;
         } else {
@@ -367,17 +620,23 @@ class PostgresWriter : public TableWriter {
             uint64_t after = count("");
             counts.inserted = after - before_;
             counts.updated = written - counts.inserted;
-            if (options_.delete_missing) {
+            if (options_.delete_missing && partial) {
+                counts.deleted = delete_keys(partial->target_only_keys);
+            } else if (options_.delete_missing) {
                 PgResult deleted = db_.query(fmt::format(
                     "DELETE FROM {} t WHERE {} NOT EXISTS (SELECT 1 FROM ferry_staging s WHERE {})",
                     table_.target.name, filter_and(),
                     key_match(table_.target.key_columns, "t", "s", "=")));
                 counts.deleted = std::stoull(PQcmdTuples(deleted.raw()));
+            } else if (partial) {
+                counts.only_on_target = partial->target_only_keys.size();
             } else {
                 uint64_t kept = table_.filter ? count(filter_and() + " true") : after;
                 counts.only_on_target = kept - counts.source_rows;
             }
         }
+        if (partial)  // only the rows that differ came
+            counts.source_rows = partial->source_rows;
         if (!options_.dry_run)
             db_.execute("SELECT ferry.checkpoint_advance($1, $2, $3::jsonb, $4)",
                         {options_.job, options_.scope, options_.checkpoint_done,
@@ -404,6 +663,26 @@ class PostgresWriter : public TableWriter {
     }
 
     std::string filter_and() const { return table_.filter ? "(" + *table_.filter + ") AND" : ""; }
+
+    // Deletes the rows with these keys (JSON, as ferry.bucket_rows printed
+    // them); returns how many.
+    uint64_t delete_keys(const std::vector<std::string>& keys) {
+        constexpr size_t kKeysPerStatement = 10000;
+        std::string sql = fmt::format(
+            "DELETE FROM {} t USING jsonb_populate_recordset(NULL::{}, $1::jsonb) k WHERE {}",
+            table_.target.name, table_.target.name,
+            key_match(table_.target.key_columns, "t", "k", "="));
+        uint64_t deleted = 0;
+        for (size_t first = 0; first < keys.size(); first += kKeysPerStatement) {
+            size_t last = std::min(keys.size(), first + kKeysPerStatement);
+            std::string array = "[";
+            for (size_t k = first; k < last; k++)
+                array += (k > first ? "," : "") + keys[k];
+            array += "]";
+            deleted += std::stoull(PQcmdTuples(db_.query(sql, {array}).raw()));
+        }
+        return deleted;
+    }
 
     // Inserts new rows and rewrites the rows that differ; returns how many.
     uint64_t merge() {
@@ -600,7 +879,7 @@ class SqliteWriter : public TableWriter {
         upsert_ = prepare(
             db_, fmt::format("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {}", target,
                              join_quoted(names), parameter_list, join_quoted(keys), on_conflict));
-        if (options_.delete_missing) {
+        if (options_.delete_missing && !options_.partial) {
             // The keys seen, to delete the others at the end; the key columns'
             // declared types give the same affinity as in the table.
             std::string key_columns, key_values;
@@ -661,7 +940,10 @@ class SqliteWriter : public TableWriter {
     TableCounts finish() override {
         TableCounts counts;
         counts.source_rows = rows_;
-        if (options_.delete_missing) {
+        const auto& partial = options_.partial;
+        if (options_.delete_missing && partial) {
+            counts.deleted = delete_keys(partial->target_only_keys);
+        } else if (options_.delete_missing) {
             std::string target = "main." + quote_identifier(table_.target.name);
             db_.execute(fmt::format(
                 "DELETE FROM {} WHERE {} NOT EXISTS (SELECT 1 FROM temp.ferry_seen_keys s "
@@ -673,14 +955,23 @@ class SqliteWriter : public TableWriter {
         uint64_t after = count("");
         counts.inserted = after + counts.deleted - before_;
         counts.updated = written_ - counts.inserted;
-        if (!options_.delete_missing)
+        if (partial) {
+            counts.source_rows = partial->source_rows;  // only the rows that differ came
+            if (!options_.delete_missing)
+                counts.only_on_target = partial->target_only_keys.size();
+        } else if (!options_.delete_missing) {
             counts.only_on_target =
                 (table_.filter ? count(*table_.filter) : after) - counts.source_rows;
+        }
         end_batch(true);
         return counts;
     }
 
   private:
+    uint64_t delete_keys(const std::vector<std::string>& keys) {
+        return SqliteKeyLookup(db_, table_.target.name).delete_rows(keys);
+    }
+
     std::string declared_type(const std::string& column) {
         for (const auto& row : db_.query("SELECT type FROM pragma_table_info(?1) WHERE name = ?2",
                                          {table_.target.name, column}))

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "diff_peer.hpp"
 #include "ferry/canonical.hpp"
 #include "peer_tables.hpp"
 
@@ -57,6 +58,13 @@ class SyncSource {
     virtual std::string begin_snapshot() = 0;
     virtual void end_snapshot() = 0;
     virtual void read(const SyncTable& table, RowSink& sink) = 0;
+    // --method diff: only the rows with these keys (JSON, as this peer's
+    // ferry.bucket_rows prints them), in the same snapshot. Keys of rows
+    // that are gone are skipped.
+    virtual void read_keys(const SyncTable& table, const std::vector<std::string>& keys,
+                           RowSink& sink) = 0;
+    // Bucket hashes of the snapshot, for --method diff (after begin_snapshot).
+    virtual DiffPeer& hashes() = 0;
     virtual canonical::TableDigest table_hash(const SyncTable& table) = 0;
 };
 
@@ -70,6 +78,15 @@ struct TableCounts {
     uint64_t unchanged() const { return source_rows - inserted - updated; }
 };
 
+// --method diff: the rows written are only those that are new or differ, so
+// the writer is told what it cannot see for itself.
+struct PartialWrite {
+    uint64_t source_rows = 0;  // rows of the table in the source
+    // Keys (JSON, as the target's ferry.bucket_rows prints them) of the rows
+    // only the target has: deleted with --delete-missing, counted otherwise.
+    std::vector<std::string> target_only_keys;
+};
+
 struct WriteOptions {
     std::string origin;  // the source peer: its rows are not sent back to it
     std::string job;     // the run's checkpoint: job and scope
@@ -80,6 +97,7 @@ struct WriteOptions {
     bool delete_missing = false;
     bool dry_run = false;         // roll back at the end
     uint64_t batch_rows = 50000;  // SQLite: rows per transaction
+    std::optional<PartialWrite> partial;
     // Called between batches, outside any write transaction of a SQLite
     // target: progress, leases, cancel. Throws to stop.
     std::function<void(uint64_t rows_done, uint64_t bytes_done)> tick;

@@ -162,23 +162,45 @@ Datum text_datum(const std::string& text) {
     });
 }
 
-// Per-bucket digests, ordered by bucket for a deterministic result.
-void put_bucket_digests(FunctionCallInfo fcinfo,
-                        const std::unordered_map<uint64_t, TableDigest>& map) {
-    std::vector<std::pair<uint64_t, TableDigest>> sorted(map.begin(), map.end());
-    std::sort(sorted.begin(), sorted.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
+void put_bucket_digest(FunctionCallInfo fcinfo, uint64_t bucket, const TableDigest& digest) {
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    for (const auto& [bucket, digest] : sorted) {
-        Datum values[3] = {Int64GetDatum(static_cast<int64>(bucket)),
-                           Int64GetDatum(static_cast<int64>(digest.rows())),
-                           text_datum(digest.hex())};
-        bool nulls[3] = {};
-        pg::call([&]() noexcept {
-            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-        });
-    }
+    Datum values[3] = {Int64GetDatum(static_cast<int64>(bucket)),
+                       Int64GetDatum(static_cast<int64>(digest.rows())), text_datum(digest.hex())};
+    bool nulls[3] = {};
+    pg::call([&]() noexcept {
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    });
 }
+
+// Up to this many buckets, digests are kept in an array indexed by bucket
+// (32 MiB at most) rather than a hash map: a million-row table split into
+// buckets of a few rows would otherwise spend most of its scan on the map.
+constexpr uint64_t kDenseBuckets = uint64_t{1} << 20;
+
+// Per-bucket digests, in bucket order for a deterministic result.
+class BucketDigests {
+  public:
+    explicit BucketDigests(uint64_t buckets) : dense_(buckets <= kDenseBuckets ? buckets : 0) {}
+
+    TableDigest& operator[](uint64_t bucket) {
+        return dense_.empty() ? sparse_[bucket] : dense_[bucket];
+    }
+
+    void put(FunctionCallInfo fcinfo) const {
+        for (uint64_t bucket = 0; bucket < dense_.size(); bucket++)
+            if (dense_[bucket].rows() > 0)
+                put_bucket_digest(fcinfo, bucket, dense_[bucket]);
+        std::vector<std::pair<uint64_t, TableDigest>> sorted(sparse_.begin(), sparse_.end());
+        std::sort(sorted.begin(), sorted.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (const auto& [bucket, digest] : sorted)
+            put_bucket_digest(fcinfo, bucket, digest);
+    }
+
+  private:
+    std::vector<TableDigest> dense_;
+    std::unordered_map<uint64_t, TableDigest> sparse_;
+};
 
 // A row type's description for row_hash(), cached in fn_extra per type.
 struct RowTypeCache {
@@ -261,7 +283,7 @@ FERRY_FUNCTION(bucket_hashes) {
                        "A bucket b lies within bucket b % within_buckets only then.");
     std::unordered_set<uint64_t> within(parents.begin(), parents.end());
     ferry::pg::call([&]() noexcept { InitMaterializedSRF(fcinfo, 0); });
-    std::unordered_map<uint64_t, TableDigest> digests;
+    BucketDigests digests(buckets);
     scan_table(relid, filter, true, [&](const ScannedRow& scanned) {
         uint64_t key_hash = canonical_key_hash(scanned.table, scanned.row);
         if (parent_buckets != 0 &&
@@ -270,7 +292,7 @@ FERRY_FUNCTION(bucket_hashes) {
         digests[ferry::canonical::bucket_of(key_hash, buckets)].add_row(
             canonical_row_hash128(scanned.table, scanned.row));
     });
-    put_bucket_digests(fcinfo, digests);
+    digests.put(fcinfo);
     return static_cast<Datum>(0);
 }
 

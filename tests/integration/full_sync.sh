@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ferry full-sync end to end, on a real PostgreSQL cluster and real SQLite
 # files: all four engine pairs with --verify, re-runs that write nothing,
-# changes, --delete-missing, --dry-run, --where, leases (exit 4, ferry unlock),
+# changes, --delete-missing, --dry-run, --where, --method diff and auto,
+# leases (exit 4, ferry unlock),
 # SIGTERM and ferry cancel,
 # kill -9 at several points and resume, and the errors that must come before
 # anything is written.
@@ -124,6 +125,71 @@ same dbname=src dbname=back && pass "the round trip PG->SQLite->SQLite->PG chang
   || fail "the round trip PG->SQLite->SQLite->PG changes nothing"
 sync --from dbname=src --to "sqlite:$work/b.db" --verify --delete-missing
 expect_status 0 "PG->SQLite with --delete-missing"
+
+# --- --method diff: bucket hashes first, then only the rows that differ
+q src "UPDATE customers SET score = score + 1 WHERE id % 100 = 0;
+       UPDATE \"Line Items\" SET qty = 0 WHERE \"No\" = 7;
+       INSERT INTO orders VALUES (5001, 1, 'new order');
+       DELETE FROM orders WHERE id = 17;" >/dev/null
+q dst "INSERT INTO orders VALUES (6000, 1, 'only on the target')" >/dev/null
+changes_before=$(q dst "SELECT count(*) FROM ferry.changes")
+sync --from dbname=src --to dbname=dst --method diff --json
+expect_status 0 "PG->PG --method diff"
+expect_equal "$(field "concat_ws(',', t->>'method', t->>'source_rows', t->>'inserted', t->>'updated', t->>'unchanged')" customers)" \
+  "diff,1003,0,10,993" "the ten changed customers are rewritten, the others counted unchanged"
+expect_equal "$(field "concat_ws(',', t->>'inserted', t->>'updated', t->>'only_on_target')" orders)" \
+  "1,0,2" "a new order inserted; two rows only on the target kept and counted"
+expect_equal "$(field "t->>'updated'" '"Line Items"')" "1" "a composite key row updated"
+expect_equal "$(q dst "SELECT count(*) - $changes_before FROM ferry.changes")" "12" \
+  "exactly the twelve differing rows were written"
+sync --from dbname=src --to dbname=dst --method diff --json
+expect_equal "$(json_query "$out" "SELECT sum((t->>'inserted')::int + (t->>'updated')::int) FROM input, jsonb_array_elements(j->'tables') t")" \
+  "0" "re-running --method diff writes nothing"
+before=$(q dst "SELECT count(*) FROM orders")
+sync --from dbname=src --to dbname=dst --method diff --delete-missing --dry-run --json
+expect_equal "$(field "t->>'deleted'" orders),$(q dst "SELECT count(*) FROM orders")" "2,$before" \
+  "a --method diff dry run reports two deletes and writes nothing"
+sync --from dbname=src --to dbname=dst --method diff --delete-missing --verify --json
+expect_status 0 "--method diff --delete-missing, verified"
+expect_equal "$(field "t->>'deleted'" orders)" "2" "deletes exactly the rows only the target had"
+same dbname=src dbname=dst && pass "the diff-synced target is an exact mirror" \
+  || fail "the diff-synced target is an exact mirror"
+
+sync --from dbname=src --to "sqlite:$work/b.db" --method diff --delete-missing --verify --json
+expect_status 0 "PG->SQLite --method diff, verified"
+expect_equal "$(field "concat_ws(',', t->>'inserted', t->>'updated', t->>'deleted')" orders)" "1,0,1" \
+  "SQLite target: the new order inserted, the deleted one deleted"
+sync --from "sqlite:$work/b.db" --to "sqlite:$work/a.db" --method diff --delete-missing --verify
+expect_status 0 "SQLite->SQLite --method diff, verified"
+sync --from "sqlite:$work/a.db" --to dbname=back --method diff --delete-missing --verify
+expect_status 0 "SQLite->PG --method diff, verified"
+same dbname=src dbname=back && pass "PG->SQLite->SQLite->PG by --method diff changes nothing" \
+  || fail "PG->SQLite->SQLite->PG by --method diff changes nothing"
+
+# Keys ferry prints in canonical form (a SQLite DATE) are found by a scan
+for db in a b; do
+  sqlite3 "$work/$db.db" "CREATE TABLE events (day DATE, kind TEXT, n INTEGER, PRIMARY KEY (day, kind))"
+done
+sqlite3 "$work/b.db" "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < 300)
+  INSERT INTO events SELECT date('2024-01-01', '+' || n || ' days'), 'k' || (n % 3), n FROM i"
+sync --from "sqlite:$work/b.db" --to "sqlite:$work/a.db" --tables events
+sqlite3 "$work/b.db" "UPDATE events SET n = -n WHERE n % 100 = 0; DELETE FROM events WHERE n = 5"
+sqlite3 "$work/a.db" "INSERT INTO events VALUES ('2030-01-01', 'x', 0)"
+sync --from "sqlite:$work/b.db" --to "sqlite:$work/a.db" --tables events --method diff --delete-missing --verify --json
+expect_status 0 "SQLite DATE keys by --method diff, verified"
+expect_equal "$(field "concat_ws(',', t->>'updated', t->>'deleted')" events)" "3,2" \
+  "three rows updated, two deleted, found by their canonical keys"
+
+# --method auto: diff where the target holds most rows (planner estimates)
+new_pg fresh
+q src "ANALYZE" >/dev/null
+sync --from dbname=src --to dbname=fresh --method auto --json
+expect_equal "$(json_query "$out" "SELECT string_agg(DISTINCT t->>'method', ',') FROM input, jsonb_array_elements(j->'tables') t")" \
+  "dump" "auto copies into empty tables by dump"
+q fresh "ANALYZE" >/dev/null
+sync --from dbname=src --to dbname=fresh --method auto --json
+expect_equal "$(json_query "$out" "SELECT string_agg(DISTINCT t->>'method', ',') FROM input, jsonb_array_elements(j->'tables') t")" \
+  "diff" "and compares bucket hashes once the target holds the rows"
 
 # --- errors before anything is written
 createdb partial
