@@ -942,11 +942,17 @@ const UpsertConverter::Table& UpsertConverter::table(const TableName& name, size
                     "table " + quoted(display) + " does not exist" + at_line(line), {},
                     "Create the table on this peer before applying the dump, or leave its rows "
                     "out.");
+    if (found->internal) {
+        Table table;
+        table.internal = true;
+        table.display = display;
+        return tables_.emplace(key, std::move(table)).first->second;
+    }
     if (found->key_columns.empty())
         throw Error(ErrorKind::unsupported,
                     "table " + quoted(display) + " has no primary key" + at_line(line),
                     "Rows are matched to existing ones by their key.",
-                    "Add a primary key or a unique constraint to the table.");
+                    "Give the table a primary key.");
     Table table;
     table.display = display;
     const TableName& written = found->output_name ? *found->output_name : name;
@@ -1201,6 +1207,10 @@ void UpsertConverter::convert_insert(const Statement& statement) {
     expect_values(tokens, line);
 
     const Table& table = this->table(name, line);
+    if (table.internal) {
+        other_statement(statement);
+        return;
+    }
     std::vector<size_t> positions = map_columns(table, listed, line);
     output_.clear();
     uint64_t rows = convert_rows(tokens, ValueReader(source_, target_), table, positions,

@@ -34,11 +34,24 @@ upsert::Options parse_options(const std::optional<std::string>& text) {
     return options;
 }
 
+std::string lower_ascii(std::string text) {
+    for (char& c : text)
+        if (c >= 'A' && c <= 'Z')
+            c = static_cast<char>(c - 'A' + 'a');
+    return text;
+}
+
 // Tables of the main database, found as SQLite finds them. A schema in the
 // dump (a PostgreSQL dump's "public") is dropped from the output: SQLite has
 // one namespace per file.
 upsert::TableLookup lookup_in(sqlite3* db) {
     return [db](const upsert::TableName& name) -> std::optional<upsert::TableColumns> {
+        // ferry's own state (a .dump of a tracked file has it): not data.
+        if (lower_ascii(name.name).rfind("ferry_", 0) == 0) {
+            upsert::TableColumns state;
+            state.internal = true;
+            return state;
+        }
         TableShape shape;
         try {
             shape = describe_table(db, name.name);

@@ -583,6 +583,28 @@ TEST_CASE("statements other than data INSERTs are refused, or skipped and counte
     CHECK(converter.stats().inserts_converted == 1);
 }
 
+TEST_CASE("INSERTs into the target's own tables are statements, not data", "[upsert]") {
+    Catalog catalog = shop();
+    TableColumns state;
+    state.internal = true;  // e.g. ferry.consumers, which pg_dump --data-only writes
+    catalog.tables["ferry.consumers"] = state;
+    std::string dump =
+        "INSERT INTO ferry.consumers VALUES ('site-1', '{}');\n"
+        "INSERT INTO public.notes VALUES (1, 'kept');\n";
+    try {
+        convert_dump(dump, Dialect::postgresql, catalog.lookup());
+        FAIL("an INSERT into an internal table was converted");
+    } catch (const ferry::Error& error) {
+        CHECK(std::string(error.what()) ==
+              "statement \"INSERT INTO ferry.consumers\" at line 1 is not allowed in a dump");
+    }
+    Options options;
+    options.skip_other_statements = true;
+    std::string out = convert_dump(dump, Dialect::postgresql, catalog.lookup(), options);
+    CHECK_THAT(out, Contains("VALUES (1, 'kept')"));
+    CHECK_THAT(out, !Contains("site-1"));
+}
+
 TEST_CASE("INSERT forms with their own semantics are refused", "[upsert]") {
     CHECK(message_of("INSERT INTO public.notes SELECT 1, 'a';") ==
           "INSERT ... SELECT is not supported at line 1");

@@ -59,6 +59,11 @@ struct TableColumns {
     // The name to write in the output when it differs from the dump's, e.g.
     // a PostgreSQL dump's "public"."t" applied to SQLite's "t".
     std::optional<TableName> output_name;
+    // A table the target keeps for itself (ferry's own state): an INSERT
+    // into it is not data but a statement like any other, refused or, with
+    // skip_other_statements, dropped, as sqlite_sequence is. Nothing else
+    // of it is used.
+    bool internal = false;
 };
 
 // Looks a table up on the target; nullopt when there is no such table.
@@ -87,6 +92,7 @@ namespace detail {
 
 // What the converter keeps of a table of the target, resolved once.
 struct Table {
+    bool internal = false;             // TableColumns::internal
     std::string display;               // schema.name, for messages
     std::string written_name;          // "schema"."name" [AS "existing"]
     std::string qualifier;             // how WHERE names the existing row

@@ -142,6 +142,6 @@ DROP EXTENSION ferry;
 CREATE EXTENSION ferry VERSION '0.1';
 SELECT count(*) AS hashing_functions_in_0_1 FROM pg_proc
 WHERE pronamespace = 'ferry'::regnamespace AND proname LIKE '%hash%';
-ALTER EXTENSION ferry UPDATE;
+ALTER EXTENSION ferry UPDATE TO '0.2';
 SELECT extversion FROM pg_extension WHERE extname = 'ferry';
 SELECT rows FROM ferry.table_hash('accounts');

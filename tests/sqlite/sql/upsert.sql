@@ -34,5 +34,11 @@ SELECT pg_catalog.set_config(''search_path'', '''', false);
 INSERT INTO public.t (id, name, data) VALUES (7, E''tab\there'', ''\x00ff''::bytea);',
                        '{"source": "postgresql"}') AS from_postgresql;
 
+-- ==== ferry's own state in a .dump of a tracked file is not data: dropped
+-- with skip_other_statements, refused otherwise
+SELECT ferry_to_upsert('INSERT INTO ferry_checkpoints VALUES (''x'', '''', ''running'');
+INSERT INTO t VALUES (8, ''kept'', NULL);', '{"skip_other_statements": true}') AS state_skipped;
+SELECT ferry_to_upsert('INSERT INTO "FERRY_locks" VALUES (''x'');') AS state_refused;
+
 -- ==== nothing ran: the table is as it was
 SELECT count(*) AS rows FROM t;
