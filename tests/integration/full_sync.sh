@@ -308,4 +308,15 @@ expect_equal "$(sqlite3 "$work/k3.db" "SELECT status FROM ferry_sessions WHERE i
 run "$ferry" cancel "$session" --peer "sqlite:$work/k3.db"
 expect_status 1 "a session that is not running cannot be cancelled"
 
+# ferry history: the sessions a peer recorded, newest first
+run "$ferry" history "sqlite:$work/k3.db" --json
+expect_status 0 "ferry history lists a SQLite peer's sessions"
+expect_equal "$(json_query "$out" "SELECT concat_ws(',', j->'sessions'->0->>'id', j->'sessions'->0->>'status', j->'sessions'->0->>'kind') FROM input")" \
+  "$session,cancelled,full" "newest first, with status and kind"
+run "$ferry" history dbname=dst --status succeeded --limit 2 --json
+expect_equal "$(json_query "$out" "SELECT count(*) FILTER (WHERE s->>'status' = 'succeeded') FROM input, jsonb_array_elements(j->'sessions') s")" \
+  "2" "--status and --limit select the sessions"
+run "$ferry" history dbname=dst
+expect_contains "$out" "dbname=src -> dbname=dst" "the table shows source and target"
+
 finish
