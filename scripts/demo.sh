@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a throwaway PostgreSQL cluster, a small shop schema, ferry
 # tracking it, some writes, and what a DBA sees: ferry status, the change log,
-# a consumer reading in batches, acknowledging and purging, and a diff
-# against a copy.
+# a consumer reading in batches, acknowledging and purging, a diff against
+# a copy, a SQLite peer, and full syncs by name (ferry pull / ferry push).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/lib/pg_cluster.sh"
@@ -107,6 +107,27 @@ show "$ferry" status "sqlite:$lite"
 say "ferry diff between PostgreSQL and SQLite: the same hashes on both engines"
 show "$ferry" diff "$site" "sqlite:$lite" --tables customers --rows ||
   echo "(exit code $?: differences found)"
+
+say "Full sync by name: a config file, ferry pull and ferry push"
+sql -c "INSERT INTO orders SELECT 1000 + i, 1 + i % 2, (i % 1000) / 10.0, '2026-01-01'::timestamptz + i * interval '1 minute'
+        FROM generate_series(1, 300000) i" >/dev/null
+sqlite3 "$lite" "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers,
+                                      total NUMERIC, placed_at TIMESTAMPTZ);"
+cat >"$lite_dir/ferry.toml" <<EOF
+local = "site"                 # pull and push are relative to this peer
+[peers.site]
+url = "sqlite:site.db"         # relative to this file
+[peers.hub]
+url = "$hub"
+EOF
+cat "$lite_dir/ferry.toml"
+export FERRY_CONFIG="$lite_dir/ferry.toml"
+show "$ferry" pull hub --tables customers,orders --verify ||
+  echo "(exit code $?: the site's own customer 3 is kept, as without --delete-missing it should be)"
+sqlite3 "$lite" "UPDATE orders SET total = total + 1 WHERE id % 50000 = 0"
+echo "(the site changed 6 orders)"
+show "$ferry" push hub --tables orders --method diff --verify
+show "$ferry" history hub --limit 3
 
 say "DDL that would break capture is refused"
 sql -c "ALTER TABLE orders DROP CONSTRAINT orders_pkey" 2>&1 | grep -E "ERROR|HINT" || true

@@ -14,6 +14,7 @@
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
+#include "peer_config.hpp"
 #include "peer_tables.hpp"
 #include "pg_connection.hpp"
 #include "sqlite_connection.hpp"
@@ -49,7 +50,9 @@ void setup_control(CLI::App& app, int* exit_code) {
 
     auto* unlock = app.add_subcommand("unlock", "Release a lease, whoever holds it");
     unlock->add_option("name", options->name, "The lease, as ferry.locks names it")->required();
-    unlock->add_option("--peer", options->peer, "The peer that holds the lease")->required();
+    unlock->add_option("--peer", options->peer, "The peer that holds the lease")
+        ->transform(resolve_peer)
+        ->required();
     unlock->callback([options, exit_code] {
         bool released = call_on_peer(options->peer, "SELECT ferry.force_unlock($1)",
                                      "SELECT ferry_force_unlock(?1)", options->name);
@@ -63,7 +66,9 @@ void setup_control(CLI::App& app, int* exit_code) {
     auto* cancel = app.add_subcommand("cancel", "Ask a running session to stop");
     cancel->add_option("session", options->session, "The session id, as ferry.sessions shows it")
         ->required();
-    cancel->add_option("--peer", options->peer, "The peer that records the session")->required();
+    cancel->add_option("--peer", options->peer, "The peer that records the session")
+        ->transform(resolve_peer)
+        ->required();
     cancel->callback([options, exit_code] {
         if (options->session <= 0)
             throw Error(ErrorKind::invalid_input,

@@ -12,6 +12,7 @@
 #include "ferry/bucket_descent.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
+#include "peer_config.hpp"
 #include "diff_peer.hpp"
 #include "session_recorder.hpp"
 
@@ -259,8 +260,9 @@ void setup_diff(CLI::App& app, int* exit_code) {
     auto* cmd =
         app.add_subcommand("diff", "Compare tables between two peers; exit 3 when they differ");
     cmd->add_option("a", options->peer_a, "First peer: libpq connection string, URI or sqlite:PATH")
+        ->transform(resolve_peer)
         ->required();
-    cmd->add_option("b", options->peer_b, "Second peer")->required();
+    cmd->add_option("b", options->peer_b, "Second peer")->transform(resolve_peer)->required();
     cmd->add_option("--tables", options->tables,
                     "Tables to compare (comma-separated, repeatable; default: those A tracks)")
         ->delimiter(',');

@@ -23,6 +23,7 @@
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
+#include "peer_config.hpp"
 #include "progress.hpp"
 #include "session_recorder.hpp"
 #include "sync_peers.hpp"
@@ -63,6 +64,7 @@ struct FullSyncOptions {
     std::vector<std::string> tables;
     std::vector<std::string> filters;  // TABLE:CONDITION
     std::string method = "dump";
+    std::optional<std::string> direction;  // pull or push, relative to the local peer
     bool delete_missing = false;
     bool dry_run = false;
     bool verify = false;
@@ -385,8 +387,8 @@ int FullSync::run() {
     if (!options_.dry_run) {
         take_leases(tables);
         session_ = std::make_unique<SessionRecorder>(
-            options_.to,
-            SessionInfo{"full", std::nullopt, source_->name(), target_->name(), options_.method});
+            options_.to, SessionInfo{"full", options_.direction, source_->name(), target_->name(),
+                                     options_.method});
     }
     try {
         // An interrupted run left the tables it finished in the checkpoint.
@@ -503,36 +505,71 @@ void FullSync::print(const std::vector<TableReport>& reports, bool all_verified)
 
 }  // namespace
 
+namespace {
+
+// The options full-sync, pull and push share.
+void add_sync_options(CLI::App* cmd, FullSyncOptions& options) {
+    cmd->add_option(
+           "--tables", options.tables,
+           "Tables to copy (comma-separated, repeatable; default: those the source tracks)")
+        ->delimiter(',');
+    cmd->add_option("--where", options.filters,
+                    "TABLE:CONDITION, copy only rows where CONDITION holds (repeatable)");
+    cmd->add_option("--method", options.method,
+                    "dump (move every row), diff (compare bucket hashes, move the rows that "
+                    "differ) or auto (diff where the target holds most rows)")
+        ->check(CLI::IsMember({"dump", "diff", "auto"}));
+    cmd->add_flag("--delete-missing", options.delete_missing,
+                  "Delete target rows the source does not have (an exact mirror)");
+    cmd->add_flag("--dry-run", options.dry_run, "Report what would change; write nothing");
+    cmd->add_flag("--verify", options.verify,
+                  "Compare table hashes afterwards; exit 3 if they differ");
+    cmd->add_option("--batch-rows", options.batch_rows, "Rows per transaction on a SQLite target")
+        ->check(CLI::Range(1, 100000000));
+    cmd->add_option("--lease-seconds", options.lease_seconds,
+                    "How long the table leases outlive a crashed ferry")
+        ->check(CLI::Range(10, 86400));
+    cmd->add_flag("--json", options.json, "Print the result as JSON");
+    cmd->add_flag("--quiet", options.quiet, "No progress on stderr");
+}
+
+// ferry pull PEER / ferry push PEER: a full sync with the config's local
+// peer as the target / the source.
+void setup_relative_sync(CLI::App& app, int* exit_code, const std::string& direction) {
+    auto options = std::make_shared<FullSyncOptions>();
+    auto peer = std::make_shared<std::string>();
+    bool pull = direction == "pull";
+    auto* cmd = app.add_subcommand(direction,
+                                   pull ? "Copy whole tables from PEER into the config's local peer"
+                                        : "Copy whole tables from the config's local peer to PEER");
+    cmd->add_option("peer", *peer, "A peer named in the config file, or an address")
+        ->transform(resolve_peer)
+        ->required();
+    add_sync_options(cmd, *options);
+    cmd->callback([options, peer, exit_code, pull, direction] {
+        std::string local = local_peer();
+        options->from = pull ? *peer : local;
+        options->to = pull ? local : *peer;
+        options->direction = direction;
+        *exit_code = FullSync(*options).run();
+    });
+}
+
+}  // namespace
+
 void setup_full_sync(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<FullSyncOptions>();
     auto* cmd = app.add_subcommand(
         "full-sync", "Copy whole tables from one peer to another, writing only rows that differ");
-    cmd->add_option("--from", options->from, "Source peer: connection string, URI or sqlite:PATH")
+    cmd->add_option("--from", options->from,
+                    "Source peer: connection string, URI, sqlite:PATH or a name from the config")
+        ->transform(resolve_peer)
         ->required();
-    cmd->add_option("--to", options->to, "Target peer")->required();
-    cmd->add_option(
-           "--tables", options->tables,
-           "Tables to copy (comma-separated, repeatable; default: those the source tracks)")
-        ->delimiter(',');
-    cmd->add_option("--where", options->filters,
-                    "TABLE:CONDITION, copy only rows where CONDITION holds (repeatable)");
-    cmd->add_option("--method", options->method,
-                    "dump (move every row), diff (compare bucket hashes, move the rows that "
-                    "differ) or auto (diff where the target holds most rows)")
-        ->check(CLI::IsMember({"dump", "diff", "auto"}));
-    cmd->add_flag("--delete-missing", options->delete_missing,
-                  "Delete target rows the source does not have (an exact mirror)");
-    cmd->add_flag("--dry-run", options->dry_run, "Report what would change; write nothing");
-    cmd->add_flag("--verify", options->verify,
-                  "Compare table hashes afterwards; exit 3 if they differ");
-    cmd->add_option("--batch-rows", options->batch_rows, "Rows per transaction on a SQLite target")
-        ->check(CLI::Range(1, 100000000));
-    cmd->add_option("--lease-seconds", options->lease_seconds,
-                    "How long the table leases outlive a crashed ferry")
-        ->check(CLI::Range(10, 86400));
-    cmd->add_flag("--json", options->json, "Print the result as JSON");
-    cmd->add_flag("--quiet", options->quiet, "No progress on stderr");
+    cmd->add_option("--to", options->to, "Target peer")->transform(resolve_peer)->required();
+    add_sync_options(cmd, *options);
     cmd->callback([options, exit_code] { *exit_code = FullSync(*options).run(); });
+    setup_relative_sync(app, exit_code, "pull");
+    setup_relative_sync(app, exit_code, "push");
 }
 
 }  // namespace ferry::cli

@@ -9,6 +9,7 @@
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
+#include "peer_config.hpp"
 #include "peer_tables.hpp"
 #include "pg_connection.hpp"
 #include "sqlite_connection.hpp"
@@ -167,6 +168,7 @@ void setup_history(CLI::App& app, int* exit_code) {
     cmd->add_option("peer", options->peer,
                     "The peer that recorded them (a sync's target): connection string, URI or "
                     "sqlite:PATH")
+        ->transform(resolve_peer)
         ->required();
     cmd->add_option("--limit", options->limit, "How many sessions (default 20)")
         ->check(CLI::Range(1, 100000));

@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
+#include "peer_config.hpp"
 #include "ferry/conninfo.hpp"
 #include "pg_connection.hpp"
 #include "sqlite_connection.hpp"
@@ -135,6 +136,7 @@ void setup_init(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<InitOptions>();
     auto* cmd = app.add_subcommand("init", "Install or upgrade ferry in a peer and track tables");
     cmd->add_option("peer", options->peer, "libpq connection string, URI or sqlite:PATH")
+        ->transform(resolve_peer)
         ->required();
     cmd->add_option("--track", options->tables, "Tables to track (comma-separated, repeatable)")
         ->delimiter(',');

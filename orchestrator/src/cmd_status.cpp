@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
+#include "peer_config.hpp"
 #include "peer_tables.hpp"
 #include "ferry/conninfo.hpp"
 #include "pg_connection.hpp"
@@ -111,6 +112,7 @@ void setup_status(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<StatusOptions>();
     auto* cmd = app.add_subcommand("status", "Show sync state: pending changes, lag, conflicts");
     cmd->add_option("peer", options->peer, "libpq connection string, URI or sqlite:PATH")
+        ->transform(resolve_peer)
         ->required();
     cmd->add_flag("--json", options->json, "Print the result as JSON");
     cmd->callback([options, exit_code] { *exit_code = run_status(*options); });

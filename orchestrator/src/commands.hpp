@@ -10,8 +10,8 @@ namespace ferry::cli {
 void setup_init(CLI::App& app, int* exit_code);
 void setup_status(CLI::App& app, int* exit_code);
 void setup_diff(CLI::App& app, int* exit_code);
-void setup_full_sync(CLI::App& app, int* exit_code);
-void setup_control(CLI::App& app, int* exit_code);  // unlock, cancel
+void setup_full_sync(CLI::App& app, int* exit_code);  // full-sync, pull, push
+void setup_control(CLI::App& app, int* exit_code);    // unlock, cancel
 void setup_history(CLI::App& app, int* exit_code);
 
 }  // namespace ferry::cli

@@ -2,14 +2,38 @@
 // (one cmd_<verb>.cpp each) and maps errors to documented exit codes.
 #include <CLI/CLI.hpp>
 
+#include <cstring>
+
 #include "commands.hpp"
 #include "output.hpp"
+#include "peer_config.hpp"
+
+namespace {
+
+// --config is read before the arguments are parsed: peer names in them are
+// resolved while parsing, wherever --config stands.
+void find_config_option(int argc, char** argv) {
+    for (int i = 1; i < argc; i++) {
+        if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            ferry::cli::set_config_path(argv[i + 1]);
+        else if (std::strncmp(argv[i], "--config=", 9) == 0)
+            ferry::cli::set_config_path(argv[i] + 9);
+    }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace ferry::cli;
     CLI::App app{"ferry: keep tables in sync between PostgreSQL and SQLite peers"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "ferry " FERRY_VERSION);
+    std::string config_path;
+    app.add_option("--config", config_path,
+                   "Config file with named peers (default: FERRY_CONFIG, ./ferry.toml, "
+                   "~/.config/ferry/ferry.toml, /etc/ferry/ferry.toml)");
+    app.fallthrough();  // --config may come after the command
+    find_config_option(argc, argv);
     int exit_code = exit_ok;
     setup_init(app, &exit_code);
     setup_status(app, &exit_code);

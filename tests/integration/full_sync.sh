@@ -191,6 +191,39 @@ sync --from dbname=src --to dbname=fresh --method auto --json
 expect_equal "$(json_query "$out" "SELECT string_agg(DISTINCT t->>'method', ',') FROM input, jsonb_array_elements(j->'tables') t")" \
   "diff" "and compares bucket hashes once the target holds the rows"
 
+# --- named peers in a config file: ferry pull / ferry push
+cat >"$work/ferry.toml" <<EOF
+local = "here"            # pull and push are relative to it
+[peers.here]
+url = "sqlite:a.db"       # relative to this file
+[peers.hub]
+url = "dbname=src"
+[peers.mirror]
+url = "dbname=back"
+EOF
+run "$ferry" pull hub --config "$work/ferry.toml" --verify --json --quiet
+expect_status 0 "ferry pull copies from a named peer into the local one"
+expect_equal "$(json_query "$out" "SELECT concat_ws(' -> ', j->>'source', j->>'target') FROM input")" \
+  "dbname=src -> sqlite:$work/a.db" "names resolve through the config, SQLite paths relative to it"
+expect_equal "$(sqlite3 "$work/a.db" "SELECT direction FROM ferry_sessions ORDER BY id DESC LIMIT 1")" "pull" \
+  "the session records the direction"
+q back "DELETE FROM orders WHERE id = 1" >/dev/null
+run "$ferry" --config "$work/ferry.toml" push mirror --method diff --verify --quiet
+expect_status 0 "ferry push copies from the local peer to a named one"
+expect_equal "$(q back "SELECT count(*) FROM orders WHERE id = 1")" "1" "the pushed row is back"
+FERRY_CONFIG="$work/ferry.toml" run "$ferry" history hub --limit 1 --json
+expect_status 0 "FERRY_CONFIG names the config file; every command takes peer names"
+run "$ferry" pull nowhere --config "$work/ferry.toml"
+expect_status 1 "an unknown peer name is refused"
+expect_contains "$err" 'no peer named "nowhere"' "and named"
+printf 'local = "here"\n[peers.here\n' >"$work/broken.toml"
+run "$ferry" pull hub --config "$work/broken.toml"
+expect_status 1 "a broken config file is refused"
+expect_contains "$err" "broken.toml: line 2" "with the line"
+printf '[peers.hub]\nurl = "dbname=src"\n' >"$work/nolocal.toml"
+run "$ferry" push hub --config "$work/nolocal.toml"
+expect_contains "$err" "names no local peer" "push without a local peer says what to add"
+
 # --- errors before anything is written
 createdb partial
 q partial "$pg_schema" >/dev/null

@@ -1,0 +1,156 @@
+// ferry's config file: named peers (see peer_config.hpp).
+#include "peer_config.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <toml++/toml.h>
+
+#include "ferry/conninfo.hpp"
+#include "ferry/error.hpp"
+
+namespace ferry::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Config {
+    std::string path;  // empty when there is no config file
+    std::map<std::string, std::string> peers;
+    std::optional<std::string> local;
+};
+
+std::optional<std::string> g_explicit_path;
+
+std::vector<std::string> default_paths() {
+    std::vector<std::string> paths;
+    if (const char* env = std::getenv("FERRY_CONFIG"); env && *env)
+        return {env};
+    paths.push_back("ferry.toml");
+    if (const char* home = std::getenv("HOME"); home && *home)
+        paths.push_back(std::string(home) + "/.config/ferry/ferry.toml");
+    paths.push_back("/etc/ferry/ferry.toml");
+    return paths;
+}
+
+Error config_error(const std::string& path, const std::string& message,
+                   const std::string& hint = "See docs/config.md for the format.") {
+    return Error(ErrorKind::invalid_input, fmt::format("{}: {}", path, message), {}, hint);
+}
+
+// A relative sqlite:PATH is relative to the config file, not to wherever
+// ferry happens to run (cron runs in $HOME).
+std::string anchor_sqlite_path(const std::string& url, const fs::path& config_dir) {
+    PeerAddress address = parse_peer(url);
+    if (address.engine != PeerEngine::sqlite || fs::path(address.target).is_absolute())
+        return url;
+    return "sqlite:" + (config_dir / address.target).lexically_normal().string();
+}
+
+Config read_config(const std::string& path) {
+    Config config;
+    config.path = path;
+    toml::table root;
+    try {
+        root = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        throw config_error(path,
+                           fmt::format("line {}: {}", e.source().begin.line, e.description()));
+    }
+    fs::path dir = fs::absolute(path).parent_path();
+    for (const auto& [key, value] : root) {
+        std::string name(key.str());
+        if (name == "local") {
+            if (!value.is_string())
+                throw config_error(path, "local must be a peer name (a string)");
+            config.local = value.as_string()->get();
+        } else if (name == "peers") {
+            if (!value.is_table())
+                throw config_error(path, "peers must be a table of [peers.NAME] sections");
+            for (const auto& [peer_key, peer] : *value.as_table()) {
+                std::string peer_name(peer_key.str());
+                const toml::table* section = peer.as_table();
+                auto url = section ? (*section)["url"].value<std::string>() : std::nullopt;
+                if (!url || url->empty())
+                    throw config_error(path, fmt::format("peer \"{}\" has no url", peer_name),
+                                       fmt::format("Add: [peers.{}] url = \"host=... dbname=...\" "
+                                                   "or url = \"sqlite:/path/file.db\"",
+                                                   peer_name));
+                config.peers[peer_name] = anchor_sqlite_path(*url, dir);
+            }
+        } else {
+            throw config_error(path, fmt::format("unknown setting \"{}\"", name));
+        }
+    }
+    if (config.local && !config.peers.count(*config.local))
+        throw config_error(path, fmt::format("local = \"{}\" names no [peers.{}] section",
+                                             *config.local, *config.local));
+    return config;
+}
+
+const Config& config() {
+    static const Config loaded = [] {
+        if (g_explicit_path) {
+            if (!fs::exists(*g_explicit_path))
+                throw Error(ErrorKind::not_found,
+                            fmt::format("config file {} does not exist", *g_explicit_path));
+            return read_config(*g_explicit_path);
+        }
+        for (const auto& path : default_paths())
+            if (fs::exists(path))
+                return read_config(path);
+        return Config{};
+    }();
+    return loaded;
+}
+
+bool is_peer_name(const std::string& peer) {
+    if (peer.empty())
+        return false;
+    for (char c : peer)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
+            return false;
+    return true;
+}
+
+}  // namespace
+
+void set_config_path(const std::string& path) {
+    g_explicit_path = path;
+}
+
+std::string resolve_peer(const std::string& peer) {
+    if (!is_peer_name(peer))
+        return peer;
+    const Config& loaded = config();
+    if (loaded.path.empty())
+        throw Error(ErrorKind::invalid_input,
+                    fmt::format("\"{}\" is not a peer address, and there is no config file to "
+                                "name it",
+                                peer),
+                    {},
+                    "Write a connection string (\"host=... dbname=...\"), a URI, sqlite:PATH, or "
+                    "define the name in ferry.toml (--config PATH; docs/config.md).");
+    auto found = loaded.peers.find(peer);
+    if (found == loaded.peers.end())
+        throw Error(ErrorKind::invalid_input,
+                    fmt::format("no peer named \"{}\" in {}", peer, loaded.path), {},
+                    fmt::format("Define it: [peers.{}] url = \"...\"", peer));
+    return found->second;
+}
+
+std::string local_peer() {
+    const Config& loaded = config();
+    if (loaded.path.empty() || !loaded.local)
+        throw Error(ErrorKind::invalid_input,
+                    loaded.path.empty() ? "pull and push need a config file with a local peer"
+                                        : fmt::format("{} names no local peer", loaded.path),
+                    {},
+                    "Add to ferry.toml: local = \"NAME\" and [peers.NAME] url = \"...\" "
+                    "(docs/config.md), or use ferry full-sync --from A --to B.");
+    return loaded.peers.at(*loaded.local);
+}
+
+}  // namespace ferry::cli
