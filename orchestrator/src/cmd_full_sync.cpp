@@ -6,12 +6,9 @@
 // checkpoint in one target transaction) and verify (table hashes).
 #include <fmt/format.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstdio>
 #include <csignal>
 #include <future>
 #include <memory>
@@ -27,6 +24,8 @@
 #include "progress.hpp"
 #include "session_recorder.hpp"
 #include "sync_peers.hpp"
+#include "table_leases.hpp"
+#include "table_report.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -74,14 +73,6 @@ struct FullSyncOptions {
     int lease_seconds = 120;
 };
 
-struct TableReport {
-    std::string name;
-    std::string method;  // dump or diff
-    TableCounts counts;
-    bool skipped = false;  // written by the interrupted run this one resumes
-    std::optional<bool> verified;
-};
-
 constexpr int kPhases = 5;
 
 class FullSync {
@@ -92,8 +83,6 @@ class FullSync {
 
   private:
     std::vector<SyncTable> plan();
-    void take_leases(const std::vector<SyncTable>& tables);
-    void release_leases() noexcept;
     void tick(uint64_t rows_done, uint64_t bytes_done);
     TableReport copy_table(const SyncTable& table, nlohmann::json& position);
     bool use_diff(const SyncTable& table) const;
@@ -107,11 +96,9 @@ class FullSync {
     std::unique_ptr<SyncTarget> target_;
     std::unique_ptr<DiffPeer> target_hashes_;  // --method diff
     std::unique_ptr<SessionRecorder> session_;
-    std::string holder_;
     std::string job_;
-    std::string scope_;  // the run's table set: another set is another run
-    std::vector<std::string> leases_;
-    std::chrono::steady_clock::time_point leases_renewed_;
+    std::string scope_;                    // the run's table set: another set is another run
+    std::unique_ptr<TableLeases> leases_;  // none in a dry run
     std::chrono::steady_clock::time_point session_updated_;
     std::string current_phase_;
     uint64_t rows_total_ = 0;
@@ -167,69 +154,6 @@ std::vector<SyncTable> FullSync::plan() {
     return target_->parents_first(std::move(tables));
 }
 
-std::string this_host() {
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    return host;
-}
-
-std::string holder_name(pid_t pid, const std::string& host) {
-    return fmt::format("ferry full-sync (pid {} on {})", pid, host);
-}
-
-// A holder that was a ferry process on this machine and is not running any
-// more (killed, crashed): its lease need not wait out its time to live.
-bool holder_is_gone(const std::string& holder) {
-    std::string host = this_host();
-    pid_t pid = 0;
-    char named_host[256] = "";
-    if (std::sscanf(holder.c_str(), "ferry full-sync (pid %d on %255[^)])", &pid, named_host) !=
-            2 ||
-        named_host != host || pid <= 0)
-        return false;
-    return ::kill(pid, 0) != 0 && errno == ESRCH;
-}
-
-// One lease per target table, shared with every job that writes it: all or
-// none, so that two syncs never wait on each other half-way.
-void FullSync::take_leases(const std::vector<SyncTable>& tables) {
-    for (const auto& table : tables) {
-        std::string lease = "sync " + table.target.name;
-        std::optional<std::string> holder =
-            target_->try_lock(lease, holder_, options_.lease_seconds);
-        if (holder && holder_is_gone(*holder)) {
-            progress_.note(fmt::format(
-                "taking over lease \"{}\" from {}, which is no longer running", lease, *holder));
-            target_->force_unlock(lease);
-            holder = target_->try_lock(lease, holder_, options_.lease_seconds);
-        }
-        if (holder) {
-            release_leases();
-            throw Error(ErrorKind::locked,
-                        fmt::format("{} in {} is being synced by {}", table.target.name,
-                                    target_->name(), *holder),
-                        fmt::format("Lease \"{}\" is held.", lease),
-                        fmt::format("Wait for it to finish. If that holder is gone, its lease "
-                                    "expires by itself within {} s, or clear it now with: ferry "
-                                    "unlock '{}' --peer TARGET",
-                                    options_.lease_seconds, lease));
-        }
-        leases_.push_back(lease);
-    }
-    leases_renewed_ = std::chrono::steady_clock::now();
-}
-
-void FullSync::release_leases() noexcept {
-    for (const auto& lease : leases_) {
-        try {
-            target_->unlock(lease, holder_);
-        } catch (...) {
-            // It expires by itself.
-        }
-    }
-    leases_.clear();
-}
-
 // Between batches: the bar, the session row, the leases, and stop requests.
 void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
     if (g_stop_requested)
@@ -240,16 +164,8 @@ void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
         session_updated_ = now;
         session_->progress(current_phase_, rows_done, rows_total_, bytes_done_ + bytes_done);
     }
-    if (!leases_.empty() &&
-        now - leases_renewed_ >= std::chrono::seconds(options_.lease_seconds / 3)) {
-        leases_renewed_ = now;
-        for (const auto& lease : leases_)
-            if (auto holder = target_->try_lock(lease, holder_, options_.lease_seconds))
-                throw Error(ErrorKind::locked,
-                            fmt::format("lease \"{}\" was lost to {}", lease, *holder),
-                            "It expired while this sync was stalled, and another job took it.",
-                            "Run the sync again; it resumes.");
-    }
+    if (leases_)
+        leases_->keep();
 }
 
 // --method auto: diff when the target already holds most of the rows (by the
@@ -378,14 +294,14 @@ int FullSync::run() {
         rows_total_ += table.source.estimated_rows;
     std::string snapshot = source_->begin_snapshot();
 
-    holder_ = holder_name(getpid(), this_host());
     job_ = fmt::format("full-sync from {}", source_->name());
     for (const auto& table : tables)
         scope_ += (scope_.empty() ? "" : ",") + table.target.name;
     std::vector<TableReport> reports;
     bool verified = true;
     if (!options_.dry_run) {
-        take_leases(tables);
+        leases_ = std::make_unique<TableLeases>(*target_, "full-sync", options_.lease_seconds);
+        leases_->take(tables, [&](const std::string& note) { progress_.note(note); });
         session_ = std::make_unique<SessionRecorder>(
             options_.to, SessionInfo{"full", options_.direction, source_->name(), target_->name(),
                                      options_.method});
@@ -442,60 +358,29 @@ int FullSync::run() {
             }
             session_->ended_by(error);
         }
-        release_leases();
+        leases_.reset();
         throw;
     }
-    release_leases();
+    leases_.reset();
     print(reports, verified);
     return verified ? exit_ok : exit_differences;
 }
 
 void FullSync::print(const std::vector<TableReport>& reports, bool all_verified) const {
     if (options_.json) {
-        nlohmann::json tables = nlohmann::json::array();
-        for (const auto& r : reports) {
-            nlohmann::json entry = {
-                {"table", r.name},
-                {"skipped", r.skipped},
-                {"method", r.skipped ? nlohmann::json() : nlohmann::json(r.method)},
-                {"source_rows", r.counts.source_rows},
-                {"inserted", r.counts.inserted},
-                {"updated", r.counts.updated},
-                {"unchanged", r.counts.unchanged()},
-                {"deleted", r.counts.deleted},
-                {"only_on_target", r.counts.only_on_target}};
-            entry["verified"] = r.verified ? nlohmann::json(*r.verified) : nlohmann::json();
-            tables.push_back(std::move(entry));
-        }
         nlohmann::json out = {
             {"source", source_->name()},
             {"target", target_->name()},
             {"method", options_.method},
             {"dry_run", options_.dry_run},
             {"verified", options_.verify ? nlohmann::json(all_verified) : nlohmann::json()},
-            {"tables", tables}};
+            {"tables", reports_json(reports)}};
         if (session_ && session_->id())
             out["session"] = *session_->id();
         fmt::print("{}\n", out.dump());
         return;
     }
-    std::vector<std::vector<std::string>> rows;
-    std::vector<std::string> differing;
-    for (const auto& r : reports) {
-        const auto& c = r.counts;
-        std::string verify = !r.verified ? "" : *r.verified ? "equal" : "DIFFERS";
-        if (r.verified && !*r.verified)
-            differing.push_back(r.name);
-        if (r.skipped)
-            rows.push_back({r.name, "(done before)", "-", "-", "-", "-", "-", verify});
-        else
-            rows.push_back({r.name, std::to_string(c.source_rows), std::to_string(c.inserted),
-                            std::to_string(c.updated), std::to_string(c.unchanged()),
-                            std::to_string(c.deleted), std::to_string(c.only_on_target), verify});
-    }
-    print_table({"TABLE", "SOURCE ROWS", "INSERTED", "UPDATED", "UNCHANGED", "DELETED",
-                 "ONLY ON TARGET", "VERIFY"},
-                rows);
+    std::vector<std::string> differing = print_reports(reports, "SOURCE ROWS");
     if (options_.dry_run)
         fmt::print("\ndry run: nothing was written to {}\n", target_->name());
     if (!differing.empty())

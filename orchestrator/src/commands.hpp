@@ -13,5 +13,6 @@ void setup_diff(CLI::App& app, int* exit_code);
 void setup_full_sync(CLI::App& app, int* exit_code);  // full-sync, pull, push
 void setup_control(CLI::App& app, int* exit_code);    // unlock, cancel
 void setup_history(CLI::App& app, int* exit_code);
+void setup_dump(CLI::App& app, int* exit_code);  // dump, restore
 
 }  // namespace ferry::cli

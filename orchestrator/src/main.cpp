@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
     setup_full_sync(app, &exit_code);
     setup_control(app, &exit_code);
     setup_history(app, &exit_code);
+    setup_dump(app, &exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

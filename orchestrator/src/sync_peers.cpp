@@ -17,6 +17,7 @@
 #include "pg_connection.hpp"
 #include "pg_dump_process.hpp"
 #include "sqlite_connection.hpp"
+#include "sqlite_copy_text.hpp"
 #include "sqlite_peer.hpp"
 #include "canonical_value.hpp"
 #include "table_shape.hpp"
@@ -521,41 +522,6 @@ class SqliteSource : public SyncSource {
 
 // ---- PostgreSQL target -----------------------------------------------------
 
-// Appends a SQLite value as a COPY text field for a PostgreSQL column.
-void append_sqlite_value(std::string& line, sqlite3_value* value) {
-    switch (sqlite3_value_type(value)) {
-        case SQLITE_NULL:
-            copy_text::append_null(line);
-            break;
-        case SQLITE_INTEGER:
-            line += std::to_string(sqlite3_value_int64(value));
-            break;
-        case SQLITE_FLOAT: {
-            double number = sqlite3_value_double(value);
-            if (std::isinf(number))
-                line += number > 0 ? "Infinity" : "-Infinity";
-            else
-                line += fmt::format("{}", number);  // shortest text that reads back exactly
-            break;
-        }
-        case SQLITE_BLOB: {
-            static const char digits[] = "0123456789abcdef";
-            const auto* bytes = static_cast<const unsigned char*>(sqlite3_value_blob(value));
-            int size = sqlite3_value_bytes(value);
-            line += "\\\\x";  // bytea's hex form, its backslash escaped for COPY
-            for (int i = 0; i < size; i++) {
-                line += digits[bytes[i] >> 4];
-                line += digits[bytes[i] & 15];
-            }
-            break;
-        }
-        default:
-            copy_text::append_value(
-                line, std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(value)),
-                                       static_cast<size_t>(sqlite3_value_bytes(value))));
-    }
-}
-
 class PostgresWriter : public TableWriter {
   public:
     PostgresWriter(PgConnection& db, const SyncTable& table, const WriteOptions& options)
@@ -598,18 +564,11 @@ class PostgresWriter : public TableWriter {
     }
 
     void sqlite_row(sqlite3_stmt* row) override {
-        for (int i = 0; i < static_cast<int>(names_.size()); i++) {
-            if (i)
-                buffer_ += '\t';
-            append_sqlite_value(buffer_, sqlite3_column_value(row, i));
-        }
-        buffer_ += '\n';
-        if (++buffered_rows_ >= 4096 || buffer_.size() >= (1u << 20))
-            flush();
+        sqlite_lines_.add(row, static_cast<int>(names_.size()));
     }
 
     TableCounts finish() override {
-        flush();
+        sqlite_lines_.flush();
         TableCounts counts;
         counts.source_rows = db_.copy_in_end();
         const auto& partial = options_.partial;
@@ -647,14 +606,6 @@ class PostgresWriter : public TableWriter {
     }
 
   private:
-    void flush() {
-        if (buffer_.empty())
-            return;
-        copy_lines(buffer_, buffered_rows_);
-        buffer_.clear();
-        buffered_rows_ = 0;
-    }
-
     uint64_t count(const std::string& where) {
         std::string sql = "SELECT count(*) FROM " + table_.target.name + " t";
         if (!where.empty())
@@ -733,8 +684,8 @@ WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped)",
     uint64_t before_ = 0;
     uint64_t rows_ = 0;
     uint64_t bytes_ = 0;
-    std::string buffer_;
-    uint64_t buffered_rows_ = 0;
+    SqliteRowLines sqlite_lines_{
+        [this](std::string_view lines, uint64_t rows) { copy_lines(lines, rows); }};
 };
 
 // Topological order from (referencing, referenced) name pairs.

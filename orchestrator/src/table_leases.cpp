@@ -1,0 +1,91 @@
+// Table leases on a sync target (see table_leases.hpp).
+#include "table_leases.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "ferry/error.hpp"
+
+namespace ferry::cli {
+namespace {
+
+std::string this_host() {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    return host;
+}
+
+// A holder that was a ferry process on this machine and is not running any
+// more (killed, crashed): its lease need not wait out its time to live.
+bool holder_is_gone(const std::string& holder) {
+    pid_t pid = 0;
+    char host[256] = "";
+    if (std::sscanf(holder.c_str(), "ferry %*[a-z-] (pid %d on %255[^)])", &pid, host) != 2 ||
+        host != this_host() || pid <= 0)
+        return false;
+    return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+}  // namespace
+
+TableLeases::TableLeases(SyncTarget& target, const std::string& verb, int ttl_seconds)
+    : target_(target),
+      holder_(fmt::format("ferry {} (pid {} on {})", verb, getpid(), this_host())),
+      ttl_seconds_(ttl_seconds) {}
+
+void TableLeases::take(const std::vector<SyncTable>& tables,
+                       const std::function<void(const std::string&)>& note) {
+    for (const auto& table : tables) {
+        std::string lease = "sync " + table.target.name;
+        std::optional<std::string> holder = target_.try_lock(lease, holder_, ttl_seconds_);
+        if (holder && holder_is_gone(*holder)) {
+            note(fmt::format("taking over lease \"{}\" from {}, which is no longer running", lease,
+                             *holder));
+            target_.force_unlock(lease);
+            holder = target_.try_lock(lease, holder_, ttl_seconds_);
+        }
+        if (holder) {
+            release();
+            throw Error(ErrorKind::locked,
+                        fmt::format("{} in {} is being synced by {}", table.target.name,
+                                    target_.name(), *holder),
+                        fmt::format("Lease \"{}\" is held; nothing was written.", lease),
+                        fmt::format("Wait for it to finish. If that holder is gone, its lease "
+                                    "expires by itself within {} s, or clear it now with: ferry "
+                                    "unlock '{}' --peer TARGET",
+                                    ttl_seconds_, lease));
+        }
+        held_.push_back(lease);
+    }
+    renewed_ = std::chrono::steady_clock::now();
+}
+
+void TableLeases::keep() {
+    auto now = std::chrono::steady_clock::now();
+    if (held_.empty() || now - renewed_ < std::chrono::seconds(ttl_seconds_ / 3))
+        return;
+    renewed_ = now;
+    for (const auto& lease : held_)
+        if (auto holder = target_.try_lock(lease, holder_, ttl_seconds_))
+            throw Error(ErrorKind::locked,
+                        fmt::format("lease \"{}\" was lost to {}", lease, *holder),
+                        "It expired while this run was stalled, and another job took it.",
+                        "Run it again; it writes only what is still missing or different.");
+}
+
+void TableLeases::release() noexcept {
+    for (const auto& lease : held_) {
+        try {
+            target_.unlock(lease, holder_);
+        } catch (...) {
+            // It expires by itself.
+        }
+    }
+    held_.clear();
+}
+
+}  // namespace ferry::cli

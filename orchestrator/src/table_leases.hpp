@@ -1,0 +1,45 @@
+// The leases a full sync or a restore holds on its target's tables: one
+// "sync TABLE" lease per table, shared by every job that writes it, so that
+// two writers of a table never run at once (docs/full-sync.md).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sync_peers.hpp"
+
+namespace ferry::cli {
+
+class TableLeases {
+  public:
+    // The holder is named "ferry VERB (pid N on HOST)", which lets a later
+    // run on this machine see that it is gone.
+    TableLeases(SyncTarget& target, const std::string& verb, int ttl_seconds);
+    ~TableLeases() { release(); }
+    TableLeases(const TableLeases&) = delete;
+    TableLeases& operator=(const TableLeases&) = delete;
+
+    // All or none: throws Error(locked) naming the holder of the first one
+    // held, having released those it took. A lease whose holder was a ferry
+    // process of this machine that no longer runs is taken over (`note` is
+    // told).
+    void take(const std::vector<SyncTable>& tables,
+              const std::function<void(const std::string&)>& note);
+    // Every third of their time to live: renews them; throws Error(locked)
+    // if one was lost while the run stalled.
+    void keep();
+    void release() noexcept;
+
+    const std::string& holder() const { return holder_; }
+
+  private:
+    SyncTarget& target_;
+    std::string holder_;
+    int ttl_seconds_;
+    std::vector<std::string> held_;
+    std::chrono::steady_clock::time_point renewed_;
+};
+
+}  // namespace ferry::cli

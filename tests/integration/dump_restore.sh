@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# ferry dump / ferry restore end to end (docs/dump-files.md): PostgreSQL ->
+# file -> SQLite, SQLite -> file -> PostgreSQL, PostgreSQL -> file ->
+# PostgreSQL with --verify; a second restore writes nothing; a truncated and a
+# corrupted file are refused and leave the target unchanged; --delete-missing,
+# --dry-run, --tables, --force, and a held lease (exit 4).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib/pg_cluster.sh"
+source "$here/../lib/assert.sh"
+ferry=${FERRY_BIN:-$here/../../build/ferry}
+work=$(mktemp -d /tmp/ferry-dump-XXXXXX)
+trap 'rm -rf "$work"; pg_cluster_stop_all' EXIT
+pg_cluster_start dumprestore
+
+q() { psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
+pg_schema='
+CREATE TABLE customers (id int PRIMARY KEY, name text, data json, photo bytea, active boolean,
+                        score float8, joined timestamptz, balance numeric);
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers, note text);
+CREATE TABLE "Line Items" ("order" text, "No" int, qty int, PRIMARY KEY ("order", "No"));'
+lite_schema='
+CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, data JSON, photo BLOB, active BOOLEAN,
+                        score REAL, joined TIMESTAMPTZ, balance NUMERIC);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers, note TEXT);
+CREATE TABLE "Line Items" ("order" TEXT, "No" INTEGER, qty INTEGER, PRIMARY KEY ("order", "No"))
+  WITHOUT ROWID;'
+# Children before parents: restore must reorder them.
+tables='orders,"Line Items",customers'
+
+new_pg() {
+  createdb "$1"
+  q "$1" "$pg_schema" >/dev/null
+  "$ferry" init "dbname=$1" --track "$tables" >/dev/null
+}
+new_lite() {
+  sqlite3 "$1" "$lite_schema"
+  "$ferry" init "sqlite:$1" --track "$tables" >/dev/null
+}
+same() { "$ferry" diff "$1" "$2" --tables "$tables" --quiet >/dev/null; }
+written() {  # rows inserted + updated + deleted in the JSON report $out
+  json_query "$out" "SELECT coalesce(sum((t->>'inserted')::int + (t->>'updated')::int + (t->>'deleted')::int), -1) FROM input, jsonb_array_elements(j->'tables') t"
+}
+
+new_pg src
+q src "INSERT INTO customers SELECT i, 'name ' || i, json_build_object('i', i, 'tags', json_build_array('a', 'ü')),
+         decode(md5(i::text), 'hex'), i % 2 = 0, CASE WHEN i = 7 THEN 'Infinity' ELSE i * 0.5 END,
+         '2024-01-01 00:00+02'::timestamptz + i * interval '1 hour', i * 1.25
+       FROM generate_series(1, 1000) i;
+       INSERT INTO customers VALUES (1001, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+                                    (1002, E'tab\there, newline\nthere, back\\\\slash', '[]', '\\x00', true, -0.0, NULL, 0.000001);
+       INSERT INTO orders SELECT i, 1 + i % 1000, 'order ' || i FROM generate_series(1, 30000) i;
+       INSERT INTO \"Line Items\" SELECT 'o' || (i % 50), i, i * 2 FROM generate_series(1, 500) i;" >/dev/null
+
+# --- dump a PostgreSQL peer
+run "$ferry" dump dbname=src "$work/pg.ferry" --tables "$tables" --json --quiet
+expect_status 0 "ferry dump of a PostgreSQL peer"
+expect_equal "$(json_query "$out" "SELECT sum((t->>'rows')::int) FROM input, jsonb_array_elements(j->'tables') t")" \
+  "31502" "every row is in the file"
+[[ -f "$work/pg.ferry" && ! -e "$work/pg.ferry.partial" ]] && pass "the file is renamed into place" \
+  || fail "the file is renamed into place"
+run "$ferry" dump dbname=src "$work/pg.ferry" --tables "$tables" --quiet
+expect_status 1 "an existing file is not overwritten"
+expect_contains "$err" "already exists" "says so"
+expect_contains "$err" "--force" "and how to replace it"
+run "$ferry" dump dbname=src "$work/pg.ferry" --tables "$tables" --quiet --force
+expect_status 0 "--force replaces it"
+
+# --- PostgreSQL -> file -> PostgreSQL, verified
+new_pg dst
+run "$ferry" restore "$work/pg.ferry" dbname=dst --verify --json --quiet
+expect_status 0 "restore into PostgreSQL, verified"
+expect_equal "$(json_query "$out" "SELECT j->>'verified' FROM input")" "true" "the file's digests match the target"
+same dbname=src dbname=dst && pass "ferry diff agrees" || fail "ferry diff agrees"
+expect_equal "$(q dst "SELECT DISTINCT origin FROM ferry.changes")" "dbname=src" \
+  "the restored rows carry the dumped peer as origin"
+run "$ferry" restore "$work/pg.ferry" dbname=dst --verify --json --quiet
+expect_status 0 "a second restore"
+expect_equal "$(written)" "0" "restoring the same file twice writes nothing"
+expect_equal "$(q dst "SELECT position->'source' ? 'cursor' FROM ferry.checkpoints WHERE job = 'restore from dbname=src'")" \
+  "t" "the checkpoint records the dump's change-log cursor"
+
+# --- PostgreSQL -> file -> SQLite
+new_lite "$work/a.db"
+run "$ferry" restore "$work/pg.ferry" "sqlite:$work/a.db" --verify --json --quiet
+expect_status 0 "restore into SQLite, verified"
+same dbname=src "sqlite:$work/a.db" && pass "PG and SQLite hashes agree" || fail "PG and SQLite hashes agree"
+run "$ferry" restore "$work/pg.ferry" "sqlite:$work/a.db" --json --quiet
+expect_equal "$(written)" "0" "a second restore into SQLite writes nothing"
+
+# --- SQLite -> file -> PostgreSQL (and SQLite)
+sqlite3 "$work/a.db" "UPDATE customers SET name = 'from sqlite' WHERE id <= 10;
+                      INSERT INTO orders VALUES (50001, 1, 'new in sqlite');"
+run "$ferry" dump "sqlite:$work/a.db" "$work/lite.ferry" --tables "$tables" --quiet
+expect_status 0 "ferry dump of a SQLite peer"
+run "$ferry" restore "$work/lite.ferry" dbname=dst --verify --json --quiet
+expect_status 0 "SQLite -> file -> PostgreSQL, verified"
+expect_equal "$(written)" "11" "only the 11 rows that differ are written"
+same "sqlite:$work/a.db" dbname=dst && pass "ferry diff agrees" || fail "ferry diff agrees"
+new_lite "$work/b.db"
+run "$ferry" restore "$work/lite.ferry" "sqlite:$work/b.db" --verify --quiet
+expect_status 0 "SQLite -> file -> SQLite, verified (blobs stay blobs)"
+
+# --- damaged files: refused, nothing written
+before=$(q dst "SELECT count(*), sum(hashtext(name)) FROM customers")
+q src "UPDATE customers SET name = 'changed again' WHERE id <= 100" >/dev/null
+run "$ferry" dump dbname=src "$work/new.ferry" --tables "$tables" --quiet
+size=$(stat -c %s "$work/new.ferry")
+head -c $((size / 2)) "$work/new.ferry" >"$work/cut.ferry"
+run "$ferry" restore "$work/cut.ferry" dbname=dst --quiet
+expect_status 1 "a truncated file is refused"
+expect_contains "$err" "ferry: error: dump file \"$work/cut.ferry\" is truncated" "with a clear error"
+expect_contains "$err" "Nothing was restored" "that says nothing was written"
+expect_contains "$err" "HINT:" "and a hint"
+cp "$work/new.ferry" "$work/bad.ferry"
+printf '\xff' | dd of="$work/bad.ferry" bs=1 seek=$((size - 200)) conv=notrunc status=none
+run "$ferry" restore "$work/bad.ferry" dbname=dst --quiet
+expect_status 1 "a corrupted file is refused"
+expect_contains "$err" "is corrupted" "with a clear error"
+echo "not a dump" >"$work/text.ferry"
+run "$ferry" restore "$work/text.ferry" dbname=dst --quiet
+expect_status 1 "a file that is not a dump is refused"
+expect_contains "$err" "is not a ferry dump file" "says what it is not"
+expect_equal "$(q dst "SELECT count(*), sum(hashtext(name)) FROM customers")" "$before" \
+  "the target is unchanged"
+
+# --- --dry-run, --tables, --delete-missing
+run "$ferry" restore "$work/new.ferry" dbname=dst --dry-run --json --quiet
+expect_status 0 "--dry-run"
+expect_equal "$(json_query "$out" "SELECT t->>'updated' FROM input, jsonb_array_elements(j->'tables') t WHERE t->>'table' = 'public.customers'")" \
+  "100" "reports the rows it would update"
+expect_equal "$(q dst "SELECT count(*), sum(hashtext(name)) FROM customers")" "$before" "and writes nothing"
+run "$ferry" restore "$work/new.ferry" dbname=dst --tables customers --json --quiet
+expect_status 0 "--tables restores only the tables named"
+expect_equal "$(json_query "$out" "SELECT jsonb_array_length(j->'tables') FROM input")" "1" "one table"
+expect_equal "$(q dst "SELECT count(*) FROM orders WHERE id = 50001")" "1" "a row only the target has is kept"
+run "$ferry" restore "$work/new.ferry" dbname=dst --delete-missing --verify --json --quiet
+expect_status 0 "--delete-missing makes an exact mirror"
+expect_equal "$(q dst "SELECT count(*) FROM orders WHERE id = 50001")" "0" "the extra row is deleted"
+same dbname=src dbname=dst && pass "the target equals the source" || fail "the target equals the source"
+
+# --- a table missing on the target
+createdb other
+q other "CREATE TABLE customers (id int PRIMARY KEY, name text)" >/dev/null
+"$ferry" init dbname=other >/dev/null
+run "$ferry" restore "$work/new.ferry" dbname=other --quiet
+expect_status 1 "tables missing or different on the target are refused"
+expect_contains "$err" "nothing was written" "before anything is written"
+
+# --- leases
+q dst "SELECT ferry.try_lock('sync public.orders', 'nightly job on db1', '1 hour')" >/dev/null
+run "$ferry" restore "$work/new.ferry" dbname=dst --quiet
+expect_status 4 "a table leased by another holder: exit 4"
+expect_contains "$err" "nightly job on db1" "the message names the holder"
+expect_equal "$(q dst "SELECT count(*) FROM ferry.locks")" "1" "its own leases are released"
+
+finish

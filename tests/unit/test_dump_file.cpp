@@ -1,0 +1,203 @@
+// The dump file format of ferry dump / ferry restore: a round trip, and a
+// damaged file (cut short anywhere, a byte flipped anywhere, another format
+// version) always refused with an error that names the file.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "ferry/dump_file.hpp"
+#include "ferry/error.hpp"
+
+using namespace ferry::dump;
+
+namespace {
+
+const std::string kDigest = "0123456789abcdef0123456789abcdef";
+
+// A scratch path, removed with whatever the writer left next to it.
+struct ScratchPath {
+    std::string path;
+    ScratchPath() {
+        char name[] = "/tmp/ferry-dump-test-XXXXXX";
+        int fd = mkstemp(name);
+        ::close(fd);
+        ::unlink(name);
+        path = name;
+    }
+    ~ScratchPath() {
+        ::unlink(path.c_str());
+        ::unlink((path + ".partial").c_str());
+    }
+};
+
+Header sample_header() {
+    Header header;
+    header.source = "dbname=src";
+    header.engine = "postgresql";
+    header.ferry_version = "0.3";
+    header.created_at = "2026-01-01T00:00:00Z";
+    header.snapshot = {{"snapshot", "00000003-1"}, {"cursor", {{"position", 42}}}};
+    header.tables = {{"public.a", {"id", "name"}, {"id"}}, {"public.b", {"id"}, {"id"}}};
+    return header;
+}
+
+// Two tables: a's rows in pieces that make several frames, b empty.
+void write_sample(const std::string& path, uint64_t rows_of_a) {
+    DumpWriter writer(path, false, 3);
+    writer.write_header(sample_header());
+    writer.begin_table({"public.a", {"name", "id"}, {"text", "int4"}});
+    std::string lines;
+    for (uint64_t i = 0; i < rows_of_a; i++) {
+        lines +=
+            "row\\tnumber " + std::to_string(i * 7919 % 100003) + "\t" + std::to_string(i) + "\n";
+        if (lines.size() > 300000) {
+            writer.add_lines(lines);
+            lines.clear();
+        }
+    }
+    writer.add_lines(lines);
+    writer.end_table(rows_of_a, kDigest);
+    writer.begin_table({"public.b", {"id"}, {"int4"}});
+    writer.end_table(0, kDigest);
+    writer.commit();
+}
+
+struct ReadBack {
+    std::vector<BlockStart> starts;
+    std::vector<BlockEnd> ends;
+    std::string lines_of_a;
+};
+
+ReadBack read_all(const std::string& path, bool check_first) {
+    DumpReader reader(path);
+    if (check_first)
+        reader.check_whole_file();
+    ReadBack back;
+    while (auto start = reader.next_table()) {
+        back.starts.push_back(*start);
+        back.ends.push_back(reader.read_rows([&](std::string_view lines, uint64_t rows) {
+            CHECK(rows == static_cast<uint64_t>(std::count(lines.begin(), lines.end(), '\n')));
+            if (start->name == "public.a")
+                back.lines_of_a.append(lines);
+        }));
+    }
+    return back;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void spit(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// The message names the file: a user is never left guessing which.
+void require_refused(const std::string& path, bool check_first, const std::string& what) {
+    try {
+        read_all(path, check_first);
+        FAIL("a damaged file was read without an error: " << what);
+    } catch (const ferry::Error& e) {
+        INFO(what << ": " << e.what() << " / " << e.detail());
+        CHECK(std::string(e.what()).find(path) != std::string::npos);
+        CHECK_FALSE(e.hint().empty());
+    }
+}
+
+}  // namespace
+
+TEST_CASE("dump file: round trip") {
+    ScratchPath file;
+    write_sample(file.path, 50000);
+    ReadBack back = read_all(file.path, true);
+    REQUIRE(back.starts.size() == 2);
+    CHECK(back.starts[0].columns == std::vector<std::string>{"name", "id"});
+    CHECK(back.starts[0].pg_types == std::vector<std::string>{"text", "int4"});
+    CHECK(back.ends[0].rows == 50000);
+    CHECK(back.ends[0].digest_hex == kDigest);
+    CHECK(back.ends[1].rows == 0);
+    CHECK(back.lines_of_a.substr(0, 16) == "row\\tnumber 0\t0\n");
+    CHECK(std::count(back.lines_of_a.begin(), back.lines_of_a.end(), '\n') == 50000);
+
+    DumpReader reader(file.path);
+    CHECK(reader.header().source == "dbname=src");
+    CHECK(reader.header().snapshot["cursor"]["position"] == 42);
+    CHECK(reader.header().tables[0].key_columns == std::vector<std::string>{"id"});
+}
+
+TEST_CASE("dump file: the partial file, and no overwrite without asking") {
+    ScratchPath file;
+    {
+        DumpWriter writer(file.path, false, 1);
+        writer.write_header(sample_header());
+        CHECK(access((file.path + ".partial").c_str(), F_OK) == 0);
+        CHECK(access(file.path.c_str(), F_OK) != 0);
+    }  // destroyed without commit: nothing that looks like a dump is left
+    CHECK(access((file.path + ".partial").c_str(), F_OK) != 0);
+    CHECK(access(file.path.c_str(), F_OK) != 0);
+    write_sample(file.path, 10);
+    CHECK_THROWS_AS(DumpWriter(file.path, false, 1), ferry::Error);
+    CHECK_NOTHROW(DumpWriter(file.path, true, 1));
+}
+
+TEST_CASE("dump file: cut short anywhere, refused") {
+    ScratchPath file;
+    write_sample(file.path, 3000);
+    std::string bytes = slurp(file.path);
+    ScratchPath cut;
+    // Every offset near the ends and the block boundaries, and a stride
+    // through the rest.
+    std::vector<size_t> lengths;
+    for (size_t n = 0; n < bytes.size(); n += (n < 600 || n + 600 > bytes.size()) ? 1 : 97)
+        lengths.push_back(n);
+    for (size_t n : lengths) {
+        spit(cut.path, bytes.substr(0, n));
+        require_refused(cut.path, true, "cut to " + std::to_string(n) + " bytes");
+        require_refused(cut.path, false, "cut to " + std::to_string(n) + " bytes, streamed");
+    }
+    spit(cut.path, bytes + "x");
+    require_refused(cut.path, true, "a byte appended");
+}
+
+TEST_CASE("dump file: a flipped byte anywhere, refused") {
+    ScratchPath file;
+    write_sample(file.path, 3000);
+    std::string bytes = slurp(file.path);
+    ScratchPath bad;
+    for (size_t at = 0; at < bytes.size(); at += (at < 400 || at + 400 > bytes.size()) ? 1 : 53) {
+        std::string flipped = bytes;
+        flipped[at] = static_cast<char>(flipped[at] ^ 0x10);
+        spit(bad.path, flipped);
+        require_refused(bad.path, true, "byte " + std::to_string(at) + " flipped");
+        if (at >= 8)  // past the signature the streamed read finds it too
+            require_refused(bad.path, false, "byte " + std::to_string(at) + " flipped, streamed");
+    }
+}
+
+TEST_CASE("dump file: not a dump, another version") {
+    ScratchPath file;
+    spit(file.path, "PGDMP\x01\x0e\x00 a pg_dump custom archive");
+    try {
+        DumpReader reader(file.path);
+        FAIL("read a file that is not a dump");
+    } catch (const ferry::Error& e) {
+        CHECK(std::string(e.what()) == "\"" + file.path + "\" is not a ferry dump file");
+    }
+    ScratchPath dump;
+    write_sample(dump.path, 10);
+    std::string bytes = slurp(dump.path);
+    bytes[8] = 2;  // the version, little-endian
+    spit(file.path, bytes);
+    try {
+        DumpReader reader(file.path);
+        FAIL("read a file of another version");
+    } catch (const ferry::Error& e) {
+        CHECK(std::string(e.what()).find("has format version 2, this ferry reads version 1") !=
+              std::string::npos);
+    }
+}
