@@ -3,8 +3,9 @@
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 BUILD_DIR ?= build
 JOBS ?= 2
+FUZZ_SECONDS ?= 180
 
-.PHONY: all deps core extension install install-extension check demo bench format clean
+.PHONY: all deps core extension install install-extension check demo bench fuzz format clean
 
 all: core extension
 
@@ -36,6 +37,12 @@ demo: install-extension
 
 bench: install-extension
 	bash bench/run.sh
+
+# Runs each libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (clang, in
+# build-fuzz/) and merges what it finds into tests/fuzz/corpus/; see
+# docs/fuzzing.md. `make check` only replays the committed corpus.
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) scripts/fuzz.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

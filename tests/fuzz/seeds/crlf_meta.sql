@@ -1,0 +1,4 @@
+SELECT 1;
+\restrict abc
+INSERT INTO public.tags VALUES (1, E'\\');
+\unrestrict abc

@@ -1,0 +1,1 @@
+INSERT INTO public.items VALUES (DEFAULT, 'x', 1, 2);

@@ -1,0 +1,1 @@
+INSERT INTO public.items VALUES (1, 'x', 1, DEFAULT) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name WHERE (items.name) IS DISTINCT FROM (EXCLUDED.name);

@@ -1,0 +1,2 @@
+SET standard_conforming_strings = off;
+INSERT INTO public.items VALUES (1, 'a\'b', 1, DEFAULT);

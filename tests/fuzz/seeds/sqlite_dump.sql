@@ -1,0 +1,16 @@
+PRAGMA foreign_keys=OFF;
+BEGIN TRANSACTION;
+CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, total REAL);
+INSERT INTO items VALUES(1,'pen',1.5,NULL);
+INSERT INTO items VALUES(2,replace('two\nlines; -- still text','\n',char(10)),-3,0.25);
+INSERT INTO items VALUES(3,replace(replace('crlf\r\nend','\r',char(13)),'\n',char(10)),1.5e3,NULL);
+INSERT INTO items VALUES(4,unistr('caf\u00e9 \U0001F600 \\ done'),X'00ff',NULL);
+CREATE TABLE Mixed (Id INTEGER PRIMARY KEY, Val BLOB);
+INSERT INTO Mixed VALUES(1,X'DEADBEEF');
+INSERT INTO "Mixed" VALUES(2,'x');
+INSERT INTO [Mixed]("Id",`Val`) VALUES(3,NULL);
+CREATE TRIGGER tr AFTER INSERT ON items BEGIN INSERT INTO items VALUES (new.id + 100, 'x', NULL, NULL); UPDATE items SET name = 'y;' WHERE id = 0; END;
+DELETE FROM sqlite_sequence;
+INSERT INTO sqlite_sequence VALUES('items',4);
+CREATE INDEX items_name ON items(name);
+COMMIT;
