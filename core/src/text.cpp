@@ -31,4 +31,18 @@ int hex_digit_value(char c) {
     return -1;
 }
 
+std::optional<std::string> bytes_from_hex(std::string_view text) {
+    if (text.size() % 2 != 0 || text.substr(0, 2) != "\\x")
+        return std::nullopt;
+    std::string bytes;
+    bytes.reserve(text.size() / 2 - 1);
+    for (size_t i = 2; i < text.size(); i += 2) {
+        int high = hex_digit_value(text[i]), low = hex_digit_value(text[i + 1]);
+        if (high < 0 || low < 0)
+            return std::nullopt;
+        bytes += static_cast<char>(high * 16 + low);
+    }
+    return bytes;
+}
+
 }  // namespace ferry::text

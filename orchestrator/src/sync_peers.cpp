@@ -52,6 +52,24 @@ std::string key_match(const std::vector<std::string>& keys, const std::string& a
     return out;
 }
 
+// --method diff sends keys to PostgreSQL as one jsonb array per statement,
+// this many at a time: a statement's work stays bounded and its plan an
+// index lookup per key.
+constexpr size_t kKeysPerStatement = 10000;
+
+// `items` (JSON texts) as JSON arrays of at most `per_array` items each.
+std::vector<std::string> json_arrays(const std::vector<std::string>& items, size_t per_array) {
+    std::vector<std::string> arrays;
+    for (size_t first = 0; first < items.size(); first += per_array) {
+        size_t last = std::min(items.size(), first + per_array);
+        std::string array = "[";
+        for (size_t k = first; k < last; k++)
+            array += (k > first ? "," : "") + items[k];
+        arrays.push_back(array + "]");
+    }
+    return arrays;
+}
+
 // Orders tables so that every table comes after the tables it references;
 // `references` gives, for each table's position, the positions it
 // references. Tables in a cycle keep their given order.
@@ -159,12 +177,7 @@ class PostgresSource : public SyncSource {
             "jsonb_populate_recordset(NULL::{}, $1::jsonb))",
             join_quoted(names), table.source.name, key_list, key_list, table.source.name);
         std::string lines;
-        for (size_t first = 0; first < keys.size(); first += kKeysPerQuery) {
-            size_t last = std::min(keys.size(), first + kKeysPerQuery);
-            std::string array = "[";
-            for (size_t k = first; k < last; k++)
-                array += (k > first ? "," : "") + keys[k];
-            array += "]";
+        for (const std::string& array : json_arrays(keys, kKeysPerStatement)) {
             PgResult rows = db_.query(sql, {array});
             for (int r = 0; r < rows.rows(); r++) {
                 for (int c = 0; c < rows.columns(); c++) {
@@ -194,9 +207,6 @@ class PostgresSource : public SyncSource {
     }
 
   private:
-    // Rows a --method diff query fetches at a time.
-    static constexpr size_t kKeysPerQuery = 10000;
-
     void announce_columns(const SyncTable& table, const std::vector<std::string>& names,
                           RowSink& sink) {
         std::map<std::string, std::string> types = column_types(table.source.oid);
@@ -404,7 +414,8 @@ class SqliteKeyLookup {
             parameter++;
             if (may_be_blob(*column)) {
                 std::optional<std::string> bytes =
-                    value.is_string() ? hex_blob(value.get<std::string>()) : std::nullopt;
+                    value.is_string() ? text::bytes_from_hex(value.get<std::string>())
+                                      : std::nullopt;
                 if (bytes)
                     sqlite3_bind_blob(statement, parameter, bytes->data(),
                                       static_cast<int>(bytes->size()), SQLITE_TRANSIENT);
@@ -426,20 +437,6 @@ class SqliteKeyLookup {
                     : sqlite::canonical_json(sqlite::canonical_value(*key_[k], value)));
         }
         return canonical::normalize_json(key.dump());
-    }
-
-    // "\x0aff" -> its bytes; nullopt for anything else.
-    static std::optional<std::string> hex_blob(const std::string& text) {
-        if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0)
-            return std::nullopt;
-        std::string bytes;
-        for (size_t i = 2; i < text.size(); i += 2) {
-            int high = text::hex_digit_value(text[i]), low = text::hex_digit_value(text[i + 1]);
-            if (high < 0 || low < 0)
-                return std::nullopt;
-            bytes += static_cast<char>(high * 16 + low);
-        }
-        return bytes;
     }
 
     void check_done(int rc) const {
@@ -618,20 +615,13 @@ class PostgresWriter : public TableWriter {
     // Deletes the rows with these keys (JSON, as ferry.bucket_rows printed
     // them); returns how many.
     uint64_t delete_keys(const std::vector<std::string>& keys) {
-        constexpr size_t kKeysPerStatement = 10000;
         std::string sql = fmt::format(
             "DELETE FROM {} t USING jsonb_populate_recordset(NULL::{}, $1::jsonb) k WHERE {}",
             table_.target.name, table_.target.name,
             key_match(table_.target.key_columns, "t", "k", "="));
         uint64_t deleted = 0;
-        for (size_t first = 0; first < keys.size(); first += kKeysPerStatement) {
-            size_t last = std::min(keys.size(), first + kKeysPerStatement);
-            std::string array = "[";
-            for (size_t k = first; k < last; k++)
-                array += (k > first ? "," : "") + keys[k];
-            array += "]";
+        for (const std::string& array : json_arrays(keys, kKeysPerStatement))
             deleted += std::stoull(PQcmdTuples(db_.query(sql, {array}).raw()));
-        }
         return deleted;
     }
 

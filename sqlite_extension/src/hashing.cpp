@@ -379,21 +379,6 @@ Rows bucket_rows(const Call& call, const Args& args) {
     return out;
 }
 
-// The bytes of "\x" followed by pairs of hex digits (how the triggers log a
-// blob); nullopt for any other text.
-std::optional<std::string> bytes_from_hex(const std::string& text) {
-    if (text.size() % 2 != 0 || text.rfind("\\x", 0) != 0)
-        return std::nullopt;
-    std::string bytes;
-    for (size_t i = 2; i < text.size(); i += 2) {
-        int high = text::hex_digit_value(text[i]), low = text::hex_digit_value(text[i + 1]);
-        if (high < 0 || low < 0)
-            return std::nullopt;
-        bytes += static_cast<char>(high * 16 + low);
-    }
-    return bytes;
-}
-
 // A value of a change log row (JSON, as the capture triggers wrote it).
 CanonicalValue canonical_json_value(const Column& column, const nlohmann::json& value) {
     using canonical::ValueClass;
@@ -410,7 +395,7 @@ CanonicalValue canonical_json_value(const Column& column, const nlohmann::json& 
     if (value.is_string()) {
         const std::string& text = value.get_ref<const std::string&>();
         if (column.kind == ValueKind::bytes)
-            if (auto bytes = bytes_from_hex(text))
+            if (auto bytes = text::bytes_from_hex(text))
                 return {ValueClass::bytes, std::move(*bytes)};
         if (text == "Infinity" || text == "-Infinity") {
             if (column.kind == ValueKind::numeric)

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace ferry::text {
 
@@ -12,5 +14,9 @@ void append_utf8(std::string& out, uint32_t code_point);
 
 // The value of a hex digit, or -1 for any other character.
 int hex_digit_value(char c);
+
+// The bytes of "\x" followed by pairs of hex digits (bytea's hex form, and
+// how ferry prints a blob); nullopt for any other text.
+std::optional<std::string> bytes_from_hex(std::string_view text);
 
 }  // namespace ferry::text
