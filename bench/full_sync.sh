@@ -9,17 +9,18 @@
 # and ferry's peak RSS at 1M rows (and 5M with LARGE=1).
 # FILLER=random replaces pgbench's blank filler with random text, which does
 # not compress. ROUNDS (default 3) runs each case, medians reported. CASES
-# (default 123) picks what to run: 1, 2, and 3 for cases 3 and 4 and the RSS.
+# (default 1234) picks what to run: 1, 2, 3 for cases 3 and 4 and the RSS,
+# and 4 for ferry dump / ferry restore against pg_dump -Fc / pg_restore.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/lib/pg_cluster.sh"
 source "$here/lib.sh"
 ferry=${FERRY_BIN:-$here/../build/ferry}
 rounds=${ROUNDS:-3}
-cases=${CASES:-123}
+cases=${CASES:-1234}
 work=$(mktemp -d /tmp/ferry-bench-full-XXXXXX)
 trap 'rm -rf "$work"; pg_cluster_stop_all' EXIT
-results=$here/results/full_sync${FILLER:+-$FILLER}.txt
+results=$here/results/full_sync${FILLER:+-$FILLER}${CASES:+-cases$CASES}.txt
 mkdir -p "$here/results"
 
 pg_cluster_start bench_full_a -c shared_buffers=512MB -c max_wal_size=4GB
@@ -128,4 +129,21 @@ if [[ "${LARGE:-0}" == 1 ]]; then
   rm -f "$work"/ferry.db*; sqlite3 "$work/ferry.db" "$lite_schema"; "$ferry" init "sqlite:$work/ferry.db" >/dev/null
   report "peak RSS, PG->SQLite 5M rows: $(rss "$ferry" full-sync --quiet --from "$A" --to "sqlite:$work/ferry.db" --tables pgbench_accounts) kB"
 fi
+fi
+
+# ferry dump / ferry restore against pg_dump -Fc / pg_restore (PG -> file -> PG)
+if [[ $cases == *4* ]]; then
+t_pgd=(); t_pgr=(); t_fd=(); t_fr=()
+for r in $(seq "$rounds"); do
+  rm -f "$work/a.pgdump" "$work/a.ferry"
+  t_pgd+=("$(seconds env PGPORT=$a_port pg_dump -Fc --data-only -t pgbench_accounts -f "$work/a.pgdump" src)")
+  t_fd+=("$(seconds "$ferry" dump "$A" "$work/a.ferry" --tables pgbench_accounts --quiet)")
+  qb empty_psql "TRUNCATE pgbench_accounts"; qb empty_ferry "TRUNCATE pgbench_accounts"
+  t_pgr+=("$(seconds env PGPORT=$b_port pg_restore --data-only -d empty_psql "$work/a.pgdump")")
+  t_fr+=("$(seconds "$ferry" restore "$work/a.ferry" "$(B empty_ferry)" --quiet)")
+done
+d=$(printf '%s\n' "${t_pgd[@]}" | median); f=$(printf '%s\n' "${t_fd[@]}" | median)
+report "dump: pg_dump -Fc ${d}s ($(stat -c %s "$work/a.pgdump") bytes)  ferry dump ${f}s ($(stat -c %s "$work/a.ferry") bytes)  ratio $(ratio "$f" "$d")"
+d=$(printf '%s\n' "${t_pgr[@]}" | median); f=$(printf '%s\n' "${t_fr[@]}" | median)
+report "restore into an empty table: pg_restore ${d}s  ferry restore ${f}s  ratio $(ratio "$f" "$d")"
 fi
