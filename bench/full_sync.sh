@@ -32,6 +32,7 @@ qa() { psql -X -At -q -p "$a_port" -d src -c "$1"; }
 qb() { psql -X -At -q -p "$b_port" -d "$1" -c "$2"; }
 seconds() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $s" | bc; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
+settle() { sync; sleep 1; }
 
 PGPORT=$a_port pgbench_database src
 if [[ "${FILLER:-}" == random ]]; then
@@ -53,10 +54,14 @@ report "full sync benchmark $(date -u +%F) rows=$(qa 'SELECT count(*) FROM pgben
 # 1. into an empty table
 if [[ $cases == *1* ]]; then
 t_psql=(); t_ferry=()
+# Each run starts with the previous one's writes flushed (sync), and the two
+# take turns going first: whichever runs second otherwise pays for the
+# other's writeback.
+psql_run() { settle; t_psql+=("$(seconds bash -c "PGPORT=$a_port pg_dump --data-only -t pgbench_accounts src | psql -X -q -p $b_port -d empty_psql")"); }
+ferry_run() { settle; t_ferry+=("$(seconds "$ferry" full-sync --quiet --from "$A" --to "$(B empty_ferry)" --tables pgbench_accounts)"); }
 for r in $(seq "$rounds"); do
   qb empty_psql "TRUNCATE pgbench_accounts"; qb empty_ferry "TRUNCATE pgbench_accounts"
-  t_psql+=("$(seconds bash -c "PGPORT=$a_port pg_dump --data-only -t pgbench_accounts src | psql -X -q -p $b_port -d empty_psql")")
-  t_ferry+=("$(seconds "$ferry" full-sync --quiet --from "$A" --to "$(B empty_ferry)" --tables pgbench_accounts)")
+  if (( r % 2 )); then psql_run; ferry_run; else ferry_run; psql_run; fi
 done
 p=$(printf '%s\n' "${t_psql[@]}" | median); f=$(printf '%s\n' "${t_ferry[@]}" | median)
 report "empty target: pg_dump|psql ${p}s  ferry ${f}s  ratio $(ratio "$f" "$p")  (target <= 1.0)"
@@ -81,14 +86,24 @@ done
 qa "ANALYZE pgbench_accounts"
 written() { qb "$1" "SELECT pg_stat_force_next_flush(); SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = 'pgbench_accounts'" | tail -1; }
 t_merge=(); t_ferry=(); t_diff=()
+merge_run() { settle; t_merge+=("$(seconds merge)"); }
+dump_run() {
+  settle; w0=$(written full_ferry)
+  t_ferry+=("$(seconds "$ferry" full-sync --quiet --from "$A" --to "$(B full_ferry)" --tables pgbench_accounts)")
+  settle; w1=$(written full_ferry)
+}
+diff_run() {
+  settle; d0=$(written full_diff)
+  t_diff+=("$(seconds "$ferry" full-sync --quiet --method diff --from "$A" --to "$(B full_diff)" --tables pgbench_accounts)")
+  settle; d1=$(written full_diff)
+}
 for r in $(seq "$rounds"); do
   qa "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = $r"
-  t_merge+=("$(seconds merge)")
-  sleep 1; w0=$(written full_ferry)
-  t_ferry+=("$(seconds "$ferry" full-sync --quiet --from "$A" --to "$(B full_ferry)" --tables pgbench_accounts)")
-  sleep 1; w1=$(written full_ferry); d0=$(written full_diff)
-  t_diff+=("$(seconds "$ferry" full-sync --quiet --method diff --from "$A" --to "$(B full_diff)" --tables pgbench_accounts)")
-  sleep 1; d1=$(written full_diff)
+  case $((r % 3)) in  # each goes first in turn (see case 1)
+    1) merge_run; dump_run; diff_run ;;
+    2) dump_run; diff_run; merge_run ;;
+    0) diff_run; merge_run; dump_run ;;
+  esac
 done
 m=$(printf '%s\n' "${t_merge[@]}" | median); f=$(printf '%s\n' "${t_ferry[@]}" | median)
 d=$(printf '%s\n' "${t_diff[@]}" | median)
