@@ -19,27 +19,9 @@ harnesses=(${FUZZ_HARNESSES:-fuzz_sql_lexer fuzz_upsert})
 extra_args=(${FUZZ_ARGS:-})
 fuzz_dir=tests/fuzz
 
-# cmake, clang, and the compiler-rt package that holds libFuzzer: installed
-# as root on Debian 12 as scripts/install-deps.sh does, otherwise the command
-# is printed.
-packages=(cmake clang libclang-rt-dev)
-missing=()
-for p in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  [[ "$status" == "install ok installed" ]] || missing+=("$p")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "fuzzing needs these Debian packages: ${missing[*]}" >&2
-    echo "Install them with:  sudo apt-get update && sudo ${cmd[*]}" >&2
-    exit 1
-  fi
-  echo "Installing: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  "${cmd[@]}" >/dev/null
-fi
+# cmake, clang, and the compiler-rt package that holds libFuzzer (installed
+# as root on Debian 12, otherwise the command is printed).
+scripts/install-deps.sh cmake clang libclang-rt-dev
 
 cmake -S "$fuzz_dir" -B "$build_dir" -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 cmake --build "$build_dir" -j "${JOBS:-2}"

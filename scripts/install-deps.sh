@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ferry needs to build, test and demo, when
 # they are missing. As root it runs apt-get; otherwise it prints the command.
+#   scripts/install-deps.sh            # what make demo/check/bench need
+#   scripts/install-deps.sh PKG...     # these instead (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,7 @@ packages=(
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   libxxhash-dev libzstd-dev libboost-dev libboost-filesystem-dev catch2 time bc
 )
+[[ $# -gt 0 ]] && packages=("$@")
 
 missing=()
 for p in "${packages[@]}"; do
