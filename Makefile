@@ -48,5 +48,5 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-fuzz
 	$(MAKE) -C pg_extension PG_CONFIG=$(PG_CONFIG) clean

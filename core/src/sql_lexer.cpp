@@ -570,7 +570,8 @@ void StatementSplitter::skip_copy_data() {
 
 void StatementSplitter::step_copy_data(char c) {
     if (c != '\n') {
-        if (copy_line_.size() < 3)
+        // Four characters tell "\." and "\.\r" from any longer line.
+        if (copy_line_.size() < 4)
             copy_line_ += c;
         return;
     }

@@ -194,6 +194,22 @@ TEST_CASE("COPY data can be skipped up to its end marker", "[sql_lexer][upsert]"
     splitter.feed("COPY t (a) FROM stdin;\n1\t'; DROP\n\\.\nSELECT 1;\n");
     splitter.finish();
     CHECK(texts == std::vector<std::string>{"COPY t (a) FROM stdin;", "SELECT 1;"});
+
+    // A data line that only starts like the marker does not end the data,
+    // as it does not for psql.
+    texts.clear();
+    StatementSplitter again(
+        Dialect::postgresql,
+        [&](const Statement& statement) {
+            texts.emplace_back(statement.text);
+            if (statement.text.substr(0, 4) == "COPY")
+                self->skip_copy_data();
+        },
+        1 << 20);
+    self = &again;
+    again.feed("COPY t (a) FROM stdin;\n\\.\rDROP TABLE t;\n\\.\r\nSELECT 2;\n");
+    again.finish();
+    CHECK(texts == std::vector<std::string>{"COPY t (a) FROM stdin;", "SELECT 2;"});
 }
 
 TEST_CASE("the splitter refuses unfinished input and oversized statements", "[sql_lexer][upsert]") {
