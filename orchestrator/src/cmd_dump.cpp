@@ -6,9 +6,7 @@
 // that differ, parents first, leases, checkpoint), and commits a table only
 // after its block's row count and checksum have been checked.
 #include <fmt/format.h>
-#include <sys/stat.h>
 
-#include <cstdio>
 #include <ctime>
 #include <limits>
 #include <map>

@@ -13,45 +13,16 @@ work=$(mktemp -d /tmp/ferry-dump-XXXXXX)
 trap 'rm -rf "$work"; pg_cluster_stop_all' EXIT
 pg_cluster_start dumprestore
 
-q() { psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-
-pg_schema='
-CREATE TABLE customers (id int PRIMARY KEY, name text, data json, photo bytea, active boolean,
-                        score float8, joined timestamptz, balance numeric);
-CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers, note text);
-CREATE TABLE "Line Items" ("order" text, "No" int, qty int, PRIMARY KEY ("order", "No"));'
-lite_schema='
-CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, data JSON, photo BLOB, active BOOLEAN,
-                        score REAL, joined TIMESTAMPTZ, balance NUMERIC);
-CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers, note TEXT);
-CREATE TABLE "Line Items" ("order" TEXT, "No" INTEGER, qty INTEGER, PRIMARY KEY ("order", "No"))
-  WITHOUT ROWID;'
 # Children before parents: restore must reorder them.
 tables='orders,"Line Items",customers'
+source "$here/../lib/shop_fixture.sh"
 
-new_pg() {
-  createdb "$1"
-  q "$1" "$pg_schema" >/dev/null
-  "$ferry" init "dbname=$1" --track "$tables" >/dev/null
-}
-new_lite() {
-  sqlite3 "$1" "$lite_schema"
-  "$ferry" init "sqlite:$1" --track "$tables" >/dev/null
-}
-same() { "$ferry" diff "$1" "$2" --tables "$tables" --quiet >/dev/null; }
 written() {  # rows inserted + updated + deleted in the JSON report $out
   json_query "$out" "SELECT coalesce(sum((t->>'inserted')::int + (t->>'updated')::int + (t->>'deleted')::int), -1) FROM input, jsonb_array_elements(j->'tables') t"
 }
 
 new_pg src
-q src "INSERT INTO customers SELECT i, 'name ' || i, json_build_object('i', i, 'tags', json_build_array('a', 'ü')),
-         decode(md5(i::text), 'hex'), i % 2 = 0, CASE WHEN i = 7 THEN 'Infinity' ELSE i * 0.5 END,
-         '2024-01-01 00:00+02'::timestamptz + i * interval '1 hour', i * 1.25
-       FROM generate_series(1, 1000) i;
-       INSERT INTO customers VALUES (1001, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-                                    (1002, E'tab\there, newline\nthere, back\\\\slash', '[]', '\\x00', true, -0.0, NULL, 0.000001);
-       INSERT INTO orders SELECT i, 1 + i % 1000, 'order ' || i FROM generate_series(1, 30000) i;
-       INSERT INTO \"Line Items\" SELECT 'o' || (i % 50), i, i * 2 FROM generate_series(1, 500) i;" >/dev/null
+fill_shop src 30000
 
 # --- dump a PostgreSQL peer
 run "$ferry" dump dbname=src "$work/pg.ferry" --tables "$tables" --json --quiet

@@ -2,10 +2,9 @@
 # ferry full-sync end to end, on a real PostgreSQL cluster and real SQLite
 # files: all four engine pairs with --verify, re-runs that write nothing,
 # changes, --delete-missing, --dry-run, --where, --method diff and auto,
-# leases (exit 4, ferry unlock),
-# SIGTERM and ferry cancel,
-# kill -9 at several points and resume, and the errors that must come before
-# anything is written.
+# pull and push with a config file, leases (exit 4, ferry unlock), SIGTERM
+# and ferry cancel, ferry history, kill -9 at several points and resume, and
+# the errors that must come before anything is written.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib/pg_cluster.sh"
@@ -15,32 +14,9 @@ work=$(mktemp -d /tmp/ferry-full-sync-XXXXXX)
 trap 'rm -rf "$work"; pg_cluster_stop_all' EXIT
 pg_cluster_start fullsync
 
-q() { psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-
-pg_schema='
-CREATE TABLE customers (id int PRIMARY KEY, name text, data json, photo bytea, active boolean,
-                        score float8, joined timestamptz, balance numeric);
-CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers, note text);
-CREATE TABLE "Line Items" ("order" text, "No" int, qty int, PRIMARY KEY ("order", "No"));'
-lite_schema='
-CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, data JSON, photo BLOB, active BOOLEAN,
-                        score REAL, joined TIMESTAMPTZ, balance NUMERIC);
-CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers, note TEXT);
-CREATE TABLE "Line Items" ("order" TEXT, "No" INTEGER, qty INTEGER, PRIMARY KEY ("order", "No"))
-  WITHOUT ROWID;'
 tables='customers,orders,"Line Items"'
+source "$here/../lib/shop_fixture.sh"
 
-new_pg() {  # new_pg DB: a database with the schema, ferry and tracking
-  createdb "$1"
-  q "$1" "$pg_schema" >/dev/null
-  "$ferry" init "dbname=$1" --track "$tables" >/dev/null
-}
-new_lite() {  # new_lite FILE
-  sqlite3 "$1" "$lite_schema"
-  "$ferry" init "sqlite:$1" --track "$tables" >/dev/null
-}
-# Table hashes of both peers, as ferry diff sees them: exit 0 when equal.
-same() { "$ferry" diff "$1" "$2" --tables "$tables" --quiet >/dev/null; }
 # sync ARGS...: full-sync, of the three tables unless ARGS name others.
 sync() {
   if [[ " $* " == *" --tables "* ]]; then run "$ferry" full-sync --quiet "$@"
@@ -50,14 +26,7 @@ sync() {
 field() { json_query "$out" "SELECT $1 FROM input, jsonb_array_elements(j->'tables') t WHERE t->>'table' IN ('$2', 'public.$2')"; }
 
 new_pg src
-q src "INSERT INTO customers SELECT i, 'name ' || i, json_build_object('i', i, 'tags', json_build_array('a', 'ü')),
-         decode(md5(i::text), 'hex'), i % 2 = 0, CASE WHEN i = 7 THEN 'Infinity' ELSE i * 0.5 END,
-         '2024-01-01 00:00+02'::timestamptz + i * interval '1 hour', i * 1.25
-       FROM generate_series(1, 1000) i;
-       INSERT INTO customers VALUES (1001, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-                                    (1002, E'tab\there, newline\nthere, back\\\\slash', '[]', '\\x00', true, -0.0, NULL, 0.000001);
-       INSERT INTO orders SELECT i, 1 + i % 1000, 'order ' || i FROM generate_series(1, 3000) i;
-       INSERT INTO \"Line Items\" SELECT 'o' || (i % 50), i, i * 2 FROM generate_series(1, 500) i;" >/dev/null
+fill_shop src 3000
 
 # --- PostgreSQL -> PostgreSQL
 new_pg dst
@@ -87,6 +56,11 @@ expect_equal "$(field "concat_ws(',', t->>'inserted', t->>'updated', t->>'only_o
 expect_equal "$(field "t->>'only_on_target'" orders)" "1" "a row deleted at the source is kept and counted"
 expect_equal "$(q dst "SELECT name FROM customers WHERE id = 5000")" "only on the target" "the target's own row is kept"
 
+sync --from dbname=src --to dbname=dst --verify --json
+expect_status 3 "--verify finds the rows kept only on the target (exit 3)"
+expect_contains "$(json_query "$out" "SELECT string_agg(t->>'table', ',') FROM input, jsonb_array_elements(j->'tables') t WHERE t->>'verified' = 'false'")" \
+  "customers" "and names the table"
+# The next run starts over rather than skipping every table as "done before".
 before=$(q dst "SELECT count(*) FROM orders")
 sync --from dbname=src --to dbname=dst --delete-missing --dry-run --json
 expect_status 0 "a dry run"
