@@ -318,7 +318,9 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
     write.checkpoint = position.dump();
     position["tables_done"].push_back(table.target.name);
     write.checkpoint_done = position.dump();
-    write.origin = reader_->header().source;
+    const dump::Header& header = reader_->header();
+    write.origin =
+        header.snapshot.is_object() ? header.snapshot.value("peer", header.source) : header.source;
     write.job = job_;
     write.scope = scope_;
     write.done_before = rows_done_;

@@ -5,7 +5,6 @@
 // differ are written, parents before children, each table with the run's
 // checkpoint in one target transaction) and verify (table hashes).
 #include <fmt/format.h>
-#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,39 +22,13 @@
 #include "peer_config.hpp"
 #include "progress.hpp"
 #include "session_recorder.hpp"
+#include "stop_signals.hpp"
 #include "sync_peers.hpp"
 #include "table_leases.hpp"
 #include "table_report.hpp"
 
 namespace ferry::cli {
 namespace {
-
-std::atomic<bool> g_stop_requested{false};
-
-extern "C" void request_stop(int) {
-    g_stop_requested = true;
-}
-
-// Ctrl-C and SIGTERM stop the sync at the next batch boundary; the handlers
-// are restored when the sync ends.
-class StopSignals {
-  public:
-    StopSignals() {
-        struct sigaction action {};
-        action.sa_handler = request_stop;
-        sigemptyset(&action.sa_mask);
-        sigaction(SIGINT, &action, &old_int_);
-        sigaction(SIGTERM, &action, &old_term_);
-    }
-    ~StopSignals() {
-        sigaction(SIGINT, &old_int_, nullptr);
-        sigaction(SIGTERM, &old_term_, nullptr);
-    }
-
-  private:
-    struct sigaction old_int_ {};
-    struct sigaction old_term_ {};
-};
 
 struct FullSyncOptions {
     std::string from;
@@ -107,56 +80,13 @@ class FullSync {
     uint64_t bytes_done_ = 0;
 };
 
-// Every table named, checked on both sides before anything is written; all
-// problems are reported at once.
 std::vector<SyncTable> FullSync::plan() {
-    std::vector<std::string> names = options_.tables;
-    if (names.empty())
-        names = source_->tracked_tables();
-    if (names.empty())
-        throw Error(ErrorKind::invalid_input, "no tables to sync",
-                    fmt::format("{} tracks no tables.", source_->name()),
-                    "Name them: ferry full-sync --from A --to B --tables t1,t2");
-    std::vector<SyncTable> tables;
-    std::vector<std::string> problems;
-    for (const auto& name : names) {
-        try {
-            SyncTable table{source_->describe(name), target_->describe(name), {}};
-            require_same_columns(table.source, fmt::format("the source ({})", source_->name()),
-                                 table.target, fmt::format("the target ({})", target_->name()));
-            tables.push_back(std::move(table));
-        } catch (const Error& e) {
-            problems.push_back(e.detail().empty() ? e.what()
-                                                  : fmt::format("{}: {}", e.what(), e.detail()));
-        }
-    }
-    if (!problems.empty())
-        throw Error(ErrorKind::invalid_input,
-                    fmt::format("{} of {} tables cannot be synced; nothing was written",
-                                problems.size(), names.size()),
-                    fmt::format("{}", fmt::join(problems, "\n")),
-                    "Create the missing tables and columns on the target (the same names and "
-                    "primary key), then run again.");
-    for (const auto& option : options_.filters) {
-        auto [name, condition] = split_table_filter(option);
-        std::string identity = source_->identify(name);
-        bool matched = false;
-        for (auto& table : tables)
-            if (source_->identify(table.source.name) == identity) {
-                table.filter = condition;
-                matched = true;
-            }
-        if (!matched)
-            throw Error(ErrorKind::invalid_input,
-                        fmt::format("--where names table \"{}\", which is not synced", name), {},
-                        "Add it to --tables, or drop the --where.");
-    }
-    return target_->parents_first(std::move(tables));
+    return plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "full-sync");
 }
 
 // Between batches: the bar, the session row, the leases, and stop requests.
 void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
-    if (g_stop_requested)
+    if (stop_requested())
         throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
     progress_.update(rows_done - rows_before_table_, table_rows_total_, bytes_done);
     auto now = std::chrono::steady_clock::now();
@@ -230,7 +160,9 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
     write.checkpoint = position.dump();
     position["tables_done"].push_back(table.target.name);
     write.checkpoint_done = position.dump();
-    write.origin = source_->name();
+    // The source's peer id (docs/incremental-sync.md); a run resumed from
+    // before ferry recorded it keeps the name it used then.
+    write.origin = position["source"].value("peer", source_->name());
     write.job = job_;
     write.scope = scope_;
     write.done_before = rows_before_table_;
@@ -279,7 +211,6 @@ bool FullSync::verify(const std::vector<SyncTable>& tables, std::vector<TableRep
 
 int FullSync::run() {
     StopSignals signals;
-    g_stop_requested = false;
     source_ = open_sync_source(options_.from);
     target_ = open_sync_target(options_.to);
     if (redact(options_.from) == redact(options_.to))
@@ -310,6 +241,8 @@ int FullSync::run() {
         // An interrupted run left the tables it finished in the checkpoint.
         nlohmann::json position = {{"tables_done", nlohmann::json::array()},
                                    {"source", nlohmann::json::parse(snapshot)}};
+        if (!options_.dry_run)
+            position["target_cursor"] = nlohmann::json::parse(target_->change_cursor());
         std::set<std::string> done_before;
         if (!options_.dry_run) {
             if (auto resumed = target_->begin_run(job_, scope_, rows_total_)) {

@@ -14,5 +14,6 @@ void setup_full_sync(CLI::App& app, int* exit_code);  // full-sync, pull, push
 void setup_control(CLI::App& app, int* exit_code);    // unlock, cancel
 void setup_history(CLI::App& app, int* exit_code);
 void setup_dump(CLI::App& app, int* exit_code);  // dump, restore
+void setup_sync(CLI::App& app, int* exit_code);
 
 }  // namespace ferry::cli

@@ -15,8 +15,10 @@
 #include "ferry/sql_identifier.hpp"
 #include "ferry/text.hpp"
 #include "pg_connection.hpp"
+#include "peer_identity.hpp"
 #include "pg_dump_process.hpp"
 #include "sqlite_connection.hpp"
+#include "sql_text.hpp"
 #include "sqlite_copy_text.hpp"
 #include "sqlite_peer.hpp"
 #include "canonical_value.hpp"
@@ -32,43 +34,10 @@ canonical::TableDigest digest_of(const std::string& rows, const std::string& hex
     return canonical::TableDigest::from_hex(std::stoull(rows), hex);
 }
 
-std::string join_quoted(const std::vector<std::string>& names, const std::string& prefix = "") {
-    std::string out;
-    for (const auto& name : names)
-        out += (out.empty() ? "" : ", ") + prefix + quote_identifier(name);
-    return out;
-}
-
-// "a.k1 IS b.k1 AND a.k2 IS b.k2" (SQLite) or with = (PostgreSQL keys are
-// never NULL).
-std::string key_match(const std::vector<std::string>& keys, const std::string& a,
-                      const std::string& b, const char* op) {
-    std::string out;
-    for (const auto& key : keys) {
-        std::string quoted = quote_identifier(key);
-        out +=
-            fmt::format("{}{}.{} {} {}.{}", out.empty() ? "" : " AND ", a, quoted, op, b, quoted);
-    }
-    return out;
-}
-
 // --method diff sends keys to PostgreSQL as one jsonb array per statement,
 // this many at a time: a statement's work stays bounded and its plan an
 // index lookup per key.
 constexpr size_t kKeysPerStatement = 10000;
-
-// `items` (JSON texts) as JSON arrays of at most `per_array` items each.
-std::vector<std::string> json_arrays(const std::vector<std::string>& items, size_t per_array) {
-    std::vector<std::string> arrays;
-    for (size_t first = 0; first < items.size(); first += per_array) {
-        size_t last = std::min(items.size(), first + per_array);
-        std::string array = "[";
-        for (size_t k = first; k < last; k++)
-            array += (k > first ? "," : "") + items[k];
-        arrays.push_back(array + "]");
-    }
-    return arrays;
-}
 
 // Orders tables so that every table comes after the tables it references;
 // `references` gives, for each table's position, the positions it
@@ -118,10 +87,12 @@ class PostgresSource : public SyncSource {
     std::string begin_snapshot() override {
         int major = std::stoi(db_.query("SHOW server_version_num").text(0, 0)) / 10000;
         dump_.emplace(find_pg_dump(major), conninfo_, db_.peer());
+        std::string peer = postgres_peer_id(db_);
         db_.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         PgResult snapshot = db_.query("SELECT pg_export_snapshot(), ferry.current_cursor()::text");
         snapshot_ = snapshot.text(0, 0);
-        return nlohmann::json{{"snapshot", snapshot_},
+        return nlohmann::json{{"peer", peer},
+                              {"snapshot", snapshot_},
                               {"cursor", nlohmann::json::parse(snapshot.text(0, 1))}}
             .dump();
     }
@@ -248,27 +219,6 @@ class PostgresSource : public SyncSource {
 };
 
 // ---- SQLite source ---------------------------------------------------------
-
-struct FinalizeStatement {
-    void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
-};
-using StatementPtr = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
-
-StatementPtr prepare(SqliteConnection& db, const std::string& sql) {
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
-        throw Error(ErrorKind::invalid_input, sqlite3_errmsg(db.handle()),
-                    fmt::format("In {}.", db.peer()));
-    return StatementPtr(raw);
-}
-
-void step_done(SqliteConnection& db, sqlite3_stmt* statement) {
-    int rc = sqlite3_step(statement);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        throw Error(rc == SQLITE_CONSTRAINT ? ErrorKind::conflict : ErrorKind::io,
-                    sqlite3_errmsg(db.handle()), fmt::format("In {}.", db.peer()));
-    sqlite3_reset(statement);
-}
 
 std::vector<std::string> writable_columns(SqliteConnection& db, const std::string& table) {
     // table_xinfo's hidden column: 2 and 3 are generated columns.
@@ -467,9 +417,11 @@ class SqliteSource : public SyncSource {
 
     // A read transaction holds one snapshot of a WAL database.
     std::string begin_snapshot() override {
+        std::string peer = sqlite_peer_id(db_);
         db_.execute("BEGIN");
         auto position = db_.query("SELECT coalesce(max(position), 0) FROM ferry_changes");
-        return nlohmann::json{{"snapshot", nullptr},
+        return nlohmann::json{{"peer", peer},
+                              {"snapshot", nullptr},
                               {"cursor", {{"position", std::stoll(*position.at(0).at(0))}}}}
             .dump();
     }
@@ -767,6 +719,9 @@ class PostgresTarget : public SyncTarget {
     }
     void complete_run(const std::string& job, const std::string& scope) override {
         state_.execute("SELECT ferry.checkpoint_complete($1, $2)", {job, scope});
+    }
+    std::string change_cursor() override {
+        return state_.query("SELECT ferry.current_cursor()::text").text(0, 0);
     }
     void fail_run(const std::string& job, const std::string& scope,
                   const std::string& error) override {
@@ -1089,6 +1044,10 @@ class SqliteTarget : public SyncTarget {
     void complete_run(const std::string& job, const std::string& scope) override {
         state_.execute("SELECT ferry_checkpoint_complete(?1, ?2)", {job, scope});
     }
+    std::string change_cursor() override {
+        auto position = state_.query("SELECT coalesce(max(position), 0) FROM ferry_changes");
+        return nlohmann::json{{"position", std::stoll(*position.at(0).at(0))}}.dump();
+    }
     void fail_run(const std::string& job, const std::string& scope,
                   const std::string& error) override {
         state_.execute("SELECT ferry_checkpoint_fail(?1, ?2, ?3)", {job, scope, error});
@@ -1118,6 +1077,55 @@ class SqliteTarget : public SyncTarget {
 };
 
 }  // namespace
+
+// Every table named, checked on both sides before anything is written; all
+// problems are reported at once.
+std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
+                                        std::vector<std::string> names,
+                                        const std::vector<std::string>& filters,
+                                        const std::string& verb) {
+    if (names.empty())
+        names = source.tracked_tables();
+    if (names.empty())
+        throw Error(ErrorKind::invalid_input, "no tables to sync",
+                    fmt::format("{} tracks no tables.", source.name()),
+                    fmt::format("Name them: ferry {} --from A --to B --tables t1,t2", verb));
+    std::vector<SyncTable> tables;
+    std::vector<std::string> problems;
+    for (const auto& name : names) {
+        try {
+            SyncTable table{source.describe(name), target.describe(name), {}};
+            require_same_columns(table.source, fmt::format("the source ({})", source.name()),
+                                 table.target, fmt::format("the target ({})", target.name()));
+            tables.push_back(std::move(table));
+        } catch (const Error& e) {
+            problems.push_back(e.detail().empty() ? e.what()
+                                                  : fmt::format("{}: {}", e.what(), e.detail()));
+        }
+    }
+    if (!problems.empty())
+        throw Error(ErrorKind::invalid_input,
+                    fmt::format("{} of {} tables cannot be synced; nothing was written",
+                                problems.size(), names.size()),
+                    fmt::format("{}", fmt::join(problems, "\n")),
+                    "Create the missing tables and columns on the target (the same names and "
+                    "primary key), then run again.");
+    for (const auto& option : filters) {
+        auto [name, condition] = split_table_filter(option);
+        std::string identity = source.identify(name);
+        bool matched = false;
+        for (auto& table : tables)
+            if (source.identify(table.source.name) == identity) {
+                table.filter = condition;
+                matched = true;
+            }
+        if (!matched)
+            throw Error(ErrorKind::invalid_input,
+                        fmt::format("--where names table \"{}\", which is not synced", name), {},
+                        "Add it to --tables, or drop the --where.");
+    }
+    return target.parents_first(std::move(tables));
+}
 
 std::unique_ptr<SyncSource> open_sync_source(const std::string& peer) {
     PeerAddress address = parse_peer(peer);

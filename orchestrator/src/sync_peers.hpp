@@ -132,6 +132,10 @@ class SyncTarget {
     virtual std::optional<std::string> begin_run(const std::string& job, const std::string& scope,
                                                  uint64_t total) = 0;
     virtual void complete_run(const std::string& job, const std::string& scope) = 0;
+    // This peer's own change-log cursor now (JSON text): a full sync records
+    // it, so that the other direction of a two-way link starts with the
+    // target's changes made from then on (docs/incremental-sync.md).
+    virtual std::string change_cursor() = 0;
     virtual void fail_run(const std::string& job, const std::string& scope,
                           const std::string& error) = 0;
 
@@ -141,6 +145,16 @@ class SyncTarget {
 };
 
 std::unique_ptr<SyncSource> open_sync_source(const std::string& peer);
+
+// The tables of a sync: `names`, or every table the source tracks, each
+// checked on both sides (same columns and key) before anything is written,
+// with all problems reported at once; `filters` are --where options
+// (TABLE:CONDITION). Parents come before the tables that reference them.
+// `verb` names the command in hints.
+std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
+                                        std::vector<std::string> names,
+                                        const std::vector<std::string>& filters,
+                                        const std::string& verb);
 std::unique_ptr<SyncTarget> open_sync_target(const std::string& peer);
 
 }  // namespace ferry::cli

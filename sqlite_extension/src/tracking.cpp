@@ -256,4 +256,8 @@ void add_tracking_functions(std::vector<FunctionSpec>& specs) {
     specs.push_back({"ferry_set_origin", 1, 1, set_origin, SQLITE_DIRECTONLY});
 }
 
+std::string row_json_sql(const TableShape& shape, const std::string& alias) {
+    return json_of(shape, all_columns(shape), alias.c_str());
+}
+
 }  // namespace ferry::sqlite

@@ -1,12 +1,19 @@
 // Capture: ferry_track, ferry_untrack, ferry_set_origin.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "functions.hpp"
+#include "table_shape.hpp"
 
 namespace ferry::sqlite {
 
 void add_tracking_functions(std::vector<FunctionSpec>& specs);
+
+// SQL for the JSON object of a whole row of `alias` as the change log holds
+// it (what ferry_row_hash() takes): the incremental sync's conflict check
+// hashes a target row with it.
+std::string row_json_sql(const TableShape& shape, const std::string& alias);
 
 }  // namespace ferry::sqlite

@@ -44,7 +44,8 @@ run "$ferry" restore "$work/pg.ferry" dbname=dst --verify --json --quiet
 expect_status 0 "restore into PostgreSQL, verified"
 expect_equal "$(json_query "$out" "SELECT j->>'verified' FROM input")" "true" "the file's digests match the target"
 same dbname=src dbname=dst && pass "ferry diff agrees" || fail "ferry diff agrees"
-expect_equal "$(q dst "SELECT DISTINCT origin FROM ferry.changes")" "dbname=src" \
+expect_equal "$(q dst "SELECT DISTINCT origin FROM ferry.changes")" \
+  "$(q src "SELECT 'pg:' || system_identifier || ':' || d.oid FROM pg_control_system(), pg_database d WHERE d.datname = current_database()")" \
   "the restored rows carry the dumped peer as origin"
 run "$ferry" restore "$work/pg.ferry" dbname=dst --verify --json --quiet
 expect_status 0 "a second restore"

@@ -35,7 +35,8 @@ expect_status 0 "PG->PG into empty tables, verified"
 expect_equal "$(field "t->>'inserted'" customers)" "1002" "every customer inserted"
 expect_equal "$(json_query "$out" "SELECT j->>'verified' FROM input")" "true" "verify reports equal hashes"
 same dbname=src dbname=dst && pass "ferry diff agrees" || fail "ferry diff agrees"
-expect_equal "$(q dst "SELECT DISTINCT origin FROM ferry.changes")" "dbname=src" \
+expect_equal "$(q dst "SELECT DISTINCT origin FROM ferry.changes")" \
+  "$(q src "SELECT 'pg:' || system_identifier || ':' || d.oid FROM pg_control_system(), pg_database d WHERE d.datname = current_database()")" \
   "the copied rows carry the source as origin (never sent back to it)"
 changes_before=$(q dst "SELECT count(*) FROM ferry.changes")
 sync --from dbname=src --to dbname=dst --verify --json

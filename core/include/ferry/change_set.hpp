@@ -1,0 +1,90 @@
+// A batch of captured changes reduced to its net effect per row, and the
+// conflict rules of incremental sync (docs/incremental-sync.md). Knows no
+// database: rows and keys are JSON text as the change logs hold them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ferry::changes {
+
+enum class Operation { insert, update, remove, truncate };
+
+// "I", "U", "D", "T" (as ferry.changes.op) or INSERT, UPDATE, DELETE,
+// TRUNCATE (as ferry.read_changes() prints them).
+Operation operation_from(const std::string& text);
+
+// One captured change, in the source's commit order.
+struct Change {
+    std::string table;  // the source's name for it
+    Operation op = Operation::insert;
+    std::string key;                     // JSON object of the key columns
+    std::optional<std::string> new_row;  // JSON object (insert, update)
+    std::optional<int64_t> old_hash;     // row hash before the change (update, remove)
+    double changed_at = 0;               // seconds since 1970, UTC
+    // Written by ferry on behalf of the peer this batch goes to: never sent
+    // back, and it supersedes the changes to its row before it.
+    bool echo = false;
+};
+
+// What a batch does to one row: its final state, and what the row was
+// before the batch's first change to it (what the target should still have).
+struct NetChange {
+    std::string key;
+    Operation first = Operation::insert;  // the batch's first change to the row
+    std::optional<int64_t> old_hash;      // before it (update, remove): nullopt = no row
+    std::optional<std::string> row;       // after the batch: nullopt = deleted
+    double changed_at = 0;                // the last change's time
+};
+
+struct TableChanges {
+    std::string table;
+    // A TRUNCATE in the batch: every target row goes first, then `rows`
+    // (only the changes after the last TRUNCATE) apply.
+    bool truncated = false;
+    std::vector<NetChange> rows;  // in order of each row's first change
+};
+
+// Reduces a batch to one net change per row, tables in order of their first
+// change. Keys are compared as the source printed them (one source prints a
+// key the same way every time). A row's changes up to its last echo are
+// dropped: what the source did to the row before the target's own version
+// came back is already settled (a conflict the other direction decided).
+std::vector<TableChanges> collapse(const std::vector<Change>& batch);
+
+// How a link settles a row both peers changed since the last sync.
+enum class Policy { source_wins, target_wins, latest_wins, manual };
+
+Policy policy_from(const std::string& text);  // source-wins, target-wins, ...
+const char* policy_name(Policy policy);
+// The policy as seen from the other end of a bidirectional link, so that
+// both directions settle a conflict the same way (A wins stays A wins).
+Policy reversed(Policy policy);
+
+// What the target has for a row, for the conflict check.
+struct TargetRow {
+    std::optional<int64_t> hash;         // nullopt: no such row on the target
+    std::optional<int64_t> new_hash;     // hash of the change's final row (if any)
+    std::optional<double> last_changed;  // the target's own newest change to it
+};
+
+enum class Verdict {
+    apply,           // no conflict: write the change
+    already_done,    // the target already holds the final state: nothing to write
+    conflict_apply,  // conflict, settled for the source: write it
+    conflict_keep,   // conflict, settled for the target: keep its row
+    conflict_open,   // manual: keep the target's row, record it open
+};
+
+// The conflict check of one net change: the target's row must be what the
+// source had before the batch (the old row's hash; no row before an
+// insert). `source_peer` and `target_peer` break latest-wins ties.
+Verdict judge(const NetChange& change, const TargetRow& target, Policy policy,
+              const std::string& source_peer, const std::string& target_peer);
+
+bool is_conflict(Verdict verdict);
+
+}  // namespace ferry::changes

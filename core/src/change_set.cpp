@@ -1,0 +1,154 @@
+#include "ferry/change_set.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "ferry/error.hpp"
+
+namespace ferry::changes {
+
+Operation operation_from(const std::string& text) {
+    if (text == "I" || text == "INSERT")
+        return Operation::insert;
+    if (text == "U" || text == "UPDATE")
+        return Operation::update;
+    if (text == "D" || text == "DELETE")
+        return Operation::remove;
+    if (text == "T" || text == "TRUNCATE")
+        return Operation::truncate;
+    throw Error(ErrorKind::invalid_input, "unknown change operation \"" + text + "\"");
+}
+
+std::vector<TableChanges> collapse(const std::vector<Change>& batch) {
+    std::vector<TableChanges> tables;
+    std::map<std::string, size_t> table_index;
+    // Per table: key -> index into its rows.
+    std::vector<std::unordered_map<std::string, size_t>> row_index;
+    for (const Change& change : batch) {
+        auto [found, added] = table_index.emplace(change.table, tables.size());
+        if (added) {
+            tables.push_back({change.table, false, {}});
+            row_index.emplace_back();
+        }
+        TableChanges& table = tables[found->second];
+        auto& rows = row_index[found->second];
+        if (change.op == Operation::truncate) {
+            // What came before no longer matters: the table is emptied
+            // first (unless the target emptied it itself).
+            table.truncated = !change.echo;
+            table.rows.clear();
+            rows.clear();
+            continue;
+        }
+        if (change.echo) {
+            auto settled = rows.find(change.key);
+            if (settled != rows.end()) {
+                table.rows[settled->second].key.clear();  // dropped below
+                rows.erase(settled);
+            }
+            continue;
+        }
+        auto [at, first] = rows.emplace(change.key, table.rows.size());
+        if (first) {
+            NetChange net;
+            net.key = change.key;
+            net.first = change.op;
+            if (change.op != Operation::insert)
+                net.old_hash = change.old_hash;
+            table.rows.push_back(std::move(net));
+        }
+        NetChange& net = table.rows[at->second];
+        if (change.op == Operation::remove)
+            net.row.reset();
+        else
+            net.row = change.new_row;
+        net.changed_at = change.changed_at;
+    }
+    for (auto& table : tables)
+        table.rows.erase(std::remove_if(table.rows.begin(), table.rows.end(),
+                                        [](const NetChange& net) { return net.key.empty(); }),
+                         table.rows.end());
+    return tables;
+}
+
+Policy policy_from(const std::string& text) {
+    if (text == "source-wins")
+        return Policy::source_wins;
+    if (text == "target-wins")
+        return Policy::target_wins;
+    if (text == "latest-wins")
+        return Policy::latest_wins;
+    if (text == "manual")
+        return Policy::manual;
+    throw Error(ErrorKind::invalid_input, "unknown conflict policy \"" + text + "\"", {},
+                "Use source-wins, target-wins, latest-wins or manual.");
+}
+
+const char* policy_name(Policy policy) {
+    switch (policy) {
+        case Policy::source_wins:
+            return "source-wins";
+        case Policy::target_wins:
+            return "target-wins";
+        case Policy::latest_wins:
+            return "latest-wins";
+        case Policy::manual:
+            return "manual";
+    }
+    return "?";
+}
+
+Policy reversed(Policy policy) {
+    if (policy == Policy::source_wins)
+        return Policy::target_wins;
+    if (policy == Policy::target_wins)
+        return Policy::source_wins;
+    return policy;
+}
+
+namespace {
+
+bool source_is_later(const NetChange& change, const TargetRow& target,
+                     const std::string& source_peer, const std::string& target_peer) {
+    // A target row that changed without a logged local change (an untracked
+    // writer, or a purged log) has no time to weigh: the source's is newer.
+    if (!target.last_changed || change.changed_at > *target.last_changed)
+        return true;
+    if (change.changed_at < *target.last_changed)
+        return false;
+    return source_peer > target_peer;
+}
+
+}  // namespace
+
+Verdict judge(const NetChange& change, const TargetRow& target, Policy policy,
+              const std::string& source_peer, const std::string& target_peer) {
+    bool final_state_there =
+        change.row ? (target.hash && target.new_hash == target.hash) : !target.hash.has_value();
+    if (final_state_there)
+        return Verdict::already_done;
+    std::optional<int64_t> expected =
+        change.first == Operation::insert ? std::nullopt : change.old_hash;
+    if (target.hash == expected)
+        return Verdict::apply;
+    switch (policy) {
+        case Policy::source_wins:
+            return Verdict::conflict_apply;
+        case Policy::target_wins:
+            return Verdict::conflict_keep;
+        case Policy::manual:
+            return Verdict::conflict_open;
+        case Policy::latest_wins:
+            return source_is_later(change, target, source_peer, target_peer)
+                       ? Verdict::conflict_apply
+                       : Verdict::conflict_keep;
+    }
+    return Verdict::conflict_open;
+}
+
+bool is_conflict(Verdict verdict) {
+    return verdict == Verdict::conflict_apply || verdict == Verdict::conflict_keep ||
+           verdict == Verdict::conflict_open;
+}
+
+}  // namespace ferry::changes

@@ -1,0 +1,910 @@
+// PostgreSQL and SQLite ends of an incremental sync link (change_peers.hpp).
+#include "change_peers.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "ferry/conninfo.hpp"
+#include "ferry/error.hpp"
+#include "ferry/sql_identifier.hpp"
+#include "ferry/text.hpp"
+#include "peer_identity.hpp"
+#include "pg_connection.hpp"
+#include "sql_text.hpp"
+#include "sqlite_connection.hpp"
+#include "sqlite_peer.hpp"
+#include "table_shape.hpp"
+#include "tracking.hpp"
+
+namespace ferry::cli {
+namespace {
+
+using changes::Change;
+using changes::NetChange;
+using changes::Operation;
+using changes::Verdict;
+
+// Whether a full sync copied every one of `tables`: its checkpoint's scope
+// lists the tables it copied, comma-separated.
+bool scope_covers(const std::string& scope, const std::vector<std::string>& tables) {
+    std::set<std::string> copied;
+    size_t start = 0;
+    while (start <= scope.size()) {
+        size_t comma = scope.find(',', start);
+        if (comma == std::string::npos)
+            comma = scope.size();
+        copied.insert(scope.substr(start, comma - start));
+        start = comma + 1;
+    }
+    return std::all_of(tables.begin(), tables.end(),
+                       [&](const std::string& t) { return copied.count(t) > 0; });
+}
+
+// The verdicts of one table's rows: first without times (which rows
+// conflict at all), then, for latest-wins, with the target's own change
+// times of just those rows.
+template <typename FetchTimes>
+std::vector<Verdict> judge_rows(const std::vector<NetChange>& rows,
+                                std::vector<changes::TargetRow>& targets, const LinkRules& rules,
+                                FetchTimes fetch_times) {
+    std::vector<Verdict> verdicts(rows.size());
+    std::vector<size_t> conflicting;
+    for (size_t i = 0; i < rows.size(); i++) {
+        verdicts[i] = changes::judge(rows[i], targets[i], changes::Policy::manual,
+                                     rules.source_peer, rules.target_peer);
+        if (changes::is_conflict(verdicts[i]))
+            conflicting.push_back(i);
+    }
+    if (conflicting.empty() || rules.policy == changes::Policy::manual)
+        return verdicts;
+    if (rules.policy == changes::Policy::latest_wins)
+        fetch_times(conflicting);
+    for (size_t i : conflicting)
+        verdicts[i] =
+            changes::judge(rows[i], targets[i], rules.policy, rules.source_peer, rules.target_peer);
+    return verdicts;
+}
+
+// Fills the plan and the counts from the verdicts; returns the conflicts'
+// indices with their resolution ("remote", "local", or null while open).
+std::vector<std::pair<size_t, nlohmann::json>> settle(
+    const changes::TableChanges& changes, const std::vector<changes::TargetRow>& targets,
+    const std::vector<Verdict>& verdicts, TablePlan& plan, ApplyCounts& counts) {
+    std::vector<std::pair<size_t, nlohmann::json>> conflicts;
+    for (size_t i = 0; i < changes.rows.size(); i++) {
+        const NetChange& row = changes.rows[i];
+        Verdict verdict = verdicts[i];
+        if (changes::is_conflict(verdict)) {
+            counts.conflicts++;
+            nlohmann::json resolution = verdict == Verdict::conflict_apply  ? "remote"
+                                        : verdict == Verdict::conflict_keep ? "local"
+                                                                            : nlohmann::json();
+            conflicts.emplace_back(i, resolution);
+        }
+        if (verdict == Verdict::already_done) {
+            counts.unchanged++;
+        } else if (verdict == Verdict::conflict_keep || verdict == Verdict::conflict_open) {
+            counts.kept_by_target++;
+        } else if (row.row) {
+            plan.upserts.push_back(&row);
+            (targets[i].hash ? counts.updated : counts.inserted)++;
+        } else {
+            plan.deletes.push_back(&row);
+            counts.deleted++;
+        }
+    }
+    return conflicts;
+}
+
+// A truncated table is emptied and refilled from the batch: no row to
+// compare with.
+TablePlan truncate_plan(const changes::TableChanges& changes, ApplyCounts& counts) {
+    TablePlan plan;
+    plan.truncate = true;
+    for (const NetChange& row : changes.rows)
+        if (row.row) {
+            plan.upserts.push_back(&row);
+            counts.inserted++;
+        }
+    return plan;
+}
+
+std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) {
+    std::string out = "[";
+    for (const NetChange* row : rows) {
+        if (out.size() > 1)
+            out += ",";
+        out += keys ? row->key : *row->row;
+    }
+    return out + "]";
+}
+
+// ---- PostgreSQL source -----------------------------------------------------
+
+class PostgresChangeReader : public ChangeReader {
+  public:
+    explicit PostgresChangeReader(const std::string& peer)
+        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {}
+
+    const std::string& peer_id() const override { return peer_id_; }
+
+    void register_consumer(const std::string& consumer) override {
+        db_.execute("SELECT ferry.register_consumer($1)", {consumer});
+    }
+
+    ChangeBatch read(const std::string& cursor, size_t max_changes, const std::string& echo_origin,
+                     const std::set<std::string>& tables) override {
+        PgResult rows = db_.query(
+            "SELECT c.position, c.table_name::regclass::oid, c.operation, c.key::text, "
+            "c.new_row::text, c.old_hash, extract(epoch FROM c.changed_at)::float8, "
+            "c.cursor::text, c.origin IS NOT DISTINCT FROM $3 FROM "
+            "ferry.read_changes($1::jsonb, $2) c",
+            {cursor, std::to_string(max_changes), echo_origin});
+        ChangeBatch batch;
+        batch.cursor = cursor;
+        for (int r = 0; r < rows.rows(); r++) {
+            batch.cursor = rows.text(r, 7);
+            if (rows.is_null(r, 0) || !tables.count(rows.text(r, 1)))
+                continue;
+            Change change;
+            change.table = rows.text(r, 1);
+            change.op = changes::operation_from(rows.text(r, 2));
+            if (!rows.is_null(r, 3))
+                change.key = rows.text(r, 3);
+            change.new_row = rows.value(r, 4);
+            if (!rows.is_null(r, 5))
+                change.old_hash = std::stoll(rows.text(r, 5));
+            change.changed_at = std::stod(rows.text(r, 6));
+            change.echo = rows.text(r, 8) == "t";
+            batch.changes.push_back(std::move(change));
+        }
+        // read_changes returns at most max_changes changes, counting those
+        // it passes over; fewer means it reached the end.
+        batch.complete = static_cast<size_t>(rows.rows()) < max_changes;
+        return batch;
+    }
+
+    void acknowledge(const std::string& consumer, const std::string& cursor) override {
+        db_.execute("SELECT ferry.ack($1, $2::jsonb)", {consumer, cursor});
+    }
+
+    uint64_t purge() override { return std::stoull(db_.query("SELECT ferry.purge()").text(0, 0)); }
+
+  private:
+    PgConnection db_;
+    std::string peer_id_;
+};
+
+// ---- SQLite source ---------------------------------------------------------
+
+// A SQLite change row (a flat JSON object) with its reals written as the
+// shortest text that reads back as the same double, as a full sync writes
+// them: the capture triggers print 17 digits (12.345 as 12.345000000000001),
+// which a numeric column would keep.
+std::string shortest_reals(const std::string& row) {
+    if (row.find('.') == std::string::npos && row.find('e') == std::string::npos &&
+        row.find('E') == std::string::npos)
+        return row;
+    nlohmann::json parsed = nlohmann::json::parse(row, nullptr, false);
+    if (!parsed.is_object())
+        return row;
+    std::string out = "{";
+    for (const auto& item : parsed.items()) {
+        out += (out.size() > 1 ? "," : "") + nlohmann::json(item.key()).dump() + ":";
+        out += item.value().is_number_float() ? fmt::format("{}", item.value().get<double>())
+                                              : item.value().dump();
+    }
+    return out + "}";
+}
+
+class SqliteChangeReader : public ChangeReader {
+  public:
+    explicit SqliteChangeReader(const std::string& path)
+        : db_(path, false), peer_id_((require_sqlite_ferry(db_), sqlite_peer_id(db_))) {}
+
+    const std::string& peer_id() const override { return peer_id_; }
+
+    void register_consumer(const std::string& consumer) override {
+        db_.execute("SELECT ferry_register_consumer(?1)", {consumer});
+    }
+
+    // SQLite hands out positions in commit order (docs/sqlite.md), so the
+    // cursor is the last position read.
+    ChangeBatch read(const std::string& cursor, size_t max_changes, const std::string& echo_origin,
+                     const std::set<std::string>& tables) override {
+        int64_t after = position_of(cursor);
+        StatementPtr rows =
+            prepare(db_,
+                    "SELECT position, table_name, op, key, new_row, old_row, origin, "
+                    "(changed_at - 2440587.5) * 86400.0 FROM ferry_changes WHERE position > ?1 "
+                    "ORDER BY position LIMIT ?2");
+        sqlite3_bind_int64(rows.get(), 1, after);
+        sqlite3_bind_int64(rows.get(), 2, static_cast<int64_t>(max_changes));
+        StatementPtr old_hash = prepare(db_, "SELECT ferry_row_hash(?1, ?2)");
+        ChangeBatch batch;
+        size_t read = 0;
+        int rc;
+        db_.execute("BEGIN");  // one snapshot for the batch and its hashes
+        try {
+            while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
+                read++;
+                after = sqlite3_column_int64(rows.get(), 0);
+                std::string table = column_text(rows.get(), 1);
+                std::optional<std::string> origin = column_value(rows.get(), 6);
+                if (!tables.count(table))
+                    continue;
+                Change change;
+                change.table = table;
+                change.op = changes::operation_from(column_text(rows.get(), 2));
+                change.key = shortest_reals(column_text(rows.get(), 3));
+                if (auto new_row = column_value(rows.get(), 4))
+                    change.new_row = shortest_reals(*new_row);
+                if (auto old_row = column_value(rows.get(), 5))
+                    change.old_hash = hash_of(old_hash.get(), table, *old_row);
+                change.changed_at = sqlite3_column_double(rows.get(), 7);
+                change.echo = origin == echo_origin;
+                batch.changes.push_back(std::move(change));
+            }
+            if (rc != SQLITE_DONE)
+                throw Error(ErrorKind::io, sqlite3_errmsg(db_.handle()),
+                            fmt::format("Reading the change log of {}.", db_.peer()));
+            db_.execute("COMMIT");
+        } catch (...) {
+            db_.execute("ROLLBACK");
+            throw;
+        }
+        batch.cursor = nlohmann::json{{"position", after}}.dump();
+        batch.complete = read < max_changes;
+        return batch;
+    }
+
+    void acknowledge(const std::string& consumer, const std::string& cursor) override {
+        db_.execute("SELECT ferry_ack(?1, ?2)", {consumer, std::to_string(position_of(cursor))});
+    }
+
+    uint64_t purge() override {
+        return std::stoull(db_.query("SELECT ferry_purge()").at(0).at(0).value_or("0"));
+    }
+
+  private:
+    static int64_t position_of(const std::string& cursor) {
+        nlohmann::json parsed = nlohmann::json::parse(cursor, nullptr, false);
+        if (!parsed.is_object() || !parsed.contains("position") ||
+            !parsed["position"].is_number_integer())
+            throw Error(ErrorKind::invalid_input,
+                        fmt::format("invalid change cursor for a SQLite source: {}", cursor), {},
+                        "The link's checkpoint was not written by a sync from this peer: start "
+                        "it over with ferry full-sync.");
+        return parsed["position"].get<int64_t>();
+    }
+
+    static std::string column_text(sqlite3_stmt* s, int column) {
+        auto text = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
+        return text ? std::string(text, static_cast<size_t>(sqlite3_column_bytes(s, column)))
+                    : std::string();
+    }
+    static std::optional<std::string> column_value(sqlite3_stmt* s, int column) {
+        if (sqlite3_column_type(s, column) == SQLITE_NULL)
+            return std::nullopt;
+        return column_text(s, column);
+    }
+
+    int64_t hash_of(sqlite3_stmt* statement, const std::string& table, const std::string& row) {
+        sqlite3_bind_text(statement, 1, table.data(), static_cast<int>(table.size()),
+                          SQLITE_STATIC);
+        sqlite3_bind_text(statement, 2, row.data(), static_cast<int>(row.size()), SQLITE_STATIC);
+        if (sqlite3_step(statement) != SQLITE_ROW)
+            throw Error(
+                ErrorKind::invalid_input, sqlite3_errmsg(db_.handle()),
+                fmt::format("Hashing the old row of a change to {} in {}.", table, db_.peer()),
+                "If the table changed after ferry_track(), run ferry_track() again.");
+        int64_t hash = sqlite3_column_int64(statement, 0);
+        sqlite3_reset(statement);
+        return hash;
+    }
+
+    SqliteConnection db_;
+    std::string peer_id_;
+};
+
+// ---- PostgreSQL target -----------------------------------------------------
+
+class PostgresChangeApplier : public ChangeApplier {
+  public:
+    explicit PostgresChangeApplier(const std::string& peer)
+        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {}
+    ~PostgresChangeApplier() override { rollback(); }
+
+    const std::string& peer_id() const override { return peer_id_; }
+
+    std::optional<std::string> begin_link(const std::string& job, const std::string& scope,
+                                          bool restart) override {
+        return db_
+            .query("SELECT position::text FROM ferry.checkpoint_begin($1, $2, NULL, $3)",
+                   {job, scope, restart ? "true" : "false"})
+            .value(0, 0);
+    }
+    void fail_link(const std::string& job, const std::string& scope,
+                   const std::string& error) override {
+        db_.execute("SELECT ferry.checkpoint_fail($1, $2, $3)", {job, scope, error});
+    }
+
+    std::optional<Copy> last_full_sync(const std::string& source_peer,
+                                       const std::vector<std::string>& tables) override {
+        PgResult copies = db_.query(
+            "SELECT scope, position->'source'->'cursor', position->'target_cursor' FROM "
+            "ferry.checkpoints WHERE job LIKE 'full-sync from %' AND status = 'completed' AND "
+            "position->'source'->>'peer' = $1 ORDER BY last_completed_at DESC",
+            {source_peer});
+        for (int r = 0; r < copies.rows(); r++)
+            if (!copies.is_null(r, 1) && scope_covers(copies.text(r, 0), tables))
+                return Copy{copies.text(r, 1), copies.value(r, 2)};
+        return std::nullopt;
+    }
+
+    void begin(const std::string& origin) override {
+        db_.execute("BEGIN");
+        open_ = true;
+        db_.execute("SELECT ferry.set_origin($1)", {origin});
+    }
+
+    TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
+                    const LinkRules& rules, ApplyCounts& counts) override {
+        if (changes.truncated)
+            return truncate_plan(changes, counts);
+        const PeerTable& target = table.target;
+        std::string items = "[";
+        for (const NetChange& row : changes.rows)
+            items += fmt::format("{}{{\"k\":{},\"r\":{}}}", items.size() > 1 ? "," : "", row.key,
+                                 row.row ? *row.row : "null");
+        items += "]";
+        bool merge = rows_lack_columns(target, items);
+        merge_[target.oid] = merge;
+        std::string key_null = "t." + quote_identifier(target.key_columns.at(0)) + " IS NULL";
+        // Per row: the target row's hash, and the hash of the row the batch
+        // leaves (read as the target's row type).
+        const RowSql& row = row_sql(target);
+        PgResult found = db_.query(
+            fmt::format("SELECT CASE WHEN {0} THEN NULL ELSE ferry.row_hash(t) END, "
+                        "CASE WHEN jsonb_typeof(i.item->'r') = 'object' THEN "
+                        "ferry.row_hash(ROW({3})::{1}) END "
+                        "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) "
+                        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, i.item->'k') AS k "
+                        "LEFT JOIN {1} AS t ON {2} "
+                        "CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(i.item->'r') <> "
+                        "'object' THEN '{{}}' {4} ELSE i.item->'r' END AS r) AS x "
+                        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, x.r) AS p "
+                        "ORDER BY i.ord",
+                        key_null, target.name, key_match(target.key_columns, "t", "k", "="),
+                        row.values, merged_row(merge, key_null, "i.item->'r'")),
+            {items});
+        std::vector<changes::TargetRow> targets(changes.rows.size());
+        for (int r = 0; r < found.rows(); r++) {
+            auto& t = targets[static_cast<size_t>(r)];
+            if (!found.is_null(r, 0))
+                t.hash = std::stoll(found.text(r, 0));
+            if (!found.is_null(r, 1))
+                t.new_hash = std::stoll(found.text(r, 1));
+        }
+        auto fetch_times = [&](const std::vector<size_t>& rows) {
+            std::vector<std::string> keys;
+            for (size_t i : rows)
+                keys.push_back(changes.rows[i].key);
+            PgResult times = db_.query(
+                "SELECT k.ord, extract(epoch FROM max(c.changed_at))::float8 FROM "
+                "jsonb_array_elements($1::jsonb) WITH ORDINALITY AS k(key, ord) JOIN "
+                "ferry.changes c ON c.relid = $2::oid AND c.key = k.key AND c.origin IS "
+                "DISTINCT FROM $3 GROUP BY k.ord",
+                {json_arrays(keys, keys.size()).at(0), target.oid, rules.source_peer});
+            for (int r = 0; r < times.rows(); r++)
+                targets[rows[std::stoull(times.text(r, 0)) - 1]].last_changed =
+                    std::stod(times.text(r, 1));
+        };
+        std::vector<Verdict> verdicts = judge_rows(changes.rows, targets, rules, fetch_times);
+        TablePlan plan;
+        auto conflicts = settle(changes, targets, verdicts, plan, counts);
+        if (!conflicts.empty())
+            record_conflicts(target, changes, conflicts, rules);
+        return plan;
+    }
+
+    void write_upserts(const SyncTable& table, const TablePlan& plan, ApplyCounts&) override {
+        if (plan.upserts.empty())
+            return;
+        const PeerTable& target = table.target;
+        std::string set;
+        for (const auto& column : target.columns)
+            if (std::find(target.key_columns.begin(), target.key_columns.end(), column) ==
+                target.key_columns.end())
+                set += fmt::format("{}{} = excluded.{}", set.empty() ? "" : ", ",
+                                   quote_identifier(column), quote_identifier(column));
+        const RowSql& row = row_sql(target);
+        std::string key_null = "t." + quote_identifier(target.key_columns.at(0)) + " IS NULL";
+        // Rows that lack a column first take the target row's values.
+        std::string current =
+            merge_[target.oid]
+                ? fmt::format(
+                      "CROSS JOIN LATERAL jsonb_populate_record(NULL::{0}, i.r) AS k "
+                      "LEFT JOIN {0} AS t ON {1} ",
+                      target.name, key_match(target.key_columns, "t", "k", "="))
+                : "";
+        db_.execute(fmt::format("INSERT INTO {0} ({1}) SELECT {2} FROM "
+                                "jsonb_array_elements($1::jsonb) AS i(r) {5}CROSS JOIN LATERAL "
+                                "(SELECT CASE WHEN false THEN NULL {6} ELSE i.r END AS r) AS x "
+                                "CROSS JOIN LATERAL jsonb_populate_record(NULL::{0}, x.r) AS p "
+                                "ON CONFLICT ({3}) {4}",
+                                target.name, join_quoted(row.names), row.values,
+                                join_quoted(target.key_columns),
+                                set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set, current,
+                                merged_row(merge_[target.oid], key_null, "i.r")),
+                    {json_array_of(plan.upserts, false)});
+    }
+
+    void write_deletes(const SyncTable& table, const TablePlan& plan,
+                       ApplyCounts& counts) override {
+        const PeerTable& target = table.target;
+        if (plan.truncate) {
+            PgResult gone = db_.query("DELETE FROM " + target.name);
+            counts.deleted += std::stoull(PQcmdTuples(gone.raw()));
+        }
+        if (plan.deletes.empty())
+            return;
+        db_.execute(
+            fmt::format("DELETE FROM {0} t USING jsonb_populate_recordset(NULL::{0}, $1::jsonb) k "
+                        "WHERE {1}",
+                        target.name, key_match(target.key_columns, "t", "k", "=")),
+            {json_array_of(plan.deletes, true)});
+    }
+
+    void commit(const std::string& job, const std::string& scope, const std::string& cursor,
+                uint64_t done) override {
+        db_.execute("SELECT ferry.checkpoint_advance($1, $2, $3::jsonb, $4)",
+                    {job, scope, cursor, std::to_string(done)});
+        db_.execute("COMMIT");
+        open_ = false;
+    }
+
+    void rollback() noexcept override {
+        if (!open_)
+            return;
+        open_ = false;
+        try {
+            db_.execute("ROLLBACK");
+        } catch (...) {
+        }
+    }
+
+  private:
+    // A change's row (x.r, jsonb) as the values of the table's columns, in
+    // their order, from p = jsonb_populate_record(NULL::table, x.r). The
+    // change log holds a json column's text as a JSON string, which
+    // jsonb_populate_record would keep quoted: it is read back as json,
+    // keeping its exact text.
+    struct RowSql {
+        std::vector<std::string> names;
+        std::string values;
+    };
+    const RowSql& row_sql(const PeerTable& target) {
+        auto found = row_sql_.find(target.oid);
+        if (found != row_sql_.end())
+            return found->second;
+        PgResult columns = db_.query(
+            "SELECT a.attname, a.atttypid = 'json'::regtype OR t.typbasetype = 'json'::regtype "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = "
+            "$1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY "
+            "a.attnum",
+            {target.oid});
+        RowSql row;
+        for (int r = 0; r < columns.rows(); r++) {
+            std::string name = columns.text(r, 0);
+            std::string q = quote_identifier(name);
+            row.names.push_back(name);
+            row.values += row.values.empty() ? "" : ", ";
+            if (columns.text(r, 1) == "t")
+                row.values += fmt::format(
+                    "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::json WHEN "
+                    "'null' THEN NULL ELSE (x.r->{0})::json END",
+                    quote_literal(name));
+            else
+                row.values += "p." + q;
+        }
+        return row_sql_.emplace(target.oid, std::move(row)).first->second;
+    }
+
+    // A CASE branch that gives a row lacking some columns the values the
+    // target row t has (when it has one): changes logged before a column was
+    // added on both peers keep the target's value of it.
+    static std::string merged_row(bool merge, const std::string& key_null, const std::string& row) {
+        if (!merge)
+            return "";
+        return fmt::format("WHEN NOT {0} THEN to_jsonb(t) || {1}", key_null, row);
+    }
+
+    // Refuses a batch whose rows have a column the target lacks
+    // (jsonb_populate_record would drop it silently). Returns whether some
+    // rows lack a column the target has.
+    bool rows_lack_columns(const PeerTable& target, const std::string& items) {
+        PgResult check = db_.query(
+            "WITH cols AS (SELECT ARRAY(SELECT jsonb_array_elements_text($2::jsonb)) AS a), "
+            "rows AS (SELECT i->'r' AS r FROM jsonb_array_elements($1::jsonb) i WHERE "
+            "jsonb_typeof(i->'r') = 'object') SELECT (SELECT string_agg(DISTINCT c, ', ') FROM "
+            "rows, cols, jsonb_object_keys(r) c WHERE NOT c = ANY(cols.a)), (SELECT "
+            "string_agg(DISTINCT c, ', ') FROM rows, cols, unnest(cols.a) c WHERE NOT r ? c)",
+            {items, nlohmann::json(target.columns).dump()});
+        if (check.is_null(0, 0))
+            return !check.is_null(0, 1);
+        throw Error(
+            ErrorKind::invalid_input,
+            fmt::format("a change to {} does not fit the target's columns", target.name),
+            fmt::format("The source's rows have columns the target lacks: {}.", check.text(0, 0)),
+            "Add the columns to the target, then run ferry sync again; nothing of this "
+            "batch was applied. (A column dropped on the source since: re-copy with "
+            "ferry full-sync, then ferry sync --restart.)");
+    }
+
+    void record_conflicts(const PeerTable& target, const changes::TableChanges& changes,
+                          const std::vector<std::pair<size_t, nlohmann::json>>& conflicts,
+                          const LinkRules& rules) {
+        std::string items = "[";
+        for (const auto& [i, resolution] : conflicts) {
+            const NetChange& row = changes.rows[i];
+            items += fmt::format("{}{{\"k\":{},\"r\":{},\"res\":{}}}", items.size() > 1 ? "," : "",
+                                 row.key, row.row ? *row.row : "null", resolution.dump());
+        }
+        items += "]";
+        db_.execute(
+            fmt::format(
+                "INSERT INTO ferry.conflicts (table_name, key, peer, local_row, remote_row, "
+                "policy, resolution, resolved_at) SELECT $2::oid::regclass, i.k, $3, CASE WHEN "
+                "t.{0} IS NULL THEN NULL ELSE to_jsonb(t) END, i.r, $4, i.res, CASE WHEN i.res "
+                "IS NULL THEN NULL ELSE now() END FROM jsonb_to_recordset($1::jsonb) AS i(k "
+                "jsonb, r jsonb, res text) CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, "
+                "i.k) AS k LEFT JOIN {1} AS t ON {2}",
+                quote_identifier(target.key_columns.at(0)), target.name,
+                key_match(target.key_columns, "t", "k", "=")),
+            {items, target.oid, rules.source_peer, changes::policy_name(rules.policy)});
+    }
+
+    PgConnection db_;
+    std::string peer_id_;
+    bool open_ = false;
+    std::map<std::string, RowSql> row_sql_;  // by table oid
+    std::map<std::string, bool> merge_;      // by table oid: this batch has rows lacking columns
+};
+
+// ---- SQLite target ---------------------------------------------------------
+
+// Binds a value of a change's JSON row as the target column stores it
+// (docs/incremental-sync.md#values): bytea's "\x…" text as a blob in BLOB
+// columns, booleans as 0 and 1, nested JSON as its text.
+void bind_json(sqlite3_stmt* s, int index, const nlohmann::json& value,
+               const sqlite::Column& column) {
+    if (value.is_null()) {
+        sqlite3_bind_null(s, index);
+    } else if (value.is_boolean()) {
+        sqlite3_bind_int(s, index, value.get<bool>() ? 1 : 0);
+    } else if (value.is_number_integer() && !value.is_number_unsigned()) {
+        sqlite3_bind_int64(s, index, value.get<int64_t>());
+    } else if (value.is_number_float()) {
+        sqlite3_bind_double(s, index, value.get<double>());
+    } else if (value.is_string()) {
+        const std::string& text = value.get_ref<const std::string&>();
+        if (column.kind == sqlite::ValueKind::bytes)
+            if (auto bytes = text::bytes_from_hex(text)) {
+                sqlite3_bind_blob(s, index, bytes->data(), static_cast<int>(bytes->size()),
+                                  SQLITE_TRANSIENT);
+                return;
+            }
+        if (column.kind == sqlite::ValueKind::numeric &&
+            (text == "Infinity" || text == "-Infinity")) {
+            double infinity = std::numeric_limits<double>::infinity();
+            sqlite3_bind_double(s, index, text[0] == '-' ? -infinity : infinity);
+            return;
+        }
+        sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    } else {
+        std::string text = value.dump();  // a nested object or array, or a huge integer
+        sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    }
+}
+
+nlohmann::json parse_object(const std::string& text, const std::string& table) {
+    nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
+    if (!parsed.is_object())
+        throw Error(ErrorKind::invalid_input,
+                    fmt::format("a change to {} holds a malformed row", table), text);
+    return parsed;
+}
+
+class SqliteChangeApplier : public ChangeApplier {
+  public:
+    explicit SqliteChangeApplier(const std::string& path)
+        : db_(path, false), peer_id_((require_sqlite_ferry(db_), sqlite_peer_id(db_))) {}
+    ~SqliteChangeApplier() override { rollback(); }
+
+    const std::string& peer_id() const override { return peer_id_; }
+
+    std::optional<std::string> begin_link(const std::string& job, const std::string& scope,
+                                          bool restart) override {
+        db_.execute("SELECT ferry_checkpoint_begin(?1, ?2, NULL, ?3)",
+                    {job, scope, restart ? "1" : "0"});
+        return db_
+            .query("SELECT position FROM ferry_checkpoints WHERE job = ?1 AND scope = ?2",
+                   {job, scope})
+            .at(0)
+            .at(0);
+    }
+    void fail_link(const std::string& job, const std::string& scope,
+                   const std::string& error) override {
+        db_.execute("SELECT ferry_checkpoint_fail(?1, ?2, ?3)", {job, scope, error});
+    }
+
+    std::optional<Copy> last_full_sync(const std::string& source_peer,
+                                       const std::vector<std::string>& tables) override {
+        for (const auto& row : db_.query(
+                 "SELECT scope, json_extract(position, '$.source.cursor'), "
+                 "json_extract(position, '$.target_cursor') FROM ferry_checkpoints WHERE job "
+                 "LIKE 'full-sync from %' AND status = 'completed' AND json_extract(position, "
+                 "'$.source.peer') = ?1 ORDER BY last_completed_at DESC",
+                 {source_peer}))
+            if (row.at(1) && scope_covers(row.at(0).value_or(""), tables))
+                return Copy{*row.at(1), row.at(2)};
+        return std::nullopt;
+    }
+
+    void begin(const std::string& origin) override {
+        db_.execute("BEGIN IMMEDIATE");
+        open_ = true;
+        db_.execute("SELECT ferry_set_origin(?1)", {origin});
+    }
+
+    TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
+                    const LinkRules& rules, ApplyCounts& counts) override {
+        TableStatements& statements = statements_for(table);
+        if (changes.truncated)
+            return truncate_plan(changes, counts);
+        std::vector<changes::TargetRow> targets(changes.rows.size());
+        for (size_t i = 0; i < changes.rows.size(); i++) {
+            const NetChange& row = changes.rows[i];
+            sqlite3_stmt* current = statements.current_hash.get();
+            bind_key(current, 1, row.key, statements);
+            if (sqlite3_step(current) == SQLITE_ROW)
+                targets[i].hash = sqlite3_column_int64(current, 0);
+            sqlite3_reset(current);
+            if (row.row)
+                targets[i].new_hash = row_hash(statements, *row.row);
+        }
+        auto fetch_times = [&](const std::vector<size_t>& rows) {
+            sqlite3_stmt* times = statements.last_changed.get();
+            for (size_t i : rows) {
+                const std::string& key = changes.rows[i].key;
+                sqlite3_bind_text(times, 1, rules.source_peer.c_str(), -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(times, 2, key.data(), static_cast<int>(key.size()),
+                                  SQLITE_TRANSIENT);
+                if (sqlite3_step(times) == SQLITE_ROW &&
+                    sqlite3_column_type(times, 0) != SQLITE_NULL)
+                    targets[i].last_changed = sqlite3_column_double(times, 0);
+                sqlite3_reset(times);
+            }
+        };
+        std::vector<Verdict> verdicts = judge_rows(changes.rows, targets, rules, fetch_times);
+        TablePlan plan;
+        for (const auto& [i, resolution] : settle(changes, targets, verdicts, plan, counts))
+            record_conflict(statements, changes.rows[i], resolution, rules);
+        return plan;
+    }
+
+    void write_upserts(const SyncTable& table, const TablePlan& plan, ApplyCounts&) override {
+        TableStatements& statements = statements_for(table);
+        sqlite3_stmt* upsert = statements.upsert.get();
+        for (const NetChange* row : plan.upserts) {
+            nlohmann::json values = parse_object(*row->row, table.target.name);
+            for (size_t c = 0; c < statements.shape.columns.size(); c++) {
+                const sqlite::Column& column = statements.shape.columns[c];
+                auto found = values.find(column.name);
+                bind_json(upsert, static_cast<int>(c) + 1,
+                          found == values.end() ? nlohmann::json() : *found, column);
+            }
+            step_done(db_, upsert);
+        }
+    }
+
+    void write_deletes(const SyncTable& table, const TablePlan& plan,
+                       ApplyCounts& counts) override {
+        TableStatements& statements = statements_for(table);
+        if (plan.truncate) {
+            db_.execute("DELETE FROM main." + quote_identifier(statements.shape.name));
+            counts.deleted += static_cast<uint64_t>(sqlite3_changes(db_.handle()));
+        }
+        for (const NetChange* row : plan.deletes) {
+            bind_key(statements.remove.get(), 1, row->key, statements);
+            step_done(db_, statements.remove.get());
+        }
+    }
+
+    void commit(const std::string& job, const std::string& scope, const std::string& cursor,
+                uint64_t done) override {
+        db_.execute("SELECT ferry_checkpoint_advance(?1, ?2, ?3, ?4)",
+                    {job, scope, cursor, std::to_string(done)});
+        db_.execute("SELECT ferry_set_origin(NULL)");
+        db_.execute("COMMIT");
+        open_ = false;
+    }
+
+    void rollback() noexcept override {
+        if (!open_)
+            return;
+        open_ = false;
+        try {
+            db_.execute("ROLLBACK");
+        } catch (...) {
+        }
+    }
+
+  private:
+    struct TableStatements {
+        sqlite::TableShape shape;
+        std::vector<size_t> key;    // the key columns, in key order
+        StatementPtr current_hash;  // the target row's hash, by key
+        StatementPtr current_row;   // the target row as change log JSON, by key
+        StatementPtr new_hash;      // ferry_row_hash of a change's row
+        StatementPtr last_changed;  // the target's own newest change to a key
+        StatementPtr upsert;        // every column, in table order
+        StatementPtr remove;        // by key
+        StatementPtr conflict;      // a row of ferry_conflicts
+    };
+
+    TableStatements& statements_for(const SyncTable& table) {
+        auto found = statements_.find(table.target.name);
+        if (found != statements_.end())
+            return found->second;
+        TableStatements s;
+        s.shape = sqlite::describe_keyed_table(db_.handle(), table.target.name);
+        s.key = s.shape.key;
+        for (size_t k : s.key) {
+            sqlite::ValueKind kind = s.shape.columns[k].kind;
+            if (kind != sqlite::ValueKind::plain && kind != sqlite::ValueKind::numeric &&
+                kind != sqlite::ValueKind::bytes && kind != sqlite::ValueKind::boolean &&
+                kind != sqlite::ValueKind::uuid)
+                throw Error(
+                    ErrorKind::unsupported,
+                    fmt::format("cannot sync changes into {}: its key column \"{}\" is declared {}",
+                                table.target.name, s.shape.columns[k].name,
+                                s.shape.columns[k].declared_type),
+                    "A date or time key can be written in more than one way, and a change could "
+                    "then add a second row instead of updating the first.",
+                    "Use ferry full-sync for this table, or give it a key of another type.");
+        }
+        std::string name = "main." + quote_identifier(s.shape.name);
+        std::string where, columns, values, set, json_where;
+        for (size_t n = 0; n < s.key.size(); n++) {
+            const std::string& column = s.shape.columns[s.key[n]].name;
+            where += fmt::format("{}{} IS ?{}", n ? " AND " : "", quote_identifier(column), n + 1);
+            json_where += fmt::format(" AND json_extract(key, {0}) IS json_extract(?2, {0})",
+                                      quote_literal("$." + nlohmann::json(column).dump()));
+        }
+        for (size_t c = 0; c < s.shape.columns.size(); c++) {
+            const sqlite::Column& column = s.shape.columns[c];
+            columns += (c ? ", " : "") + quote_identifier(column.name);
+            values += fmt::format("{}?{}", c ? ", " : "", c + 1);
+            if (column.key_position == 0)
+                set += fmt::format("{}{} = excluded.{}", set.empty() ? "" : ", ",
+                                   quote_identifier(column.name), quote_identifier(column.name));
+        }
+        std::string keys;
+        for (size_t n = 0; n < s.key.size(); n++)
+            keys += (n ? ", " : "") + quote_identifier(s.shape.columns[s.key[n]].name);
+        std::string row_json = sqlite::row_json_sql(s.shape, "t");
+        std::string table_literal = quote_literal(s.shape.name);
+        s.current_hash =
+            prepare(db_, fmt::format("SELECT ferry_row_hash({}, {}) FROM {} AS t WHERE {}",
+                                     table_literal, row_json, name, where));
+        s.current_row =
+            prepare(db_, fmt::format("SELECT {} FROM {} AS t WHERE {}", row_json, name, where));
+        s.new_hash = prepare(db_, fmt::format("SELECT ferry_row_hash({}, ?1)", table_literal));
+        s.last_changed = prepare(
+            db_, fmt::format("SELECT (max(changed_at) - 2440587.5) * 86400.0 FROM ferry_changes "
+                             "WHERE table_name = {} AND origin IS NOT ?1{}",
+                             table_literal, json_where));
+        s.upsert = prepare(
+            db_, fmt::format("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {}", name, columns,
+                             values, keys, set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set));
+        s.remove = prepare(db_, fmt::format("DELETE FROM {} WHERE {}", name, where));
+        s.conflict =
+            prepare(db_,
+                    "INSERT INTO ferry_conflicts (table_name, key, peer, local_row, remote_row, "
+                    "policy, resolution, detected_at, resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                    "?7, strftime('%Y-%m-%dT%H:%M:%fZ'), CASE WHEN ?7 IS NULL THEN NULL ELSE "
+                    "strftime('%Y-%m-%dT%H:%M:%fZ') END)");
+        return statements_.emplace(table.target.name, std::move(s)).first->second;
+    }
+
+    // Binds the key's values from the change's key JSON, from parameter `first` on.
+    void bind_key(sqlite3_stmt* statement, int first, const std::string& key,
+                  const TableStatements& s) {
+        nlohmann::json values = parse_object(key, s.shape.name);
+        for (size_t n = 0; n < s.key.size(); n++) {
+            const sqlite::Column& column = s.shape.columns[s.key[n]];
+            auto found = values.find(column.name);
+            if (found == values.end())
+                throw Error(ErrorKind::invalid_input,
+                            fmt::format("a change to {} lacks key column \"{}\"", s.shape.name,
+                                        column.name),
+                            key, "Make the primary keys match on both peers.");
+            bind_json(statement, first + static_cast<int>(n), *found, column);
+        }
+    }
+
+    int64_t row_hash(TableStatements& s, const std::string& row) {
+        sqlite3_stmt* statement = s.new_hash.get();
+        sqlite3_bind_text(statement, 1, row.data(), static_cast<int>(row.size()), SQLITE_STATIC);
+        if (sqlite3_step(statement) != SQLITE_ROW) {
+            std::string message = sqlite3_errmsg(db_.handle());
+            sqlite3_reset(statement);
+            throw Error(
+                ErrorKind::invalid_input,
+                fmt::format("a change to {} does not fit the target: {}", s.shape.name, message),
+                {},
+                "Make the columns match on both peers (the same names), then run ferry "
+                "sync again; nothing of this batch was applied.");
+        }
+        int64_t hash = sqlite3_column_int64(statement, 0);
+        sqlite3_reset(statement);
+        return hash;
+    }
+
+    void record_conflict(TableStatements& s, const NetChange& row, const nlohmann::json& resolution,
+                         const LinkRules& rules) {
+        std::optional<std::string> local;
+        bind_key(s.current_row.get(), 1, row.key, s);
+        if (sqlite3_step(s.current_row.get()) == SQLITE_ROW)
+            local = reinterpret_cast<const char*>(sqlite3_column_text(s.current_row.get(), 0));
+        sqlite3_reset(s.current_row.get());
+        sqlite3_stmt* insert = s.conflict.get();
+        auto text = [&](int index, const std::optional<std::string>& value) {
+            if (value)
+                sqlite3_bind_text(insert, index, value->data(), static_cast<int>(value->size()),
+                                  SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(insert, index);
+        };
+        text(1, s.shape.name);
+        text(2, row.key);
+        text(3, rules.source_peer);
+        text(4, local);
+        text(5, row.row);
+        text(6, std::string(changes::policy_name(rules.policy)));
+        text(7, resolution.is_null() ? std::nullopt
+                                     : std::optional<std::string>(resolution.get<std::string>()));
+        step_done(db_, insert);
+    }
+
+    SqliteConnection db_;
+    std::string peer_id_;
+    bool open_ = false;
+    std::map<std::string, TableStatements> statements_;
+};
+
+}  // namespace
+
+std::unique_ptr<ChangeReader> open_change_reader(const std::string& peer) {
+    PeerAddress address = parse_peer(peer);
+    if (address.engine == PeerEngine::sqlite)
+        return std::make_unique<SqliteChangeReader>(address.target);
+    return std::make_unique<PostgresChangeReader>(peer);
+}
+
+std::unique_ptr<ChangeApplier> open_change_applier(const std::string& peer) {
+    PeerAddress address = parse_peer(peer);
+    if (address.engine == PeerEngine::sqlite)
+        return std::make_unique<SqliteChangeApplier>(address.target);
+    return std::make_unique<PostgresChangeApplier>(peer);
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,108 @@
+// The two ends of an incremental sync link (docs/incremental-sync.md): a
+// reader of the source's committed changes, and an applier that writes a
+// batch's net effect on the target, conflicts checked, together with the
+// link's checkpoint in one transaction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ferry/change_set.hpp"
+#include "sync_peers.hpp"
+
+namespace ferry::cli {
+
+struct ChangeBatch {
+    // In the source's commit order; Change::table is the table's identity
+    // in the source (SyncSource::identify).
+    std::vector<changes::Change> changes;
+    std::string cursor;    // JSON: where the next batch starts
+    bool complete = true;  // nothing more was committed when it was read
+};
+
+class ChangeReader {
+  public:
+    virtual ~ChangeReader() = default;
+    virtual const std::string& peer_id() const = 0;
+    // Until a consumer acknowledges, the source's purge keeps every change.
+    virtual void register_consumer(const std::string& consumer) = 0;
+    // Committed changes after `cursor`, at most about max_changes. Changes
+    // whose origin is echo_origin (the target's own, coming back) are marked
+    // as echoes; changes of tables outside `tables` (identities) are passed
+    // over: the cursor moves past them.
+    virtual ChangeBatch read(const std::string& cursor, size_t max_changes,
+                             const std::string& echo_origin,
+                             const std::set<std::string>& tables) = 0;
+    virtual void acknowledge(const std::string& consumer, const std::string& cursor) = 0;
+    // Removes the changes every consumer has acknowledged; returns how many.
+    virtual uint64_t purge() = 0;
+};
+
+// What applying did, over a run.
+struct ApplyCounts {
+    uint64_t changes = 0;  // captured changes read
+    uint64_t inserted = 0;
+    uint64_t updated = 0;
+    uint64_t deleted = 0;
+    uint64_t unchanged = 0;  // the target already had the result
+    uint64_t conflicts = 0;
+    uint64_t kept_by_target = 0;  // conflicts settled for the target (or left open)
+};
+
+struct LinkRules {
+    changes::Policy policy = changes::Policy::source_wins;
+    std::string source_peer;  // peer ids: the conflicts' `peer`, latest-wins ties
+    std::string target_peer;
+};
+
+// The rows of one table that a batch writes, once conflicts are settled.
+struct TablePlan {
+    bool truncate = false;  // every row goes first
+    std::vector<const changes::NetChange*> upserts;
+    std::vector<const changes::NetChange*> deletes;
+};
+
+class ChangeApplier {
+  public:
+    virtual ~ChangeApplier() = default;
+    virtual const std::string& peer_id() const = 0;
+    // The link's checkpoint (job, scope): begins it and returns its cursor,
+    // nullopt when it has none yet (or `restart` forgets it).
+    virtual std::optional<std::string> begin_link(const std::string& job, const std::string& scope,
+                                                  bool restart) = 0;
+    virtual void fail_link(const std::string& job, const std::string& scope,
+                           const std::string& error) = 0;
+    // The newest completed full sync from source_peer whose tables include
+    // all of `tables` (this peer's names): the source's change cursor where
+    // the copy ended (where the link starts), and this peer's own cursor
+    // when the copy began (where the other direction starts).
+    struct Copy {
+        std::string source_cursor;
+        std::optional<std::string> own_cursor;
+    };
+    virtual std::optional<Copy> last_full_sync(const std::string& source_peer,
+                                               const std::vector<std::string>& tables) = 0;
+
+    // One batch: begin, judge and write each table, commit with the cursor.
+    virtual void begin(const std::string& origin) = 0;
+    // Checks each row against the target (docs/incremental-sync.md#conflicts),
+    // records conflicts, and returns what to write.
+    virtual TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
+                            const LinkRules& rules, ApplyCounts& counts) = 0;
+    virtual void write_upserts(const SyncTable& table, const TablePlan& plan,
+                               ApplyCounts& counts) = 0;
+    virtual void write_deletes(const SyncTable& table, const TablePlan& plan,
+                               ApplyCounts& counts) = 0;
+    virtual void commit(const std::string& job, const std::string& scope, const std::string& cursor,
+                        uint64_t done) = 0;
+    virtual void rollback() noexcept = 0;
+};
+
+std::unique_ptr<ChangeReader> open_change_reader(const std::string& peer);
+std::unique_ptr<ChangeApplier> open_change_applier(const std::string& peer);
+
+}  // namespace ferry::cli

@@ -1,0 +1,332 @@
+// `ferry sync --from A --to B [--both]`: incremental sync
+// (docs/incremental-sync.md). Reads A's committed changes after B's
+// checkpoint for the link, reduces each batch to its net effect per row,
+// checks every row against B for conflicts, and writes the batch with the
+// advanced checkpoint in one transaction on B: exactly once, in A's commit
+// order, whatever instruction a crash stops at.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "change_peers.hpp"
+#include "commands.hpp"
+#include "ferry/change_set.hpp"
+#include "ferry/conninfo.hpp"
+#include "ferry/error.hpp"
+#include "output.hpp"
+#include "peer_config.hpp"
+#include "progress.hpp"
+#include "session_recorder.hpp"
+#include "stop_signals.hpp"
+#include "sync_peers.hpp"
+#include "table_leases.hpp"
+
+namespace ferry::cli {
+namespace {
+
+struct SyncOptions {
+    std::string from;
+    std::string to;
+    std::vector<std::string> tables;
+    std::string policy = "source-wins";
+    bool both = false;
+    bool restart = false;
+    size_t batch_changes = 10000;
+    int lease_seconds = 120;
+    bool json = false;
+    bool quiet = false;
+};
+
+struct LinkReport {
+    std::string source;
+    std::string target;
+    std::string policy;
+    ApplyCounts counts;
+    uint64_t batches = 0;
+    uint64_t purged = 0;
+    std::optional<int64_t> session;
+};
+
+// One direction of a link: everything A committed since B's checkpoint.
+class LinkSync {
+  public:
+    LinkSync(const SyncOptions& options, const std::string& from, const std::string& to,
+             changes::Policy policy, Progress& progress)
+        : options_(options), from_(from), to_(to), policy_(policy), progress_(progress) {}
+
+    LinkReport run();
+
+  private:
+    std::string start_cursor(const std::vector<SyncTable>& tables);
+    void apply(const std::vector<changes::TableChanges>& batch, const ChangeBatch& read);
+    void tick();
+
+    const SyncOptions& options_;
+    std::string from_;
+    std::string to_;
+    changes::Policy policy_;
+    Progress& progress_;
+    std::unique_ptr<SyncSource> source_;
+    std::unique_ptr<SyncTarget> target_;
+    std::unique_ptr<ChangeReader> reader_;
+    std::unique_ptr<ChangeApplier> applier_;
+    std::unique_ptr<TableLeases> leases_;
+    std::unique_ptr<SessionRecorder> session_;
+    std::vector<SyncTable> tables_;
+    std::map<std::string, size_t> table_of_identity_;  // source identity -> tables_ index
+    std::string job_;
+    std::string scope_;
+    LinkRules rules_;
+    LinkReport report_;
+    std::chrono::steady_clock::time_point session_updated_;
+};
+
+std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
+    if (auto cursor = applier_->begin_link(job_, scope_, options_.restart))
+        return *cursor;
+    std::vector<std::string> target_names, source_names;
+    for (const auto& table : tables) {
+        target_names.push_back(table.target.name);
+        source_names.push_back(table.source.name);
+    }
+    if (auto copy = applier_->last_full_sync(reader_->peer_id(), target_names)) {
+        progress_.note(
+            fmt::format("starting where the last full sync from {} ended", source_->name()));
+        return copy->source_cursor;
+    }
+    // The other direction of a two-way link: the source was filled by a full
+    // sync from the target, and its changes since that copy began go back.
+    auto reverse = open_change_applier(from_)->last_full_sync(applier_->peer_id(), source_names);
+    if (reverse && reverse->own_cursor) {
+        progress_.note(
+            fmt::format("starting with the changes {} made since the last full sync "
+                        "from {}",
+                        source_->name(), target_->name()));
+        return *reverse->own_cursor;
+    }
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("no starting point for changes from {} to {}", source_->name(),
+                            target_->name()),
+                fmt::format("{} has no checkpoint for this link ({} {}) and no completed full "
+                            "sync from {} of these tables.",
+                            target_->name(), job_, scope_, source_->name()),
+                fmt::format("Copy the tables first: ferry full-sync --from {} --to {}{}; "
+                            "ferry sync then applies the changes made since.",
+                            source_->name(), target_->name(),
+                            options_.tables.empty() ? "" : " --tables ..."));
+}
+
+// Between batches: stop requests, leases, the session row.
+void LinkSync::tick() {
+    if (stop_requested())
+        throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
+    leases_->keep();
+    progress_.update(report_.counts.changes, std::nullopt, 0);
+    auto now = std::chrono::steady_clock::now();
+    if (now - session_updated_ >= std::chrono::seconds(1)) {
+        session_updated_ = now;
+        session_->progress("apply", report_.counts.changes, std::nullopt, 0);
+    }
+}
+
+// One batch in one target transaction: parents' upserts before their
+// children's, children's deletes before their parents', then the cursor.
+void LinkSync::apply(const std::vector<changes::TableChanges>& batch, const ChangeBatch& read) {
+    std::vector<std::pair<const SyncTable*, TablePlan>> plans;
+    applier_->begin(reader_->peer_id());
+    try {
+        // tables_ is in parents-first order.
+        for (const SyncTable& table : tables_)
+            for (const auto& changes : batch)
+                if (&tables_[table_of_identity_.at(changes.table)] == &table &&
+                    (changes.truncated || !changes.rows.empty()))
+                    plans.emplace_back(&table,
+                                       applier_->judge(table, changes, rules_, report_.counts));
+        for (auto& [table, plan] : plans)
+            applier_->write_upserts(*table, plan, report_.counts);
+        for (auto it = plans.rbegin(); it != plans.rend(); ++it)
+            applier_->write_deletes(*it->first, it->second, report_.counts);
+        applier_->commit(job_, scope_, read.cursor, report_.counts.changes);
+    } catch (const Error& error) {
+        applier_->rollback();
+        if (!error.hint().empty())
+            throw;
+        // A value the target refuses, a constraint: the database said what.
+        throw Error(error.kind(), error.what(), error.detail(),
+                    fmt::format("Nothing of this batch of changes from {} was applied to {}. Fix "
+                                "the target's table (or the row on the source), then run ferry "
+                                "sync again.",
+                                source_->name(), target_->name()));
+    } catch (...) {
+        applier_->rollback();
+        throw;
+    }
+}
+
+LinkReport LinkSync::run() {
+    source_ = open_sync_source(from_);
+    target_ = open_sync_target(to_);
+    if (redact(from_) == redact(to_))
+        throw Error(ErrorKind::invalid_input, "the source and the target are the same peer");
+    source_->require_ferry();
+    target_->require_ferry();
+    tables_ = plan_sync_tables(*source_, *target_, options_.tables, {}, "sync");
+    reader_ = open_change_reader(from_);
+    applier_ = open_change_applier(to_);
+    std::set<std::string> identities;
+    for (size_t i = 0; i < tables_.size(); i++) {
+        std::string identity = source_->identify(tables_[i].source.name);
+        table_of_identity_[identity] = i;
+        identities.insert(identity);
+        scope_ += (scope_.empty() ? "" : ",") + tables_[i].target.name;
+    }
+    job_ = "sync from " + reader_->peer_id();
+    rules_ = {policy_, reader_->peer_id(), applier_->peer_id()};
+    report_ = {source_->name(), target_->name(), changes::policy_name(policy_), {}, 0, 0, {}};
+    progress_.step(1, 1, "sync", fmt::format("{} -> {}", source_->name(), target_->name()));
+
+    leases_ = std::make_unique<TableLeases>(*target_, "sync", options_.lease_seconds);
+    leases_->take(tables_, [&](const std::string& note) { progress_.note(note); });
+    session_ = std::make_unique<SessionRecorder>(
+        to_,
+        SessionInfo{"incremental", std::nullopt, source_->name(), target_->name(), report_.policy});
+    report_.session = session_->id();
+    try {
+        std::string cursor = start_cursor(tables_);
+        const std::string& consumer = applier_->peer_id();
+        reader_->register_consumer(consumer);
+        for (;;) {
+            ChangeBatch read = reader_->read(cursor, options_.batch_changes, consumer, identities);
+            if (read.cursor == cursor)
+                break;  // nothing new
+            for (const auto& change : read.changes)
+                report_.counts.changes += change.echo ? 0 : 1;
+            apply(changes::collapse(read.changes), read);
+            // Acknowledged only once applied: a crash in between leaves the
+            // source keeping a batch the target already has, never the reverse.
+            reader_->acknowledge(consumer, read.cursor);
+            cursor = read.cursor;
+            report_.batches++;
+            tick();
+            if (read.complete)
+                break;
+        }
+        report_.purged = reader_->purge();
+        session_->progress("done", report_.counts.changes, report_.counts.changes, 0);
+        session_->succeeded();
+    } catch (const Error& error) {
+        try {
+            applier_->fail_link(job_, scope_, error.what());
+        } catch (...) {
+        }
+        session_->ended_by(error);
+        throw;
+    }
+    leases_.reset();
+    return report_;
+}
+
+nlohmann::json report_json(const LinkReport& r) {
+    const ApplyCounts& c = r.counts;
+    nlohmann::json out = {{"source", r.source},
+                          {"target", r.target},
+                          {"policy", r.policy},
+                          {"changes", c.changes},
+                          {"batches", r.batches},
+                          {"inserted", c.inserted},
+                          {"updated", c.updated},
+                          {"deleted", c.deleted},
+                          {"unchanged", c.unchanged},
+                          {"conflicts", c.conflicts},
+                          {"kept_target", c.kept_by_target},
+                          {"purged", r.purged}};
+    if (r.session)
+        out["session"] = *r.session;
+    return out;
+}
+
+void print_reports(const SyncOptions& options, const std::vector<LinkReport>& reports) {
+    if (options.json) {
+        nlohmann::json links = nlohmann::json::array();
+        for (const auto& report : reports)
+            links.push_back(report_json(report));
+        fmt::print("{}\n", nlohmann::json{{"links", links}}.dump());
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : reports) {
+        const ApplyCounts& c = r.counts;
+        rows.push_back(
+            {r.source, r.target, std::to_string(c.changes), std::to_string(c.inserted),
+             std::to_string(c.updated), std::to_string(c.deleted), std::to_string(c.unchanged),
+             c.conflicts ? fmt::format("{} ({} kept on target)", c.conflicts, c.kept_by_target)
+                         : "0"});
+    }
+    print_table(
+        {"source", "target", "changes", "inserted", "updated", "deleted", "unchanged", "conflicts"},
+        rows);
+}
+
+int run_sync(const SyncOptions& options) {
+    StopSignals signals;
+    Progress progress(options.quiet || options.json);
+    changes::Policy policy = changes::policy_from(options.policy);
+    std::vector<LinkReport> reports;
+    std::optional<Error> failed;
+    auto one_way = [&](const std::string& from, const std::string& to, changes::Policy p) {
+        try {
+            reports.push_back(LinkSync(options, from, to, p, progress).run());
+        } catch (const Error& error) {
+            if (!options.both)
+                throw;
+            report_error(error);  // only this direction stops; the other still runs
+            if (!failed)
+                failed = error;
+        }
+    };
+    one_way(options.from, options.to, policy);
+    if (options.both)  // the same link seen from B: "A wins" stays A wins
+        one_way(options.to, options.from, changes::reversed(policy));
+    print_reports(options, reports);
+    return failed ? exit_code_for(*failed) : exit_ok;
+}
+
+}  // namespace
+
+void setup_sync(CLI::App& app, int* exit_code) {
+    auto options = std::make_shared<SyncOptions>();
+    auto* cmd = app.add_subcommand(
+        "sync", "Apply the changes committed on one peer since the last sync to another");
+    cmd->add_option("--from", options->from,
+                    "Source peer: connection string, URI, sqlite:PATH or a name from the config")
+        ->transform(resolve_peer)
+        ->required();
+    cmd->add_option("--to", options->to, "Target peer")->transform(resolve_peer)->required();
+    cmd->add_option("--tables", options->tables,
+                    "Tables of the link, comma-separated (default: every table the source tracks)")
+        ->delimiter(',');
+    cmd->add_flag("--both", options->both,
+                  "Both directions: from A to B, then from B to A (conflicts settled alike)");
+    cmd->add_flag("--restart", options->restart,
+                  "Forget the link's checkpoint and start where the newest full sync ended (after "
+                  "re-copying with ferry full-sync)");
+    cmd->add_option("--policy", options->policy,
+                    "Conflicts: source-wins (default), target-wins, latest-wins, manual; with "
+                    "--both, source means --from")
+        ->check(CLI::IsMember({"source-wins", "target-wins", "latest-wins", "manual"}));
+    cmd->add_option("--batch", options->batch_changes,
+                    "Changes per target transaction (default 10000)")
+        ->check(CLI::Range(1, 1000000));
+    cmd->add_option("--lease-seconds", options->lease_seconds,
+                    "How long the table leases outlive a crashed ferry (default 120)")
+        ->check(CLI::Range(5, 86400));
+    cmd->add_flag("--json", options->json, "JSON report on stdout");
+    cmd->add_flag("--quiet", options->quiet, "No progress on stderr");
+    cmd->callback([options, exit_code] { *exit_code = run_sync(*options); });
+}
+
+}  // namespace ferry::cli

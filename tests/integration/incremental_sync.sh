@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# ferry sync end to end on a real PostgreSQL cluster and real SQLite files:
+# the handoff from a full sync with writers running during the copy, a
+# transaction that commits out of position order, kill -9 at random points
+# (exactly once), both directions with the four conflict cases under every
+# policy, no echo, PostgreSQL <-> SQLite, schema drift and refused values
+# (nothing of the batch applied), retention, leases and the errors.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib/pg_cluster.sh"
+source "$here/../lib/assert.sh"
+ferry=${FERRY_BIN:-$here/../../build/ferry}
+work=$(mktemp -d /tmp/ferry-incremental-XXXXXX)
+trap 'rm -rf "$work"; pg_cluster_stop_all' EXIT
+pg_cluster_start incremental
+
+tables='customers,orders,"Line Items"'
+source "$here/../lib/shop_fixture.sh"
+
+# link ARGS...: ferry sync with a JSON report.
+link() { run "$ferry" sync --quiet --json "$@"; }
+# report FIELD [LINK]: a figure of the JSON report's first (or LINK-th) link.
+report() { json_query "$out" "SELECT j->'links'->${2:-0}->>'$1' FROM input"; }
+# check_same A B NAME: a test that the peers' tables are equal; on failure
+# it shows the keys that differ.
+check_same() {
+  if same "$1" "$2"; then pass "$3"
+  else fail "$3" "$("$ferry" diff "$1" "$2" --tables "$tables" --rows 2>&1 | head -20)"; fi
+}
+changes_on() { q "$1" "SELECT count(*) FROM ferry.changes"; }
+# A few writes of every kind on DB, numbered by $2 so that runs differ.
+write_some() {
+  q "$1" "UPDATE customers SET name = 'w$2 ' || id WHERE id % 97 = $2 % 97;
+          INSERT INTO orders SELECT 100000 * $2 + i, 1 + i, 'w$2' FROM generate_series(1, 20) i;
+          DELETE FROM \"Line Items\" WHERE \"No\" % 50 = $2 % 50;
+          INSERT INTO \"Line Items\" VALUES ('w$2', $2, $2)" >/dev/null
+}
+
+# --- no starting point: a link needs a full sync first
+new_pg a0
+new_pg b0
+link --from dbname=a0 --to dbname=b0
+expect_status 1 "a link without a checkpoint or a full sync is refused"
+expect_contains "$err" "no starting point for changes from dbname=a0 to dbname=b0" "the error names the link"
+expect_contains "$err" "ferry full-sync --from dbname=a0 --to dbname=b0" "the hint gives the full sync to run"
+
+# --- handoff: writers run on A during the full sync; the first sync applies
+# exactly what the copy did not contain
+new_pg a
+fill_shop a 20000
+new_pg b
+(for i in $(seq 1 60); do write_some a "$i"; done) &
+writer=$!
+sleep 0.3
+run "$ferry" full-sync --from dbname=a --to dbname=b --tables "$tables" --quiet
+expect_status 0 "full sync while writers run"
+wait "$writer"
+link --from dbname=a --to dbname=b
+expect_status 0 "the first incremental sync after the copy"
+check_same dbname=a dbname=b "B equals A after the handoff"
+expect_equal "$(report conflicts)" "0" "the handoff replays nothing the copy had (no conflicts)"
+link --from dbname=a --to dbname=b
+expect_equal "$(report changes)" "0" "a second sync finds nothing to do"
+expect_equal "$(changes_on a)" "0" "acknowledged changes are purged from A's log"
+expect_equal "$(q b "SELECT count(*) FROM ferry.checkpoints WHERE job LIKE 'sync from pg:%'")" "1" \
+  "B keeps one checkpoint for the link"
+
+# --- out of commit order: a transaction that took its position first
+# commits after one that came later and was already synced
+psql -X -q -d a -c "BEGIN" -c "INSERT INTO orders VALUES (9900001, 1, 'slow')" \
+  -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+slow=$!
+sleep 0.5
+q a "INSERT INTO orders VALUES (9900002, 1, 'fast')" >/dev/null
+link --from dbname=a --to dbname=b
+expect_equal "$(q b "SELECT string_agg(note, ',' ORDER BY id) FROM orders WHERE id > 9900000")" "fast" \
+  "the committed later change is applied; the open one is not yet visible"
+wait "$slow"
+link --from dbname=a --to dbname=b
+expect_equal "$(q b "SELECT string_agg(note, ',' ORDER BY id) FROM orders WHERE id > 9900000")" "slow,fast" \
+  "the change that committed later with a smaller position is not skipped"
+check_same dbname=a dbname=b "B equals A after out-of-order commits"
+
+# --- kill -9 at random points: exactly once, no gap
+# kill_loop FROM TO: small batches, killed again and again, then run to the end.
+kill_loop() {
+  local i
+  for i in $(seq 1 8); do
+    "$ferry" sync --quiet --batch 300 --lease-seconds 5 --from "$1" --to "$2" >/dev/null 2>&1 &
+    local pid=$!
+    sleep "0.$((RANDOM % 4 + 1))"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  # A lease of a killed ferry on this machine is taken over at once.
+  run "$ferry" sync --quiet --json --batch 300 --from "$1" --to "$2"
+}
+for i in $(seq 100 130); do write_some a "$i"; done
+q a "UPDATE customers SET score = score + 1" >/dev/null
+kill_loop dbname=a dbname=b
+expect_status 0 "the run after eight kill -9s finishes"
+check_same dbname=a dbname=b "B equals A after kill -9s (PostgreSQL target)"
+
+# --- PostgreSQL -> SQLite, and SQLite -> PostgreSQL
+new_lite "$work/site.db"
+run "$ferry" full-sync --from dbname=a --to "sqlite:$work/site.db" --tables "$tables" --quiet
+expect_status 0 "full sync into SQLite"
+for i in $(seq 200 205); do write_some a "$i"; done
+q a "UPDATE customers SET photo = '\\xdeadbeef', active = NOT active, data = '{\"x\": [1, 2]}',
+       score = '-Infinity', balance = 12.345 WHERE id <= 5" >/dev/null
+link --from dbname=a --to "sqlite:$work/site.db"
+expect_status 0 "PostgreSQL -> SQLite sync"
+check_same dbname=a "sqlite:$work/site.db" "SQLite equals PostgreSQL (bytea, json, boolean, infinity)"
+for i in $(seq 300 330); do write_some a "$i"; done
+kill_loop dbname=a "sqlite:$work/site.db"
+expect_status 0 "the run after kill -9s into SQLite finishes"
+check_same dbname=a "sqlite:$work/site.db" "SQLite equals PostgreSQL after kill -9s"
+
+new_pg c
+run "$ferry" full-sync --from "sqlite:$work/site.db" --to dbname=c --tables "$tables" --quiet
+sqlite3 "$work/site.db" "UPDATE customers SET name = 'from sqlite', photo = x'0102' WHERE id <= 3;
+  DELETE FROM orders WHERE id % 7 = 0; INSERT INTO \"Line Items\" VALUES ('lite', 1, 1);"
+link --from "sqlite:$work/site.db" --to dbname=c
+expect_status 0 "SQLite -> PostgreSQL sync"
+check_same "sqlite:$work/site.db" dbname=c "PostgreSQL equals SQLite"
+expect_not_equal "$(report deleted)" "0" "deletes travel from SQLite"
+
+# --- both directions: the four conflict cases under each policy
+# B's changes come first, then A's: A's are the latest.
+conflict_pair() {  # conflict_pair NAME: databases NAME_a and NAME_b, copied, then conflicting
+  new_pg "$1_a"
+  fill_shop "$1_a" 100
+  new_pg "$1_b"
+  "$ferry" full-sync --from "dbname=$1_a" --to "dbname=$1_b" --tables "$tables" --quiet >/dev/null
+  q "$1_b" "UPDATE customers SET name = 'B' WHERE id IN (201, 203);
+            DELETE FROM customers WHERE id = 202;
+            INSERT INTO customers (id, name) VALUES (5001, 'B');
+            UPDATE customers SET name = 'B only' WHERE id = 210" >/dev/null
+  sleep 0.1
+  q "$1_a" "UPDATE customers SET name = 'A' WHERE id IN (201, 202);
+            DELETE FROM customers WHERE id = 203;
+            INSERT INTO customers (id, name) VALUES (5001, 'A');
+            UPDATE customers SET name = 'A only' WHERE id = 211" >/dev/null
+}
+# names DB: ids 201, 202, 203, 210, 211 and 5001 as "id=name" ("-" when missing)
+names() {
+  q "$1" "SELECT string_agg(k || '=' || coalesce(c.name, '-'), ' ' ORDER BY k)
+          FROM unnest(ARRAY[201, 202, 203, 210, 211, 5001]) k LEFT JOIN customers c ON c.id = k"
+}
+check_policy() {  # check_policy POLICY EXPECTED_A EXPECTED_B
+  conflict_pair "$2"
+  link --from "dbname=$2_a" --to "dbname=$2_b" --both --policy "$1"
+  expect_status 0 "$1: two-way sync"
+  expect_equal "$(report conflicts 0)" "4" "$1: A->B meets update/update, update/delete, delete/update, insert/insert"
+  expect_equal "$(names "$2_a")" "$3" "$1: what A holds"
+  expect_equal "$(names "$2_b")" "$4" "$1: what B holds"
+  link --from "dbname=$2_a" --to "dbname=$2_b" --both --policy "$1"
+  expect_equal "$(report changes 0),$(report changes 1)" "0,0" "$1: nothing comes back (no echo)"
+}
+a_wins='201=A 202=A 203=- 210=B only 211=A only 5001=A'
+check_policy source-wins src_wins "$a_wins" "$a_wins"
+check_same dbname=src_wins_a dbname=src_wins_b "source-wins: the peers are equal"
+expect_equal "$(q src_wins_b "SELECT count(*) FROM ferry.conflicts WHERE resolution = 'remote' AND policy = 'source-wins'")" "4" \
+  "source-wins: B records the four conflicts, settled for the remote version"
+b_wins='201=B 202=- 203=B 210=B only 211=A only 5001=B'
+check_policy target-wins tgt_wins "$b_wins" "$b_wins"
+check_same dbname=tgt_wins_a dbname=tgt_wins_b "target-wins: the peers are equal"
+check_policy latest-wins latest "$a_wins" "$a_wins"
+check_same dbname=latest_a dbname=latest_b "latest-wins: the peers are equal"
+check_policy manual manual '201=A 202=A 203=- 210=B only 211=A only 5001=A' '201=B 202=- 203=B 210=B only 211=A only 5001=B'
+expect_equal "$(q manual_b "SELECT count(*) FROM ferry.conflicts WHERE resolution IS NULL")" "4" \
+  "manual: B keeps its rows and records four open conflicts"
+expect_equal "$(q manual_b "SELECT remote_row->>'name' FROM ferry.conflicts WHERE key = '{\"id\": 201}'")" "A" \
+  "manual: the conflict holds the remote version"
+expect_equal "$(q manual_b "SELECT local_row->>'name' FROM ferry.conflicts WHERE key = '{\"id\": 201}'")" "B" \
+  "manual: and the local one"
+
+# --- schema drift: a column the target lacks stops the link, nothing applied
+q a "INSERT INTO orders VALUES (9910001, 1, 'before the drift')" >/dev/null
+q a "ALTER TABLE customers ADD COLUMN extra int; UPDATE customers SET extra = 1 WHERE id = 1" >/dev/null
+checkpoint() { q b "SELECT position::text FROM ferry.checkpoints WHERE job LIKE 'sync from pg:%'"; }
+before=$(checkpoint)
+link --from dbname=a --to dbname=b
+expect_status 1 "a table with a column the target lacks stops the link"
+expect_contains "$err" "different columns" "the error says why"
+expect_contains "$err" "extra" "and names the column"
+expect_equal "$(q b "SELECT count(*) FROM orders WHERE id = 9910001")" "0" "nothing was applied"
+expect_equal "$(checkpoint)" "$before" "the checkpoint did not move"
+q b "ALTER TABLE customers ADD COLUMN extra int" >/dev/null
+link --from dbname=a --to dbname=b
+expect_status 0 "once the column exists on the target, the link resumes"
+check_same dbname=a dbname=b "B equals A after the drift is fixed"
+# A change logged with a column that is gone since: the tables match, the
+# batch does not.
+q a "ALTER TABLE orders ADD COLUMN tmp int; UPDATE orders SET tmp = 1 WHERE id = 1;
+     ALTER TABLE orders DROP COLUMN tmp; INSERT INTO orders VALUES (9910002, 1, 'after')" >/dev/null
+before=$(checkpoint)
+link --from dbname=a --to dbname=b
+expect_status 1 "a change with a column the target lacks stops the link"
+expect_contains "$err" "does not fit the target's columns" "the error says why"
+expect_contains "$err" "tmp" "and names the column"
+expect_equal "$(q b "SELECT count(*) FROM orders WHERE id = 9910002")" "0" "nothing of the batch was applied"
+expect_equal "$(checkpoint)" "$before" "the checkpoint did not move"
+expect_equal "$(q b "SELECT status FROM ferry.checkpoints WHERE job LIKE 'sync from pg:%'")" "failed" \
+  "the link's checkpoint says it failed"
+run "$ferry" full-sync --from dbname=a --to dbname=b --tables "$tables" --method diff --quiet
+link --from dbname=a --to dbname=b --restart
+expect_status 0 "after a new full sync, --restart starts the link where it ended"
+check_same dbname=a dbname=b "B equals A after the restart"
+q a "UPDATE orders SET note = 'later' WHERE id = 9910002" >/dev/null
+link --from dbname=a --to dbname=b
+expect_equal "$(q b "SELECT note FROM orders WHERE id = 9910002")" "later" "the link goes on from there"
+
+# --- a value the target's type refuses: the whole batch is refused
+q b "ALTER TABLE orders ALTER COLUMN note TYPE varchar(16)" >/dev/null
+q a "INSERT INTO orders VALUES (9920001, 1, 'short'); INSERT INTO orders VALUES (9920002, 1, 'much too long for b')" >/dev/null
+link --from dbname=a --to dbname=b
+expect_status 1 "a value the target refuses stops the link"
+expect_contains "$err" "value too long" "PostgreSQL's error is shown"
+expect_contains "$err" "HINT" "with what to do"
+expect_equal "$(q b "SELECT count(*) FROM orders WHERE id IN (9920001, 9920002)")" "0" "no row of that batch was written"
+
+# --- leases: a second writer of the tables exits 4
+q c "SELECT ferry.try_lock('sync public.orders', 'someone else', '1 hour')" >/dev/null
+link --from "sqlite:$work/site.db" --to dbname=c
+expect_status 4 "a link whose tables another sync holds exits 4"
+expect_contains "$err" "someone else" "and names the holder"
+
+finish

@@ -1,0 +1,146 @@
+// Reducing a change batch to its net effect per row, and the conflict rules
+// of incremental sync.
+#include <catch2/catch.hpp>
+
+#include "ferry/change_set.hpp"
+#include "ferry/error.hpp"
+
+using namespace ferry::changes;
+
+namespace {
+
+Change change(const std::string& table, Operation op, const std::string& key,
+              std::optional<std::string> row, std::optional<int64_t> old_hash, double at = 0) {
+    return Change{table, op, key, std::move(row), old_hash, at, false};
+}
+
+}  // namespace
+
+TEST_CASE("a batch collapses to the last state of each row", "[change_set]") {
+    std::vector<Change> batch = {
+        change("t", Operation::insert, R"({"id": 1})", R"({"id": 1, "v": "a"})", {}, 1),
+        change("u", Operation::update, R"({"id": 7})", R"({"id": 7, "v": "x"})", 70, 2),
+        change("t", Operation::update, R"({"id": 1})", R"({"id": 1, "v": "b"})", 11, 3),
+        change("t", Operation::update, R"({"id": 2})", R"({"id": 2, "v": "c"})", 20, 4),
+        change("t", Operation::remove, R"({"id": 2})", {}, 21, 5),
+    };
+    auto tables = collapse(batch);
+    REQUIRE(tables.size() == 2);
+    CHECK(tables[0].table == "t");
+    CHECK(tables[1].table == "u");
+    REQUIRE(tables[0].rows.size() == 2);
+    const NetChange& one = tables[0].rows[0];
+    CHECK(one.first == Operation::insert);
+    CHECK_FALSE(one.old_hash.has_value());  // an insert expects no row
+    CHECK(one.row == R"({"id": 1, "v": "b"})");
+    CHECK(one.changed_at == 3);
+    const NetChange& two = tables[0].rows[1];
+    CHECK(two.first == Operation::update);
+    CHECK(two.old_hash == 20);  // the row as it was before the batch
+    CHECK_FALSE(two.row.has_value());
+    CHECK(two.changed_at == 5);
+}
+
+TEST_CASE("a delete and re-insert of a key is one upsert", "[change_set]") {
+    auto tables = collapse({
+        change("t", Operation::remove, R"({"id": 1})", {}, 10),
+        change("t", Operation::insert, R"({"id": 1})", R"({"id": 1, "v": "new"})", {}),
+    });
+    REQUIRE(tables.at(0).rows.size() == 1);
+    CHECK(tables[0].rows[0].first == Operation::remove);
+    CHECK(tables[0].rows[0].old_hash == 10);
+    CHECK(tables[0].rows[0].row == R"({"id": 1, "v": "new"})");
+}
+
+TEST_CASE("a truncate drops what came before it in its table", "[change_set]") {
+    auto tables = collapse({
+        change("t", Operation::insert, R"({"id": 1})", R"({"id": 1})", {}),
+        change("u", Operation::insert, R"({"id": 1})", R"({"id": 1})", {}),
+        change("t", Operation::truncate, "", {}, {}),
+        change("t", Operation::insert, R"({"id": 2})", R"({"id": 2})", {}),
+    });
+    REQUIRE(tables.size() == 2);
+    CHECK(tables[0].truncated);
+    REQUIRE(tables[0].rows.size() == 1);
+    CHECK(tables[0].rows[0].key == R"({"id": 2})");
+    CHECK_FALSE(tables[1].truncated);
+}
+
+TEST_CASE("an echo settles the changes to its row before it", "[change_set]") {
+    Change local = change("t", Operation::update, R"({"id": 1})", R"({"id": 1, "v": "b"})", 10);
+    Change echo = change("t", Operation::update, R"({"id": 1})", R"({"id": 1, "v": "a"})", 20);
+    echo.echo = true;
+    Change later = change("t", Operation::update, R"({"id": 1})", R"({"id": 1, "v": "c"})", 30);
+    Change other = change("t", Operation::insert, R"({"id": 2})", R"({"id": 2})", {});
+    auto settled = collapse({local, echo, other});
+    REQUIRE(settled.at(0).rows.size() == 1);
+    CHECK(settled[0].rows[0].key == R"({"id": 2})");
+    auto resumed = collapse({local, echo, later});
+    REQUIRE(resumed.at(0).rows.size() == 1);
+    CHECK(resumed[0].rows[0].old_hash == 30);  // the row as the echo left it
+    CHECK(resumed[0].rows[0].row == R"({"id": 1, "v": "c"})");
+    Change echoed_truncate = change("t", Operation::truncate, "", {}, {});
+    echoed_truncate.echo = true;
+    auto emptied = collapse({local, echoed_truncate});
+    CHECK_FALSE(emptied.at(0).truncated);
+    CHECK(emptied[0].rows.empty());
+}
+
+TEST_CASE("operations and policies by name", "[change_set]") {
+    CHECK(operation_from("I") == Operation::insert);
+    CHECK(operation_from("DELETE") == Operation::remove);
+    CHECK(operation_from("T") == Operation::truncate);
+    CHECK_THROWS_AS(operation_from("X"), ferry::Error);
+    for (Policy p : {Policy::source_wins, Policy::target_wins, Policy::latest_wins, Policy::manual})
+        CHECK(policy_from(policy_name(p)) == p);
+    CHECK_THROWS_AS(policy_from("newest"), ferry::Error);
+    CHECK(reversed(Policy::source_wins) == Policy::target_wins);
+    CHECK(reversed(Policy::target_wins) == Policy::source_wins);
+    CHECK(reversed(Policy::latest_wins) == Policy::latest_wins);
+    CHECK(reversed(Policy::manual) == Policy::manual);
+}
+
+TEST_CASE("the conflict check", "[change_set]") {
+    NetChange update{R"({"id": 1})", Operation::update, 100, R"({"id": 1, "v": 2})", 50};
+    NetChange insert{R"({"id": 1})", Operation::insert, {}, R"({"id": 1, "v": 2})", 50};
+    NetChange remove{R"({"id": 1})", Operation::update, 100, {}, 50};
+    auto judge_all = [](const NetChange& c, TargetRow t, Policy p) {
+        return judge(c, t, p, "peer-a", "peer-b");
+    };
+    SECTION("the target holds what the source had: apply") {
+        CHECK(judge_all(update, {100, 200, {}}, Policy::manual) == Verdict::apply);
+        CHECK(judge_all(insert, {{}, 200, {}}, Policy::manual) == Verdict::apply);
+        CHECK(judge_all(remove, {100, {}, {}}, Policy::manual) == Verdict::apply);
+    }
+    SECTION("the target already holds the result: nothing to write, no conflict") {
+        CHECK(judge_all(update, {200, 200, {}}, Policy::manual) == Verdict::already_done);
+        CHECK(judge_all(insert, {200, 200, {}}, Policy::manual) == Verdict::already_done);
+        CHECK(judge_all(remove, {{}, {}, {}}, Policy::manual) == Verdict::already_done);
+    }
+    SECTION("update/update, insert/insert, update/delete, delete/update") {
+        TargetRow changed{300, 200, 40.0};
+        TargetRow deleted{{}, 200, 40.0};
+        TargetRow changed_no_new{300, {}, 40.0};
+        for (auto [c, t] : {std::pair{update, changed}, std::pair{insert, changed},
+                            std::pair{update, deleted}, std::pair{remove, changed_no_new}}) {
+            CHECK(judge_all(c, t, Policy::source_wins) == Verdict::conflict_apply);
+            CHECK(judge_all(c, t, Policy::target_wins) == Verdict::conflict_keep);
+            CHECK(judge_all(c, t, Policy::manual) == Verdict::conflict_open);
+            // The source's change (50) is newer than the target's (40).
+            CHECK(judge_all(c, t, Policy::latest_wins) == Verdict::conflict_apply);
+            t.last_changed = 60.0;
+            CHECK(judge_all(c, t, Policy::latest_wins) == Verdict::conflict_keep);
+        }
+    }
+    SECTION("latest-wins: equal times go to the greater peer id; no target time: source") {
+        TargetRow tie{300, 200, 50.0};
+        CHECK(judge(update, tie, Policy::latest_wins, "peer-a", "peer-b") ==
+              Verdict::conflict_keep);
+        CHECK(judge(update, tie, Policy::latest_wins, "peer-b", "peer-a") ==
+              Verdict::conflict_apply);
+        TargetRow untimed{300, 200, {}};
+        CHECK(judge_all(update, untimed, Policy::latest_wins) == Verdict::conflict_apply);
+    }
+    CHECK(is_conflict(Verdict::conflict_open));
+    CHECK_FALSE(is_conflict(Verdict::already_done));
+}
