@@ -2,7 +2,8 @@
 # make demo: a throwaway PostgreSQL cluster, a small shop schema, ferry
 # tracking it, some writes, and what a DBA sees: ferry status, the change log,
 # a consumer reading in batches, acknowledging and purging, a diff against
-# a copy, a SQLite peer, and full syncs by name (ferry pull / ferry push).
+# a copy, a SQLite peer, full syncs by name (ferry pull / ferry push), and
+# a two-way incremental sync with a conflict.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/lib/pg_cluster.sh"
@@ -128,6 +129,21 @@ sqlite3 "$lite" "UPDATE orders SET total = total + 1 WHERE id % 50000 = 0"
 echo "(the site changed 6 orders)"
 show "$ferry" push hub --tables orders --method diff --verify
 show "$ferry" history hub --limit 3
+
+say "Incremental sync both ways, with a conflict settled by latest-wins"
+echo "(a link starts where a completed full sync ended: the pull above failed its verify)"
+show "$ferry" pull hub --tables customers,orders --method diff --quiet
+show "$ferry" sync --from hub --to site --tables customers,orders --both --policy latest-wins
+sql -c "UPDATE customers SET email = 'ada@hub.example' WHERE id = 1" -c "UPDATE orders SET total = 1 WHERE id = 100"
+sleep 0.2
+sqlite3 "$lite" "UPDATE customers SET email = 'ada@site-later.example' WHERE id = 1;"
+echo "(the hub and the site both changed customer 1; the site's change is the later one)"
+show "$ferry" sync --from hub --to site --tables customers,orders --both --policy latest-wins
+sql -c "SELECT table_name, key, local_row->>'email' AS hub_had, remote_row->>'email' AS site_sent,
+               policy, resolution FROM ferry.conflicts"
+sqlite3 "$lite" "SELECT 'site has: ' || email FROM customers WHERE id = 1"
+show "$ferry" sync --from hub --to site --tables customers,orders --both --policy latest-wins
+echo "(nothing comes back: the rows each side wrote for the other are never sent back)"
 
 say "DDL that would break capture is refused"
 sql -c "ALTER TABLE orders DROP CONSTRAINT orders_pkey" 2>&1 | grep -E "ERROR|HINT" || true
