@@ -115,6 +115,19 @@ TablePlan truncate_plan(const changes::TableChanges& changes, ApplyCounts& count
     return plan;
 }
 
+// Rolls back the applier's open transaction, if any; an error doing so
+// (a connection already gone) loses nothing the database kept.
+template <typename Connection>
+void roll_back_open(Connection& db, bool& open) noexcept {
+    if (!open)
+        return;
+    open = false;
+    try {
+        db.execute("ROLLBACK");
+    } catch (...) {
+    }
+}
+
 std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) {
     std::string out = "[";
     for (const NetChange* row : rows) {
@@ -470,15 +483,7 @@ class PostgresChangeApplier : public ChangeApplier {
         open_ = false;
     }
 
-    void rollback() noexcept override {
-        if (!open_)
-            return;
-        open_ = false;
-        try {
-            db_.execute("ROLLBACK");
-        } catch (...) {
-        }
-    }
+    void rollback() noexcept override { roll_back_open(db_, open_); }
 
   private:
     // A change's row (x.r, jsonb) as the values of the table's columns, in
@@ -737,15 +742,7 @@ class SqliteChangeApplier : public ChangeApplier {
         open_ = false;
     }
 
-    void rollback() noexcept override {
-        if (!open_)
-            return;
-        open_ = false;
-        try {
-            db_.execute("ROLLBACK");
-        } catch (...) {
-        }
-    }
+    void rollback() noexcept override { roll_back_open(db_, open_); }
 
   private:
     struct TableStatements {
