@@ -154,7 +154,7 @@ class PostgresChangeReader : public ChangeReader {
     ChangeBatch read(const std::string& cursor, size_t max_changes, const std::string& echo_origin,
                      const std::set<std::string>& tables) override {
         PgResult rows = db_.query(
-            "SELECT c.position, c.table_name::regclass::oid, c.operation, c.key::text, "
+            "SELECT c.position, c.table_name, c.operation, c.key::text, "
             "c.new_row::text, c.old_hash, extract(epoch FROM c.changed_at)::float8, "
             "c.cursor::text, c.origin IS NOT DISTINCT FROM $3 FROM "
             "ferry.read_changes($1::jsonb, $2) c",
@@ -163,10 +163,13 @@ class PostgresChangeReader : public ChangeReader {
         batch.cursor = cursor;
         for (int r = 0; r < rows.rows(); r++) {
             batch.cursor = rows.text(r, 7);
-            if (rows.is_null(r, 0) || !tables.count(rows.text(r, 1)))
+            if (rows.is_null(r, 0))
+                continue;
+            const std::string& table = oid_of(rows.text(r, 1));
+            if (!tables.count(table))
                 continue;
             Change change;
-            change.table = rows.text(r, 1);
+            change.table = table;
             change.op = changes::operation_from(rows.text(r, 2));
             if (!rows.is_null(r, 3))
                 change.key = rows.text(r, 3);
@@ -190,8 +193,19 @@ class PostgresChangeReader : public ChangeReader {
     uint64_t purge() override { return std::stoull(db_.query("SELECT ferry.purge()").text(0, 0)); }
 
   private:
+    // The oid of a table as read_changes names it (once per name: a regclass
+    // cast per change would cost a catalog lookup each).
+    const std::string& oid_of(const std::string& name) {
+        auto found = oids_.find(name);
+        if (found == oids_.end())
+            found =
+                oids_.emplace(name, db_.query("SELECT $1::regclass::oid", {name}).text(0, 0)).first;
+        return found->second;
+    }
+
     PgConnection db_;
     std::string peer_id_;
+    std::map<std::string, std::string> oids_;
 };
 
 // ---- SQLite source ---------------------------------------------------------
@@ -377,34 +391,44 @@ class PostgresChangeApplier : public ChangeApplier {
             items += fmt::format("{}{{\"k\":{},\"r\":{}}}", items.size() > 1 ? "," : "", row.key,
                                  row.row ? *row.row : "null");
         items += "]";
-        bool merge = rows_lack_columns(target, items);
-        merge_[target.oid] = merge;
         std::string key_null = "t." + quote_identifier(target.key_columns.at(0)) + " IS NULL";
-        // Per row: the target row's hash, and the hash of the row the batch
-        // leaves (read as the target's row type).
+        // Per row: the target row's hash, the hash of the row the batch
+        // leaves (read as the target's row type), and whether that row has
+        // a column the target lacks, or lacks one it has.
         const RowSql& row = row_sql(target);
         PgResult found = db_.query(
-            fmt::format("SELECT CASE WHEN {0} THEN NULL ELSE ferry.row_hash(t) END, "
-                        "CASE WHEN jsonb_typeof(i.item->'r') = 'object' THEN "
-                        "ferry.row_hash(ROW({3})::{1}) END "
-                        "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) "
-                        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, i.item->'k') AS k "
-                        "LEFT JOIN {1} AS t ON {2} "
-                        "CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(i.item->'r') <> "
-                        "'object' THEN '{{}}' {4} ELSE i.item->'r' END AS r) AS x "
-                        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, x.r) AS p "
-                        "ORDER BY i.ord",
-                        key_null, target.name, key_match(target.key_columns, "t", "k", "="),
-                        row.values, merged_row(merge, key_null, "i.item->'r'")),
-            {items});
+            fmt::format(
+                "SELECT CASE WHEN {0} THEN NULL ELSE ferry.row_hash(t) END, "
+                "CASE WHEN jsonb_typeof(i.item->'r') = 'object' THEN "
+                "ferry.row_hash(ROW({3})::{1}) END, "
+                "jsonb_typeof(i.item->'r') = 'object' AND (i.item->'r') - c.a <> '{{}}', "
+                "jsonb_typeof(i.item->'r') = 'object' AND NOT (i.item->'r') ?& c.a "
+                "FROM (SELECT ARRAY(SELECT jsonb_array_elements_text($2::jsonb)) AS a) c "
+                "CROSS JOIN jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) "
+                "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, i.item->'k') AS k "
+                "LEFT JOIN {1} AS t ON {2} "
+                "CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(i.item->'r') <> "
+                "'object' THEN '{{}}' {4} ELSE i.item->'r' END AS r) AS x "
+                "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, x.r) AS p "
+                "ORDER BY i.ord",
+                key_null, target.name, key_match(target.key_columns, "t", "k", "="), row.values,
+                fmt::format("WHEN NOT {} AND NOT (i.item->'r') ?& c.a THEN to_jsonb(t) || "
+                            "i.item->'r'",
+                            key_null)),
+            {items, nlohmann::json(target.columns).dump()});
         std::vector<changes::TargetRow> targets(changes.rows.size());
+        bool merge = false;
         for (int r = 0; r < found.rows(); r++) {
+            if (found.text(r, 2) == "t")
+                refuse_unknown_columns(target, items);
+            merge = merge || found.text(r, 3) == "t";
             auto& t = targets[static_cast<size_t>(r)];
             if (!found.is_null(r, 0))
                 t.hash = std::stoll(found.text(r, 0));
             if (!found.is_null(r, 1))
                 t.new_hash = std::stoll(found.text(r, 1));
         }
+        merge_[target.oid] = merge;
         auto fetch_times = [&](const std::vector<size_t>& rows) {
             std::vector<std::string> keys;
             for (size_t i : rows)
@@ -532,22 +556,17 @@ class PostgresChangeApplier : public ChangeApplier {
     }
 
     // Refuses a batch whose rows have a column the target lacks
-    // (jsonb_populate_record would drop it silently). Returns whether some
-    // rows lack a column the target has.
-    bool rows_lack_columns(const PeerTable& target, const std::string& items) {
-        PgResult check = db_.query(
-            "WITH cols AS (SELECT ARRAY(SELECT jsonb_array_elements_text($2::jsonb)) AS a), "
-            "rows AS (SELECT i->'r' AS r FROM jsonb_array_elements($1::jsonb) i WHERE "
-            "jsonb_typeof(i->'r') = 'object') SELECT (SELECT string_agg(DISTINCT c, ', ') FROM "
-            "rows, cols, jsonb_object_keys(r) c WHERE NOT c = ANY(cols.a)), (SELECT "
-            "string_agg(DISTINCT c, ', ') FROM rows, cols, unnest(cols.a) c WHERE NOT r ? c)",
+    // (jsonb_populate_record would drop it silently), naming the columns.
+    [[noreturn]] void refuse_unknown_columns(const PeerTable& target, const std::string& items) {
+        PgResult unknown = db_.query(
+            "SELECT string_agg(DISTINCT c, ', ') FROM jsonb_array_elements($1::jsonb) i, "
+            "jsonb_object_keys(CASE WHEN jsonb_typeof(i->'r') = 'object' THEN i->'r' ELSE "
+            "'{}' END) c WHERE c NOT IN (SELECT jsonb_array_elements_text($2::jsonb))",
             {items, nlohmann::json(target.columns).dump()});
-        if (check.is_null(0, 0))
-            return !check.is_null(0, 1);
         throw Error(
             ErrorKind::invalid_input,
             fmt::format("a change to {} does not fit the target's columns", target.name),
-            fmt::format("The source's rows have columns the target lacks: {}.", check.text(0, 0)),
+            fmt::format("The source's rows have columns the target lacks: {}.", unknown.text(0, 0)),
             "Add the columns to the target, then run ferry sync again; nothing of this "
             "batch was applied. (A column dropped on the source since: re-copy with "
             "ferry full-sync, then ferry sync --restart.)");
