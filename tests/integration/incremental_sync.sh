@@ -81,6 +81,17 @@ expect_equal "$(q b "SELECT string_agg(note, ',' ORDER BY id) FROM orders WHERE 
   "the change that committed later with a smaller position is not skipped"
 check_same dbname=a dbname=b "B equals A after out-of-order commits"
 
+# --- retention: under a steady write load the log stays bounded
+most=0
+for round in 1 2 3 4 5; do
+  for i in 1 2 3 4; do write_some a "$((400 + round * 10 + i))"; done
+  link --from dbname=a --to dbname=b
+  left=$(changes_on a)
+  ((left > most)) && most=$left
+done
+expect_equal "$most" "0" "after each sync, every acknowledged change is purged from A's log"
+check_same dbname=a dbname=b "B equals A after five rounds of writes and syncs"
+
 # --- kill -9 at random points: exactly once, no gap
 # kill_loop FROM TO: small batches, killed again and again, then run to the end.
 kill_loop() {
