@@ -123,13 +123,15 @@ bool source_is_later(const NetChange& change, const TargetRow& target,
 
 Verdict judge(const NetChange& change, const TargetRow& target, Policy policy,
               const std::string& source_peer, const std::string& target_peer) {
+    if (target.in_filter == false)
+        return target.hash ? Verdict::moved_out : Verdict::already_done;
     bool final_state_there =
         change.row ? (target.hash && target.new_hash == target.hash) : !target.hash.has_value();
     if (final_state_there)
         return Verdict::already_done;
     std::optional<int64_t> expected =
         change.first == Operation::insert ? std::nullopt : change.old_hash;
-    if (target.hash == expected)
+    if (target.hash == expected || (target.in_filter == true && !target.hash))
         return Verdict::apply;
     switch (policy) {
         case Policy::source_wins:

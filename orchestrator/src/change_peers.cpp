@@ -87,7 +87,10 @@ std::vector<std::pair<size_t, nlohmann::json>> settle(
                                                                             : nlohmann::json();
             conflicts.emplace_back(i, resolution);
         }
-        if (verdict == Verdict::already_done) {
+        if (verdict == Verdict::moved_out) {
+            plan.deletes.push_back(&row);
+            counts.deleted++;
+        } else if (verdict == Verdict::already_done) {
             counts.unchanged++;
         } else if (verdict == Verdict::conflict_keep || verdict == Verdict::conflict_open) {
             counts.kept_by_target++;
@@ -402,7 +405,7 @@ class PostgresChangeApplier : public ChangeApplier {
                 "CASE WHEN jsonb_typeof(i.item->'r') = 'object' THEN "
                 "ferry.row_hash(ROW({3})::{1}) END, "
                 "jsonb_typeof(i.item->'r') = 'object' AND (i.item->'r') - c.a <> '{{}}', "
-                "jsonb_typeof(i.item->'r') = 'object' AND NOT (i.item->'r') ?& c.a "
+                "jsonb_typeof(i.item->'r') = 'object' AND NOT (i.item->'r') ?& c.a, {5} "
                 "FROM (SELECT ARRAY(SELECT jsonb_array_elements_text($2::jsonb)) AS a) c "
                 "CROSS JOIN jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) "
                 "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, i.item->'k') AS k "
@@ -414,7 +417,8 @@ class PostgresChangeApplier : public ChangeApplier {
                 key_null, target.name, key_match(target.key_columns, "t", "k", "="), row.values,
                 fmt::format("WHEN NOT {} AND NOT (i.item->'r') ?& c.a THEN to_jsonb(t) || "
                             "i.item->'r'",
-                            key_null)),
+                            key_null),
+                in_filter_sql(table)),
             {items, nlohmann::json(target.columns).dump()});
         std::vector<changes::TargetRow> targets(changes.rows.size());
         bool merge = false;
@@ -423,6 +427,8 @@ class PostgresChangeApplier : public ChangeApplier {
                 refuse_unknown_columns(target, items);
             merge = merge || found.text(r, 3) == "t";
             auto& t = targets[static_cast<size_t>(r)];
+            if (table.filter && !found.is_null(r, 4))
+                t.in_filter = found.text(r, 4) == "t";
             if (!found.is_null(r, 0))
                 t.hash = std::stoll(found.text(r, 0));
             if (!found.is_null(r, 1))
@@ -555,6 +561,15 @@ class PostgresChangeApplier : public ChangeApplier {
         return fmt::format("WHEN NOT {0} THEN to_jsonb(t) || {1}", key_null, row);
     }
 
+    // Whether the change's final row (p) is inside the link's row filter
+    // (NULL for a delete, or without a filter).
+    static std::string in_filter_sql(const SyncTable& table) {
+        if (!table.filter)
+            return "NULL::boolean";
+        return "CASE WHEN jsonb_typeof(i.item->'r') = 'object' THEN coalesce((SELECT (" +
+               *table.filter + ") FROM (SELECT p.*) AS f), false) END";
+    }
+
     // Refuses a batch whose rows have a column the target lacks
     // (jsonb_populate_record would drop it silently), naming the columns.
     [[noreturn]] void refuse_unknown_columns(const PeerTable& target, const std::string& items) {
@@ -615,6 +630,10 @@ void bind_json(sqlite3_stmt* s, int index, const nlohmann::json& value,
         sqlite3_bind_int(s, index, value.get<bool>() ? 1 : 0);
     } else if (value.is_number_integer() && !value.is_number_unsigned()) {
         sqlite3_bind_int64(s, index, value.get<int64_t>());
+    } else if (value.is_number_unsigned() &&
+               value.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
+        // JSON reads every non-negative integer as unsigned.
+        sqlite3_bind_int64(s, index, static_cast<int64_t>(value.get<uint64_t>()));
     } else if (value.is_number_float()) {
         sqlite3_bind_double(s, index, value.get<double>());
     } else if (value.is_string()) {
@@ -701,8 +720,11 @@ class SqliteChangeApplier : public ChangeApplier {
             if (sqlite3_step(current) == SQLITE_ROW)
                 targets[i].hash = sqlite3_column_int64(current, 0);
             sqlite3_reset(current);
-            if (row.row)
+            if (row.row) {
                 targets[i].new_hash = row_hash(statements, *row.row);
+                if (statements.in_filter)
+                    targets[i].in_filter = in_filter(statements, *row.row);
+            }
         }
         auto fetch_times = [&](const std::vector<size_t>& rows) {
             sqlite3_stmt* times = statements.last_changed.get();
@@ -774,6 +796,7 @@ class SqliteChangeApplier : public ChangeApplier {
         StatementPtr upsert;        // every column, in table order
         StatementPtr remove;        // by key
         StatementPtr conflict;      // a row of ferry_conflicts
+        StatementPtr in_filter;     // the link's row filter over a row's values, if any
     };
 
     TableStatements& statements_for(const SyncTable& table) {
@@ -838,6 +861,14 @@ class SqliteChangeApplier : public ChangeApplier {
                     "policy, resolution, detected_at, resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                     "?7, strftime('%Y-%m-%dT%H:%M:%fZ'), CASE WHEN ?7 IS NULL THEN NULL ELSE "
                     "strftime('%Y-%m-%dT%H:%M:%fZ') END)");
+        if (table.filter) {
+            std::string values;
+            for (size_t c = 0; c < s.shape.columns.size(); c++)
+                values += fmt::format("{}?{} AS {}", c ? ", " : "", c + 1,
+                                      quote_identifier(s.shape.columns[c].name));
+            s.in_filter = prepare(db_, fmt::format("SELECT coalesce(({}), 0) FROM (SELECT {})",
+                                                   *table.filter, values));
+        }
         return statements_.emplace(table.target.name, std::move(s)).first->second;
     }
 
@@ -855,6 +886,26 @@ class SqliteChangeApplier : public ChangeApplier {
                             key, "Make the primary keys match on both peers.");
             bind_json(statement, first + static_cast<int>(n), *found, column);
         }
+    }
+
+    // The link's row filter over a change's final row.
+    bool in_filter(TableStatements& s, const std::string& row) {
+        nlohmann::json values = parse_object(row, s.shape.name);
+        sqlite3_stmt* statement = s.in_filter.get();
+        for (size_t c = 0; c < s.shape.columns.size(); c++) {
+            auto found = values.find(s.shape.columns[c].name);
+            bind_json(statement, static_cast<int>(c) + 1,
+                      found == values.end() ? nlohmann::json() : *found, s.shape.columns[c]);
+        }
+        if (sqlite3_step(statement) != SQLITE_ROW) {
+            std::string message = sqlite3_errmsg(db_.handle());
+            sqlite3_reset(statement);
+            throw Error(ErrorKind::invalid_input,
+                        fmt::format("the row filter of {} failed: {}", s.shape.name, message));
+        }
+        bool inside = sqlite3_column_int(statement, 0) != 0;
+        sqlite3_reset(statement);
+        return inside;
     }
 
     int64_t row_hash(TableStatements& s, const std::string& row) {

@@ -32,6 +32,7 @@ struct SyncOptions {
     std::string from;
     std::string to;
     std::vector<std::string> tables;
+    std::vector<std::string> filters;  // TABLE:CONDITION
     std::string policy = "source-wins";
     bool both = false;
     bool restart = false;
@@ -174,7 +175,7 @@ LinkReport LinkSync::run() {
         throw Error(ErrorKind::invalid_input, "the source and the target are the same peer");
     source_->require_ferry();
     target_->require_ferry();
-    tables_ = plan_sync_tables(*source_, *target_, options_.tables, {}, "sync");
+    tables_ = plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "sync");
     reader_ = open_change_reader(from_);
     applier_ = open_change_applier(to_);
     std::set<std::string> identities;
@@ -309,6 +310,9 @@ void setup_sync(CLI::App& app, int* exit_code) {
     cmd->add_option("--tables", options->tables,
                     "Tables of the link, comma-separated (default: every table the source tracks)")
         ->delimiter(',');
+    cmd->add_option("--where", options->filters,
+                    "TABLE:CONDITION: the target keeps only the rows the condition holds for; a "
+                    "row updated out of it is deleted there, into it inserted (repeatable)");
     cmd->add_flag("--both", options->both,
                   "Both directions: from A to B, then from B to A (conflicts settled alike)");
     cmd->add_flag("--restart", options->restart,

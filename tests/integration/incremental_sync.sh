@@ -136,6 +136,39 @@ expect_status 0 "SQLite -> PostgreSQL sync"
 check_same "sqlite:$work/site.db" dbname=c "PostgreSQL equals SQLite"
 expect_not_equal "$(report deleted)" "0" "deletes travel from SQLite"
 
+# --- row filters: a per-customer peer keeps only its rows
+# only_mine PEER: the ids of customer 7's orders, on A and on PEER
+only_mine() {
+  local want have
+  want=$(q a "SELECT string_agg(id::text, ',' ORDER BY id) FROM orders WHERE customer_id = 7")
+  case $1 in
+    sqlite:*) have=$(sqlite3 "${1#sqlite:}" "SELECT group_concat(id, ',') FROM (SELECT id FROM orders ORDER BY id)") ;;
+    *) have=$(q "${1#dbname=}" "SELECT string_agg(id::text, ',' ORDER BY id) FROM orders") ;;
+  esac
+  expect_equal "$have" "$want" "$2"
+}
+check_filter() {  # check_filter PEER: full sync with the filter, then changes in and out of it
+  run "$ferry" full-sync --from dbname=a --to "$1" --tables orders --where 'orders:customer_id = 7' --quiet
+  expect_status 0 "filtered full sync into $1"
+  q a "INSERT INTO orders VALUES (9930001, 7, 'mine'), (9930002, 8, 'not mine');
+       UPDATE orders SET customer_id = 8 WHERE id = (SELECT min(id) FROM orders WHERE customer_id = 7);
+       UPDATE orders SET customer_id = 7 WHERE id = (SELECT min(id) FROM orders WHERE customer_id = 9);
+       DELETE FROM orders WHERE id = (SELECT max(id) FROM orders WHERE customer_id = 7 AND id < 9930000);
+       UPDATE orders SET note = 'still mine' WHERE id = (SELECT max(id) FROM orders WHERE customer_id = 7 AND id < 9930000)" >/dev/null
+  link --from dbname=a --to "$1" --tables orders --where 'orders:customer_id = 7'
+  expect_status 0 "filtered sync into $1"
+  expect_equal "$(report conflicts)" "0" "a filter makes no conflicts ($1)"
+  only_mine "$1" "$1 holds exactly customer 7's orders: moved out deleted, moved in inserted"
+  q a "DELETE FROM orders WHERE id IN (9930001, 9930002)" >/dev/null
+}
+sqlite3 "$work/mine.db" "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, note TEXT)"
+"$ferry" init "sqlite:$work/mine.db" --track orders >/dev/null
+check_filter "sqlite:$work/mine.db"
+createdb mine
+q mine "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, note text)" >/dev/null
+"$ferry" init dbname=mine >/dev/null
+check_filter dbname=mine
+
 # --- both directions: the four conflict cases under each policy
 # B's changes come first, then A's: A's are the latest.
 conflict_pair() {  # conflict_pair NAME: databases NAME_a and NAME_b, copied, then conflicting

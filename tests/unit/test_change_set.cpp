@@ -108,19 +108,19 @@ TEST_CASE("the conflict check", "[change_set]") {
         return judge(c, t, p, "peer-a", "peer-b");
     };
     SECTION("the target holds what the source had: apply") {
-        CHECK(judge_all(update, {100, 200, {}}, Policy::manual) == Verdict::apply);
-        CHECK(judge_all(insert, {{}, 200, {}}, Policy::manual) == Verdict::apply);
-        CHECK(judge_all(remove, {100, {}, {}}, Policy::manual) == Verdict::apply);
+        CHECK(judge_all(update, {100, 200, {}, {}}, Policy::manual) == Verdict::apply);
+        CHECK(judge_all(insert, {{}, 200, {}, {}}, Policy::manual) == Verdict::apply);
+        CHECK(judge_all(remove, {100, {}, {}, {}}, Policy::manual) == Verdict::apply);
     }
     SECTION("the target already holds the result: nothing to write, no conflict") {
-        CHECK(judge_all(update, {200, 200, {}}, Policy::manual) == Verdict::already_done);
-        CHECK(judge_all(insert, {200, 200, {}}, Policy::manual) == Verdict::already_done);
-        CHECK(judge_all(remove, {{}, {}, {}}, Policy::manual) == Verdict::already_done);
+        CHECK(judge_all(update, {200, 200, {}, {}}, Policy::manual) == Verdict::already_done);
+        CHECK(judge_all(insert, {200, 200, {}, {}}, Policy::manual) == Verdict::already_done);
+        CHECK(judge_all(remove, {{}, {}, {}, {}}, Policy::manual) == Verdict::already_done);
     }
     SECTION("update/update, insert/insert, update/delete, delete/update") {
-        TargetRow changed{300, 200, 40.0};
-        TargetRow deleted{{}, 200, 40.0};
-        TargetRow changed_no_new{300, {}, 40.0};
+        TargetRow changed{300, 200, 40.0, {}};
+        TargetRow deleted{{}, 200, 40.0, {}};
+        TargetRow changed_no_new{300, {}, 40.0, {}};
         for (auto [c, t] : {std::pair{update, changed}, std::pair{insert, changed},
                             std::pair{update, deleted}, std::pair{remove, changed_no_new}}) {
             CHECK(judge_all(c, t, Policy::source_wins) == Verdict::conflict_apply);
@@ -133,13 +133,23 @@ TEST_CASE("the conflict check", "[change_set]") {
         }
     }
     SECTION("latest-wins: equal times go to the greater peer id; no target time: source") {
-        TargetRow tie{300, 200, 50.0};
+        TargetRow tie{300, 200, 50.0, {}};
         CHECK(judge(update, tie, Policy::latest_wins, "peer-a", "peer-b") ==
               Verdict::conflict_keep);
         CHECK(judge(update, tie, Policy::latest_wins, "peer-b", "peer-a") ==
               Verdict::conflict_apply);
-        TargetRow untimed{300, 200, {}};
+        TargetRow untimed{300, 200, {}, {}};
         CHECK(judge_all(update, untimed, Policy::latest_wins) == Verdict::conflict_apply);
+    }
+    SECTION("a row filter: out of it goes, into it comes without a conflict") {
+        TargetRow out{100, 200, {}, false};
+        CHECK(judge_all(update, out, Policy::manual) == Verdict::moved_out);
+        TargetRow never_there{{}, 200, {}, false};
+        CHECK(judge_all(update, never_there, Policy::manual) == Verdict::already_done);
+        TargetRow moved_in{{}, 200, {}, true};
+        CHECK(judge_all(update, moved_in, Policy::manual) == Verdict::apply);
+        TargetRow changed_inside{300, 200, {}, true};
+        CHECK(judge_all(update, changed_inside, Policy::manual) == Verdict::conflict_open);
     }
     CHECK(is_conflict(Verdict::conflict_open));
     CHECK_FALSE(is_conflict(Verdict::already_done));

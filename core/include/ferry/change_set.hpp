@@ -69,6 +69,9 @@ struct TargetRow {
     std::optional<int64_t> hash;         // nullopt: no such row on the target
     std::optional<int64_t> new_hash;     // hash of the change's final row (if any)
     std::optional<double> last_changed;  // the target's own newest change to it
+    // The link's row filter on the change's final row: nullopt without a
+    // filter (or for a delete).
+    std::optional<bool> in_filter;
 };
 
 enum class Verdict {
@@ -77,11 +80,14 @@ enum class Verdict {
     conflict_apply,  // conflict, settled for the source: write it
     conflict_keep,   // conflict, settled for the target: keep its row
     conflict_open,   // manual: keep the target's row, record it open
+    moved_out,       // the row left the link's filter: delete it on the target
 };
 
 // The conflict check of one net change: the target's row must be what the
 // source had before the batch (the old row's hash; no row before an
-// insert). `source_peer` and `target_peer` break latest-wins ties.
+// insert). `source_peer` and `target_peer` break latest-wins ties. With a
+// row filter, a row outside it goes from the target, and a row the target
+// lacks is never a conflict (the filter may have kept it out).
 Verdict judge(const NetChange& change, const TargetRow& target, Policy policy,
               const std::string& source_peer, const std::string& target_peer);
 
