@@ -2,6 +2,7 @@
 #include "change_peers.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -958,7 +959,52 @@ class SqliteChangeApplier : public ChangeApplier {
     std::map<std::string, TableStatements> statements_;
 };
 
+class PostgresChangeWaiter : public ChangeWaiter {
+  public:
+    explicit PostgresChangeWaiter(const std::string& peer) : db_(connect_postgres_peer(peer)) {
+        db_.execute("LISTEN ferry_changes");
+    }
+    bool wait(int timeout_ms) override { return db_.wait_for_notification(timeout_ms); }
+
+  private:
+    PgConnection db_;
+};
+
+class SqliteChangeWaiter : public ChangeWaiter {
+  public:
+    explicit SqliteChangeWaiter(const std::string& path) : db_(path, false) { changed(); }
+
+    bool wait(int timeout_ms) override {
+        constexpr int kPollMs = 50;
+        for (int waited = 0;; waited += kPollMs) {
+            if (changed())
+                return true;
+            if (waited >= timeout_ms)
+                return false;
+            usleep(kPollMs * 1000);
+        }
+    }
+
+  private:
+    bool changed() {
+        std::string version = db_.query("PRAGMA data_version").at(0).at(0).value_or("");
+        bool moved = version != version_;
+        version_ = version;
+        return moved;
+    }
+
+    SqliteConnection db_;
+    std::string version_;
+};
+
 }  // namespace
+
+std::unique_ptr<ChangeWaiter> open_change_waiter(const std::string& peer) {
+    PeerAddress address = parse_peer(peer);
+    if (address.engine == PeerEngine::sqlite)
+        return std::make_unique<SqliteChangeWaiter>(address.target);
+    return std::make_unique<PostgresChangeWaiter>(peer);
+}
 
 std::unique_ptr<ChangeReader> open_change_reader(const std::string& peer) {
     PeerAddress address = parse_peer(peer);

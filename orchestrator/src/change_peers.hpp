@@ -102,6 +102,17 @@ class ChangeApplier {
     virtual void rollback() noexcept = 0;
 };
 
+// Wakes `ferry follow` when a peer may have new changes: PostgreSQL by
+// LISTEN ferry_changes (the capture NOTIFYs at commit), SQLite by watching
+// PRAGMA data_version, which moves when another connection commits.
+class ChangeWaiter {
+  public:
+    virtual ~ChangeWaiter() = default;
+    // True when something may have changed within timeout_ms.
+    virtual bool wait(int timeout_ms) = 0;
+};
+
+std::unique_ptr<ChangeWaiter> open_change_waiter(const std::string& peer);
 std::unique_ptr<ChangeReader> open_change_reader(const std::string& peer);
 std::unique_ptr<ChangeApplier> open_change_applier(const std::string& peer);
 

@@ -5,6 +5,7 @@
 // advanced checkpoint in one transaction on B: exactly once, in A's commit
 // order, whatever instruction a crash stops at.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -59,7 +60,18 @@ class LinkSync {
              changes::Policy policy, Progress& progress)
         : options_(options), from_(from), to_(to), policy_(policy), progress_(progress) {}
 
-    LinkReport run();
+    LinkReport run();  // open, start, drain, close
+
+    // The pieces of run(), for ferry follow, which drains again and again.
+    void open();
+    void start();
+    void drain();
+    void purge();
+    LinkReport close();
+    void fail(const Error& error) noexcept;  // records how the link stopped
+    // Following: a stop request ends drain() at a batch boundary instead of
+    // cancelling the run.
+    void follow() { following_ = true; }
 
   private:
     std::string start_cursor(const std::vector<SyncTable>& tables);
@@ -79,6 +91,9 @@ class LinkSync {
     std::unique_ptr<SessionRecorder> session_;
     std::vector<SyncTable> tables_;
     std::map<std::string, size_t> table_of_identity_;  // source identity -> tables_ index
+    std::set<std::string> identities_;
+    std::string cursor_;  // in the source's change log: applied up to here
+    bool following_ = false;
     std::string job_;
     std::string scope_;
     LinkRules rules_;
@@ -123,7 +138,7 @@ std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
 
 // Between batches: stop requests, leases, the session row.
 void LinkSync::tick() {
-    if (stop_requested())
+    if (stop_requested() && !following_)
         throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
     leases_->keep();
     progress_.update(report_.counts.changes, std::nullopt, 0);
@@ -168,7 +183,8 @@ void LinkSync::apply(const std::vector<changes::TableChanges>& batch, const Chan
     }
 }
 
-LinkReport LinkSync::run() {
+// Connects, plans and takes the leases; nothing is read yet.
+void LinkSync::open() {
     source_ = open_sync_source(from_);
     target_ = open_sync_target(to_);
     if (redact(from_) == redact(to_))
@@ -178,11 +194,10 @@ LinkReport LinkSync::run() {
     tables_ = plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "sync");
     reader_ = open_change_reader(from_);
     applier_ = open_change_applier(to_);
-    std::set<std::string> identities;
     for (size_t i = 0; i < tables_.size(); i++) {
         std::string identity = source_->identify(tables_[i].source.name);
         table_of_identity_[identity] = i;
-        identities.insert(identity);
+        identities_.insert(identity);
         scope_ += (scope_.empty() ? "" : ",") + tables_[i].target.name;
     }
     job_ = "sync from " + reader_->peer_id();
@@ -196,39 +211,67 @@ LinkReport LinkSync::run() {
         to_,
         SessionInfo{"incremental", std::nullopt, source_->name(), target_->name(), report_.policy});
     report_.session = session_->id();
-    try {
-        std::string cursor = start_cursor(tables_);
-        const std::string& consumer = applier_->peer_id();
-        reader_->register_consumer(consumer);
-        for (;;) {
-            ChangeBatch read = reader_->read(cursor, options_.batch_changes, consumer, identities);
-            if (read.cursor == cursor)
-                break;  // nothing new
-            for (const auto& change : read.changes)
-                report_.counts.changes += change.echo ? 0 : 1;
-            apply(changes::collapse(read.changes), read);
-            // Acknowledged only once applied: a crash in between leaves the
-            // source keeping a batch the target already has, never the reverse.
-            reader_->acknowledge(consumer, read.cursor);
-            cursor = read.cursor;
-            report_.batches++;
-            tick();
-            if (read.complete)
-                break;
-        }
-        report_.purged = reader_->purge();
-        session_->progress("done", report_.counts.changes, report_.counts.changes, 0);
-        session_->succeeded();
-    } catch (const Error& error) {
-        try {
-            applier_->fail_link(job_, scope_, error.what());
-        } catch (...) {
-        }
-        session_->ended_by(error);
-        throw;
+}
+
+// Where the link stands, and the source told to keep what it has not acknowledged.
+void LinkSync::start() {
+    cursor_ = start_cursor(tables_);
+    reader_->register_consumer(applier_->peer_id());
+}
+
+// Applies what the source has committed so far, batch by batch.
+void LinkSync::drain() {
+    const std::string& consumer = applier_->peer_id();
+    while (!(following_ && stop_requested())) {
+        ChangeBatch read = reader_->read(cursor_, options_.batch_changes, consumer, identities_);
+        if (read.cursor == cursor_)
+            break;  // nothing new
+        for (const auto& change : read.changes)
+            report_.counts.changes += change.echo ? 0 : 1;
+        apply(changes::collapse(read.changes), read);
+        // Acknowledged only once applied: a crash in between leaves the
+        // source keeping a batch the target already has, never the reverse.
+        reader_->acknowledge(consumer, read.cursor);
+        cursor_ = read.cursor;
+        report_.batches++;
+        tick();
+        if (read.complete)
+            break;
     }
+}
+
+void LinkSync::purge() {
+    report_.purged += reader_->purge();
+}
+
+LinkReport LinkSync::close() {
+    purge();
+    session_->progress("done", report_.counts.changes, report_.counts.changes, 0);
+    session_->succeeded();
     leases_.reset();
     return report_;
+}
+
+void LinkSync::fail(const Error& error) noexcept {
+    try {
+        if (applier_ && !job_.empty())
+            applier_->fail_link(job_, scope_, error.what());
+    } catch (...) {
+    }
+    if (session_)
+        session_->ended_by(error);
+}
+
+LinkReport LinkSync::run() {
+    open();
+    try {
+        start();
+        drain();
+    } catch (const Error& error) {
+        fail(error);
+        throw;
+    }
+    return close();
 }
 
 nlohmann::json report_json(const LinkReport& r) {
@@ -296,41 +339,120 @@ int run_sync(const SyncOptions& options) {
     return failed ? exit_code_for(*failed) : exit_ok;
 }
 
+// Until one of the peers may have something new (a NOTIFY, a data_version
+// that moved), a stop request, or a few seconds as a safety net.
+void wait_for_changes(const std::vector<std::unique_ptr<ChangeWaiter>>& waiters) {
+    constexpr int kSliceMs = 200;
+    constexpr int kMostMs = 5000;
+    for (int waited = 0; waited < kMostMs && !stop_requested(); waited += kSliceMs)
+        for (size_t i = 0; i < waiters.size(); i++)
+            if (waiters[i]->wait(i == 0 ? kSliceMs : 0))
+                return;
+}
+
+// ferry follow: the link's directions drained, then a wait for more, until
+// SIGTERM or Ctrl-C; a lost peer is retried with a growing pause.
+int run_follow(const SyncOptions& options) {
+    StopSignals signals;
+    Progress progress(options.quiet || options.json);
+    changes::Policy policy = changes::policy_from(options.policy);
+    int pause_seconds = 1;
+    while (!stop_requested()) {
+        std::vector<std::unique_ptr<LinkSync>> links;
+        try {
+            links.push_back(
+                std::make_unique<LinkSync>(options, options.from, options.to, policy, progress));
+            if (options.both)
+                links.push_back(std::make_unique<LinkSync>(options, options.to, options.from,
+                                                           changes::reversed(policy), progress));
+            std::vector<std::unique_ptr<ChangeWaiter>> waiters;
+            for (auto& link : links) {
+                link->follow();
+                link->open();
+                link->start();
+            }
+            waiters.push_back(open_change_waiter(options.from));
+            if (options.both)
+                waiters.push_back(open_change_waiter(options.to));
+            progress.note("following; stop with Ctrl-C or SIGTERM");
+            pause_seconds = 1;
+            auto purged = std::chrono::steady_clock::now();
+            while (!stop_requested()) {
+                for (auto& link : links)
+                    link->drain();
+                if (std::chrono::steady_clock::now() - purged >= std::chrono::seconds(10)) {
+                    for (auto& link : links)
+                        link->purge();
+                    purged = std::chrono::steady_clock::now();
+                }
+                wait_for_changes(waiters);
+            }
+            std::vector<LinkReport> reports;
+            for (auto& link : links)
+                reports.push_back(link->close());
+            print_reports(options, reports);
+            return exit_ok;
+        } catch (const Error& error) {
+            for (auto& link : links)
+                link->fail(error);
+            if (error.kind() != ErrorKind::connection)
+                throw;
+            report_error(error);
+            log_line(fmt::format("retrying in {} s", pause_seconds));
+            for (int slept = 0; slept < pause_seconds * 10 && !stop_requested(); slept++)
+                usleep(100 * 1000);
+            pause_seconds = std::min(pause_seconds * 2, 30);
+        }
+    }
+    return exit_ok;
+}
+
+// The options sync and follow share.
+void add_link_options(CLI::App* cmd, SyncOptions& options) {
+    cmd->add_option("--from", options.from,
+                    "Source peer: connection string, URI, sqlite:PATH or a name from the config")
+        ->transform(resolve_peer)
+        ->required();
+    cmd->add_option("--to", options.to, "Target peer")->transform(resolve_peer)->required();
+    cmd->add_option("--tables", options.tables,
+                    "Tables of the link, comma-separated (default: every table the source tracks)")
+        ->delimiter(',');
+    cmd->add_option("--where", options.filters,
+                    "TABLE:CONDITION: the target keeps only the rows the condition holds for; a "
+                    "row updated out of it is deleted there, into it inserted (repeatable)");
+    cmd->add_flag("--both", options.both,
+                  "Both directions: from A to B, then from B to A (conflicts settled alike)");
+    cmd->add_option("--policy", options.policy,
+                    "Conflicts: source-wins (default), target-wins, latest-wins, manual; with "
+                    "--both, source means --from")
+        ->check(CLI::IsMember({"source-wins", "target-wins", "latest-wins", "manual"}));
+    cmd->add_option("--batch", options.batch_changes,
+                    "Changes per target transaction (default 10000)")
+        ->check(CLI::Range(1, 1000000));
+    cmd->add_option("--lease-seconds", options.lease_seconds,
+                    "How long the table leases outlive a crashed ferry (default 120)")
+        ->check(CLI::Range(5, 86400));
+    cmd->add_flag("--json", options.json, "JSON report on stdout");
+    cmd->add_flag("--quiet", options.quiet, "No progress on stderr");
+}
+
 }  // namespace
 
 void setup_sync(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<SyncOptions>();
     auto* cmd = app.add_subcommand(
         "sync", "Apply the changes committed on one peer since the last sync to another");
-    cmd->add_option("--from", options->from,
-                    "Source peer: connection string, URI, sqlite:PATH or a name from the config")
-        ->transform(resolve_peer)
-        ->required();
-    cmd->add_option("--to", options->to, "Target peer")->transform(resolve_peer)->required();
-    cmd->add_option("--tables", options->tables,
-                    "Tables of the link, comma-separated (default: every table the source tracks)")
-        ->delimiter(',');
-    cmd->add_option("--where", options->filters,
-                    "TABLE:CONDITION: the target keeps only the rows the condition holds for; a "
-                    "row updated out of it is deleted there, into it inserted (repeatable)");
-    cmd->add_flag("--both", options->both,
-                  "Both directions: from A to B, then from B to A (conflicts settled alike)");
+    add_link_options(cmd, *options);
     cmd->add_flag("--restart", options->restart,
                   "Forget the link's checkpoint and start where the newest full sync ended (after "
                   "re-copying with ferry full-sync)");
-    cmd->add_option("--policy", options->policy,
-                    "Conflicts: source-wins (default), target-wins, latest-wins, manual; with "
-                    "--both, source means --from")
-        ->check(CLI::IsMember({"source-wins", "target-wins", "latest-wins", "manual"}));
-    cmd->add_option("--batch", options->batch_changes,
-                    "Changes per target transaction (default 10000)")
-        ->check(CLI::Range(1, 1000000));
-    cmd->add_option("--lease-seconds", options->lease_seconds,
-                    "How long the table leases outlive a crashed ferry (default 120)")
-        ->check(CLI::Range(5, 86400));
-    cmd->add_flag("--json", options->json, "JSON report on stdout");
-    cmd->add_flag("--quiet", options->quiet, "No progress on stderr");
     cmd->callback([options, exit_code] { *exit_code = run_sync(*options); });
+
+    auto follow_options = std::make_shared<SyncOptions>();
+    auto* follow = app.add_subcommand(
+        "follow", "Keep syncing: apply changes as they commit, until SIGTERM or Ctrl-C");
+    add_link_options(follow, *follow_options);
+    follow->callback([follow_options, exit_code] { *exit_code = run_follow(*follow_options); });
 }
 
 }  // namespace ferry::cli

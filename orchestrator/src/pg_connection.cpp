@@ -1,6 +1,11 @@
 // libpq connection wrapper (see pg_connection.hpp).
 #include "pg_connection.hpp"
 
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "ferry/conninfo.hpp"
@@ -44,6 +49,27 @@ PgConnection::PgConnection(const std::string& conninfo)
                     "PGPASSWORD for the password.");
     }
     PQsetNoticeReceiver(connection_.get(), silence_notices, nullptr);
+}
+
+bool PgConnection::wait_for_notification(int timeout_ms) {
+    auto drain = [&] {
+        bool any = false;
+        while (PGnotify* notify = PQnotifies(connection_.get())) {
+            PQfreemem(notify);
+            any = true;
+        }
+        return any;
+    };
+    if (drain())
+        return true;
+    pollfd socket{PQsocket(connection_.get()), POLLIN, 0};
+    int ready = poll(&socket, 1, timeout_ms);
+    if (ready < 0 && errno != EINTR)
+        throw Error(ErrorKind::io, "cannot wait for notifications", std::strerror(errno));
+    if (ready > 0 && !PQconsumeInput(connection_.get()))
+        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
+                    trim(PQerrorMessage(connection_.get())));
+    return drain();
 }
 
 PgResult PgConnection::query(const std::string& sql, const std::vector<Param>& params) {

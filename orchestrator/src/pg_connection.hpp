@@ -62,6 +62,11 @@ class PgConnection {
     void copy_out(const std::string& sql, const std::vector<Param>& params,
                   const std::function<void(std::string_view lines, uint64_t rows)>& on_lines);
 
+    // Waits up to timeout_ms for a NOTIFY on a channel this connection
+    // LISTENs on; true when one (or more) came. Throws when the connection
+    // is lost.
+    bool wait_for_notification(int timeout_ms);
+
     const std::string& peer() const { return redacted_peer_; }
 
     // Bytes of result values received so far, plus the protocol's framing of

@@ -7,6 +7,10 @@ namespace ferry::pg {
 namespace {
 
 char* origin_setting = nullptr;
+bool notify_setting = true;
+
+// The channel `ferry follow` listens on (docs/incremental-sync.md).
+constexpr const char* kChangesChannel = "ferry_changes";
 
 // What appending to the log needs besides the tuple: ferry.changes, its
 // sequence and its indexes with their IndexInfo. Built on the first change of
@@ -114,6 +118,11 @@ void define_change_log_settings() {
         // SUSET: a writer that could set it could hide its writes from a peer.
         // The sync role sets it through ferry.set_origin(), SECURITY DEFINER.
         &origin_setting, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "ferry.notify", "Wake ferry follow when changes are captured.",
+        "A NOTIFY on channel ferry_changes, once per transaction. Turn it off in sessions "
+        "that use PREPARE TRANSACTION, which PostgreSQL refuses after a NOTIFY.",
+        &notify_setting, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     CacheRegisterRelcacheCallback(forget_targets, 0);
 }
 
@@ -221,6 +230,9 @@ void ChangeLogWriter::finish() {
         for (int i = 0; i < index_count_; i++)
             index_close(indexes_[i], NoLock);
         table_close(log_, NoLock);
+        // Delivered at commit, and only once per transaction and channel.
+        if (notify_setting)
+            Async_Notify(kChangesChannel, nullptr);
     });
 }
 

@@ -264,6 +264,47 @@ expect_contains "$err" "value too long" "PostgreSQL's error is shown"
 expect_contains "$err" "HINT" "with what to do"
 expect_equal "$(q b "SELECT count(*) FROM orders WHERE id IN (9920001, 9920002)")" "0" "no row of that batch was written"
 
+# --- ferry follow: woken by NOTIFY (PostgreSQL) and data_version (SQLite),
+# back after the server restarts, stopped cleanly by SIGTERM
+# appears DB SQL ID: waits up to 10 s for order ID to exist in DB
+appears() {
+  local i
+  for i in $(seq 1 100); do
+    [[ $(q "$1" "SELECT count(*) FROM orders WHERE id = $2") == 1 ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+new_pg fa
+fill_shop fa 100
+new_pg fb
+"$ferry" full-sync --from dbname=fa --to dbname=fb --tables "$tables" --quiet >/dev/null
+"$ferry" follow --from dbname=fa --to dbname=fb --tables "$tables" --quiet >"$work/follow.out" 2>&1 &
+follower=$!
+sleep 1
+q fa "INSERT INTO orders VALUES (9950001, 1, 'followed')" >/dev/null
+appears fb 9950001 && pass "follow applies a change as it commits" || fail "follow applies a change as it commits"
+_as_server_user "$PG_BIN/pg_ctl" -D "$PG_CLUSTER_DIR/data" -m fast -w restart >/dev/null
+q fa "INSERT INTO orders VALUES (9950002, 1, 'after the restart')" >/dev/null
+appears fb 9950002 && pass "follow reconnects after the server restarts" ||
+  fail "follow reconnects after the server restarts" "$(cat "$work/follow.out")"
+kill -TERM "$follower"
+wait "$follower" && pass "follow stops on SIGTERM with exit 0" || fail "follow stops on SIGTERM with exit 0"
+expect_equal "$(q fb "SELECT status FROM ferry.sessions ORDER BY id DESC LIMIT 1")" "succeeded" \
+  "and records its session as succeeded"
+check_same dbname=fa dbname=fb "B equals A after following"
+new_lite "$work/follow.db"
+"$ferry" full-sync --from dbname=fa --to "sqlite:$work/follow.db" --tables "$tables" --quiet >/dev/null
+new_pg fc
+"$ferry" full-sync --from "sqlite:$work/follow.db" --to dbname=fc --tables "$tables" --quiet >/dev/null
+"$ferry" follow --from "sqlite:$work/follow.db" --to dbname=fc --tables "$tables" --quiet >/dev/null 2>&1 &
+follower=$!
+sleep 1
+sqlite3 "$work/follow.db" "INSERT INTO orders VALUES (9950003, 1, 'from sqlite')"
+appears fc 9950003 && pass "follow wakes on a SQLite commit" || fail "follow wakes on a SQLite commit"
+kill -TERM "$follower"
+wait "$follower" || true
+
 # --- leases: a second writer of the tables exits 4
 q c "SELECT ferry.try_lock('sync public.orders', 'someone else', '1 hour')" >/dev/null
 link --from "sqlite:$work/site.db" --to dbname=c
