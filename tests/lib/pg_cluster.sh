@@ -30,7 +30,9 @@ pg_cluster_start() {
   chmod 755 "$dir"
   [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
   _ferry_clusters+=("$dir")
-  trap pg_cluster_stop_all EXIT
+  # A caller's own EXIT trap that stops the clusters (and removes its work
+  # directory) stays; replacing it would leave that directory behind.
+  [[ $(trap -p EXIT) == *pg_cluster_stop_all* ]] || trap pg_cluster_stop_all EXIT
   _as_server_user "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 \
     --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
   local settings=(-c listen_addresses=127.0.0.1 -c "unix_socket_directories=$dir" "$@")
