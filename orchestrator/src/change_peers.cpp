@@ -458,7 +458,7 @@ class PostgresChangeApplier : public ChangeApplier {
         return plan;
     }
 
-    void write_upserts(const SyncTable& table, const TablePlan& plan, ApplyCounts&) override {
+    void write_upserts(const SyncTable& table, const TablePlan& plan) override {
         if (plan.upserts.empty())
             return;
         const PeerTable& target = table.target;
@@ -747,7 +747,7 @@ class SqliteChangeApplier : public ChangeApplier {
         return plan;
     }
 
-    void write_upserts(const SyncTable& table, const TablePlan& plan, ApplyCounts&) override {
+    void write_upserts(const SyncTable& table, const TablePlan& plan) override {
         TableStatements& statements = statements_for(table);
         sqlite3_stmt* upsert = statements.upsert.get();
         for (const NetChange* row : plan.upserts) {
@@ -789,7 +789,6 @@ class SqliteChangeApplier : public ChangeApplier {
   private:
     struct TableStatements {
         sqlite::TableShape shape;
-        std::vector<size_t> key;    // the key columns, in key order
         StatementPtr current_hash;  // the target row's hash, by key
         StatementPtr current_row;   // the target row as change log JSON, by key
         StatementPtr new_hash;      // ferry_row_hash of a change's row
@@ -806,8 +805,7 @@ class SqliteChangeApplier : public ChangeApplier {
             return found->second;
         TableStatements s;
         s.shape = sqlite::describe_keyed_table(db_.handle(), table.target.name);
-        s.key = s.shape.key;
-        for (size_t k : s.key) {
+        for (size_t k : s.shape.key) {
             sqlite::ValueKind kind = s.shape.columns[k].kind;
             if (kind != sqlite::ValueKind::plain && kind != sqlite::ValueKind::numeric &&
                 kind != sqlite::ValueKind::bytes && kind != sqlite::ValueKind::boolean &&
@@ -823,8 +821,8 @@ class SqliteChangeApplier : public ChangeApplier {
         }
         std::string name = "main." + quote_identifier(s.shape.name);
         std::string where, columns, values, set, json_where;
-        for (size_t n = 0; n < s.key.size(); n++) {
-            const std::string& column = s.shape.columns[s.key[n]].name;
+        for (size_t n = 0; n < s.shape.key.size(); n++) {
+            const std::string& column = s.shape.columns[s.shape.key[n]].name;
             where += fmt::format("{}{} IS ?{}", n ? " AND " : "", quote_identifier(column), n + 1);
             json_where += fmt::format(" AND json_extract(key, {0}) IS json_extract(?2, {0})",
                                       quote_literal("$." + nlohmann::json(column).dump()));
@@ -838,8 +836,8 @@ class SqliteChangeApplier : public ChangeApplier {
                                    quote_identifier(column.name), quote_identifier(column.name));
         }
         std::string keys;
-        for (size_t n = 0; n < s.key.size(); n++)
-            keys += (n ? ", " : "") + quote_identifier(s.shape.columns[s.key[n]].name);
+        for (size_t n = 0; n < s.shape.key.size(); n++)
+            keys += (n ? ", " : "") + quote_identifier(s.shape.columns[s.shape.key[n]].name);
         std::string row_json = sqlite::row_json_sql(s.shape, "t");
         std::string table_literal = quote_literal(s.shape.name);
         s.current_hash =
@@ -877,8 +875,8 @@ class SqliteChangeApplier : public ChangeApplier {
     void bind_key(sqlite3_stmt* statement, int first, const std::string& key,
                   const TableStatements& s) {
         nlohmann::json values = parse_object(key, s.shape.name);
-        for (size_t n = 0; n < s.key.size(); n++) {
-            const sqlite::Column& column = s.shape.columns[s.key[n]];
+        for (size_t n = 0; n < s.shape.key.size(); n++) {
+            const sqlite::Column& column = s.shape.columns[s.shape.key[n]];
             auto found = values.find(column.name);
             if (found == values.end())
                 throw Error(ErrorKind::invalid_input,

@@ -93,8 +93,7 @@ class ChangeApplier {
     // records conflicts, and returns what to write.
     virtual TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
                             const LinkRules& rules, ApplyCounts& counts) = 0;
-    virtual void write_upserts(const SyncTable& table, const TablePlan& plan,
-                               ApplyCounts& counts) = 0;
+    virtual void write_upserts(const SyncTable& table, const TablePlan& plan) = 0;
     virtual void write_deletes(const SyncTable& table, const TablePlan& plan,
                                ApplyCounts& counts) = 0;
     virtual void commit(const std::string& job, const std::string& scope, const std::string& cursor,

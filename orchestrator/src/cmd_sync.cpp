@@ -163,7 +163,7 @@ void LinkSync::apply(const std::vector<changes::TableChanges>& batch, const Chan
                     plans.emplace_back(&table,
                                        applier_->judge(table, changes, rules_, report_.counts));
         for (auto& [table, plan] : plans)
-            applier_->write_upserts(*table, plan, report_.counts);
+            applier_->write_upserts(*table, plan);
         for (auto it = plans.rbegin(); it != plans.rend(); ++it)
             applier_->write_deletes(*it->first, it->second, report_.counts);
         applier_->commit(job_, scope_, read.cursor, report_.counts.changes);

@@ -219,6 +219,30 @@ expect_equal "$(q manual_b "SELECT remote_row->>'name' FROM ferry.conflicts WHER
 expect_equal "$(q manual_b "SELECT local_row->>'name' FROM ferry.conflicts WHERE key = '{\"id\": 201}'")" "B" \
   "manual: and the local one"
 
+# --- a SQLite peer both ways: its own conflict check and ferry_conflicts
+new_pg hub
+fill_shop hub 100
+new_lite "$work/two-way.db"
+"$ferry" full-sync --from dbname=hub --to "sqlite:$work/two-way.db" --tables "$tables" --quiet >/dev/null
+q hub "UPDATE customers SET name = 'hub first' WHERE id = 304" >/dev/null
+sleep 0.1
+sqlite3 "$work/two-way.db" "UPDATE customers SET name = 'site' WHERE id IN (301, 302, 304);
+                            UPDATE customers SET name = 'site only' WHERE id = 303"
+sleep 0.1
+q hub "UPDATE customers SET name = 'hub' WHERE id = 301; DELETE FROM customers WHERE id = 302" >/dev/null
+link --from dbname=hub --to "sqlite:$work/two-way.db" --both --policy latest-wins
+expect_status 0 "two-way sync with a SQLite peer"
+expect_equal "$(report conflicts 0)" "3" "the SQLite side meets update/update (twice) and delete/update"
+expect_equal "$(sqlite3 "$work/two-way.db" "SELECT group_concat(id || '=' || name, ' ') FROM
+  (SELECT id, name FROM customers WHERE id BETWEEN 301 AND 304 ORDER BY id)")" \
+  "301=hub 303=site only 304=site" \
+  "latest-wins on SQLite: the hub's later update and delete, the site's later update of 304"
+expect_equal "$(sqlite3 "$work/two-way.db" "SELECT group_concat(key || ':' || resolution, ' ') FROM
+  (SELECT key, resolution FROM ferry_conflicts ORDER BY key)")" \
+  '{"id": 301}:remote {"id": 302}:remote {"id": 304}:local' \
+  "ferry_conflicts records each, settled by the change times"
+check_same dbname=hub "sqlite:$work/two-way.db" "the hub and the SQLite peer are equal"
+
 # --- schema drift: a column the target lacks stops the link, nothing applied
 q a "INSERT INTO orders VALUES (9910001, 1, 'before the drift')" >/dev/null
 q a "ALTER TABLE customers ADD COLUMN extra int; UPDATE customers SET extra = 1 WHERE id = 1" >/dev/null
