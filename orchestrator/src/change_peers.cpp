@@ -703,6 +703,7 @@ class SqliteChangeApplier : public ChangeApplier {
     }
 
     void begin(const std::string& origin) override {
+        let_other_writers_in();
         db_.execute("BEGIN IMMEDIATE");
         open_ = true;
         db_.execute("SELECT ferry_set_origin(?1)", {origin});

@@ -8,6 +8,25 @@
 #include "ferry/error.hpp"
 
 namespace ferry::cli {
+namespace {
+
+// Waits for another writer's lock by retrying every millisecond, up to
+// kSqliteBusyTimeoutMs. SQLite's own busy timeout sleeps in growing steps
+// (up to 100 ms), and a writer that commits batch after batch frees the lock
+// only for moments: such a waiter (ferry cancel, another sync's session row)
+// could miss every one of them and fail with "database is locked".
+int retry_every_millisecond(void*, int attempts) {
+    if (attempts >= kSqliteBusyTimeoutMs)
+        return 0;
+    sqlite3_sleep(1);
+    return 1;
+}
+
+}  // namespace
+
+void let_other_writers_in() {
+    sqlite3_sleep(2);
+}
 
 SqliteConnection::SqliteConnection(const std::string& path, bool create) : peer_("sqlite:" + path) {
     if (!create && access(path.c_str(), F_OK) != 0)
@@ -23,7 +42,7 @@ SqliteConnection::SqliteConnection(const std::string& path, bool create) : peer_
         throw Error(ErrorKind::connection,
                     fmt::format("cannot open {}: {}", peer_,
                                 raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-    sqlite3_busy_timeout(raw, kSqliteBusyTimeoutMs);
+    sqlite3_busy_handler(raw, retry_every_millisecond, nullptr);
     char* message = nullptr;
     if (sqlite::register_ferry(raw, &message) != SQLITE_OK) {
         std::string text = message ? message : "cannot register ferry's functions";

@@ -42,6 +42,10 @@ class SqliteConnection {
 // How long the CLI waits for another writer's transaction (docs/sqlite.md).
 inline constexpr int kSqliteBusyTimeoutMs = 30000;
 
+// A pause between two write transactions of a long run, long enough for a
+// writer waiting on the lock (retrying every millisecond) to take its turn.
+void let_other_writers_in();
+
 // The table a name written as in SQL ("public"."Orders", orders) means in a
 // SQLite peer: the last part, unquoted. SQLite has no schemas; a PostgreSQL
 // schema name is ignored so that one --tables list serves both engines.

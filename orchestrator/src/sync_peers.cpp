@@ -957,6 +957,8 @@ class SqliteWriter : public TableWriter {
     }
 
     void begin_batch() {
+        if (rows_ > 0)  // batches after the first: a waiting writer goes first
+            let_other_writers_in();
         db_.execute("BEGIN IMMEDIATE");
         open_ = true;
         db_.execute("SELECT ferry_set_origin(?1)", {options_.origin});
