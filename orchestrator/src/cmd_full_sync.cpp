@@ -23,6 +23,7 @@
 #include "progress.hpp"
 #include "session_recorder.hpp"
 #include "stop_signals.hpp"
+#include "sync_commands.hpp"
 #include "sync_peers.hpp"
 #include "table_leases.hpp"
 #include "table_report.hpp"
@@ -30,29 +31,13 @@
 namespace ferry::cli {
 namespace {
 
-struct FullSyncOptions {
-    std::string from;
-    std::string to;
-    std::vector<std::string> tables;
-    std::vector<std::string> filters;  // TABLE:CONDITION
-    std::string method = "dump";
-    std::optional<std::string> direction;  // pull or push, relative to the local peer
-    bool delete_missing = false;
-    bool dry_run = false;
-    bool verify = false;
-    bool json = false;
-    bool quiet = false;
-    uint64_t batch_rows = 50000;
-    int lease_seconds = 120;
-};
-
 constexpr int kPhases = 5;
 
 class FullSync {
   public:
     explicit FullSync(const FullSyncOptions& options)
         : options_(options), progress_(options.quiet) {}
-    int run();
+    int run(FullSyncResult* result);
 
   private:
     std::vector<SyncTable> plan();
@@ -209,7 +194,7 @@ bool FullSync::verify(const std::vector<SyncTable>& tables, std::vector<TableRep
     return all_equal;
 }
 
-int FullSync::run() {
+int FullSync::run(FullSyncResult* result) {
     StopSignals signals;
     source_ = open_sync_source(options_.from);
     target_ = open_sync_target(options_.to);
@@ -236,6 +221,8 @@ int FullSync::run() {
         session_ = std::make_unique<SessionRecorder>(
             options_.to, SessionInfo{"full", options_.direction, source_->name(), target_->name(),
                                      options_.method});
+        if (options_.on_session && session_->id())
+            options_.on_session(options_.to, *session_->id());
     }
     try {
         // An interrupted run left the tables it finished in the checkpoint.
@@ -295,7 +282,14 @@ int FullSync::run() {
         throw;
     }
     leases_.reset();
-    print(reports, verified);
+    if (result) {
+        result->verified = verified;
+        for (const auto& report : reports)
+            result->rows_written +=
+                report.counts.inserted + report.counts.updated + report.counts.deleted;
+    }
+    if (options_.print_report)
+        print(reports, verified);
     return verified ? exit_ok : exit_differences;
 }
 
@@ -322,6 +316,10 @@ void FullSync::print(const std::vector<TableReport>& reports, bool all_verified)
 }
 
 }  // namespace
+
+int run_full_sync(const FullSyncOptions& options, FullSyncResult* result) {
+    return FullSync(options).run(result);
+}
 
 namespace {
 
@@ -369,7 +367,7 @@ void setup_relative_sync(CLI::App& app, int* exit_code, const std::string& direc
         options->from = pull ? *peer : local;
         options->to = pull ? local : *peer;
         options->direction = direction;
-        *exit_code = FullSync(*options).run();
+        *exit_code = run_full_sync(*options);
     });
 }
 
@@ -385,7 +383,7 @@ void setup_full_sync(CLI::App& app, int* exit_code) {
         ->required();
     cmd->add_option("--to", options->to, "Target peer")->transform(resolve_peer)->required();
     add_sync_options(cmd, *options);
-    cmd->callback([options, exit_code] { *exit_code = FullSync(*options).run(); });
+    cmd->callback([options, exit_code] { *exit_code = run_full_sync(*options); });
     setup_relative_sync(app, exit_code, "pull");
     setup_relative_sync(app, exit_code, "push");
 }

@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "ferry/error.hpp"
+#include "jobs_status.hpp"
 #include "output.hpp"
 #include "peer_config.hpp"
 #include "peer_tables.hpp"
@@ -21,6 +22,7 @@ namespace {
 struct StatusOptions {
     std::string peer;
     bool json = false;
+    bool prometheus = false;
 };
 
 const char* const kStatusQuery = R"(
@@ -73,9 +75,42 @@ std::vector<StatusRow> read_status(const std::string& peer_address, std::string&
     return rows;
 }
 
+// Prometheus text for a peer: pending changes and lag per table and peer.
+void print_peer_prometheus(const std::string& peer, const std::vector<StatusRow>& result) {
+    std::string text =
+        "# HELP ferry_pending_changes Changes not yet acknowledged by the consuming peer\n"
+        "# TYPE ferry_pending_changes gauge\n";
+    std::string lag =
+        "# HELP ferry_lag_seconds Age of the oldest pending change\n"
+        "# TYPE ferry_lag_seconds gauge\n";
+    auto escape = [](std::string value) {
+        std::string out;
+        for (char c : value)
+            out += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+        return out;
+    };
+    for (const auto& row : result) {
+        std::string labels =
+            fmt::format("{{peer=\"{}\",table=\"{}\",consumer=\"{}\"}}", escape(peer),
+                        escape(*row[0]), escape(row[1].value_or("")));
+        text += fmt::format("ferry_pending_changes{} {}\n", labels, *row[2]);
+        lag += fmt::format("ferry_lag_seconds{} {}\n", labels, *row[4]);
+    }
+    fmt::print("{}{}", text, lag);
+}
+
 int run_status(const StatusOptions& options) {
+    if (options.peer.empty()) {
+        if (!config_has_jobs())
+            throw CLI::RequiredError("peer (or a config file with jobs)");
+        return print_jobs_status(options.json, options.prometheus);
+    }
     std::string peer;
     std::vector<StatusRow> result = read_status(options.peer, peer);
+    if (options.prometheus) {
+        print_peer_prometheus(peer, result);
+        return exit_ok;
+    }
     if (options.json) {
         nlohmann::json rows = nlohmann::json::array();
         for (const auto& row : result) {
@@ -110,11 +145,17 @@ int run_status(const StatusOptions& options) {
 
 void setup_status(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<StatusOptions>();
-    auto* cmd = app.add_subcommand("status", "Show sync state: pending changes, lag, conflicts");
-    cmd->add_option("peer", options->peer, "libpq connection string, URI or sqlite:PATH")
-        ->transform(resolve_peer)
-        ->required();
+    auto* cmd = app.add_subcommand(
+        "status",
+        "Sync state: a peer's pending changes, lag and conflicts; without a peer, the "
+        "config's jobs");
+    cmd->add_option("peer", options->peer,
+                    "libpq connection string, URI, sqlite:PATH or a config name (omit it for "
+                    "the jobs of the config file)")
+        ->transform(resolve_peer);
     cmd->add_flag("--json", options->json, "Print the result as JSON");
+    cmd->add_flag("--prometheus", options->prometheus,
+                  "Prometheus text format (node_exporter's textfile collector)");
     cmd->callback([options, exit_code] { *exit_code = run_status(*options); });
 }
 

@@ -23,25 +23,12 @@
 #include "progress.hpp"
 #include "session_recorder.hpp"
 #include "stop_signals.hpp"
+#include "sync_commands.hpp"
 #include "sync_peers.hpp"
 #include "table_leases.hpp"
 
 namespace ferry::cli {
 namespace {
-
-struct SyncOptions {
-    std::string from;
-    std::string to;
-    std::vector<std::string> tables;
-    std::vector<std::string> filters;  // TABLE:CONDITION
-    std::string policy = "source-wins";
-    bool both = false;
-    bool restart = false;
-    size_t batch_changes = 10000;
-    int lease_seconds = 120;
-    bool json = false;
-    bool quiet = false;
-};
 
 struct LinkReport {
     std::string source;
@@ -51,6 +38,7 @@ struct LinkReport {
     uint64_t batches = 0;
     uint64_t purged = 0;
     std::optional<int64_t> session;
+    bool settled_equal = false;
 };
 
 // One direction of a link: everything A committed since B's checkpoint.
@@ -64,6 +52,7 @@ class LinkSync {
 
     // The pieces of run(), for ferry follow, which drains again and again.
     void open();
+    bool settle_if_equal();
     void start();
     void drain();
     void purge();
@@ -124,16 +113,17 @@ std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
                         source_->name(), target_->name()));
         return *reverse->own_cursor;
     }
-    throw Error(ErrorKind::invalid_input,
-                fmt::format("no starting point for changes from {} to {}", source_->name(),
-                            target_->name()),
-                fmt::format("{} has no checkpoint for this link ({} {}) and no completed full "
-                            "sync from {} of these tables.",
-                            target_->name(), job_, scope_, source_->name()),
-                fmt::format("Copy the tables first: ferry full-sync --from {} --to {}{}; "
-                            "ferry sync then applies the changes made since.",
-                            source_->name(), target_->name(),
-                            options_.tables.empty() ? "" : " --tables ..."));
+    throw NoStartingPoint(
+        ErrorKind::invalid_input,
+        fmt::format("no starting point for changes from {} to {}", source_->name(),
+                    target_->name()),
+        fmt::format("{} has no checkpoint for this link ({} {}) and no completed full "
+                    "sync from {} of these tables.",
+                    target_->name(), job_, scope_, source_->name()),
+        fmt::format("Copy the tables first: ferry full-sync --from {} --to {}{}; "
+                    "ferry sync then applies the changes made since.",
+                    source_->name(), target_->name(),
+                    options_.tables.empty() ? "" : " --tables ..."));
 }
 
 // Between batches: stop requests, leases, the session row.
@@ -207,14 +197,39 @@ void LinkSync::open() {
 
     leases_ = std::make_unique<TableLeases>(*target_, "sync", options_.lease_seconds);
     leases_->take(tables_, [&](const std::string& note) { progress_.note(note); });
+}
+
+// settle_when_equal: the tables hash alike on both peers in one snapshot of
+// the source, so the target holds exactly what applying every change up to
+// that snapshot's cursor would give; the checkpoint moves there. True when
+// it did.
+bool LinkSync::settle_if_equal() {
+    nlohmann::json snapshot = nlohmann::json::parse(source_->begin_snapshot());
+    bool equal = true;
+    for (size_t i = 0; i < tables_.size() && equal; i++)
+        equal = source_->table_hash(tables_[i]) == target_->table_hash(tables_[i]);
+    source_->end_snapshot();
+    if (!equal)
+        return false;
+    std::string cursor = snapshot.at("cursor").dump();
+    applier_->begin_link(job_, scope_, false);
+    applier_->begin(reader_->peer_id());
+    applier_->commit(job_, scope_, cursor, 0);
+    reader_->register_consumer(applier_->peer_id());
+    reader_->acknowledge(applier_->peer_id(), cursor);
+    leases_.reset();
+    return true;
+}
+
+// Where the link stands, and the source told to keep what it has not
+// acknowledged; the session is recorded from here on.
+void LinkSync::start() {
     session_ = std::make_unique<SessionRecorder>(
         to_,
         SessionInfo{"incremental", std::nullopt, source_->name(), target_->name(), report_.policy});
     report_.session = session_->id();
-}
-
-// Where the link stands, and the source told to keep what it has not acknowledged.
-void LinkSync::start() {
+    if (options_.on_session && session_->id())
+        options_.on_session(to_, *session_->id());
     cursor_ = start_cursor(tables_);
     reader_->register_consumer(applier_->peer_id());
 }
@@ -265,6 +280,10 @@ void LinkSync::fail(const Error& error) noexcept {
 LinkReport LinkSync::run() {
     open();
     try {
+        if (options_.settle_when_equal && settle_if_equal()) {
+            report_.settled_equal = true;
+            return report_;
+        }
         start();
         drain();
     } catch (const Error& error) {
@@ -315,7 +334,9 @@ void print_reports(const SyncOptions& options, const std::vector<LinkReport>& re
         rows);
 }
 
-int run_sync(const SyncOptions& options) {
+}  // namespace
+
+int run_sync(const SyncOptions& options, SyncResult* result) {
     StopSignals signals;
     Progress progress(options.quiet || options.json);
     changes::Policy policy = changes::policy_from(options.policy);
@@ -335,9 +356,21 @@ int run_sync(const SyncOptions& options) {
     one_way(options.from, options.to, policy);
     if (options.both)  // the same link seen from B: "A wins" stays A wins
         one_way(options.to, options.from, changes::reversed(policy));
-    print_reports(options, reports);
+    if (result) {
+        for (const auto& report : reports) {
+            const ApplyCounts& c = report.counts;
+            result->changes += c.changes;
+            result->written += c.inserted + c.updated + c.deleted;
+            result->conflicts += c.conflicts;
+            result->settled_equal = report.settled_equal;
+        }
+    }
+    if (options.print_report)
+        print_reports(options, reports);
     return failed ? exit_code_for(*failed) : exit_ok;
 }
+
+namespace {
 
 // Until one of the peers may have something new (a NOTIFY, a data_version
 // that moved), a stop request, or a few seconds as a safety net.

@@ -15,5 +15,6 @@ void setup_control(CLI::App& app, int* exit_code);    // unlock, cancel
 void setup_history(CLI::App& app, int* exit_code);
 void setup_dump(CLI::App& app, int* exit_code);  // dump, restore
 void setup_sync(CLI::App& app, int* exit_code);
+void setup_run(CLI::App& app, int* exit_code);  // run, pause, resume
 
 }  // namespace ferry::cli

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     setup_history(app, &exit_code);
     setup_dump(app, &exit_code);
     setup_sync(app, &exit_code);
+    setup_run(app, &exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

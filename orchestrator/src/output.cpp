@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <syslog.h>
 
 namespace ferry::cli {
 namespace {
@@ -23,7 +24,15 @@ std::string pad(const std::string& text, size_t width) {
     return text + std::string(width - std::min(width, display_width(text)), ' ');
 }
 
+bool g_syslog = false;
+
 }  // namespace
+
+void also_log_to_syslog() {
+    if (!g_syslog)
+        openlog("ferry", LOG_PID, LOG_USER);
+    g_syslog = true;
+}
 
 int exit_code_for(const Error& error) {
     return error.kind() == ErrorKind::locked ? exit_locked : exit_error;
@@ -58,6 +67,8 @@ void log_line(const std::string& message) {
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
     std::fputs(fmt::format("{} ferry: {}\n", stamp, message).c_str(), stderr);
+    if (g_syslog)
+        syslog(LOG_INFO, "%s", message.c_str());
 }
 
 void report_error(const Error& error) {

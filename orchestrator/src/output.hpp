@@ -24,8 +24,10 @@ int exit_code_for(const Error& error);
 void print_table(const std::vector<std::string>& headers,
                  const std::vector<std::vector<std::string>>& rows);
 
-// "2026-11-22T10:00:00Z ferry: message" on stderr.
+// "2026-11-22T10:00:00Z ferry: message" on stderr (and to syslog, once
+// also_log_to_syslog() was called: --syslog).
 void log_line(const std::string& message);
+void also_log_to_syslog();
 
 // Reports an error on stderr: message, then DETAIL and HINT lines.
 void report_error(const Error& error);

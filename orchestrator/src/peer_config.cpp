@@ -10,6 +10,7 @@
 
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
+#include "job_config.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -20,6 +21,7 @@ struct Config {
     std::string path;  // empty when there is no config file
     std::map<std::string, std::string> peers;
     std::optional<std::string> local;
+    std::vector<JobSpec> jobs;
 };
 
 std::optional<std::string> g_explicit_path;
@@ -47,6 +49,20 @@ std::string anchor_sqlite_path(const std::string& url, const fs::path& config_di
     if (address.engine != PeerEngine::sqlite || fs::path(address.target).is_absolute())
         return url;
     return "sqlite:" + (config_dir / address.target).lexically_normal().string();
+}
+
+bool is_peer_name(const std::string& peer);
+
+// A peer name's address in `config`; anything else unchanged.
+std::string resolve_in(const Config& config, const std::string& peer) {
+    if (!is_peer_name(peer))
+        return peer;
+    auto found = config.peers.find(peer);
+    if (found == config.peers.end())
+        throw Error(ErrorKind::invalid_input,
+                    fmt::format("no peer named \"{}\" in {}", peer, config.path), {},
+                    fmt::format("Define it: [peers.{}] url = \"...\"", peer));
+    return found->second;
 }
 
 Config read_config(const std::string& path) {
@@ -80,10 +96,19 @@ Config read_config(const std::string& path) {
                                                    peer_name));
                 config.peers[peer_name] = anchor_sqlite_path(*url, dir);
             }
+        } else if (name == "jobs") {
+            if (!value.is_table())
+                throw config_error(path, "jobs must be a table of [jobs.NAME] sections");
         } else {
-            throw config_error(path, fmt::format("unknown setting \"{}\"", name));
+            throw config_error(path, fmt::format("line {}: unknown setting \"{}\"",
+                                                 value.source().begin.line, name));
         }
     }
+    // After every peer is known: a job may name one defined further down.
+    if (const toml::table* jobs = root["jobs"].as_table())
+        config.jobs = parse_jobs(*jobs, path, [&](const std::string& peer) {
+            return anchor_sqlite_path(resolve_in(config, peer), dir);
+        });
     if (config.local && !config.peers.count(*config.local))
         throw config_error(path, fmt::format("local = \"{}\" names no [peers.{}] section",
                                              *config.local, *config.local));
@@ -133,12 +158,31 @@ std::string resolve_peer(const std::string& peer) {
                     {},
                     "Write a connection string (\"host=... dbname=...\"), a URI, sqlite:PATH, or "
                     "define the name in ferry.toml (--config PATH; docs/config.md).");
-    auto found = loaded.peers.find(peer);
-    if (found == loaded.peers.end())
-        throw Error(ErrorKind::invalid_input,
-                    fmt::format("no peer named \"{}\" in {}", peer, loaded.path), {},
-                    fmt::format("Define it: [peers.{}] url = \"...\"", peer));
-    return found->second;
+    return resolve_in(loaded, peer);
+}
+
+bool config_has_jobs() {
+    return !config().jobs.empty();
+}
+
+const std::vector<JobSpec>& configured_jobs() {
+    const Config& loaded = config();
+    if (loaded.path.empty())
+        throw Error(ErrorKind::invalid_input, "no config file: ferry run needs one with jobs", {},
+                    "Give --config PATH or set FERRY_CONFIG; docs/scheduling.md shows one.");
+    if (loaded.jobs.empty())
+        throw Error(ErrorKind::invalid_input, fmt::format("{} defines no jobs", loaded.path), {},
+                    "Add [jobs.NAME] sections (docs/scheduling.md).");
+    return loaded.jobs;
+}
+
+const JobSpec& configured_job(const std::string& name) {
+    for (const auto& job : configured_jobs())
+        if (job.name == name)
+            return job;
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("no job named \"{}\" in {}", name, config().path), {},
+                "ferry status lists the jobs of the config file.");
 }
 
 std::string local_peer() {

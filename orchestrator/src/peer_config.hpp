@@ -12,6 +12,9 @@
 
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "job_config.hpp"
 
 namespace ferry::cli {
 
@@ -25,5 +28,10 @@ std::string resolve_peer(const std::string& peer);
 
 // The config's local peer (pull and push are relative to it), resolved.
 std::string local_peer();
+
+// The config's jobs (for ferry run), checked; throws when there are none.
+bool config_has_jobs();
+const std::vector<JobSpec>& configured_jobs();
+const JobSpec& configured_job(const std::string& name);
 
 }  // namespace ferry::cli

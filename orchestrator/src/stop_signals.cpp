@@ -3,11 +3,16 @@
 #include <signal.h>
 
 #include <atomic>
+#include <mutex>
 
 namespace ferry::cli {
 namespace {
 
 std::atomic<bool> g_stop_requested{false};
+// Nested and concurrent commands (ferry run's jobs) share the outermost
+// handlers: only it installs them, forgets old requests and restores.
+std::mutex g_depth_mutex;
+int g_depth = 0;
 
 extern "C" void request_stop(int) {
     g_stop_requested = true;
@@ -16,6 +21,9 @@ extern "C" void request_stop(int) {
 }  // namespace
 
 StopSignals::StopSignals() {
+    std::lock_guard<std::mutex> guard(g_depth_mutex);
+    if (g_depth++ > 0)
+        return;
     g_stop_requested = false;
     struct sigaction action {};
     action.sa_handler = request_stop;
@@ -25,6 +33,9 @@ StopSignals::StopSignals() {
 }
 
 StopSignals::~StopSignals() {
+    std::lock_guard<std::mutex> guard(g_depth_mutex);
+    if (--g_depth > 0)
+        return;
     sigaction(SIGINT, &old_int_, nullptr);
     sigaction(SIGTERM, &old_term_, nullptr);
 }

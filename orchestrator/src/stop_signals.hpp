@@ -1,6 +1,6 @@
 // Ctrl-C and SIGTERM ask a long command to stop at its next batch boundary
 // (never in the middle of a transaction); the handlers are restored when
-// the command ends.
+// the command ends. Nested, only the outermost one acts.
 #pragma once
 
 #include <csignal>

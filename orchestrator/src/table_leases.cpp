@@ -11,7 +11,6 @@
 #include "ferry/error.hpp"
 
 namespace ferry::cli {
-namespace {
 
 std::string this_host() {
     char host[256] = "";
@@ -19,8 +18,6 @@ std::string this_host() {
     return host;
 }
 
-// A holder that was a ferry process on this machine and is not running any
-// more (killed, crashed): its lease need not wait out its time to live.
 bool holder_is_gone(const std::string& holder) {
     pid_t pid = 0;
     char host[256] = "";
@@ -29,8 +26,6 @@ bool holder_is_gone(const std::string& holder) {
         return false;
     return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
-
-}  // namespace
 
 TableLeases::TableLeases(SyncTarget& target, const std::string& verb, int ttl_seconds)
     : target_(target),

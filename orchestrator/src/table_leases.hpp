@@ -12,6 +12,13 @@
 
 namespace ferry::cli {
 
+std::string this_host();
+
+// A holder named "ferry VERB (pid N on HOST)" that was a ferry process on
+// this machine and is not running any more (killed, crashed): its lease
+// need not wait out its time to live.
+bool holder_is_gone(const std::string& holder);
+
 class TableLeases {
   public:
     // The holder is named "ferry VERB (pid N on HOST)", which lets a later

@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# ferry run end to end on a real PostgreSQL cluster and real SQLite files:
+# config validation, due jobs in dependency and priority order, nothing due
+# (quiet), freshness, delta checks, leases across two processes started at
+# the same instant (every due job exactly once), pause and resume (also of a
+# running job), recovery of a job whose ferry was killed, fleets with a
+# failing member, and the job views of ferry status.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib/pg_cluster.sh"
+source "$here/../lib/assert.sh"
+ferry=${FERRY_BIN:-$here/../../build/ferry}
+work=$(mktemp -d /tmp/ferry-scheduling-XXXXXX)
+_tmp=$work
+trap 'rm -rf "$work"; pg_cluster_stop_all' EXIT
+pg_cluster_start scheduling
+
+tables='customers,orders,"Line Items"'
+source "$here/../lib/shop_fixture.sh"
+
+config=$work/ferry.toml
+export FERRY_CONFIG=$config
+# age DB JOB KIND INTERVAL: the job's last run of KIND happened INTERVAL ago.
+age() {
+  q "$1" "UPDATE ferry.checkpoints SET last_attempt_at = last_attempt_at - interval '$4',
+                                      last_completed_at = last_completed_at - interval '$4'
+          WHERE job = 'job $2' AND scope = '$3'" >/dev/null
+}
+sessions() { q "$1" "SELECT count(*) FROM ferry.sessions WHERE kind = '$2'"; }
+# line_of TEXT PATTERN: the number of the first line of TEXT that contains PATTERN.
+line_of() { printf '%s\n' "$1" | grep -n -m1 -- "$2" | cut -d: -f1; }
+
+# --- config validation: errors name the file, the line and the key
+write_bad() { printf '%s\n' '[peers.hub]' 'url = "dbname=hub"' "$@" >"$work/bad.toml"; }
+bad() { run "$ferry" run --config "$work/bad.toml"; }
+write_bad '[jobs.a]' 'source = "hub"' 'target = "dbname=b"' 'mode = "full"' 'full_every = "soon"'
+bad
+expect_status 1 "a duration that is not one is refused"
+expect_contains "$err" "bad.toml: line 7: jobs.a.full_every: \"soon\" is not a duration" \
+  "the error names file, line and key"
+write_bad '[jobs.a]' 'source = "hub"' 'target = "dbname=b"' 'mode = "full"' 'full_every = "1h"' \
+  'colour = "blue"'
+bad
+expect_contains "$err" "line 8: jobs.a.colour: unknown setting" "an unknown setting is refused"
+write_bad '[jobs.a]' 'source = "nowhere"' 'target = "dbname=b"' 'mode = "full"' 'full_every = "1h"'
+bad
+expect_contains "$err" "jobs.a.source: no peer named \"nowhere\"" "an unknown peer is refused"
+write_bad '[jobs.a]' 'source = "hub"' 'target = "dbname=b"' 'mode = "incremental"' \
+  'full_every = "1h"'
+bad
+expect_contains "$err" "an incremental job needs delta_every" "a job without its period is refused"
+write_bad '[jobs.a]' 'source = "hub"' 'target = "dbname=b"' 'mode = "full"' 'full_every = "1h"' \
+  'after = ["b"]' '[jobs.b]' 'source = "hub"' 'target = "dbname=c"' 'mode = "full"' \
+  'full_every = "1h"' 'after = ["a"]'
+bad
+expect_contains "$err" "the after settings of jobs a, b form a cycle" "a cycle of after is refused"
+write_bad '[jobs.a]' 'source = "hub"' 'target = "sqlite:/x/{user}.db"' 'mode = "full"' \
+  'full_every = "1h"'
+bad
+expect_contains "$err" "a fleet job needs exactly one of members_query and members_glob" \
+  "a fleet without members is refused"
+run "$ferry" run --config "$work/missing.toml"
+expect_status 1 "a missing config file is an error"
+
+# --- the shop: a hub and a PostgreSQL site; a SQLite file for line items
+new_pg hub
+fill_shop hub 3000
+new_pg site
+new_lite "$work/items.db"
+cat >"$config" <<EOF
+[peers.hub]
+url = "dbname=hub"
+[peers.site]
+url = "dbname=site"
+[peers.items]
+url = "sqlite:items.db"
+
+[jobs.orders]                  # needs its customers first
+source = "hub"
+target = "site"
+tables = ["orders"]
+mode = "full"
+full_every = "1h"
+delta_every = "10m"
+after = ["customers"]
+priority = 50
+
+[jobs.customers]
+source = "hub"
+target = "site"
+tables = ["customers"]
+mode = "incremental"
+delta_every = "30m"
+priority = 10
+
+[jobs.items]
+source = "hub"
+target = "items"
+tables = ['"Line Items"']
+mode = "full"
+full_every = "2h"
+fresh_within = "1h"
+priority = 20
+EOF
+
+run "$ferry" run --dry-run
+expect_status 0 "dry run"
+expect_contains "$out" "would run" "the dry run says what would run"
+expect_contains "$out" "due: no full copy has completed yet" "and why"
+expect_equal "$(sessions site full)" 0 "the dry run ran nothing"
+
+run "$ferry" run
+expect_status 0 "the first run: every job is due"
+expect_contains "$err" "job customers: dbname=hub -> dbname=site: no starting point, copying the tables first" \
+  "a link without a starting point is copied first"
+c=$(line_of "$err" "job customers: delta run")
+i=$(line_of "$err" "job items: full run")
+o=$(line_of "$err" "job orders: full run")
+if [[ -n $c && -n $i && -n $o && $i -lt $c && $c -lt $o ]]; then
+  pass "jobs ran by priority, orders (the highest) after the customers it depends on"
+else fail "run order (items $i, customers $c, orders $o)" "$err"; fi
+check() { if same "$1" "$2"; then pass "$3"; else fail "$3"; fi; }
+tables=customers check dbname=hub dbname=site "customers synced"
+tables=orders check dbname=hub dbname=site "orders copied"
+tables='"Line Items"' check dbname=hub "sqlite:$work/items.db" "line items copied to SQLite"
+
+run "$ferry" run
+expect_status 0 "a second run right after"
+expect_equal "$out$err" "" "nothing due: ferry run prints nothing"
+
+run "$ferry" status
+expect_contains "$out" "customers  incremental" "ferry status lists the jobs"
+expect_contains "$out" "full succeeded" "with their outcome"
+expect_contains "$out" "in 2" "and when they are due next"
+run "$ferry" status --json
+expect_equal "$(json_query "$out" "SELECT count(*) FROM input, jsonb_array_elements(j->'jobs') x WHERE (x->>'due')::boolean")" \
+  0 "status --json: nothing due"
+run "$ferry" status --prometheus
+expect_contains "$out" 'ferry_job_last_success_timestamp_seconds{job="orders",mode="full",home="dbname=site"}' \
+  "status --prometheus: the last success per job"
+expect_contains "$out" 'ferry_job_due{job="items",mode="full",home="sqlite:' "and due flags"
+
+# --- freshness: items is fresh for an hour although due every two
+q_lite() { sqlite3 "$1" "$2"; }
+q_lite "$work/items.db" "UPDATE ferry_checkpoints SET
+  last_completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-30 minutes')
+  WHERE job = 'job items'"
+run "$ferry" run --once items
+expect_status 0 "--once of a fresh job"
+run "$ferry" run --once items --json
+expect_equal "$(json_query "$out" "SELECT j->'jobs'->0->>'outcome' FROM input")" "fresh" \
+  "a job completed within fresh_within is skipped, even with --once"
+q_lite "$work/items.db" "UPDATE ferry_checkpoints SET
+  last_completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-150 minutes')
+  WHERE job = 'job items'"
+run "$ferry" run --json
+expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'items'")" \
+  "unchanged" "a due full job whose tables are equal writes nothing"
+
+# --- delta checks: a full job's delta run compares table hashes first
+before=$(sessions site full)
+age site orders full "15 minutes"
+run "$ferry" run --json
+expect_equal "$(json_query "$out" "SELECT x->>'outcome' || ' ' || (x->>'work') FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'orders'")" \
+  "unchanged delta" "delta run of equal tables: skipped, unchanged"
+expect_equal "$(sessions site full)" "$before" "and no copy was started"
+expect_equal "$(q site "SELECT position->>'outcome' FROM ferry.checkpoints WHERE job = 'job orders' AND scope = 'delta'")" \
+  "skipped: unchanged" "the record says skipped: unchanged"
+q hub "UPDATE orders SET note = 'changed' WHERE id = 7" >/dev/null
+age site orders delta "15 minutes"
+run "$ferry" run --json
+expect_equal "$(json_query "$out" "SELECT (x->>'written') || ' ' || (x->>'outcome') FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'orders'")" \
+  "1 succeeded" "a delta run of a changed table writes the one row that differs"
+
+# --- dependencies: a job whose predecessor fails waits
+cat >"$work/deps.toml" <<EOF
+[jobs.products]
+source = "host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2"
+target = "dbname=site"
+tables = ["customers"]
+mode = "full"
+full_every = "1h"
+[jobs.prices]
+source = "dbname=hub"
+target = "dbname=site"
+tables = ["orders"]
+mode = "full"
+full_every = "1h"
+after = ["products"]
+priority = 100
+EOF
+run "$ferry" run --config "$work/deps.toml" --json
+expect_status 1 "a failed job fails the run"
+expect_equal "$(json_query "$out" "SELECT string_agg(x->>'job' || '=' || (x->>'outcome'), ' ' ORDER BY x->>'job') FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "prices=waiting products=failed" "prices waits for products, which failed"
+expect_contains "$err" "job prices: waiting: after products (failed)" "the log says what it waits for"
+
+# --- two ferry run at the same instant: every due job exactly once
+for n in 1 2 3 4 5; do new_pg "c$n"; done
+{
+  for n in 1 2 3 4 5; do
+    printf '[jobs.copy%s]\nsource = "dbname=hub"\ntarget = "dbname=c%s"\ntables = ["customers", "orders"]\nmode = "full"\nfull_every = "1h"\n' "$n" "$n"
+  done
+} >"$work/race.toml"
+"$ferry" run --config "$work/race.toml" >"$work/r1.out" 2>"$work/r1.err" &
+p1=$!
+"$ferry" run --config "$work/race.toml" >"$work/r2.out" 2>"$work/r2.err" &
+p2=$!
+set +e; wait $p1; s1=$?; wait $p2; s2=$?; set -e
+runs=$(cat "$work/r1.err" "$work/r2.err" | grep -c ": full run (" || true)
+expect_equal "$runs" 5 "two concurrent runs: five jobs started in all"
+total=0
+for n in 1 2 3 4 5; do total=$((total + $(sessions "c$n" full))); done
+expect_equal "$total" 5 "each target has exactly one copy session"
+if [[ $s1 -eq 0 || $s1 -eq 4 ]] && [[ $s2 -eq 0 || $s2 -eq 4 ]]; then
+  pass "both runs end with 0 or 4 (skipped because locked)"
+else fail "exit codes $s1 $s2" "$(cat "$work"/r*.err)"; fi
+for n in 1 2 3 4 5; do tables=customers,orders check dbname=hub "dbname=c$n" "copy $n equal" >/dev/null; done
+run "$ferry" run --config "$work/race.toml"
+expect_equal "$out$err" "" "a third run finds nothing due"
+
+# --- pause and resume
+run "$ferry" pause customers --reason "hub maintenance"
+expect_status 0 "ferry pause JOB"
+age site customers delta "40 minutes"
+run "$ferry" run
+expect_status 4 "a due paused job: exit 4"
+expect_contains "$err" "job customers: paused: hub maintenance (by " "the reason is shown"
+run "$ferry" status
+expect_contains "$out" "paused: hub maintenance" "ferry status shows the pause"
+expect_equal "$(q site "SELECT count(*) FROM ferry.locks WHERE name = 'pause customers'")" 1 \
+  "the pause is a row in the home's ferry.locks"
+run "$ferry" resume customers
+expect_contains "$out" "resumed job customers" "ferry resume JOB"
+run "$ferry" run --json
+expect_status 0 "after resume the job runs"
+expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'customers'")" \
+  "unchanged" "the resumed job ran (nothing had changed)"
+run "$ferry" pause --all --reason "upgrade"
+age site customers delta "40 minutes"
+run "$ferry" run
+expect_status 4 "pause --all stops every job"
+run "$ferry" resume --all
+expect_contains "$out" "resumed all jobs" "resume --all"
+
+# A running job is paused: it stops after its current batch, and resumes
+# from its checkpoint after ferry resume.
+new_lite "$work/big.db"
+q hub "INSERT INTO orders SELECT i, 1 + i % 1000, repeat('x', 200) FROM generate_series(100001, 400000) i" >/dev/null
+cat >>"$config" <<EOF
+[jobs.big]
+source = "hub"
+target = "sqlite:big.db"
+tables = ["customers", "orders"]
+mode = "full"
+full_every = "1d"
+EOF
+"$ferry" run --once big >"$work/big.out" 2>"$work/big.err" &
+big=$!
+for _ in $(seq 1 200); do
+  [[ $(sqlite3 "$work/big.db" "SELECT count(*) FROM orders") -gt 1000 ]] && break
+  sleep 0.05
+done
+run "$ferry" pause big --reason "stop now"
+expect_contains "$out" "to stop after its batch" "pause asks the running session to stop"
+set +e; wait $big; bs=$?; set -e
+expect_equal "$bs" 4 "the paused run ends with exit 4"
+expect_contains "$(cat "$work/big.err")" "stopped after its current batch" "and says it stopped"
+rows_then=$(sqlite3 "$work/big.db" "SELECT count(*) FROM orders")
+if [[ $rows_then -gt 0 && $rows_then -lt 303000 ]]; then pass "it stopped part way ($rows_then orders)"
+else fail "it stopped part way ($rows_then orders)"; fi
+run "$ferry" resume big
+run "$ferry" run --json
+expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'big'")" \
+  "succeeded" "after resume the paused job is retried at once and completes"
+tables=customers,orders check dbname=hub "sqlite:$work/big.db" "and the copy is whole"
+
+# --- stuck-job recovery: a ferry run killed with -9 mid-job
+sqlite3 "$work/big.db" "DELETE FROM orders WHERE id > 200000"
+age_lite() { sqlite3 "$work/big.db" "UPDATE ferry_checkpoints SET last_completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 days') WHERE job = 'job big'"; }
+age_lite
+"$ferry" run --once big >/dev/null 2>&1 &
+victim=$!
+for _ in $(seq 1 200); do
+  [[ $(sqlite3 "$work/big.db" "SELECT count(*) FROM ferry_sessions WHERE status = 'running'") -gt 0 ]] && break
+  sleep 0.05
+done
+kill -9 $victim; wait $victim 2>/dev/null || true
+expect_equal "$(sqlite3 "$work/big.db" "SELECT status FROM ferry_checkpoints WHERE job = 'job big' AND scope = 'full'")" \
+  "running" "the killed run left its record running"
+run "$ferry" run --json
+expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'big'")" \
+  "succeeded" "the next run takes the dead run's lease and retries the job"
+expect_contains "$err" "abandoned: the run ferry run (pid $victim on" "and says the old run was abandoned"
+expect_equal "$(sqlite3 "$work/big.db" "SELECT count(*) FROM ferry_sessions WHERE status = 'running'")" 0 \
+  "the dead run's session is finished"
+tables=customers,orders check dbname=hub "sqlite:$work/big.db" "the copy is whole again"
+# A record left running by another machine's ferry whose lease expired.
+q site "UPDATE ferry.checkpoints SET status = 'running', position = '{\"holder\": \"ferry run (pid 1 on elsewhere)\", \"sessions\": []}'
+        WHERE job = 'job customers' AND scope = 'delta'" >/dev/null
+run "$ferry" run --json
+expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'customers'")" \
+  "unchanged" "a job abandoned elsewhere (lease expired) is retried"
+expect_equal "$(q site "SELECT status FROM ferry.checkpoints WHERE job = 'job customers' AND scope = 'delta'")" \
+  "completed" "and its record completes"
+
+# --- fleets: one SQLite file per user, a failing member reported apart
+q hub "CREATE TABLE users (id text PRIMARY KEY); INSERT INTO users VALUES ('u1'), ('u2'), ('u3'), ('u4');
+       CREATE TABLE notes (id int PRIMARY KEY, user_id text REFERENCES users, body text);
+       CREATE INDEX ON notes (user_id);
+       INSERT INTO notes SELECT i, 'u' || (1 + i % 4), 'note ' || i FROM generate_series(1, 400) i" >/dev/null
+"$ferry" init dbname=hub --track notes >/dev/null
+mkdir -p "$work/fleet"
+for u in u1 u2 u3; do  # u4 has no file: that member fails
+  sqlite3 "$work/fleet/notes-$u.db" "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id TEXT, body TEXT)"
+  "$ferry" init "sqlite:$work/fleet/notes-$u.db" --track notes >/dev/null
+done
+cat >"$work/fleet.toml" <<EOF
+[peers.hub]
+url = "dbname=hub"
+[jobs.notes]
+source = "hub"
+target = "sqlite:fleet/notes-{user}.db"
+members_query = "SELECT id FROM users ORDER BY id"
+tables = ["notes"]
+where = ["notes:user_id = {user}"]
+mode = "incremental"
+delta_every = "5m"
+EOF
+run "$ferry" run --config "$work/fleet.toml" --json --jobs 2
+expect_status 1 "a fleet with a failing member fails the run"
+expect_equal "$(json_query "$out" "SELECT (x->>'members') || ' ' || (x->'failed_members' ? 'u4')::text FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "4 true" "all four members were tried; u4 is reported"
+expect_contains "$err" "member u4 failed" "the log names the failing member"
+expect_equal "$(sqlite3 "$work/fleet/notes-u2.db" "SELECT count(*), min(user_id), max(user_id) FROM notes")" \
+  "100|u2|u2" "each member holds only its user's rows"
+expect_equal "$(q hub "SELECT count(*) FROM ferry.consumers WHERE name LIKE 'sqlite:%'")" 3 \
+  "each member consumes the hub's changes"
+# Changes for one user: the others are found unchanged by their hashes.
+# (user of note i: u(1 + i % 4))
+q hub "UPDATE notes SET body = 'edited' WHERE id IN (4, 8); UPDATE notes SET user_id = 'u2' WHERE id = 12" >/dev/null
+sed -i "s/members_query = .*/members_query = \"SELECT id FROM users WHERE id <> 'u4'\"/" "$work/fleet.toml"
+run "$ferry" run --config "$work/fleet.toml" --json
+expect_status 0 "the failed fleet is retried at once"
+expect_equal "$(json_query "$out" "SELECT (x->>'members') || ' ' || (x->>'members_unchanged') || ' ' || (x->>'outcome') FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "3 1 succeeded" "u1 and u2 took changes, u3 was unchanged"
+expect_equal "$(sqlite3 "$work/fleet/notes-u1.db" "SELECT count(*) FROM notes WHERE body = 'edited'")" 2 \
+  "u1 got its edited notes"
+expect_equal "$(sqlite3 "$work/fleet/notes-u1.db" "SELECT count(*) FROM notes WHERE id = 12")" 0 \
+  "the note moved to u2 left u1"
+expect_equal "$(sqlite3 "$work/fleet/notes-u2.db" "SELECT user_id FROM notes WHERE id = 12")" "u2" \
+  "and arrived at u2"
+# The same fleet listed by a glob of the files.
+sed -i 's/^members_query = .*/members_glob = "fleet\/notes-*.db"/' "$work/fleet.toml"
+q hub "UPDATE notes SET body = 'again' WHERE id = 2" >/dev/null
+q hub "UPDATE ferry.checkpoints SET last_completed_at = now() - interval '1 hour' WHERE job = 'job notes'" >/dev/null
+run "$ferry" run --config "$work/fleet.toml" --json
+expect_equal "$(json_query "$out" "SELECT (x->>'members') || ' ' || (x->>'members_unchanged') FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "3 2" "members_glob finds the three files; only u3 had a change"
+expect_equal "$(sqlite3 "$work/fleet/notes-u3.db" "SELECT body FROM notes WHERE id = 2")" "again" \
+  "u3 got its change"
+run "$ferry" run --config "$work/fleet.toml"
+expect_equal "$out$err" "" "the fleet is not due again"
+
+finish
