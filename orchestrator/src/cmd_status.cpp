@@ -23,6 +23,7 @@ struct StatusOptions {
     std::string peer;
     bool json = false;
     bool prometheus = false;
+    bool peer_given = false;  // "" is a peer given (and refused), not none
 };
 
 const char* const kStatusQuery = R"(
@@ -100,7 +101,7 @@ void print_peer_prometheus(const std::string& peer, const std::vector<StatusRow>
 }
 
 int run_status(const StatusOptions& options) {
-    if (options.peer.empty()) {
+    if (!options.peer_given) {
         if (!config_has_jobs())
             throw CLI::RequiredError("peer (or a config file with jobs)");
         return print_jobs_status(options.json, options.prometheus);
@@ -156,7 +157,10 @@ void setup_status(CLI::App& app, int* exit_code) {
     cmd->add_flag("--json", options->json, "Print the result as JSON");
     cmd->add_flag("--prometheus", options->prometheus,
                   "Prometheus text format (node_exporter's textfile collector)");
-    cmd->callback([options, exit_code] { *exit_code = run_status(*options); });
+    cmd->callback([options, exit_code, cmd] {
+        options->peer_given = cmd->get_option("peer")->count() > 0;
+        *exit_code = run_status(*options);
+    });
 }
 
 }  // namespace ferry::cli
