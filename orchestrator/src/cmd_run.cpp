@@ -275,6 +275,12 @@ void Runner::execute(const JobSpec& job, Work work, JobReport& report) {
         work = decision.work;
     report.work = work_name(work);
     std::string kind = report.work;
+    nlohmann::json fleet_memory = nlohmann::json::object();
+    if (job.fleet) {
+        const nlohmann::json& last = state.positions[job.name + " delta"];
+        if (last.is_object() && last.contains("fleet") && last["fleet"].is_object())
+            fleet_memory = last["fleet"];
+    }
     LeaseKeeper keeper(job.home(), lease, holder_, options_.lease_seconds);
     nlohmann::json position = {
         {"holder", holder_}, {"work", kind}, {"sessions", nlohmann::json::array()}};
@@ -285,6 +291,7 @@ void Runner::execute(const JobSpec& job, Work work, JobReport& report) {
     work_options.lease_seconds = options_.lease_seconds;
     work_options.parallel = options_.parallel;
     work_options.log = [](const std::string& line) { log_line(line); };
+    work_options.fleet_memory = std::move(fleet_memory);
     if (!job.fleet) {
         work_options.on_session = [&](const std::string& peer, int64_t id) {
             position["sessions"].push_back(
@@ -323,6 +330,17 @@ void Runner::finish(const JobSpec& job, const std::string& kind, JobReport& repo
                     nlohmann::json& position, const std::optional<Error>& error) {
     JobStore& store = homes_.store(job.home());
     const WorkResult& r = report.result;
+    if (job.fleet && !error) {
+        // What each member received, and the unchanged members' consumers
+        // acknowledged, in one transaction: whatever happens next.
+        position["fleet"] = r.fleet_memory;
+        try {
+            store.update_and_ack(job.name, kind, position, r.acks, r.ack_cursor);
+        } catch (const Error& e) {
+            log_line(fmt::format("job {}: cannot record the fleet's members in {}: {}", job.name,
+                                 store.peer(), e.what()));
+        }
+    }
     if (error) {
         report.outcome = "failed";
         report.error = error->what();

@@ -39,6 +39,9 @@ struct LinkReport {
     uint64_t purged = 0;
     std::optional<int64_t> session;
     bool settled_equal = false;
+    std::string target_peer;     // the target's peer id (its consumer name at the source)
+    std::string settled_hash;    // the source's digests when settled: "rows:hex,..."
+    std::string settled_cursor;  // and the cursor the checkpoint moved to
 };
 
 // One direction of a link: everything A committed since B's checkpoint.
@@ -193,6 +196,7 @@ void LinkSync::open() {
     job_ = "sync from " + reader_->peer_id();
     rules_ = {policy_, reader_->peer_id(), applier_->peer_id()};
     report_ = {source_->name(), target_->name(), changes::policy_name(policy_), {}, 0, 0, {}};
+    report_.target_peer = applier_->peer_id();
     progress_.step(1, 1, "sync", fmt::format("{} -> {}", source_->name(), target_->name()));
 
     leases_ = std::make_unique<TableLeases>(*target_, "sync", options_.lease_seconds);
@@ -206,12 +210,17 @@ void LinkSync::open() {
 bool LinkSync::settle_if_equal() {
     nlohmann::json snapshot = nlohmann::json::parse(source_->begin_snapshot());
     bool equal = true;
-    for (size_t i = 0; i < tables_.size() && equal; i++)
-        equal = source_->table_hash(tables_[i]) == target_->table_hash(tables_[i]);
+    std::vector<std::pair<std::string, canonical::TableDigest>> digests;
+    for (size_t i = 0; i < tables_.size() && equal; i++) {
+        digests.emplace_back(tables_[i].source.name, source_->table_hash(tables_[i]));
+        equal = digests.back().second == target_->table_hash(tables_[i]);
+    }
     source_->end_snapshot();
     if (!equal)
         return false;
     std::string cursor = snapshot.at("cursor").dump();
+    report_.settled_hash = digests_text(digests);
+    report_.settled_cursor = cursor;
     applier_->begin_link(job_, scope_, false);
     applier_->begin(reader_->peer_id());
     applier_->commit(job_, scope_, cursor, 0);
@@ -363,6 +372,9 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
             result->written += c.inserted + c.updated + c.deleted;
             result->conflicts += c.conflicts;
             result->settled_equal = report.settled_equal;
+            result->target_peer = report.target_peer;
+            result->settled_hash = report.settled_hash;
+            result->settled_cursor = report.settled_cursor;
         }
     }
     if (options.print_report)

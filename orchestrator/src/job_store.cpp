@@ -106,6 +106,18 @@ SELECT 'now', NULL, NULL, NULL, extract(epoch FROM now())::float8, NULL, NULL, N
                 const nlohmann::json& position) override {
         advance(job, kind, position);
     }
+    void update_and_ack(const std::string& job, const std::string& kind,
+                        const nlohmann::json& position, const std::vector<std::string>& consumers,
+                        const std::string& cursor) override {
+        in_transaction(db_, [&] {
+            advance(job, kind, position);
+            if (!consumers.empty())
+                db_.execute("SELECT ferry.ack(c, $2::jsonb) FROM jsonb_array_elements_text($1) c",
+                            {nlohmann::json(consumers).dump(), cursor});
+        });
+        if (!consumers.empty())
+            db_.execute("SELECT ferry.purge()");
+    }
     void complete(const std::string& job, const std::string& kind,
                   const nlohmann::json& position) override {
         in_transaction(db_, [&] {
@@ -183,6 +195,17 @@ SELECT 'now', NULL, NULL, NULL, (julianday('now') - 2440587.5) * 86400.0, NULL, 
     void update(const std::string& job, const std::string& kind,
                 const nlohmann::json& position) override {
         advance(job, kind, position);
+    }
+    void update_and_ack(const std::string& job, const std::string& kind,
+                        const nlohmann::json& position, const std::vector<std::string>& consumers,
+                        const std::string& cursor) override {
+        transaction([&] {
+            advance(job, kind, position);
+            for (const auto& consumer : consumers)
+                db_.execute("SELECT ferry_ack(?1, ?2)", {consumer, cursor});
+        });
+        if (!consumers.empty())
+            db_.execute("SELECT ferry_purge()");
     }
     void complete(const std::string& job, const std::string& kind,
                   const nlohmann::json& position) override {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ferry/schedule.hpp"
 
@@ -50,6 +51,13 @@ class JobStore {
                        const nlohmann::json& position) = 0;
     virtual void update(const std::string& job, const std::string& kind,
                         const nlohmann::json& position) = 0;
+    // update(), and in the same transaction each consumer acknowledged at
+    // `cursor` (a fleet's unchanged members: docs/scheduling.md#fleets);
+    // then the change log purged of what every consumer has.
+    virtual void update_and_ack(const std::string& job, const std::string& kind,
+                                const nlohmann::json& position,
+                                const std::vector<std::string>& consumers,
+                                const std::string& cursor) = 0;
     virtual void complete(const std::string& job, const std::string& kind,
                           const nlohmann::json& position) = 0;
     virtual void fail(const std::string& job, const std::string& kind,

@@ -111,6 +111,10 @@ WorkResult apply_changes(const JobSpec& job, const Pair& pair, const WorkOptions
     result.written += synced.written;
     result.conflicts += synced.conflicts;
     result.unchanged = synced.settled_equal || (synced.changes == 0 && result.written == 0);
+    if (synced.settled_equal) {
+        result.settled_peer = synced.target_peer;
+        result.settled_hash = synced.settled_hash;
+    }
     return result;
 }
 
@@ -192,11 +196,64 @@ Pair member_pair(const JobSpec& job, const std::string& value) {
     return pair;
 }
 
+// The hub's rows of each member, hashed in one snapshot: "rows:hex,..." per
+// member, as settle_if_equal writes them, and the snapshot's cursor.
+struct HubHashes {
+    std::string cursor;
+    std::map<std::string, std::string> of_member;
+};
+
+HubHashes hash_members_on_hub(const JobSpec& job, const std::vector<std::string>& values) {
+    auto hub = open_sync_source(job.source);
+    hub->require_ferry();
+    std::vector<SyncTable> tables = plan_source_tables(*hub, job.tables, job.filters);
+    HubHashes out;
+    out.cursor = nlohmann::json::parse(hub->begin_snapshot()).at("cursor").dump();
+    for (const auto& value : values) {
+        std::vector<std::pair<std::string, canonical::TableDigest>> digests;
+        for (SyncTable table : tables) {
+            if (table.filter)
+                table.filter = fill_filter(*table.filter, *job.fleet, value);
+            digests.emplace_back(table.source.name, hub->table_hash(table));
+        }
+        out.of_member[value] = digests_text(std::move(digests));
+    }
+    hub->end_snapshot();
+    return out;
+}
+
+// An incremental fleet of targets: members whose rows on the hub hash as
+// they did when they last received them have nothing to receive, and are
+// not opened at all (docs/scheduling.md#fleets). Returns the others.
+std::vector<std::string> skip_unchanged_members(const JobSpec& job,
+                                                const std::vector<std::string>& members, bool full,
+                                                const WorkOptions& options, WorkResult& total) {
+    if (full || job.mode == "full" || !job.fleet->pattern_is_target || options.fleet_memory.empty())
+        return members;
+    HubHashes hub = hash_members_on_hub(job, members);
+    std::vector<std::string> others;
+    for (const auto& value : members) {
+        auto known = options.fleet_memory.find(value);
+        if (known == options.fleet_memory.end() || !known->is_object() ||
+            known->value("hash", "") != hub.of_member[value] || known->value("peer", "").empty()) {
+            others.push_back(value);
+            continue;
+        }
+        total.fleet_memory[value] = *known;
+        total.acks.push_back(known->value("peer", ""));
+        total.members++;
+        total.members_unchanged++;
+    }
+    total.ack_cursor = hub.cursor;
+    return others;
+}
+
 // Members in parallel, each on its own connections; one failing does not
 // stop the others, a pause stops those not yet started.
 WorkResult run_fleet(const JobSpec& job, bool full, const WorkOptions& options) {
-    std::vector<std::string> members = fleet_members(job);
     WorkResult total;
+    std::vector<std::string> members =
+        skip_unchanged_members(job, fleet_members(job), full, options, total);
     std::mutex mutex;
     size_t next = 0;
     auto worker = [&] {
@@ -230,6 +287,9 @@ WorkResult run_fleet(const JobSpec& job, bool full, const WorkOptions& options) 
                 continue;
             }
             total.members_unchanged += one.unchanged ? 1 : 0;
+            if (!one.settled_hash.empty())
+                total.fleet_memory[value] = {{"peer", one.settled_peer},
+                                             {"hash", one.settled_hash}};
             total.written += one.written;
             total.changes += one.changes;
             total.conflicts += one.conflicts;
@@ -242,6 +302,7 @@ WorkResult run_fleet(const JobSpec& job, bool full, const WorkOptions& options) 
     for (auto& thread : threads)
         thread.join();
     total.unchanged = total.members_unchanged == total.members && total.failed_members.empty();
+
     return total;
 }
 

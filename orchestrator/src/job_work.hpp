@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,17 @@ struct WorkResult {
     size_t members_unchanged = 0;
     std::map<std::string, std::string> failed_members;
     bool stopped_by_pause = false;  // fleet members left for later
+    // Incremental fleets of targets: what each member last received, by
+    // value: {"peer": its peer id, "hash": the hub's digests of its rows},
+    // kept in the fleet's record for the next run; and the members found
+    // unchanged by it, whose consumers the record's write acknowledges at
+    // ack_cursor in the same transaction.
+    nlohmann::json fleet_memory = nlohmann::json::object();
+    std::vector<std::string> acks;
+    std::string ack_cursor;
+    // One pair settled equal: its peer id and the source's digests.
+    std::string settled_peer;
+    std::string settled_hash;
 };
 
 struct WorkOptions {
@@ -35,6 +47,8 @@ struct WorkOptions {
     // Asked between fleet members; true makes the rest wait for a later run.
     std::function<bool()> paused;
     std::function<void(const std::string&)> log;
+    // The fleet record's memory from the last run (see WorkResult).
+    nlohmann::json fleet_memory = nlohmann::json::object();
 };
 
 // Runs `full` (a full copy) or else a delta run. Throws on failure; a fleet

@@ -1082,6 +1082,47 @@ class SqliteTarget : public SyncTarget {
 
 // Every table named, checked on both sides before anything is written; all
 // problems are reported at once.
+void apply_filters(SyncSource& source, std::vector<SyncTable>& tables,
+                   const std::vector<std::string>& filters) {
+    for (const auto& option : filters) {
+        auto [name, condition] = split_table_filter(option);
+        std::string identity = source.identify(name);
+        bool matched = false;
+        for (auto& table : tables)
+            if (source.identify(table.source.name) == identity) {
+                table.filter = condition;
+                matched = true;
+            }
+        if (!matched)
+            throw Error(ErrorKind::invalid_input,
+                        fmt::format("--where names table \"{}\", which is not synced", name), {},
+                        "Add it to --tables, or drop the --where.");
+    }
+}
+
+std::string digests_text(std::vector<std::pair<std::string, canonical::TableDigest>> digests) {
+    std::sort(digests.begin(), digests.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string text;
+    for (const auto& [name, digest] : digests)
+        text +=
+            fmt::format("{}{}={}:{}", text.empty() ? "" : ",", name, digest.rows(), digest.hex());
+    return text;
+}
+
+std::vector<SyncTable> plan_source_tables(SyncSource& source, std::vector<std::string> names,
+                                          const std::vector<std::string>& filters) {
+    if (names.empty())
+        names = source.tracked_tables();
+    std::vector<SyncTable> tables;
+    for (const auto& name : names) {
+        PeerTable table = source.describe(name);
+        tables.push_back({table, table, {}});
+    }
+    apply_filters(source, tables, filters);
+    return tables;
+}
+
 std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                                         std::vector<std::string> names,
                                         const std::vector<std::string>& filters,
@@ -1112,20 +1153,7 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                     fmt::format("{}", fmt::join(problems, "\n")),
                     "Create the missing tables and columns on the target (the same names and "
                     "primary key), then run again.");
-    for (const auto& option : filters) {
-        auto [name, condition] = split_table_filter(option);
-        std::string identity = source.identify(name);
-        bool matched = false;
-        for (auto& table : tables)
-            if (source.identify(table.source.name) == identity) {
-                table.filter = condition;
-                matched = true;
-            }
-        if (!matched)
-            throw Error(ErrorKind::invalid_input,
-                        fmt::format("--where names table \"{}\", which is not synced", name), {},
-                        "Add it to --tables, or drop the --where.");
-    }
+    apply_filters(source, tables, filters);
     return target.parents_first(std::move(tables));
 }
 

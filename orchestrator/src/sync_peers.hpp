@@ -157,4 +157,13 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                                         const std::string& verb);
 std::unique_ptr<SyncTarget> open_sync_target(const std::string& peer);
 
+// Table digests as one text, "name=rows:hex,..." sorted by name, which
+// compares alike however the tables were ordered.
+std::string digests_text(std::vector<std::pair<std::string, canonical::TableDigest>> digests);
+
+// The tables as the source alone describes them (target = source), with
+// the filters applied: for hashing the source's side of many links at once.
+std::vector<SyncTable> plan_source_tables(SyncSource& source, std::vector<std::string> names,
+                                          const std::vector<std::string>& filters);
+
 }  // namespace ferry::cli

@@ -361,5 +361,36 @@ expect_equal "$(sqlite3 "$work/fleet/notes-u3.db" "SELECT body FROM notes WHERE 
   "u3 got its change"
 run "$ferry" run --config "$work/fleet.toml"
 expect_equal "$out$err" "" "the fleet is not due again"
+# Nothing changed: members whose rows on the hub hash as they did when they
+# last received them are not opened at all; their consumers still move on.
+age_fleet() { q hub "UPDATE ferry.checkpoints SET last_completed_at = now() - interval '1 hour' WHERE job = 'job notes'" >/dev/null; }
+age_fleet
+run "$ferry" run --config "$work/fleet.toml" --json
+expect_equal "$(json_query "$out" "SELECT (x->>'members_unchanged') || ' ' || (x->>'outcome') FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "3 unchanged" "nothing changed: every member unchanged"
+u1_peer=$(sqlite3 "$work/fleet/notes-u1.db" "SELECT value FROM ferry_meta WHERE key = 'peer_id'")
+u1_sessions=$(sqlite3 "$work/fleet/notes-u1.db" "SELECT count(*) FROM ferry_sessions")
+u1_acked=$(q hub "SELECT cursor FROM ferry.consumers WHERE name = '$u1_peer'")
+q hub "INSERT INTO notes VALUES (1000, 'u3', 'new for u3')" >/dev/null
+age_fleet
+run "$ferry" run --config "$work/fleet.toml" --json
+expect_equal "$(json_query "$out" "SELECT (x->>'members_unchanged') || ' ' || (x->>'outcome') FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "2 succeeded" "one member with a change"
+expect_equal "$(sqlite3 "$work/fleet/notes-u1.db" "SELECT count(*) FROM ferry_sessions")" "$u1_sessions" \
+  "an unchanged member's file was not opened for a sync"
+expect_not_equal "$(q hub "SELECT cursor FROM ferry.consumers WHERE name = '$u1_peer'")" "$u1_acked" \
+  "but its consumer on the hub was acknowledged further"
+q hub "UPDATE notes SET body = 'late edit' WHERE id = 4" >/dev/null
+age_fleet
+run "$ferry" run --config "$work/fleet.toml" --json
+expect_equal "$(sqlite3 "$work/fleet/notes-u1.db" "SELECT body FROM notes WHERE id = 4")" "late edit" \
+  "a member skipped for several runs still receives its next change"
+expect_equal "$(sqlite3 "$work/fleet/notes-u3.db" "SELECT body FROM notes WHERE id = 1000")" "new for u3" \
+  "and the other member its new row"
+tables=notes
+for u in u1 u2 u3; do
+  expect_equal "$(sqlite3 "$work/fleet/notes-$u.db" "SELECT count(*) || ' ' || group_concat(DISTINCT user_id) FROM notes")" \
+    "$(q hub "SELECT count(*) || ' ' || '$u' FROM notes WHERE user_id = '$u'")" "member $u holds exactly its rows"
+done
 
 finish
