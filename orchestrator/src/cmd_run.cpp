@@ -154,7 +154,7 @@ std::optional<std::string> Runner::waiting_for(const JobSpec& job) {
     for (const auto& name : job.after) {
         const JobReport& before = done_.at(name);
         if (before.outcome == "succeeded" || before.outcome == "unchanged" ||
-            before.outcome == "done elsewhere")
+            before.outcome == "done elsewhere" || before.outcome == "would run")
             continue;
         if (before.outcome == "not due" || before.outcome == "fresh") {
             const JobSpec& spec = configured_job(name);
