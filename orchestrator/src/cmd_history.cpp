@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -20,6 +21,7 @@ namespace {
 
 struct HistoryOptions {
     std::string peer;
+    std::optional<std::string> source;  // ferry history JOB: the job's source, redacted
     int limit = 20;
     std::string status;
     bool json = false;
@@ -34,7 +36,7 @@ SELECT id, kind, direction, source, target, method, status, rows_done, rows_tota
              1)::text,
        phase, error
 FROM ferry.sessions
-WHERE $2::text IS NULL OR status = $2
+WHERE ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR source = $3)
 ORDER BY id DESC
 LIMIT $1)";
 
@@ -46,7 +48,7 @@ SELECT id, kind, direction, source, target, method, status, rows_done, rows_tota
                        - julianday(started_at)) * 86400),
        phase, error
 FROM ferry_sessions
-WHERE ?2 IS NULL OR status = ?2
+WHERE (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR source = ?3)
 ORDER BY id DESC
 LIMIT ?1)";
 
@@ -72,7 +74,7 @@ using SessionRow = std::vector<std::optional<std::string>>;
 std::vector<SessionRow> read_history(const HistoryOptions& options, std::string& peer) {
     std::vector<std::optional<std::string>> params{
         std::to_string(options.limit),
-        options.status.empty() ? std::nullopt : std::optional(options.status)};
+        options.status.empty() ? std::nullopt : std::optional(options.status), options.source};
     PeerAddress address = parse_peer(options.peer);
     if (address.engine == PeerEngine::sqlite) {
         SqliteConnection db(address.target, false);
@@ -150,7 +152,24 @@ void print_table_of(const std::string& peer, const std::vector<SessionRow>& sess
                 rows);
 }
 
-int run_history(const HistoryOptions& options) {
+// ferry history JOB: the sessions of a job of the config file, in its
+// target, from its source (docs/scheduling.md).
+void select_job(HistoryOptions& options) {
+    const JobSpec* job = find_job(options.peer);
+    if (!job) {
+        options.peer = resolve_peer(options.peer);
+        return;
+    }
+    if (job->fleet)
+        throw Error(ErrorKind::invalid_input,
+                    fmt::format("job {} is a fleet: its sessions are in each member", job->name),
+                    {}, "Give one member's address: ferry history sqlite:/data/member.db");
+    options.peer = job->target;
+    options.source = redact(job->source);
+}
+
+int run_history(HistoryOptions options) {
+    select_job(options);
     std::string peer;
     std::vector<SessionRow> sessions = read_history(options, peer);
     if (options.json)
@@ -166,9 +185,8 @@ void setup_history(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<HistoryOptions>();
     auto* cmd = app.add_subcommand("history", "List past and running sessions, newest first");
     cmd->add_option("peer", options->peer,
-                    "The peer that recorded them (a sync's target): connection string, URI or "
-                    "sqlite:PATH")
-        ->transform(resolve_peer)
+                    "The peer that recorded them (a sync's target): connection string, URI, "
+                    "sqlite:PATH or a peer name; or a job of the config file")
         ->required();
     cmd->add_option("--limit", options->limit, "How many sessions (default 20)")
         ->check(CLI::Range(1, 100000));

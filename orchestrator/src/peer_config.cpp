@@ -165,6 +165,13 @@ bool config_has_jobs() {
     return !config().jobs.empty();
 }
 
+const JobSpec* find_job(const std::string& name) {
+    for (const auto& job : config().jobs)
+        if (job.name == name)
+            return &job;
+    return nullptr;
+}
+
 const std::vector<JobSpec>& configured_jobs() {
     const Config& loaded = config();
     if (loaded.path.empty())

@@ -31,6 +31,7 @@ std::string local_peer();
 
 // The config's jobs (for ferry run), checked; throws when there are none.
 bool config_has_jobs();
+const JobSpec* find_job(const std::string& name);  // nullptr: no such job
 const std::vector<JobSpec>& configured_jobs();
 const JobSpec& configured_job(const std::string& name);
 

@@ -140,6 +140,11 @@ expect_contains "$out" 'ferry_job_last_success_timestamp_seconds{job="orders",mo
   "status --prometheus: the last success per job"
 expect_contains "$out" 'ferry_job_due{job="items",mode="full",home="sqlite:' "and due flags"
 
+run "$ferry" history customers --json
+expect_equal "$(json_query "$out" "SELECT string_agg(DISTINCT x->>'kind' || ' ' || (x->>'source') || ' ' || (x->>'status'), ', ') FROM input, jsonb_array_elements(j->'sessions') x")" \
+  "full dbname=hub succeeded, incremental dbname=hub failed, incremental dbname=hub succeeded" \
+  "ferry history JOB: the job's sessions in its target (the link without a start failed, was copied, then synced)"
+
 # --- freshness: items is fresh for an hour although due every two
 q_lite() { sqlite3 "$1" "$2"; }
 q_lite "$work/items.db" "UPDATE ferry_checkpoints SET
@@ -361,6 +366,8 @@ expect_equal "$(sqlite3 "$work/fleet/notes-u3.db" "SELECT body FROM notes WHERE 
   "u3 got its change"
 run "$ferry" run --config "$work/fleet.toml"
 expect_equal "$out$err" "" "the fleet is not due again"
+run "$ferry" history notes --config "$work/fleet.toml"
+expect_contains "$err" "job notes is a fleet: its sessions are in each member" "history of a fleet points at its members"
 # Nothing changed: members whose rows on the hub hash as they did when they
 # last received them are not opened at all; their consumers still move on.
 age_fleet() { q hub "UPDATE ferry.checkpoints SET last_completed_at = now() - interval '1 hour' WHERE job = 'job notes'" >/dev/null; }
