@@ -516,6 +516,33 @@ class PostgresChangeApplier : public ChangeApplier {
 
     void rollback() noexcept override { roll_back_open(db_, open_); }
 
+    OpenConflict open_conflict(int64_t id) override {
+        PgResult found = db_.query(
+            "SELECT table_name::text, key::text, peer, remote_row::text, resolution FROM "
+            "ferry.conflicts WHERE id = $1::bigint",
+            {std::to_string(id)});
+        if (found.rows() == 0)
+            throw Error(ErrorKind::not_found, fmt::format("no conflict {} in {}", id, db_.peer()),
+                        {}, "ferry conflicts PEER lists them.");
+        if (!found.is_null(0, 4))
+            throw Error(ErrorKind::conflict,
+                        fmt::format("conflict {} is already resolved ({})", id, found.text(0, 4)));
+        return {found.text(0, 0), found.text(0, 1), found.text(0, 2), found.value(0, 3)};
+    }
+    void mark_resolved(int64_t id, const std::string& resolution) override {
+        PgResult marked = db_.query(
+            "UPDATE ferry.conflicts SET resolution = $2, resolved_at = now() WHERE id = "
+            "$1::bigint AND resolution IS NULL",
+            {std::to_string(id), resolution});
+        if (std::string(PQcmdTuples(marked.raw())) != "1")
+            throw Error(ErrorKind::conflict,
+                        fmt::format("conflict {} was resolved meanwhile; nothing was written", id));
+    }
+    void commit_resolution() override {
+        db_.execute("COMMIT");
+        open_ = false;
+    }
+
   private:
     // A change's row (x.r, jsonb) as the values of the table's columns, in
     // their order, from p = jsonb_populate_record(NULL::table, x.r). The
@@ -786,6 +813,34 @@ class SqliteChangeApplier : public ChangeApplier {
     }
 
     void rollback() noexcept override { roll_back_open(db_, open_); }
+
+    OpenConflict open_conflict(int64_t id) override {
+        auto rows = db_.query(
+            "SELECT table_name, key, peer, remote_row, resolution FROM ferry_conflicts WHERE id "
+            "= ?1",
+            {std::to_string(id)});
+        if (rows.empty())
+            throw Error(ErrorKind::not_found, fmt::format("no conflict {} in {}", id, db_.peer()),
+                        {}, "ferry conflicts PEER lists them.");
+        if (rows[0][4])
+            throw Error(ErrorKind::conflict,
+                        fmt::format("conflict {} is already resolved ({})", id, *rows[0][4]));
+        return {sql_written_name(*rows[0][0]), *rows[0][1], *rows[0][2], rows[0][3]};
+    }
+    void mark_resolved(int64_t id, const std::string& resolution) override {
+        db_.execute(
+            "UPDATE ferry_conflicts SET resolution = ?2, resolved_at = "
+            "strftime('%Y-%m-%dT%H:%M:%fZ') WHERE id = ?1 AND resolution IS NULL",
+            {std::to_string(id), resolution});
+        if (sqlite3_changes(db_.handle()) != 1)
+            throw Error(ErrorKind::conflict,
+                        fmt::format("conflict {} was resolved meanwhile; nothing was written", id));
+    }
+    void commit_resolution() override {
+        db_.execute("SELECT ferry_set_origin(NULL)");
+        db_.execute("COMMIT");
+        open_ = false;
+    }
 
   private:
     struct TableStatements {

@@ -99,6 +99,21 @@ class ChangeApplier {
     virtual void commit(const std::string& job, const std::string& scope, const std::string& cursor,
                         uint64_t done) = 0;
     virtual void rollback() noexcept = 0;
+
+    // ferry conflicts --resolve (docs/incremental-sync.md#conflicts): an
+    // open conflict of this peer; throws Error(not_found) when there is no
+    // such conflict, Error(conflict) when it is already resolved.
+    struct OpenConflict {
+        std::string table;                      // as SQL writes it
+        std::string key;                        // JSON, as the change log holds it
+        std::string peer;                       // the peer whose change conflicted
+        std::optional<std::string> remote_row;  // nullopt: deleted there
+    };
+    virtual OpenConflict open_conflict(int64_t id) = 0;
+    // Inside begin(): marks it resolved ("local" or "remote"); then
+    // commit_resolution() commits whatever the transaction wrote.
+    virtual void mark_resolved(int64_t id, const std::string& resolution) = 0;
+    virtual void commit_resolution() = 0;
 };
 
 // Wakes `ferry follow` when a peer may have new changes: PostgreSQL by

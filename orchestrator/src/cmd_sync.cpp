@@ -210,10 +210,11 @@ void LinkSync::open() {
 bool LinkSync::settle_if_equal() {
     nlohmann::json snapshot = nlohmann::json::parse(source_->begin_snapshot());
     bool equal = true;
-    std::vector<std::pair<std::string, canonical::TableDigest>> digests;
+    std::vector<std::pair<std::string, std::string>> digests;
     for (size_t i = 0; i < tables_.size() && equal; i++) {
-        digests.emplace_back(tables_[i].source.name, source_->table_hash(tables_[i]));
-        equal = digests.back().second == target_->table_hash(tables_[i]);
+        equal = source_->table_hash(tables_[i]) == target_->table_hash(tables_[i]);
+        if (options_.settle_when_equal)  // what a fleet remembers (docs/scheduling.md#fleets)
+            digests.emplace_back(tables_[i].source.name, source_->own_digest(tables_[i]));
     }
     source_->end_snapshot();
     if (!equal)

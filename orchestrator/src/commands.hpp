@@ -16,5 +16,6 @@ void setup_history(CLI::App& app, int* exit_code);
 void setup_dump(CLI::App& app, int* exit_code);  // dump, restore
 void setup_sync(CLI::App& app, int* exit_code);
 void setup_run(CLI::App& app, int* exit_code);  // run, pause, resume
+void setup_conflicts(CLI::App& app, int* exit_code);
 
 }  // namespace ferry::cli

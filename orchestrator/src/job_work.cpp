@@ -196,8 +196,8 @@ Pair member_pair(const JobSpec& job, const std::string& value) {
     return pair;
 }
 
-// The hub's rows of each member, hashed in one snapshot: "rows:hex,..." per
-// member, as settle_if_equal writes them, and the snapshot's cursor.
+// The hub's rows of each member, digested in one snapshot as settle_if_equal
+// digests them (SyncSource::own_digest), and the snapshot's cursor.
 struct HubHashes {
     std::string cursor;
     std::map<std::string, std::string> of_member;
@@ -210,11 +210,11 @@ HubHashes hash_members_on_hub(const JobSpec& job, const std::vector<std::string>
     HubHashes out;
     out.cursor = nlohmann::json::parse(hub->begin_snapshot()).at("cursor").dump();
     for (const auto& value : values) {
-        std::vector<std::pair<std::string, canonical::TableDigest>> digests;
+        std::vector<std::pair<std::string, std::string>> digests;
         for (SyncTable table : tables) {
             if (table.filter)
                 table.filter = fill_filter(*table.filter, *job.fleet, value);
-            digests.emplace_back(table.source.name, hub->table_hash(table));
+            digests.emplace_back(table.source.name, hub->own_digest(table));
         }
         out.of_member[value] = digests_text(std::move(digests));
     }

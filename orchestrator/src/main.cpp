@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
     setup_dump(app, &exit_code);
     setup_sync(app, &exit_code);
     setup_run(app, &exit_code);
+    setup_conflicts(app, &exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

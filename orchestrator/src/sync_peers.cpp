@@ -177,6 +177,14 @@ class PostgresSource : public SyncSource {
         return digest_of(hash.text(0, 0), hash.text(0, 1));
     }
 
+    std::string own_digest(const SyncTable& table) override {
+        PgResult digest = db_.query(fmt::format(
+            "SELECT count(*) || ':' || coalesce(sum(ferry.row_hash(t)::numeric), 0) "
+            "FROM {} t{}",
+            table.source.name, table.filter ? " WHERE (" + *table.filter + ")" : std::string()));
+        return digest.text(0, 0);
+    }
+
   private:
     void announce_columns(const SyncTable& table, const std::vector<std::string>& names,
                           RowSink& sink) {
@@ -462,6 +470,11 @@ class SqliteSource : public SyncSource {
         auto hash = db_.query("SELECT rows, digest FROM ferry_table_hash(?1, ?2)",
                               {table.source.name, table.filter});
         return digest_of(*hash.at(0).at(0), *hash.at(0).at(1));
+    }
+
+    std::string own_digest(const SyncTable& table) override {
+        canonical::TableDigest digest = table_hash(table);
+        return fmt::format("{}:{}", digest.rows(), digest.hex());
     }
 
   private:
@@ -1100,13 +1113,11 @@ void apply_filters(SyncSource& source, std::vector<SyncTable>& tables,
     }
 }
 
-std::string digests_text(std::vector<std::pair<std::string, canonical::TableDigest>> digests) {
-    std::sort(digests.begin(), digests.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
+std::string digests_text(std::vector<std::pair<std::string, std::string>> digests) {
+    std::sort(digests.begin(), digests.end());
     std::string text;
     for (const auto& [name, digest] : digests)
-        text +=
-            fmt::format("{}{}={}:{}", text.empty() ? "" : ",", name, digest.rows(), digest.hex());
+        text += fmt::format("{}{}={}", text.empty() ? "" : ",", name, digest);
     return text;
 }
 

@@ -66,6 +66,11 @@ class SyncSource {
     // Bucket hashes of the snapshot, for --method diff (after begin_snapshot).
     virtual DiffPeer& hashes() = 0;
     virtual canonical::TableDigest table_hash(const SyncTable& table) = 0;
+    // A digest of the table's rows (as filtered) for comparing this source
+    // with itself later, not with another peer: in PostgreSQL the count and
+    // sum of ferry.row_hash over the rows the filter selects, which an index
+    // on the filter's column makes cheap (docs/scheduling.md#fleets).
+    virtual std::string own_digest(const SyncTable& table) = 0;
 };
 
 // What writing one table did.
@@ -157,9 +162,9 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                                         const std::string& verb);
 std::unique_ptr<SyncTarget> open_sync_target(const std::string& peer);
 
-// Table digests as one text, "name=rows:hex,..." sorted by name, which
+// Table digests as one text, "name=digest,..." sorted by name, which
 // compares alike however the tables were ordered.
-std::string digests_text(std::vector<std::pair<std::string, canonical::TableDigest>> digests);
+std::string digests_text(std::vector<std::pair<std::string, std::string>> digests);
 
 // The tables as the source alone describes them (target = source), with
 // the filters applied: for hashing the source's side of many links at once.

@@ -218,6 +218,30 @@ expect_equal "$(q manual_b "SELECT remote_row->>'name' FROM ferry.conflicts WHER
   "manual: the conflict holds the remote version"
 expect_equal "$(q manual_b "SELECT local_row->>'name' FROM ferry.conflicts WHERE key = '{\"id\": 201}'")" "B" \
   "manual: and the local one"
+# ferry conflicts lists the open ones and resolves them.
+conflict_id() { q manual_b "SELECT id FROM ferry.conflicts WHERE key = '{\"id\": $1}'"; }
+run "$ferry" conflicts dbname=manual_b
+expect_contains "$out" "RESOLUTION" "ferry conflicts: a table"
+expect_equal "$(printf '%s\n' "$out" | grep -c ' open ')" "4" "ferry conflicts lists the four open ones"
+run "$ferry" conflicts dbname=manual_b --resolve "$(conflict_id 201)" --keep remote
+expect_status 0 "resolve update/update for the remote version"
+run "$ferry" conflicts dbname=manual_b --resolve "$(conflict_id 203)" --keep remote
+expect_status 0 "resolve delete/update for the remote version (A deleted it)"
+run "$ferry" conflicts dbname=manual_b --resolve "$(conflict_id 5001)" --keep local
+expect_contains "$out" "kept the local version" "resolve insert/insert for the local version"
+expect_equal "$(names manual_b)" '201=A 202=- 203=- 210=B only 211=A only 5001=B' \
+  "B holds the remote versions chosen, its own where kept"
+run "$ferry" conflicts dbname=manual_b --resolve "$(conflict_id 201)" --keep local
+expect_status 1 "a resolved conflict cannot be resolved again"
+expect_contains "$err" "is already resolved (remote)" "and the error says how it was"
+run "$ferry" conflicts dbname=manual_b --resolve "$(conflict_id 202)"
+expect_status 2 "--resolve needs --keep"
+run "$ferry" conflicts dbname=manual_b --json
+expect_equal "$(json_query "$out" "SELECT string_agg(x->'key'->>'id', ' ') FROM input, jsonb_array_elements(j->'conflicts') x")" \
+  "202" "one conflict stays open"
+link --from dbname=manual_a --to dbname=manual_b --both --policy manual
+expect_equal "$(report changes 1)" "0" "the remote versions written by resolving are not sent back to A"
+expect_equal "$(names manual_a)" '201=A 202=A 203=- 210=B only 211=A only 5001=A' "A is unchanged"
 
 # --- a SQLite peer both ways: its own conflict check and ferry_conflicts
 new_pg hub
@@ -241,6 +265,9 @@ expect_equal "$(sqlite3 "$work/two-way.db" "SELECT group_concat(key || ':' || re
   (SELECT key, resolution FROM ferry_conflicts ORDER BY key)")" \
   '{"id": 301}:remote {"id": 302}:remote {"id": 304}:local' \
   "ferry_conflicts records each, settled by the change times"
+run "$ferry" conflicts "sqlite:$work/two-way.db" --all --json
+expect_equal "$(json_query "$out" "SELECT string_agg(x->>'resolution', ' ' ORDER BY x->'key'->>'id') FROM input, jsonb_array_elements(j->'conflicts') x")" \
+  "remote remote local" "ferry conflicts --all on a SQLite peer"
 check_same dbname=hub "sqlite:$work/two-way.db" "the hub and the SQLite peer are equal"
 
 # --- schema drift: a column the target lacks stops the link, nothing applied
