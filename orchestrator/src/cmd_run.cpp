@@ -36,7 +36,8 @@ using schedule::Decision;
 using schedule::Work;
 
 struct RunOptions {
-    std::string once;  // --once JOB
+    std::string once;        // --once JOB
+    bool all_links = false;  // ferry sync without peers: every link of the config, now
     bool dry_run = false;
     bool json = false;
     bool syslog = false;
@@ -141,6 +142,7 @@ class Runner {
     void finish(const JobSpec& job, const std::string& kind, JobReport& report,
                 nlohmann::json& position, const std::optional<Error>& error);
     void print(const std::vector<JobReport>& reports) const;
+    bool forced() const { return !options_.once.empty() || options_.all_links; }
 
     const RunOptions& options_;
     std::string holder_;
@@ -212,8 +214,11 @@ JobReport Runner::consider(const JobSpec& job) {
                     "retry: the last run was abandoned",
                     {},
                     false};
-    if (!options_.once.empty() && decision.work == Work::none && !decision.fresh)
-        decision = {job.timing.delta_every ? Work::delta : Work::full, "run by --once", {}, false};
+    if (forced() && decision.work == Work::none && !decision.fresh)
+        decision = {job.timing.delta_every ? Work::delta : Work::full,
+                    options_.all_links ? "run by ferry sync" : "run by --once",
+                    {},
+                    false};
     report.reason = decision.reason;
     report.work = work_name(decision.work);
     if (decision.work == Work::none) {
@@ -267,7 +272,7 @@ void Runner::execute(const JobSpec& job, Work work, JobReport& report) {
     HomeState& state = homes_.reread(job.home());
     recover_abandoned(job, state);
     Decision decision = schedule::decide(job.timing, state.histories[job.name], state.now);
-    if (decision.work == Work::none && options_.once.empty()) {
+    if (decision.work == Work::none && !forced()) {
         report.outcome = "done elsewhere";
         return;
     }
@@ -405,7 +410,9 @@ int Runner::run() {
     std::vector<JobReport> reports;
     for (size_t index : schedule::run_order(order_input)) {
         const JobSpec& job = jobs[index];
-        if (!options_.once.empty() && job.name != options_.once) {
+        bool left_out = (!options_.once.empty() && job.name != options_.once) ||
+                        (options_.all_links && job.mode == "full");
+        if (left_out) {
             done_[job.name] = {job.name, "", "", "not due", "", 0, {}};
             continue;
         }
@@ -452,13 +459,13 @@ void Runner::print(const std::vector<JobReport>& reports) const {
         fmt::print("{}\n", nlohmann::json{{"jobs", out}, {"dry_run", options_.dry_run}}.dump());
         return;
     }
-    if (!options_.dry_run)
+    if (!options_.dry_run && !options_.all_links)
         return;  // the log lines said it all; nothing due prints nothing
     std::vector<std::vector<std::string>> rows;
     for (const auto& r : reports)
         rows.push_back({r.job, r.outcome, r.work.empty() ? "-" : r.work,
                         r.error.empty() ? r.reason : r.error});
-    print_table({"JOB", "WOULD", "WORK", "WHY"}, rows);
+    print_table({"JOB", options_.dry_run ? "WOULD" : "OUTCOME", "WORK", "WHY"}, rows);
 }
 
 // ---- pause and resume -------------------------------------------------------
@@ -555,6 +562,13 @@ int run_resume(const PauseOptions& options) {
 }
 
 }  // namespace
+
+int run_config_links(bool json) {
+    RunOptions options;
+    options.all_links = true;
+    options.json = json;
+    return Runner(options).run();
+}
 
 void setup_run(CLI::App& app, int* exit_code) {
     auto options = std::make_shared<RunOptions>();

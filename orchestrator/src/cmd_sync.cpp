@@ -455,11 +455,13 @@ int run_follow(const SyncOptions& options) {
 
 // The options sync and follow share.
 void add_link_options(CLI::App* cmd, SyncOptions& options) {
-    cmd->add_option("--from", options.from,
-                    "Source peer: connection string, URI, sqlite:PATH or a name from the config")
-        ->transform(resolve_peer)
-        ->required();
-    cmd->add_option("--to", options.to, "Target peer")->transform(resolve_peer)->required();
+    auto* from = cmd->add_option(
+        "--from", options.from,
+        "Source peer: connection string, URI, sqlite:PATH or a name from the config");
+    from->transform(resolve_peer);
+    auto* to = cmd->add_option("--to", options.to, "Target peer")->transform(resolve_peer);
+    from->needs(to);
+    to->needs(from);
     cmd->add_option("--tables", options.tables,
                     "Tables of the link, comma-separated (default: every table the source tracks)")
         ->delimiter(',');
@@ -492,13 +494,20 @@ void setup_sync(CLI::App& app, int* exit_code) {
     cmd->add_flag("--restart", options->restart,
                   "Forget the link's checkpoint and start where the newest full sync ended (after "
                   "re-copying with ferry full-sync)");
-    cmd->callback([options, exit_code] { *exit_code = run_sync(*options); });
+    cmd->callback([options, exit_code] {
+        // Without peers: the links of the config file (its incremental jobs).
+        *exit_code = options->from.empty() ? run_config_links(options->json) : run_sync(*options);
+    });
 
     auto follow_options = std::make_shared<SyncOptions>();
     auto* follow = app.add_subcommand(
         "follow", "Keep syncing: apply changes as they commit, until SIGTERM or Ctrl-C");
     add_link_options(follow, *follow_options);
-    follow->callback([follow_options, exit_code] { *exit_code = run_follow(*follow_options); });
+    follow->callback([follow_options, exit_code] {
+        if (follow_options->from.empty())
+            throw CLI::RequiredError("--from and --to");
+        *exit_code = run_follow(*follow_options);
+    });
 }
 
 }  // namespace ferry::cli

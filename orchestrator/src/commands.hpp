@@ -18,4 +18,8 @@ void setup_sync(CLI::App& app, int* exit_code);
 void setup_run(CLI::App& app, int* exit_code);  // run, pause, resume
 void setup_conflicts(CLI::App& app, int* exit_code);
 
+// ferry sync without --from and --to: every incremental and bidirectional
+// job of the config file, now (cmd_run.cpp).
+int run_config_links(bool json);
+
 }  // namespace ferry::cli

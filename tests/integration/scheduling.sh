@@ -145,6 +145,13 @@ expect_equal "$(json_query "$out" "SELECT string_agg(DISTINCT x->>'kind' || ' ' 
   "full dbname=hub succeeded, incremental dbname=hub failed, incremental dbname=hub succeeded" \
   "ferry history JOB: the job's sessions in its target (the link without a start failed, was copied, then synced)"
 
+run "$ferry" sync
+expect_status 0 "ferry sync without peers: the config's links, now"
+expect_contains "$out" "customers  unchanged  delta  run by ferry sync" "it ran the incremental job"
+expect_not_contains "$out" "orders" "and left the full jobs alone"
+run "$ferry" sync --to dbname=site
+expect_status 2 "--to without --from is a usage error"
+
 # --- freshness: items is fresh for an hour although due every two
 q_lite() { sqlite3 "$1" "$2"; }
 q_lite "$work/items.db" "UPDATE ferry_checkpoints SET
