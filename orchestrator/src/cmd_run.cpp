@@ -420,7 +420,12 @@ int Runner::run() {
             done_[job.name] = {job.name, "", "", "waiting", "stopped by a signal", 0, {}};
             continue;
         }
-        JobReport report = consider(job);
+        JobReport report;
+        try {
+            report = consider(job);
+        } catch (const Error& e) {  // the home failed under us: this job only
+            report = {job.name, "", "", "failed", e.what(), 0, {}, false};
+        }
         done_[job.name] = report;
         reports.push_back(report);
         bool skipped = report.outcome == "paused" || report.outcome == "locked" ||
