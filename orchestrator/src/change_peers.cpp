@@ -478,7 +478,9 @@ class PostgresChangeApplier : public ChangeApplier {
                       "LEFT JOIN {0} AS t ON {1} ",
                       target.name, key_match(target.key_columns, "t", "k", "="))
                 : "";
-        db_.execute(fmt::format("INSERT INTO {0} ({1}) SELECT {2} FROM "
+        // OVERRIDING SYSTEM VALUE: the source's values of GENERATED ALWAYS
+        // identity columns (a key such as pgbench_history.id) are kept.
+        db_.execute(fmt::format("INSERT INTO {0} ({1}) OVERRIDING SYSTEM VALUE SELECT {2} FROM "
                                 "jsonb_array_elements($1::jsonb) AS i(r) {5}CROSS JOIN LATERAL "
                                 "(SELECT CASE WHEN false THEN NULL {6} ELSE i.r END AS r) AS x "
                                 "CROSS JOIN LATERAL jsonb_populate_record(NULL::{0}, x.r) AS p "

@@ -362,4 +362,20 @@ link --from "sqlite:$work/site.db" --to dbname=c
 expect_status 4 "a link whose tables another sync holds exits 4"
 expect_contains "$err" "someone else" "and names the holder"
 
+# --- a GENERATED ALWAYS identity key (pgbench_history's, say) keeps the
+# source's values
+for db in ida idb; do
+  createdb "$db"
+  q "$db" "CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, what text)" >/dev/null
+done
+"$ferry" init dbname=ida --track events >/dev/null
+"$ferry" init dbname=idb >/dev/null
+q ida "INSERT INTO events (what) SELECT 'e' || i FROM generate_series(1, 5) i" >/dev/null
+"$ferry" full-sync --from dbname=ida --to dbname=idb --tables events --quiet >/dev/null
+q ida "INSERT INTO events (what) VALUES ('new'); UPDATE events SET what = 'changed' WHERE id = 2" >/dev/null
+link --from dbname=ida --to dbname=idb --tables events
+expect_status 0 "a table keyed by a GENERATED ALWAYS identity column syncs"
+expect_equal "$(q idb "SELECT string_agg(id || '=' || what, ' ' ORDER BY id) FROM events WHERE id IN (2, 6)")" \
+  "2=changed 6=new" "with the source's identity values"
+
 finish
