@@ -4,7 +4,7 @@
 # copied by hand into docs/benchmarks.md with the date and machine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-for bench in "$here"/capture.sh "$here"/hashing.sh "$here"/sqlite.sh "$here"/full_sync.sh "$here"/incremental_sync.sh "$here"/scheduling.sh; do
+for bench in "$here"/capture.sh "$here"/hashing.sh "$here"/sqlite.sh "$here"/full_sync.sh "$here"/incremental_sync.sh "$here"/follow.sh "$here"/scheduling.sh; do
   echo "== $(basename "$bench")"
   bash "$bench"
 done

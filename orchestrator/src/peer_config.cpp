@@ -94,6 +94,13 @@ Config read_config(const std::string& path) {
                                        fmt::format("Add: [peers.{}] url = \"host=... dbname=...\" "
                                                    "or url = \"sqlite:/path/file.db\"",
                                                    peer_name));
+                // A password in a file that is copied around, backed up and
+                // read by cron: refused (docs/config.md).
+                if (redact(*url) != *url)
+                    throw config_error(
+                        path, fmt::format("peers.{}.url holds a password", peer_name),
+                        "Keep passwords out of ferry.toml: in ~/.pgpass, a service file "
+                        "(url = \"service=NAME\") or PGPASSWORD.");
                 config.peers[peer_name] = anchor_sqlite_path(*url, dir);
             }
         } else if (name == "jobs") {

@@ -59,6 +59,10 @@ write_bad '[jobs.a]' 'source = "hub"' 'target = "sqlite:/x/{user}.db"' 'mode = "
 bad
 expect_contains "$err" "a fleet job needs exactly one of members_query and members_glob" \
   "a fleet without members is refused"
+printf '[peers.hub]\nurl = "postgresql://syncer:s3cret@db/hub"\n' >"$work/bad.toml"
+bad
+expect_contains "$err" "peers.hub.url holds a password" "a password in the config file is refused"
+expect_not_contains "$err" "s3cret" "without printing it"
 run "$ferry" run --config "$work/missing.toml"
 expect_status 1 "a missing config file is an error"
 
