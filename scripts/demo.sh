@@ -145,6 +145,9 @@ sqlite3 "$lite" "SELECT 'site has: ' || email FROM customers WHERE id = 1"
 show "$ferry" sync --from hub --to site --tables customers,orders --both --policy latest-wins
 echo "(nothing comes back: the rows each side wrote for the other are never sent back)"
 
+say "DDL that would break capture is refused"
+sql -c "ALTER TABLE orders DROP CONSTRAINT orders_pkey" 2>&1 | grep -E "ERROR|HINT" || true
+
 say "Scheduled jobs: ferry run from cron, run twice"
 cat >>"$lite_dir/ferry.toml" <<EOF
 
@@ -179,8 +182,5 @@ show "$ferry" run
 echo "(the second run found nothing due, ran nothing and printed nothing; why:)"
 show "$ferry" run --dry-run
 show "$ferry" status --prometheus | grep -E "^ferry_job_(lag|due)"
-
-say "DDL that would break capture is refused"
-sql -c "ALTER TABLE orders DROP CONSTRAINT orders_pkey" 2>&1 | grep -E "ERROR|HINT" || true
 
 say "Done. The cluster is stopped and removed now."

@@ -74,12 +74,18 @@ Decision decide(const Timing& timing, const History& history, double now) {
     if (failed(history.delta))
         return {Work::delta, "retry: the last run failed: " + history.delta.last_error, {}, false};
     std::optional<double> success = history.last_success();
-    if (timing.fresh_within && success && now - *success < *timing.fresh_within)
+    if (timing.fresh_within && success && now - *success < *timing.fresh_within) {
+        // Due again when freshness ends, or later when its period says so.
+        Timing by_period = timing;
+        by_period.fresh_within.reset();
+        double fresh_until = *success + *timing.fresh_within;
+        std::optional<double> period_due = decide(by_period, history, now).next_due;
         return {
             Work::none,
             fmt::format("fresh: succeeded {} ago, fresh within {}",
                         describe_seconds(now - *success), describe_seconds(*timing.fresh_within)),
-            *success + *timing.fresh_within, true};
+            std::max(fresh_until, period_due.value_or(fresh_until)), true};
+    }
     std::optional<double> next;
     if (timing.full_every) {
         Due full = due_by_period("full copy", *timing.full_every, history.full.last_completed, now);

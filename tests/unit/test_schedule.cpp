@@ -78,6 +78,9 @@ TEST_CASE("fresh_within skips a job that succeeded recently", "[schedule]") {
     CHECK(d.next_due == Approx(kNow + 30 * 60));
     h.full = completed(3 * kHour);
     CHECK(decide(timing, h, kNow).work == Work::full);
+    Timing hourly_fresh_half{kHour, std::nullopt, 30 * 60.0};
+    h.full = completed(10 * 60);  // fresh for 20 more minutes, due by period in 44
+    CHECK(decide(hourly_fresh_half, h, kNow).next_due == Approx(kNow + 44 * 60));
 }
 
 TEST_CASE("a job with no period is never due by itself", "[schedule]") {
