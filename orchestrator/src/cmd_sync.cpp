@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -195,7 +196,10 @@ void LinkSync::open() {
     }
     job_ = "sync from " + reader_->peer_id();
     rules_ = {policy_, reader_->peer_id(), applier_->peer_id()};
-    report_ = {source_->name(), target_->name(), changes::policy_name(policy_), {}, 0, 0, {}};
+    report_ = LinkReport{};
+    report_.source = source_->name();
+    report_.target = target_->name();
+    report_.policy = changes::policy_name(policy_);
     report_.target_peer = applier_->peer_id();
     progress_.step(1, 1, "sync", fmt::format("{} -> {}", source_->name(), target_->name()));
 
@@ -247,21 +251,31 @@ void LinkSync::start() {
 // Applies what the source has committed so far, batch by batch.
 void LinkSync::drain() {
     const std::string& consumer = applier_->peer_id();
-    while (!(following_ && stop_requested())) {
-        ChangeBatch read = reader_->read(cursor_, options_.batch_changes, consumer, identities_);
-        if (read.cursor == cursor_)
-            break;  // nothing new
+    auto read_after = [&](const std::string& cursor) {
+        return reader_->read(cursor, options_.batch_changes, consumer, identities_);
+    };
+    if (following_ && stop_requested())
+        return;
+    ChangeBatch read = read_after(cursor_);
+    while (read.cursor != cursor_) {  // else nothing new
+        // The source reads the next batch while the target applies this one.
+        bool more = !read.complete && !(following_ && stop_requested());
+        std::future<ChangeBatch> next;
+        if (more)
+            next = std::async(std::launch::async, read_after, read.cursor);
         for (const auto& change : read.changes)
             report_.counts.changes += change.echo ? 0 : 1;
         apply(changes::collapse(read.changes), read);
+        ChangeBatch after = more ? next.get() : ChangeBatch{};
         // Acknowledged only once applied: a crash in between leaves the
         // source keeping a batch the target already has, never the reverse.
         reader_->acknowledge(consumer, read.cursor);
         cursor_ = read.cursor;
         report_.batches++;
         tick();
-        if (read.complete)
+        if (!more)
             break;
+        read = std::move(after);
     }
 }
 
