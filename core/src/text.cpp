@@ -45,4 +45,16 @@ std::optional<std::string> bytes_from_hex(std::string_view text) {
     return bytes;
 }
 
+bool is_plain_name(std::string_view text, std::string_view also) {
+    if (text.empty())
+        return false;
+    for (char c : text) {
+        bool letter_or_digit =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!letter_or_digit && also.find(c) == std::string_view::npos)
+            return false;
+    }
+    return true;
+}
+
 }  // namespace ferry::text

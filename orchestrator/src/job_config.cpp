@@ -11,6 +11,7 @@
 #include "ferry/duration.hpp"
 #include "ferry/error.hpp"
 #include "ferry/sql_identifier.hpp"
+#include "ferry/text.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -117,7 +118,7 @@ class JobReader {
 };
 
 // "{user}" in a pattern: the parameter's name, or nullopt without one.
-std::optional<std::string> placeholder(const std::string& pattern) {
+std::optional<std::string> parameter_in(const std::string& pattern) {
     size_t open = pattern.find('{');
     if (open == std::string::npos)
         return std::nullopt;
@@ -128,8 +129,8 @@ std::optional<std::string> placeholder(const std::string& pattern) {
 }
 
 void read_fleet(const JobReader& reader, JobSpec& job, const fs::path& config_dir) {
-    auto source_parameter = placeholder(job.source);
-    auto target_parameter = placeholder(job.target);
+    auto source_parameter = parameter_in(job.source);
+    auto target_parameter = parameter_in(job.target);
     auto query = reader.text("members_query");
     auto glob = reader.text("members_glob");
     if (!source_parameter && !target_parameter) {
@@ -144,10 +145,7 @@ void read_fleet(const JobReader& reader, JobSpec& job, const fs::path& config_di
     fleet.pattern_is_target = target_parameter.has_value();
     fleet.parameter = fleet.pattern_is_target ? *target_parameter : *source_parameter;
     const char* side = fleet.pattern_is_target ? "target" : "source";
-    bool plain_name = !fleet.parameter.empty();
-    for (char c : fleet.parameter)
-        plain_name = plain_name && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-    if (!plain_name)
+    if (!text::is_plain_name(fleet.parameter, "_"))
         reader.fail(side, "a fleet pattern names its parameter as {name}, letters, digits and _");
     if (!!query == !!glob)
         reader.fail("", "a fleet job needs exactly one of members_query and members_glob",
@@ -225,8 +223,8 @@ JobSpec read_job(const std::string& path, const std::string& name, const toml::t
     return job;
 }
 
-std::string replace_placeholder(const std::string& text, const FleetSpec& fleet,
-                                const std::string& value) {
+std::string replace_parameter(const std::string& text, const FleetSpec& fleet,
+                              const std::string& value) {
     std::string marker = "{" + fleet.parameter + "}";
     std::string out;
     size_t from = 0;
@@ -242,11 +240,7 @@ std::vector<JobSpec> parse_jobs(const toml::table& jobs, const std::string& path
     std::vector<JobSpec> out;
     for (const auto& [key, value] : jobs) {
         std::string name(key.str());
-        bool plain = !name.empty();
-        for (char c : name)
-            plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
-                              c == '.');
-        if (!plain || !value.is_table())
+        if (!text::is_plain_name(name, "_.-") || !value.is_table())
             throw Error(ErrorKind::invalid_input,
                         fmt::format("{}: line {}: jobs.{}: a job is a [jobs.NAME] section, NAME "
                                     "letters, digits, _ . -",
@@ -266,12 +260,12 @@ std::vector<JobSpec> parse_jobs(const toml::table& jobs, const std::string& path
 
 std::string fill_address(const std::string& pattern, const FleetSpec& fleet,
                          const std::string& value) {
-    return replace_placeholder(pattern, fleet, value);
+    return replace_parameter(pattern, fleet, value);
 }
 
 std::string fill_filter(const std::string& filter, const FleetSpec& fleet,
                         const std::string& value) {
-    return replace_placeholder(filter, fleet, quote_literal(value));
+    return replace_parameter(filter, fleet, quote_literal(value));
 }
 
 }  // namespace ferry::cli

@@ -12,6 +12,7 @@
 
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
+#include "ferry/text.hpp"
 #include "output.hpp"
 #include "pg_connection.hpp"
 #include "sqlite_connection.hpp"
@@ -136,11 +137,7 @@ WorkResult run_pair(const JobSpec& job, const Pair& pair, bool full, const WorkO
 // A member value goes into a peer address as it is: letters, digits and
 // _ . @ - only, and never "." or "..".
 void check_member_value(const JobSpec& job, const std::string& value) {
-    bool safe = !value.empty() && value != "." && value != "..";
-    for (char c : value)
-        safe = safe && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
-                        c == '@' || c == '-');
-    if (!safe)
+    if (!text::is_plain_name(value, "_.@-") || value == "." || value == "..")
         throw Error(ErrorKind::invalid_input,
                     fmt::format("job {}: member value \"{}\" cannot go into a peer address",
                                 job.name, value),

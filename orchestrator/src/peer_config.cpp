@@ -10,6 +10,7 @@
 
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
+#include "ferry/text.hpp"
 #include "job_config.hpp"
 
 namespace ferry::cli {
@@ -139,12 +140,7 @@ const Config& config() {
 }
 
 bool is_peer_name(const std::string& peer) {
-    if (peer.empty())
-        return false;
-    for (char c : peer)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
-            return false;
-    return true;
+    return text::is_plain_name(peer, "_.-");
 }
 
 }  // namespace

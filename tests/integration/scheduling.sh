@@ -231,7 +231,7 @@ expect_equal "$total" 5 "each target has exactly one copy session"
 if [[ $s1 -eq 0 || $s1 -eq 4 ]] && [[ $s2 -eq 0 || $s2 -eq 4 ]]; then
   pass "both runs end with 0 or 4 (skipped because locked)"
 else fail "exit codes $s1 $s2" "$(cat "$work"/r*.err)"; fi
-for n in 1 2 3 4 5; do tables=customers,orders check dbname=hub "dbname=c$n" "copy $n equal" >/dev/null; done
+for n in 1 2 3 4 5; do tables=customers,orders check dbname=hub "dbname=c$n" "copy $n equal"; done
 run "$ferry" run --config "$work/race.toml"
 expect_equal "$out$err" "" "a third run finds nothing due"
 

@@ -19,4 +19,9 @@ int hex_digit_value(char c);
 // how ferry prints a blob); nullopt for any other text.
 std::optional<std::string> bytes_from_hex(std::string_view text);
 
+// Non-empty, and only ASCII letters, digits and the characters of `also`:
+// names that go into addresses and keys unquoted (peer and job names, a
+// fleet's parameter and member values).
+bool is_plain_name(std::string_view text, std::string_view also);
+
 }  // namespace ferry::text
