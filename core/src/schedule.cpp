@@ -50,6 +50,10 @@ std::optional<double> History::last_success() const {
     return newest(full.last_completed, delta.last_completed);
 }
 
+std::optional<double> History::last_attempt() const {
+    return newest(full.last_attempt, delta.last_attempt);
+}
+
 double grace(double every) {
     return std::min(every / 10, 300.0);
 }

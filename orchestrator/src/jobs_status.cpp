@@ -35,14 +35,6 @@ struct JobStatus {
     std::string last_kind;
 };
 
-std::optional<double> last_attempt(const schedule::History& h) {
-    if (!h.full.last_attempt)
-        return h.delta.last_attempt;
-    if (!h.delta.last_attempt)
-        return h.full.last_attempt;
-    return std::max(*h.full.last_attempt, *h.delta.last_attempt);
-}
-
 std::vector<JobStatus> read_all() {
     std::vector<JobStatus> out;
     std::map<std::string, std::optional<HomeState>> states;
@@ -206,7 +198,7 @@ int print_jobs_status(bool json, bool prometheus) {
                             {"mode", s.job->mode},
                             {"home", s.home},
                             {"reachable", s.reachable},
-                            {"last_attempt_at", utc(last_attempt(s.history))},
+                            {"last_attempt_at", utc(s.history.last_attempt())},
                             {"last_success_at", utc(s.history.last_success())},
                             {"outcome", outcome(s)},
                             {"next_due", next_due(s)},
@@ -220,7 +212,7 @@ int print_jobs_status(bool json, bool prometheus) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : all) {
         auto behind = lag(s);
-        rows.push_back({s.job->name, s.job->mode, utc(last_attempt(s.history)), outcome(s),
+        rows.push_back({s.job->name, s.job->mode, utc(s.history.last_attempt()), outcome(s),
                         next_due(s), behind ? schedule::describe_seconds(*behind) : "-"});
     }
     print_table({"JOB", "MODE", "LAST RUN", "OUTCOME", "NEXT DUE", "LAG"}, rows);

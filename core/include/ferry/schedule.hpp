@@ -31,6 +31,8 @@ struct History {
     RunRecord delta;
     // The newest success of either kind.
     std::optional<double> last_success() const;
+    // The newest attempt of either kind.
+    std::optional<double> last_attempt() const;
 };
 
 enum class Work { none, full, delta };
