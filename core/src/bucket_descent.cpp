@@ -36,13 +36,48 @@ struct KeyedHash {
 // Rows by canonical key, so that keys printed differently by two peers
 // (10.50 and 10.5) still pair up. A hash map: a diff of a million rows
 // that differ everywhere pairs some 100,000 keys a side.
-std::unordered_map<std::string, KeyedHash> rows_by_key(const std::vector<BucketRow>& rows) {
+std::unordered_map<std::string, KeyedHash> rows_by_key(const std::vector<const BucketRow*>& rows) {
     std::unordered_map<std::string, KeyedHash> by_key;
     by_key.reserve(rows.size());
-    for (const auto& row : rows)
-        by_key.insert_or_assign(canonical::normalize_json(row.key),
-                                KeyedHash{row.key, row.row_hash});
+    for (const BucketRow* row : rows)
+        by_key.insert_or_assign(canonical::normalize_json(row->key),
+                                KeyedHash{row->key, row->row_hash});
     return by_key;
+}
+
+// The rows of each side that have no row with the same row hash in the same
+// bucket on the other side. A row hash covers the key columns too, so such a
+// pair is the same row on both peers (to the same 64 bits that tell a
+// changed row from an equal one) and needs no key parsing: in a bucket that
+// differs most rows are equal, and canonical keys cost far more than this.
+std::pair<std::vector<const BucketRow*>, std::vector<const BucketRow*>> unmatched_rows(
+    const std::vector<BucketRow>& a, const std::vector<BucketRow>& b) {
+    auto bucket_and_hash = [](const BucketRow& row) {
+        return std::pair<uint64_t, int64_t>(row.bucket, row.row_hash);
+    };
+    struct PairHash {
+        size_t operator()(const std::pair<uint64_t, int64_t>& p) const {
+            return std::hash<uint64_t>()(p.first * 0x9e3779b97f4a7c15ULL ^
+                                         static_cast<uint64_t>(p.second));
+        }
+    };
+    std::unordered_multimap<std::pair<uint64_t, int64_t>, const BucketRow*, PairHash> in_b;
+    in_b.reserve(b.size());
+    for (const auto& row : b)
+        in_b.emplace(bucket_and_hash(row), &row);
+    std::vector<const BucketRow*> rest_a;
+    for (const auto& row : a) {
+        auto match = in_b.find(bucket_and_hash(row));
+        if (match == in_b.end())
+            rest_a.push_back(&row);
+        else
+            in_b.erase(match);
+    }
+    std::vector<const BucketRow*> rest_b;
+    rest_b.reserve(in_b.size());
+    for (const auto& [bucket_hash, row] : in_b)
+        rest_b.push_back(row);
+    return {std::move(rest_a), std::move(rest_b)};
 }
 
 // (canonical key, key as shown) pairs, shown in canonical key order.
@@ -150,8 +185,9 @@ unsigned BucketDescent::choose_split() const {
 void BucketDescent::take_rows(const std::vector<BucketRow>& a, const std::vector<BucketRow>& b) {
     if (next_ != Next::rows)
         throw Error(ErrorKind::internal, "bucket rows given when none were asked for");
-    auto in_a = rows_by_key(a);
-    auto in_b = rows_by_key(b);
+    auto [rest_a, rest_b] = unmatched_rows(a, b);
+    auto in_a = rows_by_key(rest_a);
+    auto in_b = rows_by_key(rest_b);
     std::vector<std::pair<std::string, std::string>> only_in_a, only_in_b, changed;
     for (const auto& [key, row] : in_a) {
         auto other = in_b.find(key);

@@ -3,6 +3,7 @@
 // straight from the table access method in one sequential scan and hash each
 // row's canonical encoding; no text round trip for the common types, no sort.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -23,6 +24,7 @@ using canonical::TableDigest;
 struct ScannedRow {
     const TableInfo& table;
     DeformedRow row;
+    ItemPointerData tid;  // in the leaf scanned
 };
 
 void check_can_read(Relation rel) {
@@ -106,7 +108,7 @@ void scan_table(Oid relid, const char* filter_text, bool need_key, Visit&& visit
             pg::call([&]() noexcept { slot_getallattrs(slot); });
             MemoryContext previous = MemoryContextSwitchTo(row_context);
             try {
-                visit(ScannedRow{table, {slot->tts_values, slot->tts_isnull}});
+                visit(ScannedRow{table, {slot->tts_values, slot->tts_isnull}, slot->tts_tid});
             } catch (...) {
                 MemoryContextSwitchTo(previous);
                 throw;
@@ -202,6 +204,150 @@ class BucketDigests {
     std::unordered_map<uint64_t, TableDigest> sparse_;
 };
 
+// The rows a first-level bucket_hashes() scan saw, by key hash and tuple id,
+// so that the bucket_rows() call that follows in the same snapshot fetches
+// the rows of the differing buckets by tid instead of scanning and hashing
+// the whole table again (docs/diff.md). Kept only where that is exactly the
+// same set of rows: one REPEATABLE READ (or SERIALIZABLE) transaction that
+// wrote nothing in between, the same plain table and filter. The array lives
+// in a context under TopTransactionContext, gone at the transaction's end;
+// `transaction` (never reused by a backend) tells whether it is still there.
+// At most maintenance_work_mem of it: a larger table is scanned again.
+struct RememberedRow {
+    uint64_t key_hash;
+    ItemPointerData tid;
+};
+
+class FirstLevelMemory {
+  public:
+    void start(Oid relid, const char* filter) {
+        forget();
+        char kind = pg::value([&]() noexcept { return get_rel_relkind(relid); });
+        if (!IsolationUsesXactSnapshot() || kind != RELKIND_RELATION)
+            return;
+        pg::call([&]() noexcept {
+            context_ = AllocSetContextCreate(TopTransactionContext, "ferry bucket rows memory",
+                                             ALLOCSET_DEFAULT_SIZES);
+            capacity_ = 1024;
+            rows_ = static_cast<RememberedRow*>(
+                MemoryContextAlloc(context_, capacity_ * sizeof(RememberedRow)));
+        });
+        limit_ = static_cast<size_t>(maintenance_work_mem) * 1024 / sizeof(RememberedRow);
+        relid_ = relid;
+        filter_ = filter ? std::optional<std::string>(filter) : std::nullopt;
+        transaction_ = MyProc->lxid;
+        recording_ = true;
+    }
+
+    void add(uint64_t key_hash, const ItemPointerData& tid) {
+        if (!recording_)
+            return;
+        if (count_ == capacity_) {
+            if (capacity_ * 2 > limit_) {
+                forget();
+                return;
+            }
+            pg::call([&]() noexcept {
+                capacity_ *= 2;
+                rows_ =
+                    static_cast<RememberedRow*>(repalloc(rows_, capacity_ * sizeof(RememberedRow)));
+            });
+        }
+        rows_[count_++] = {key_hash, tid};
+    }
+
+    // The scan finished: valid from the next command on (which sees exactly
+    // this command's rows only if nothing is written meanwhile).
+    void finish() {
+        if (recording_)
+            command_ = GetCurrentCommandId(false);
+        recording_ = false;
+    }
+
+    // Whether the remembered rows are exactly what a scan of this table
+    // with this filter would see now.
+    bool holds(Oid relid, const char* filter) const {
+        return transaction_ == MyProc->lxid && command_ != InvalidCommandId &&
+               command_ == GetCurrentCommandId(false) && IsolationUsesXactSnapshot() &&
+               relid == relid_ &&
+               filter_ == (filter ? std::optional<std::string>(filter) : std::nullopt);
+    }
+    const RememberedRow* begin() const { return rows_; }
+    const RememberedRow* end() const { return rows_ + count_; }
+
+  private:
+    void forget() {
+        // A context from an earlier transaction went with it.
+        if (context_ && transaction_ == MyProc->lxid)
+            pg::call([&]() noexcept { MemoryContextDelete(context_); });
+        context_ = nullptr;
+        rows_ = nullptr;
+        count_ = capacity_ = 0;
+        transaction_ = InvalidLocalTransactionId;
+        command_ = InvalidCommandId;
+        recording_ = false;
+    }
+
+    MemoryContext context_ = nullptr;
+    RememberedRow* rows_ = nullptr;
+    size_t count_ = 0, capacity_ = 0, limit_ = 0;
+    LocalTransactionId transaction_ = InvalidLocalTransactionId;
+    CommandId command_ = InvalidCommandId;
+    Oid relid_ = InvalidOid;
+    std::optional<std::string> filter_;
+    bool recording_ = false;
+};
+
+FirstLevelMemory first_level_memory;
+
+// Calls visit(ScannedRow, bucket) for each remembered row of relid that
+// bucket_of(key hash) places in a wanted bucket, fetched by its tuple id in
+// the transaction's snapshot; a row context is reset after each.
+template <class BucketOf, class Visit>
+void fetch_remembered_rows(Oid relid, BucketOf&& bucket_of, Visit&& visit) {
+    Relation rel = pg::value([&]() noexcept { return table_open(relid, AccessShareLock); });
+    check_can_read(rel);
+    const TableInfo& table = table_info(rel);
+    TupleTableSlot* slot = nullptr;
+    MemoryContext row_context = nullptr;
+    pg::call([&]() noexcept {
+        slot = table_slot_create(rel, nullptr);
+        row_context =
+            AllocSetContextCreate(CurrentMemoryContext, "ferry bucket row", ALLOCSET_DEFAULT_SIZES);
+    });
+    Snapshot snapshot = GetActiveSnapshot();
+    for (const RememberedRow& remembered : first_level_memory) {
+        std::optional<uint64_t> bucket = bucket_of(remembered.key_hash);
+        if (!bucket)
+            continue;
+        ItemPointerData tid = remembered.tid;
+        bool found = pg::value([&]() noexcept {
+            CHECK_FOR_INTERRUPTS();
+            MemoryContextReset(row_context);
+            if (!table_tuple_fetch_row_version(rel, &tid, snapshot, slot))
+                return false;
+            slot_getallattrs(slot);
+            return true;
+        });
+        if (!found)
+            throw SqlError(ERRCODE_INTERNAL_ERROR,
+                           "a row seen by ferry.bucket_hashes() is gone in the same snapshot");
+        MemoryContext previous = MemoryContextSwitchTo(row_context);
+        try {
+            visit(ScannedRow{table, {slot->tts_values, slot->tts_isnull}, tid}, *bucket);
+        } catch (...) {
+            MemoryContextSwitchTo(previous);
+            throw;
+        }
+        MemoryContextSwitchTo(previous);
+    }
+    pg::call([&]() noexcept {
+        ExecDropSingleTupleTableSlot(slot);
+        MemoryContextDelete(row_context);
+        table_close(rel, NoLock);
+    });
+}
+
 // A row type's description for row_hash(), cached in fn_extra per type.
 struct RowTypeCache {
     Oid type;
@@ -284,14 +430,20 @@ FERRY_FUNCTION(bucket_hashes) {
     std::unordered_set<uint64_t> within(parents.begin(), parents.end());
     ferry::pg::call([&]() noexcept { InitMaterializedSRF(fcinfo, 0); });
     BucketDigests digests(buckets);
+    bool first_level = parent_buckets == 0;
+    if (first_level)
+        first_level_memory.start(relid, filter);
     scan_table(relid, filter, true, [&](const ScannedRow& scanned) {
         uint64_t key_hash = canonical_key_hash(scanned.table, scanned.row);
-        if (parent_buckets != 0 &&
-            !within.count(ferry::canonical::bucket_of(key_hash, parent_buckets)))
+        if (first_level)
+            first_level_memory.add(key_hash, scanned.tid);
+        else if (!within.count(ferry::canonical::bucket_of(key_hash, parent_buckets)))
             return;
         digests[ferry::canonical::bucket_of(key_hash, buckets)].add_row(
             canonical_row_hash128(scanned.table, scanned.row));
     });
+    if (first_level)
+        first_level_memory.finish();
     digests.put(fcinfo);
     return static_cast<Datum>(0);
 }
@@ -306,11 +458,7 @@ FERRY_FUNCTION(bucket_rows) {
     const char* filter = optional_text(fcinfo, 3);
     ferry::pg::call([&]() noexcept { InitMaterializedSRF(fcinfo, 0); });
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    scan_table(relid, filter, true, [&](const ScannedRow& scanned) {
-        uint64_t bucket =
-            ferry::canonical::bucket_of(canonical_key_hash(scanned.table, scanned.row), buckets);
-        if (!wanted.count(bucket))
-            return;
+    auto put = [&](const ScannedRow& scanned, uint64_t bucket) {
         Datum values[3] = {Int64GetDatum(static_cast<int64>(bucket)),
                            key_to_jsonb(scanned.table, scanned.row),
                            Int64GetDatum(canonical_row_hash(scanned.table, scanned.row))};
@@ -318,6 +466,22 @@ FERRY_FUNCTION(bucket_rows) {
         ferry::pg::call([&]() noexcept {
             tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
         });
+    };
+    if (first_level_memory.holds(relid, filter)) {
+        fetch_remembered_rows(
+            relid,
+            [&](uint64_t key_hash) {
+                uint64_t bucket = ferry::canonical::bucket_of(key_hash, buckets);
+                return wanted.count(bucket) ? std::optional<uint64_t>(bucket) : std::nullopt;
+            },
+            put);
+        return static_cast<Datum>(0);
+    }
+    scan_table(relid, filter, true, [&](const ScannedRow& scanned) {
+        uint64_t bucket =
+            ferry::canonical::bucket_of(canonical_key_hash(scanned.table, scanned.row), buckets);
+        if (wanted.count(bucket))
+            put(scanned, bucket);
     });
     return static_cast<Datum>(0);
 }

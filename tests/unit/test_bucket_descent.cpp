@@ -190,6 +190,29 @@ TEST_CASE("keys pair up by canonical JSON, however each peer printed them", "[di
     CHECK(descent.differences().changed == std::vector<std::string>{R"({"sku": "B", "price": 1})"});
 }
 
+TEST_CASE("equal rows pair by row hash; the others by canonical key", "[diff]") {
+    BucketDescent descent(10);
+    descent.take_hashes({{0, 3, std::string(32, 'a')}, {1, 1, std::string(32, 'c')}},
+                        {{0, 3, std::string(32, 'b')}, {1, 1, std::string(32, 'd')}});
+    REQUIRE(descent.next() == BucketDescent::Next::rows);
+    // Row hash 7 is in both buckets' answers, but a row of bucket 0 pairs
+    // only with a row of bucket 0: in bucket 1 it is a different row.
+    descent.take_rows(
+        {{0, 7, "not json, and never read"}, {0, 8, key(2)}, {0, 9, key(3)}, {1, 5, key(4)}},
+        {{0, 7, "not json either"}, {0, 18, key(2)}, {0, 10, key(5)}, {1, 7, key(6)}});
+    const auto& found = descent.differences();
+    CHECK(found.changed == std::vector<std::string>{key(2)});
+    CHECK(found.only_in_a == std::vector<std::string>{key(3), key(4)});
+    CHECK(found.only_in_b == std::vector<std::string>{key(5), key(6)});
+}
+
+TEST_CASE("a malformed key of a row that differs is refused", "[diff]") {
+    BucketDescent descent(10);
+    descent.take_hashes({{0, 1, std::string(32, 'a')}}, {{0, 1, std::string(32, 'b')}});
+    REQUIRE(descent.next() == BucketDescent::Next::rows);
+    CHECK_THROWS_AS(descent.take_rows({{0, 1, "{\"id\": "}}, {{0, 2, key(1)}}), ferry::Error);
+}
+
 TEST_CASE("a malformed digest is refused", "[diff]") {
     BucketDescent descent(10);
     CHECK_THROWS_AS(descent.take_hashes({{0, 1, "xyz"}}, {}), ferry::Error);

@@ -89,8 +89,10 @@ class BucketDescent {
     // Answers to hash_request(), in any order; buckets without rows may be
     // left out. Throws Error(invalid_input) for a malformed digest.
     void take_hashes(const std::vector<BucketSummary>& a, const std::vector<BucketSummary>& b);
-    // Answers to rows_request(). Throws Error(invalid_input) for a key that
-    // is not JSON.
+    // Answers to rows_request(). Rows with the same row hash in the same
+    // bucket on both sides are equal and are paired without reading their
+    // keys; throws Error(invalid_input) for a key of another row that is not
+    // JSON.
     void take_rows(const std::vector<BucketRow>& a, const std::vector<BucketRow>& b);
 
     // Known once the first level's digests are in: the whole tables.

@@ -94,6 +94,31 @@ INSERT INTO pairs SELECT 'k' || i, md5(i::text)::uuid, i FROM generate_series(1,
 SELECT sum(rows) AS pair_rows FROM ferry.bucket_hashes('pairs', 4);
 SELECT key FROM ferry.bucket_rows('pairs', 1, ARRAY[0]) ORDER BY key->>'a' LIMIT 2;
 
+-- In a REPEATABLE READ transaction, bucket_rows() after bucket_hashes()
+-- fetches the rows the first level saw instead of scanning again: the same
+-- rows, keys and hashes; a filter or a write in between makes it scan.
+CREATE TEMP TABLE scanned AS
+SELECT bucket, key, row_hash FROM ferry.bucket_rows('accounts', 64, ARRAY[1, 7, 40]);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) > 0 AS first_level FROM ferry.bucket_hashes('accounts', 8);
+SELECT (SELECT count(*) FROM scanned) AS rows_in_buckets,
+       count(*) FILTER (WHERE s.key IS NULL) AS not_scanned
+FROM ferry.bucket_rows('accounts', 64, ARRAY[1, 7, 40]) r
+LEFT JOIN scanned s USING (bucket, key, row_hash);
+SELECT count(*) AS filtered FROM ferry.bucket_rows('accounts', 64, ARRAY[1, 7, 40], 'id <= 100');
+UPDATE accounts SET owner = 'changed' WHERE id IN (SELECT (key->>'id')::int FROM scanned);
+SELECT count(*) FILTER (WHERE s.key IS NULL) AS rows_changed_since
+FROM ferry.bucket_rows('accounts', 64, ARRAY[1, 7, 40]) r
+LEFT JOIN scanned s USING (bucket, key, row_hash);
+ROLLBACK;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) > 0 AS filtered_first_level FROM ferry.bucket_hashes('accounts', 8, 'id <= 100');
+SELECT count(*) = (SELECT count(*) FROM scanned WHERE (key->>'id')::int <= 100) AS same_filtered_rows
+FROM ferry.bucket_rows('accounts', 64, ARRAY[1, 7, 40], 'id <= 100');
+SELECT count(*) = (SELECT count(*) FROM scanned) AS unfiltered_rows_scanned
+FROM ferry.bucket_rows('accounts', 64, ARRAY[1, 7, 40]);
+COMMIT;
+
 -- Filters are one boolean expression over the table's columns, nothing else.
 SELECT * FROM ferry.table_hash('accounts', 'true; DROP TABLE accounts');
 SELECT * FROM ferry.table_hash('accounts', 'true) UNION SELECT 1 FROM pg_authid WHERE (true');
