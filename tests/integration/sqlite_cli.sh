@@ -25,7 +25,7 @@ cp "$a" "$b"
 # --- init
 run "$ferry" init "sqlite:$a" --track 'accounts,"Order Lines"'
 expect_status 0 "init a SQLite file"
-expect_contains "$out" "ferry 0.4 created in sqlite:$a" "init reports the installation"
+expect_contains "$out" "ferry 0.5 created in sqlite:$a" "init reports the installation"
 expect_contains "$out" 'tracking "Order Lines"' "init reports quoted table names"
 expect_equal "$(sqlite3 "$a" 'PRAGMA journal_mode')" "wal" "init switches the file to WAL"
 run "$ferry" init "sqlite:$a" --track accounts --json
