@@ -378,4 +378,29 @@ expect_status 0 "a table keyed by a GENERATED ALWAYS identity column syncs"
 expect_equal "$(q idb "SELECT string_agg(id || '=' || what, ' ' ORDER BY id) FROM events WHERE id IN (2, 6)")" \
   "2=changed 6=new" "with the source's identity values"
 
+# --- one batch that inserts a parent and points an existing child at it:
+# the child's update (a row the fast path would write before the batch's
+# inserts) waits for the parent; and plain updates take the fast path
+for db in fka fkb; do
+  createdb "$db"
+  q "$db" "CREATE TABLE teams (id int PRIMARY KEY, name text);
+           CREATE TABLE players (id int PRIMARY KEY, team int REFERENCES teams, score int)" >/dev/null
+done
+"$ferry" init dbname=fka --track teams,players >/dev/null
+"$ferry" init dbname=fkb >/dev/null
+q fka "INSERT INTO teams VALUES (1, 'a'), (3, 'c'); INSERT INTO players SELECT i, 1, 0 FROM generate_series(1, 3) i" >/dev/null
+"$ferry" full-sync --from dbname=fka --to dbname=fkb --quiet >/dev/null
+q fka "INSERT INTO teams VALUES (2, 'b'); UPDATE players SET team = 2 WHERE id = 3;
+       UPDATE teams SET name = upper(name) WHERE id IN (1, 3)" >/dev/null
+q fkb "UPDATE teams SET name = 'local' WHERE id = 1" >/dev/null  # a conflict the fast path leaves
+link --from dbname=fka --to dbname=fkb
+expect_status 0 "a child moved to a parent inserted in the same batch syncs"
+expect_equal "$(q fkb "SELECT team FROM players WHERE id = 3")" "2" "and references the new parent"
+expect_equal "$(q fkb "SELECT string_agg(name, ',' ORDER BY id) FROM teams")" "A,b,C" \
+  "updates are written, one the target changed meanwhile as a conflict (source-wins)"
+expect_equal "$(q fkb "SELECT count(*) FROM ferry.conflicts WHERE table_name = 'teams'::regclass")" "1" \
+  "and is recorded"
+run "$ferry" diff dbname=fka dbname=fkb --quiet
+expect_status 0 "both peers are equal afterwards"
+
 finish
