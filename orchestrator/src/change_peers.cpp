@@ -394,6 +394,8 @@ class PostgresChangeApplier : public ChangeApplier {
         if (!fast_path_fits(table))
             return judge_each(table, changes, rules, counts);
         std::vector<bool> done = update_unchanged_since(table.target, changes);
+        if (std::none_of(done.begin(), done.end(), [](bool d) { return d; }))
+            return judge_each(table, changes, rules, counts);  // no copy of the rows
         changes::TableChanges& rest = leftovers_.emplace_back();
         rest.table = changes.table;
         for (size_t i = 0; i < changes.rows.size(); i++)
