@@ -102,8 +102,8 @@ class TransitionReader {
 // a statement touching millions of rows runs in constant memory.
 class StatementCapture {
   public:
-    StatementCapture(const TableInfo& table, Relation rel)
-        : table_(table), desc_(RelationGetDescr(rel)), tracked_(table.tracked_root) {
+    StatementCapture(const TableInfo& table, Relation rel, int64_t rows)
+        : table_(table), desc_(RelationGetDescr(rel)), tracked_(table.tracked_root), writer_(rows) {
         // One context per backend, reset after every row: creating one per
         // statement would cost a single-row statement as much as its row. A
         // capture nested in another (an output function that writes a tracked
@@ -212,7 +212,10 @@ FERRY_FUNCTION(capture_statement) {
     const TableInfo& table = table_info(data->tg_relation);
     if (!table.tracked)
         return PointerGetDatum(nullptr);
-    StatementCapture capture(table, data->tg_relation);
+    int64_t rows = ferry::pg::value([&]() noexcept {
+        return tuplestore_tuple_count(by_insert || by_update ? new_rows : old_rows);
+    });
+    StatementCapture capture(table, data->tg_relation, rows);
     if (by_insert) {
         TransitionReader rows(new_rows, capture.desc());
         while (rows.next())

@@ -12,6 +12,12 @@ bool notify_setting = true;
 // The channel `ferry follow` listens on (docs/incremental-sync.md).
 constexpr const char* kChangesChannel = "ferry_changes";
 
+// A batch of buffered entries is written when it holds this many entries or
+// bytes, whichever comes first: enough to fill heap pages whole, little
+// enough that wide rows do not pile up in memory.
+constexpr int kBatchEntries = 1000;
+constexpr Size kBatchBytes = 1024 * 1024;
+
 // What appending to the log needs besides the tuple: ferry.changes, its
 // sequence and its indexes with their IndexInfo. Built on the first change of
 // a transaction in a context under TopTransactionContext (index AMs keep
@@ -126,7 +132,7 @@ void define_change_log_settings() {
     CacheRegisterRelcacheCallback(forget_targets, 0);
 }
 
-ChangeLogWriter::ChangeLogWriter() {
+ChangeLogWriter::ChangeLogWriter(int64_t expected_changes) {
     pg::call([&]() noexcept {
         // Lock the log first: taking the lock processes pending invalidations,
         // so the cached targets checked next are current. (The OID itself is
@@ -148,6 +154,15 @@ ChangeLogWriter::ChangeLogWriter() {
         changed_at_ = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
         const char* origin = current_origin();
         origin_ = origin ? pstrdup(origin) : nullptr;
+        // A single-row statement (most OLTP writes) writes directly: setting
+        // up a batch would cost it more than it saves.
+        batching_ = expected_changes > 1;
+        if (batching_) {
+            batch_context_ = AllocSetContextCreate(CurrentMemoryContext, "ferry log batch",
+                                                   ALLOCSET_DEFAULT_SIZES);
+            batch_slots_ =
+                static_cast<TupleTableSlot**>(palloc0(sizeof(TupleTableSlot*) * kBatchEntries));
+        }
     });
 }
 
@@ -169,28 +184,78 @@ void ChangeLogWriter::append(const Change& change) {
         values[col_origin] = origin_ ? CStringGetTextDatum(origin_) : 0;
         values[col_changed_at] = changed_at_;
 
-        HeapTuple tuple = heap_form_tuple(RelationGetDescr(log_), values, nulls);
-        simple_heap_insert(log_, tuple);
-        BlockNumber block = ItemPointerGetBlockNumber(&tuple->t_self);
-        // The indexes are plain column indexes: their keys come straight from
-        // the tuple's values.
-        for (int i = 0; i < index_count_; i++) {
-            const LogIndex& target = index_targets_[i];
-            Datum key_values[INDEX_MAX_KEYS];
-            bool key_nulls[INDEX_MAX_KEYS];
-            for (int k = 0; k < target.info->ii_NumIndexAttrs; k++) {
-                AttrNumber attnum = target.info->ii_IndexAttrNumbers[k];
-                key_values[k] = values[attnum - 1];
-                key_nulls[k] = nulls[attnum - 1];
-            }
-            if (target.brin && brin_entry_redundant(i, key_values, key_nulls, block))
-                continue;
-            index_insert(indexes_[i], key_values, key_nulls, &tuple->t_self, log_,
-                         target.unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, target.info);
+        if (!batching_) {
+            HeapTuple entry = heap_form_tuple(RelationGetDescr(log_), values, nulls);
+            write_now(entry, values, nulls);
+            heap_freetuple(entry);
+            return;
         }
-        previous_block_ = block;
-        heap_freetuple(tuple);
+        MemoryContext caller = MemoryContextSwitchTo(batch_context_);
+        buffer(heap_form_tuple(RelationGetDescr(log_), values, nulls));
+        MemoryContextSwitchTo(caller);
     });
+}
+
+// PostgreSQL calls only (as the helpers below).
+void ChangeLogWriter::write_now(HeapTuple entry, const Datum* values, const bool* nulls) {
+    simple_heap_insert(log_, entry);
+    insert_index_entries(&entry->t_self, values, nulls);
+}
+
+void ChangeLogWriter::buffer(HeapTuple entry) {
+    if (batch_count_ == batch_slot_count_) {
+        MemoryContext batch = MemoryContextSwitchTo(GetMemoryChunkContext(batch_slots_));
+        batch_slots_[batch_slot_count_++] =
+            MakeSingleTupleTableSlot(RelationGetDescr(log_), &TTSOpsHeapTuple);
+        MemoryContextSwitchTo(batch);
+    }
+    // The slot owns the tuple: heap_multi_insert then takes it without a copy.
+    ExecStoreHeapTuple(entry, batch_slots_[batch_count_++], true);
+    batch_bytes_ += entry->t_len;
+    if (batch_count_ == kBatchEntries || batch_bytes_ >= kBatchBytes)
+        write_buffered();
+}
+
+void ChangeLogWriter::write_buffered() {
+    if (batch_count_ == 0)
+        return;
+    MemoryContext caller = MemoryContextSwitchTo(batch_context_);
+    heap_multi_insert(log_, batch_slots_, batch_count_, GetCurrentCommandId(true), 0, nullptr);
+    Datum values[column_count];
+    bool nulls[column_count];
+    for (int i = 0; i < batch_count_; i++) {
+        TupleTableSlot* slot = batch_slots_[i];
+        heap_deform_tuple(ExecFetchSlotHeapTuple(slot, false, nullptr), RelationGetDescr(log_),
+                          values, nulls);
+        insert_index_entries(&slot->tts_tid, values, nulls);
+        ExecClearTuple(slot);
+    }
+    MemoryContextSwitchTo(caller);
+    MemoryContextReset(batch_context_);
+    batch_count_ = 0;
+    batch_bytes_ = 0;
+}
+
+// The indexes are plain column indexes: their keys come straight from the
+// entry's values.
+void ChangeLogWriter::insert_index_entries(ItemPointer tid, const Datum* values,
+                                           const bool* nulls) {
+    BlockNumber block = ItemPointerGetBlockNumber(tid);
+    for (int i = 0; i < index_count_; i++) {
+        const LogIndex& target = index_targets_[i];
+        Datum key_values[INDEX_MAX_KEYS];
+        bool key_nulls[INDEX_MAX_KEYS];
+        for (int k = 0; k < target.info->ii_NumIndexAttrs; k++) {
+            AttrNumber attnum = target.info->ii_IndexAttrNumbers[k];
+            key_values[k] = values[attnum - 1];
+            key_nulls[k] = nulls[attnum - 1];
+        }
+        if (target.brin && brin_entry_redundant(i, key_values, key_nulls, block))
+            continue;
+        index_insert(indexes_[i], key_values, key_nulls, tid, log_,
+                     target.unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, target.info);
+    }
+    previous_block_ = block;
 }
 
 // A BRIN index summarizes each range of heap blocks by a summary that covers
@@ -227,6 +292,12 @@ bool ChangeLogWriter::brin_entry_redundant(int index, const Datum* key_values,
 
 void ChangeLogWriter::finish() {
     pg::call([&]() noexcept {
+        if (batching_) {
+            write_buffered();
+            for (int i = 0; i < batch_slot_count_; i++)
+                ExecDropSingleTupleTableSlot(batch_slots_[i]);
+            MemoryContextDelete(batch_context_);
+        }
         for (int i = 0; i < index_count_; i++)
             index_close(indexes_[i], NoLock);
         table_close(log_, NoLock);

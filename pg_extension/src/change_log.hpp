@@ -22,10 +22,6 @@ struct Change {
     std::optional<int64_t> old_hash;
 };
 
-// Writes the changes of one statement: ferry.changes and its indexes are
-// opened once, and the transaction id, origin and time are read once. Call
-// finish() when done; after an error the transaction's abort releases what
-// it holds, as for any PostgreSQL code that raises with relations open.
 // An index of ferry.changes, with what inserting into it needs.
 struct LogIndex {
     Oid oid;
@@ -34,13 +30,27 @@ struct LogIndex {
     IndexInfo* info;  // lives until the end of the transaction
 };
 
+// Writes the changes of one statement: ferry.changes and its indexes are
+// opened once, and the transaction id, origin and time are read once. Call
+// finish() when done; after an error the transaction's abort releases what
+// it holds, as for any PostgreSQL code that raises with relations open.
+//
+// A statement expected to log more than one change buffers its entries and
+// writes them with heap_multi_insert(): one page lock and one WAL record per
+// heap page instead of per entry. The buffered entries are part of the
+// statement, written before finish() returns and so before the trigger does;
+// nothing reads the log in between.
 class ChangeLogWriter {
   public:
-    ChangeLogWriter();
+    explicit ChangeLogWriter(int64_t expected_changes = 1);
     void append(const Change& change);
     void finish();
 
   private:
+    void write_now(HeapTuple entry, const Datum* values, const bool* nulls);
+    void buffer(HeapTuple entry);
+    void write_buffered();
+    void insert_index_entries(ItemPointer tid, const Datum* values, const bool* nulls);
     bool brin_entry_redundant(int index, const Datum* key_values, const bool* key_nulls,
                               BlockNumber block);
 
@@ -57,6 +67,15 @@ class ChangeLogWriter {
     Datum xid_ = 0;
     Datum changed_at_ = 0;
     const char* origin_ = nullptr;
+    // Entries waiting for heap_multi_insert (only when batching): the
+    // tuples live in batch_context_, which is reset after each write; the
+    // slots that hand them over, in the writer's own context.
+    bool batching_ = false;
+    MemoryContext batch_context_ = nullptr;
+    TupleTableSlot** batch_slots_ = nullptr;
+    int batch_slot_count_ = 0;
+    int batch_count_ = 0;
+    Size batch_bytes_ = 0;
 };
 
 // One change on its own (TRUNCATE).

@@ -72,6 +72,45 @@ INSERT INTO items (id, name) SELECT g, 'bulk' FROM generate_series(100, 1099) g;
 UPDATE items SET qty = 1 WHERE name = 'bulk';
 SELECT operation, count(*) FROM ferry.change_log WHERE (key->>'id')::int BETWEEN 100 AND 1099 GROUP BY 1 ORDER BY 1;
 
+-- statements of many rows write the log in batches (by count and by size):
+-- every entry is there once, in position order, and found by every index
+CREATE TABLE wide (id int PRIMARY KEY, body text);
+SELECT ferry.track('wide');
+CREATE INDEX changes_origin_idx ON ferry.changes (origin);  -- a DBA's own index, on text
+BEGIN;
+SELECT ferry.set_origin('peer-w');
+INSERT INTO wide SELECT g, repeat(md5(g::text), 10) FROM generate_series(1, 2500) g;
+-- rows of 300 kB each: a batch is written once it holds 1 MB (and each row is toasted)
+INSERT INTO wide SELECT g, string_agg(md5(g::text || i::text), '')
+FROM generate_series(3001, 3012) g, generate_series(1, 9375) i GROUP BY g;
+COMMIT;
+DELETE FROM wide WHERE id <= 1200;
+SELECT operation, count(*), count(DISTINCT position), count(DISTINCT key),
+       bool_and(origin IS NOT DISTINCT FROM CASE operation WHEN 'INSERT' THEN 'peer-w' END)
+FROM ferry.change_log WHERE table_name = 'wide'::regclass GROUP BY 1 ORDER BY 1;
+-- positions follow the statement's row order
+SELECT count(*) FROM (
+    SELECT position, lag(position) OVER (ORDER BY (key->>'id')::int) AS previous
+    FROM ferry.changes WHERE relid = 'wide'::regclass AND op = 'I' AND (key->>'id')::int <= 2500) s
+WHERE position < previous;
+SELECT count(*) = 12 AS wide_rows_intact
+FROM ferry.changes c JOIN wide w ON w.id = (c.key->>'id')::int
+WHERE c.relid = 'wide'::regclass AND w.id > 3000 AND c.new_row->>'body' = w.body;
+CREATE TEMP TABLE log_by_scan AS
+SELECT position, xid, origin FROM ferry.changes WHERE relid = 'wide'::regclass;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*) FROM ferry.changes c JOIN log_by_scan s USING (position);
+SELECT count(*) FROM ferry.changes WHERE origin = 'peer-w';
+SET enable_indexscan = off;
+SET enable_bitmapscan = on;
+SELECT count(*) FROM ferry.changes c
+WHERE c.xid IN (SELECT DISTINCT xid FROM log_by_scan) AND c.relid = 'wide'::regclass;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+RESET enable_indexscan;
+DROP INDEX ferry.changes_origin_idx;
+
 -- a statement that changes many keys pairs each old row with its new row
 UPDATE items SET id = id + 5000 WHERE id BETWEEN 100 AND 102;
 SELECT operation, key FROM ferry.change_log ORDER BY position DESC LIMIT 6;
