@@ -8,6 +8,22 @@
 namespace ferry::pg {
 namespace {
 
+// The integer value of an integer or boolean column.
+int64_t integer_value(const ColumnInfo& column, Datum value) {
+    if (column.type_class == TypeClass::boolean)
+        return DatumGetBool(value) ? 1 : 0;
+    switch (column.output.fn_oid) {
+        case F_INT2OUT:
+            return DatumGetInt16(value);
+        case F_INT4OUT:
+            return DatumGetInt32(value);
+        case F_OIDOUT:
+            return DatumGetObjectId(value);
+        default:
+            return DatumGetInt64(value);
+    }
+}
+
 std::string varlena_bytes(Datum value) {
     return std::string(varlena_view(value));
 }
@@ -80,19 +96,8 @@ std::string output_text(const ColumnInfo& column, Datum value) {
 CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
     using canonical::ValueClass;
     switch (column.type_class) {
-        case TypeClass::integer: {
-            int64_t n = 0;
-            Oid type = column.output.fn_oid;
-            if (type == F_INT2OUT)
-                n = DatumGetInt16(value);
-            else if (type == F_INT4OUT)
-                n = DatumGetInt32(value);
-            else if (type == F_OIDOUT)
-                n = DatumGetObjectId(value);
-            else
-                n = DatumGetInt64(value);
-            return {ValueClass::number, canonical::number_from_int(n)};
-        }
+        case TypeClass::integer:
+            return {ValueClass::number, canonical::number_from_int(integer_value(column, value))};
         case TypeClass::numeric:
             return {ValueClass::number, canonical::normalize_number(output_text(column, value))};
         case TypeClass::float4:
@@ -100,7 +105,7 @@ CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
         case TypeClass::float8:
             return {ValueClass::number, canonical::number_from_double(DatumGetFloat8(value))};
         case TypeClass::boolean:
-            return {ValueClass::number, canonical::number_from_int(DatumGetBool(value) ? 1 : 0)};
+            return {ValueClass::number, canonical::number_from_int(integer_value(column, value))};
         case TypeClass::text:
             if (column.output.fn_oid == F_CHAROUT || column.output.fn_oid == F_NAMEOUT)
                 return {ValueClass::text, output_text(column, value)};
@@ -133,35 +138,45 @@ void encode_row(const TableInfo& table, const DeformedRow& row, canonical::RowEn
         const ColumnInfo& column = table.columns[table.name_order[i]];
         if (key_only && !column.is_key)
             continue;
+        std::string_view name(column.name, column.name_length);
         int index = column.attnum - 1;
         if (row.nulls[index]) {
-            encoder.add_null(column.name);
+            encoder.add_null(name);
             continue;
         }
         Datum value = row.values[index];
-        if (column.type_class == TypeClass::text && column.output.fn_oid == F_TEXTOUT) {
-            encoder.add_text(column.name, varlena_view(value));
-            continue;
-        }
-        if (column.type_class == TypeClass::bpchar) {
-            std::string_view bytes = varlena_view(value);
-            encoder.add_text(column.name, bytes.substr(0, bytes.find_last_not_of(' ') + 1));
-            continue;
-        }
-        if (column.type_class == TypeClass::bytea) {
-            encoder.add_bytes(column.name, varlena_view(value));
-            continue;
+        // The common types go straight into the encoder, without a string.
+        switch (column.type_class) {
+            case TypeClass::integer:
+            case TypeClass::boolean:
+                encoder.add_int(name, integer_value(column, value));
+                continue;
+            case TypeClass::text:
+                if (column.output.fn_oid != F_TEXTOUT)
+                    break;
+                encoder.add_text(name, varlena_view(value));
+                continue;
+            case TypeClass::bpchar: {
+                std::string_view bytes = varlena_view(value);
+                encoder.add_text(name, bytes.substr(0, bytes.find_last_not_of(' ') + 1));
+                continue;
+            }
+            case TypeClass::bytea:
+                encoder.add_bytes(name, varlena_view(value));
+                continue;
+            default:
+                break;
         }
         CanonicalValue canonical = canonical_value(column, value);
         switch (canonical.value_class) {
             case canonical::ValueClass::number:
-                encoder.add_number(column.name, canonical.text);
+                encoder.add_number(name, canonical.text);
                 break;
             case canonical::ValueClass::bytes:
-                encoder.add_bytes(column.name, canonical.text);
+                encoder.add_bytes(name, canonical.text);
                 break;
             default:
-                encoder.add_text(column.name, canonical.text);
+                encoder.add_text(name, canonical.text);
                 break;
         }
     }

@@ -105,6 +105,7 @@ void describe_columns(TableInfo& info, TupleDesc desc, MemoryContext context) no
         ColumnInfo& column = info.columns[info.column_count++];
         column.attnum = attr->attnum;
         column.name = pstrdup(NameStr(attr->attname));
+        column.name_length = std::strlen(column.name);
         Oid base_type = getBaseType(attr->atttypid);
         column.type_class = classify(base_type);
         Oid output_fn;

@@ -29,6 +29,7 @@ enum class TypeClass {
 struct ColumnInfo {
     AttrNumber attnum;
     const char* name;
+    size_t name_length;  // strlen(name), for hashing without a strlen per value
     TypeClass type_class;
     bool is_key;      // part of the primary key
     FmgrInfo output;  // output function of the column's (base) type

@@ -23,6 +23,10 @@ std::string normalize_number(std::string_view text);
 // Canonical text of an integer, a double (shortest round-trip form, so
 // 0.1 encodes as the decimal 0.1) and a boolean (0 or 1).
 std::string number_from_int(int64_t value);
+// number_from_int() written to out, which holds at least kMaxIntNumberLength
+// bytes; returns the length. No allocation: row hashing calls it per value.
+constexpr size_t kMaxIntNumberLength = 32;
+size_t format_number_from_int(int64_t value, char* out);
 std::string number_from_double(double value);
 std::string number_from_float(float value);
 
@@ -47,19 +51,23 @@ enum class ValueClass : char { null = 'n', number = 'N', text = 't', bytes = 'b'
 // differ; the class byte makes NULL, '' and 'NULL' differ.
 class RowEncoder {
   public:
-    void clear() { buffer_.clear(); }
+    void clear() { size_ = 0; }
     void add_null(std::string_view column);
     void add_number(std::string_view column, std::string_view canonical_number);
+    void add_int(std::string_view column, int64_t value);  // add_number(number_from_int())
     void add_text(std::string_view column, std::string_view utf8);
     void add_bytes(std::string_view column, std::string_view bytes);
 
-    std::string_view bytes() const { return buffer_; }
+    std::string_view bytes() const { return {buffer_.data(), size_}; }
     uint64_t hash() const;    // XXH3-64 of bytes()
     Hash128 hash128() const;  // XXH3-128 of bytes()
 
   private:
     void add(std::string_view column, ValueClass cls, const std::string_view* value);
+    // The encoding is buffer_[0, size_): the buffer only grows, so that a
+    // row costs no allocation and no zero-filling once the first is done.
     std::string buffer_;
+    size_t size_ = 0;
 };
 
 // XXH3-64 of arbitrary bytes, as used for row hashes.
