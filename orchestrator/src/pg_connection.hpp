@@ -26,6 +26,11 @@ class PgResult {
     std::string column_name(int column) const { return PQfname(result_.get(), column); }
     bool is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column); }
     std::string text(int row, int column) const { return PQgetvalue(result_.get(), row, column); }
+    // The same without a copy; valid while this result lives.
+    std::string_view view(int row, int column) const {
+        return {PQgetvalue(result_.get(), row, column),
+                static_cast<size_t>(PQgetlength(result_.get(), row, column))};
+    }
     PGresult* raw() const { return result_.get(); }
     Param value(int row, int column) const {
         return is_null(row, column) ? Param{} : Param{text(row, column)};
