@@ -73,6 +73,20 @@ auto value(F&& body) {
     return result;
 }
 
+// Runs C++ code with `context` as CurrentMemoryContext, and switches back
+// whether the code returns or throws.
+template <class Body>
+void in_context(MemoryContext context, Body&& body) {
+    MemoryContext previous = MemoryContextSwitchTo(context);
+    try {
+        body();
+    } catch (...) {
+        MemoryContextSwitchTo(previous);
+        throw;
+    }
+    MemoryContextSwitchTo(previous);
+}
+
 // Runs a C++ function body for PostgreSQL; see FERRY_FUNCTION.
 Datum run_boundary(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo) noexcept;
 

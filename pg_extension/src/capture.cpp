@@ -162,14 +162,7 @@ class StatementCapture {
   private:
     template <class Body>
     void in_row_context(Body&& body) {
-        MemoryContext previous = MemoryContextSwitchTo(row_context_);
-        try {
-            body();
-        } catch (...) {
-            MemoryContextSwitchTo(previous);
-            throw;
-        }
-        MemoryContextSwitchTo(previous);
+        in_context(row_context_, body);
         pg::call([&]() noexcept { MemoryContextReset(row_context_); });
     }
 

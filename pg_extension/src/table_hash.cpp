@@ -106,14 +106,9 @@ void scan_table(Oid relid, const char* filter_text, bool need_key, Visit&& visit
             if (!filter.matches(slot))
                 continue;
             pg::call([&]() noexcept { slot_getallattrs(slot); });
-            MemoryContext previous = MemoryContextSwitchTo(row_context);
-            try {
+            in_context(row_context, [&] {
                 visit(ScannedRow{table, {slot->tts_values, slot->tts_isnull}, slot->tts_tid});
-            } catch (...) {
-                MemoryContextSwitchTo(previous);
-                throw;
-            }
-            MemoryContextSwitchTo(previous);
+            });
         }
         filter.finish();
         pg::call([&]() noexcept {
@@ -340,14 +335,9 @@ void fetch_remembered_rows(Oid relid, BucketOf&& bucket_of, Visit&& visit) {
         if (!found)
             throw SqlError(ERRCODE_INTERNAL_ERROR,
                            "a row seen by ferry.bucket_hashes() is gone in the same snapshot");
-        MemoryContext previous = MemoryContextSwitchTo(row_context);
-        try {
+        in_context(row_context, [&] {
             visit(ScannedRow{table, {slot->tts_values, slot->tts_isnull}, tid}, *bucket);
-        } catch (...) {
-            MemoryContextSwitchTo(previous);
-            throw;
-        }
-        MemoryContextSwitchTo(previous);
+        });
     }
     pg::call([&]() noexcept {
         ExecDropSingleTupleTableSlot(slot);
