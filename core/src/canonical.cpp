@@ -130,6 +130,21 @@ size_t format_number_from_int(int64_t value, char* out) {
     return static_cast<size_t>(exp_end - out);
 }
 
+std::string_view without_trailing_blanks(std::string_view text) {
+    constexpr uint64_t kEightBlanks = 0x2020202020202020;
+    size_t end = text.size();
+    while (end >= sizeof kEightBlanks) {
+        uint64_t word;
+        std::memcpy(&word, text.data() + end - sizeof word, sizeof word);
+        if (word != kEightBlanks)
+            break;
+        end -= sizeof word;
+    }
+    while (end > 0 && text[end - 1] == ' ')
+        end--;
+    return text.substr(0, end);
+}
+
 std::string number_from_int(int64_t value) {
     char text[kMaxIntNumberLength];
     return std::string(text, format_number_from_int(value, text));

@@ -72,7 +72,7 @@ std::string format_time(TimeADT time) {
 }
 
 std::string strip_trailing_blanks(std::string text) {
-    text.erase(text.find_last_not_of(' ') + 1);
+    text.resize(canonical::without_trailing_blanks(text).size());
     return text;
 }
 
@@ -158,7 +158,7 @@ void encode_row(const TableInfo& table, const DeformedRow& row, canonical::RowEn
                 continue;
             case TypeClass::bpchar: {
                 std::string_view bytes = varlena_view(value);
-                encoder.add_text(name, bytes.substr(0, bytes.find_last_not_of(' ') + 1));
+                encoder.add_text(name, canonical::without_trailing_blanks(bytes));
                 continue;
             }
             case TypeClass::bytea:

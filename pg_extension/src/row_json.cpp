@@ -145,7 +145,7 @@ JsonbScalar json_value(const ColumnInfo& column, Datum value) {
             break;
         case TypeClass::bpchar: {
             std::string_view text = varlena_view(value);
-            return string_scalar(text.substr(0, text.find_last_not_of(' ') + 1));
+            return string_scalar(canonical::without_trailing_blanks(text));
         }
         default:
             break;

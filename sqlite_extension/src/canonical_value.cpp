@@ -113,7 +113,7 @@ CanonicalValue canonical_text(ValueKind kind, std::string_view text) {
                 return {ValueClass::text, *temporal};
             break;
         case ValueKind::bpchar:
-            text = text.substr(0, text.find_last_not_of(' ') + 1);
+            text = canonical::without_trailing_blanks(text);
             break;
         case ValueKind::plain:
         case ValueKind::bytes:

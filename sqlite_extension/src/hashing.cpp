@@ -164,6 +164,20 @@ class ScannedRow {
         return values_[n];
     }
 
+    // Adds column n to a row's encoding. An integer is written straight
+    // into the encoder: making it a CanonicalValue first would cost a
+    // string per value, and integers are most of most keys and rows.
+    void add_to(RowEncoder& encoder, int n) {
+        if (!ready_[n]) {
+            sqlite3_value* stored = scan.value(n);
+            if (sqlite3_value_type(stored) == SQLITE_INTEGER) {
+                encoder.add_int(column(n).name, sqlite3_value_int64(stored));
+                return;
+            }
+        }
+        add_to_row(encoder, column(n).name, value(n));
+    }
+
     int64_t rowid() const { return scan.integer(static_cast<int>(values_.size())); }
 
     const TableShape& shape;
@@ -190,11 +204,11 @@ void encode(RowEncoder& encoder, ScannedRow& row, const std::vector<int>* only) 
     encoder.clear();
     if (only) {
         for (int n : *only)
-            add_to_row(encoder, row.column(n).name, row.value(n));
+            row.add_to(encoder, n);
         return;
     }
     for (int n = 0; n < static_cast<int>(row.size()); n++)
-        add_to_row(encoder, row.column(n).name, row.value(n));
+        row.add_to(encoder, n);
 }
 
 // Spaced as PostgreSQL prints jsonb ({"id": 42, "line": 1}), so that keys

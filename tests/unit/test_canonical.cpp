@@ -59,6 +59,23 @@ TEST_CASE("an encoder reused row after row encodes each row alone", "[canonical]
     }
 }
 
+TEST_CASE("char(n) padding is dropped, whatever its length", "[canonical]") {
+    using std::string;
+    CHECK(without_trailing_blanks("") == "");
+    CHECK(without_trailing_blanks(" ") == "");
+    for (size_t blanks : {1u, 7u, 8u, 9u, 16u, 17u, 84u}) {
+        CAPTURE(blanks);
+        CHECK(without_trailing_blanks(string(blanks, ' ')) == "");
+        CHECK(without_trailing_blanks("x" + string(blanks, ' ')) == "x");
+        CHECK(without_trailing_blanks("a  b" + string(blanks, ' ')) == "a  b");
+        CHECK(without_trailing_blanks(string(blanks, ' ') + "y") == string(blanks, ' ') + "y");
+    }
+    // Only blanks are padding: a tab, a NUL or a non-breaking space stay.
+    CHECK(without_trailing_blanks(string("ab\t        ")) == "ab\t");
+    CHECK(without_trailing_blanks(string("ab\0        ", 11)) == string("ab\0", 3));
+    CHECK(without_trailing_blanks("ab\xc2\xa0        ") == "ab\xc2\xa0");
+}
+
 TEST_CASE("malformed numbers are refused", "[canonical]") {
     CHECK_THROWS_AS(normalize_number(""), ferry::Error);
     CHECK_THROWS_AS(normalize_number("12a"), ferry::Error);

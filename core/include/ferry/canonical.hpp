@@ -30,6 +30,11 @@ size_t format_number_from_int(int64_t value, char* out);
 std::string number_from_double(double value);
 std::string number_from_float(float value);
 
+// A char(n) value without its padding: trailing blanks do not count in
+// PostgreSQL's bpchar comparisons, so they are not part of the value.
+// Padding is skipped eight bytes at a time (a pgbench filler is 84 blanks).
+std::string_view without_trailing_blanks(std::string_view text);
+
 // Canonical JSON text: no insignificant white space, object keys sorted by
 // their UTF-8 bytes with the last duplicate winning (jsonb's rule), numbers in
 // normalize_number() form, strings re-escaped one fixed way. Throws
