@@ -581,20 +581,40 @@ class PostgresChangeApplier : public ChangeApplier {
                     {json_array_of(plan.upserts, false)});
     }
 
-    void write_deletes(const SyncTable& table, const TablePlan& plan,
-                       ApplyCounts& counts) override {
-        const PeerTable& target = table.target;
-        if (plan.truncate) {
-            PgResult gone = db_.query("DELETE FROM " + target.name);
-            counts.deleted += std::stoull(PQcmdTuples(gone.raw()));
-        }
-        if (plan.deletes.empty())
+    void write_truncate(const SyncTable& table, const TablePlan& plan,
+                        ApplyCounts& counts) override {
+        if (!plan.truncate)
             return;
-        db_.execute(
-            fmt::format("DELETE FROM {0} t USING jsonb_populate_recordset(NULL::{0}, $1::jsonb) k "
-                        "WHERE {1}",
-                        target.name, key_match(target.key_columns, "t", "k", "=")),
-            {json_array_of(plan.deletes, true)});
+        PgResult gone = db_.query("DELETE FROM " + table.target.name);
+        counts.deleted += std::stoull(PQcmdTuples(gone.raw()));
+    }
+
+    bool write_deletes(const SyncTable& table, const TablePlan& plan,
+                       bool unless_referenced) override {
+        if (plan.deletes.empty())
+            return true;
+        const PeerTable& target = table.target;
+        std::string sql = fmt::format(
+            "DELETE FROM {0} t USING jsonb_populate_recordset(NULL::{0}, $1::jsonb) k "
+            "WHERE {1}",
+            target.name, key_match(target.key_columns, "t", "k", "="));
+        std::vector<Param> keys{json_array_of(plan.deletes, true)};
+        if (!unless_referenced) {
+            db_.execute(sql, keys);
+            return true;
+        }
+        db_.execute("SAVEPOINT ferry_deletes");
+        try {
+            db_.execute(sql, keys);
+        } catch (const PgError& error) {
+            if (error.sqlstate() != "23503")  // foreign_key_violation
+                throw;
+            db_.execute("ROLLBACK TO SAVEPOINT ferry_deletes");
+            db_.execute("RELEASE SAVEPOINT ferry_deletes");
+            return false;
+        }
+        db_.execute("RELEASE SAVEPOINT ferry_deletes");
+        return true;
     }
 
     void commit(const std::string& job, const std::string& scope, const std::string& cursor,
@@ -886,17 +906,24 @@ class SqliteChangeApplier : public ChangeApplier {
         }
     }
 
-    void write_deletes(const SyncTable& table, const TablePlan& plan,
-                       ApplyCounts& counts) override {
+    void write_truncate(const SyncTable& table, const TablePlan& plan,
+                        ApplyCounts& counts) override {
+        if (!plan.truncate)
+            return;
         TableStatements& statements = statements_for(table);
-        if (plan.truncate) {
-            db_.execute("DELETE FROM main." + quote_identifier(statements.shape.name));
-            counts.deleted += static_cast<uint64_t>(sqlite3_changes(db_.handle()));
-        }
+        db_.execute("DELETE FROM main." + quote_identifier(statements.shape.name));
+        counts.deleted += static_cast<uint64_t>(sqlite3_changes(db_.handle()));
+    }
+
+    // ferry's SQLite connections leave foreign_keys off (SQLite's default),
+    // so no delete is ever refused for a reference.
+    bool write_deletes(const SyncTable& table, const TablePlan& plan, bool) override {
+        TableStatements& statements = statements_for(table);
         for (const NetChange* row : plan.deletes) {
             bind_key(statements.remove.get(), 1, row->key, statements);
             step_done(db_, statements.remove.get());
         }
+        return true;
     }
 
     void commit(const std::string& job, const std::string& scope, const std::string& cursor,

@@ -93,9 +93,17 @@ class ChangeApplier {
     // records conflicts, and returns what to write.
     virtual TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
                             const LinkRules& rules, ApplyCounts& counts) = 0;
+    // A truncated table is emptied before anything else of its batch is
+    // written (the batch holds only what came after the TRUNCATE).
+    virtual void write_truncate(const SyncTable& table, const TablePlan& plan,
+                                ApplyCounts& counts) = 0;
     virtual void write_upserts(const SyncTable& table, const TablePlan& plan) = 0;
-    virtual void write_deletes(const SyncTable& table, const TablePlan& plan,
-                               ApplyCounts& counts) = 0;
+    // Deletes the plan's rows. With `unless_referenced`, writes nothing and
+    // returns false when another table's foreign key still references one
+    // of them: the caller deletes them after the upserts, which may move
+    // the referencing rows away.
+    virtual bool write_deletes(const SyncTable& table, const TablePlan& plan,
+                               bool unless_referenced) = 0;
     virtual void commit(const std::string& job, const std::string& scope, const std::string& cursor,
                         uint64_t done) = 0;
     virtual void rollback() noexcept = 0;

@@ -135,9 +135,8 @@ int resolve_conflict(const ConflictsOptions& options) {
     applier->begin(remote ? conflict.peer : applier->peer_id());
     try {
         if (remote) {
-            ApplyCounts counts;
             applier->write_upserts(*table, plan);
-            applier->write_deletes(*table, plan, counts);
+            applier->write_deletes(*table, plan, false);
         }
         applier->mark_resolved(options.resolve, options.keep);
         applier->commit_resolution();

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "change_peers.hpp"
 #include "commands.hpp"
 #include "diff_peer.hpp"
 #include "ferry/conninfo.hpp"
@@ -41,6 +42,7 @@ class FullSync {
 
   private:
     std::vector<SyncTable> plan();
+    void keep_changes_for_target(const std::vector<SyncTable>& tables);
     void tick(uint64_t rows_done, uint64_t bytes_done);
     TableReport copy_table(const SyncTable& table, nlohmann::json& position);
     bool use_diff(const SyncTable& table) const;
@@ -70,6 +72,24 @@ std::vector<SyncTable> FullSync::plan() {
 }
 
 // Between batches: the bar, the session row, the leases, and stop requests.
+// A full sync of tracked tables is where the target's incremental link
+// will start. Before the copy's snapshot is taken, the source is told to
+// keep its changes for the target (a registered consumer that has
+// acknowledged nothing yet), so that no other link's purge removes them
+// before the target's first ferry sync acknowledges what it applied.
+void FullSync::keep_changes_for_target(const std::vector<SyncTable>& tables) {
+    std::set<std::string> tracked;
+    for (const auto& name : source_->tracked_tables())
+        tracked.insert(source_->identify(name));
+    bool any = std::any_of(tables.begin(), tables.end(), [&](const SyncTable& table) {
+        return tracked.count(source_->identify(table.source.name)) > 0;
+    });
+    if (!any)
+        return;
+    std::string consumer = open_change_applier(options_.to)->peer_id();
+    open_change_reader(options_.from)->register_consumer(consumer);
+}
+
 void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
     if (stop_requested())
         throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
@@ -208,6 +228,8 @@ int FullSync::run(FullSyncResult* result) {
     std::vector<SyncTable> tables = plan();
     for (const auto& table : tables)
         rows_total_ += table.source.estimated_rows;
+    if (!options_.dry_run)
+        keep_changes_for_target(tables);
     std::string snapshot = source_->begin_snapshot();
 
     job_ = fmt::format("full-sync from {}", source_->name());

@@ -143,8 +143,11 @@ void LinkSync::tick() {
     }
 }
 
-// One batch in one target transaction: parents' upserts before their
-// children's, children's deletes before their parents', then the cursor.
+// One batch in one target transaction, then the cursor. Truncated tables
+// are emptied first (children first). Deletes come before upserts, so that
+// a key or UNIQUE value the source freed and reused is free on the target
+// too (children first); a delete that a foreign key still blocks waits until
+// after the upserts (parents first), which may move the referencing rows.
 void LinkSync::apply(const std::vector<changes::TableChanges>& batch, const ChangeBatch& read) {
     std::vector<std::pair<const SyncTable*, TablePlan>> plans;
     applier_->begin(reader_->peer_id());
@@ -156,10 +159,16 @@ void LinkSync::apply(const std::vector<changes::TableChanges>& batch, const Chan
                     (changes.truncated || !changes.rows.empty()))
                     plans.emplace_back(&table,
                                        applier_->judge(table, changes, rules_, report_.counts));
+        for (auto it = plans.rbegin(); it != plans.rend(); ++it)
+            applier_->write_truncate(*it->first, it->second, report_.counts);
+        std::vector<bool> deleted(plans.size());
+        for (size_t i = plans.size(); i-- > 0;)
+            deleted[i] = applier_->write_deletes(*plans[i].first, plans[i].second, true);
         for (auto& [table, plan] : plans)
             applier_->write_upserts(*table, plan);
-        for (auto it = plans.rbegin(); it != plans.rend(); ++it)
-            applier_->write_deletes(*it->first, it->second, report_.counts);
+        for (size_t i = plans.size(); i-- > 0;)
+            if (!deleted[i])
+                applier_->write_deletes(*plans[i].first, plans[i].second, false);
         applier_->commit(job_, scope_, read.cursor, report_.counts.changes);
     } catch (const Error& error) {
         applier_->rollback();

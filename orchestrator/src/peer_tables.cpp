@@ -12,7 +12,10 @@ namespace ferry::cli {
 namespace {
 
 const char* const kTableQuery = R"(
-SELECT c.oid::text, format('%I.%I', n.nspname, c.relname), c.relkind::text
+SELECT c.oid::text, format('%I.%I', n.nspname, c.relname), c.relkind::text,
+       c.oid < 16384 OR n.nspname IN ('pg_catalog', 'information_schema')
+       OR EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = to_regclass($1))";
 
@@ -82,6 +85,15 @@ PeerTable resolve_table(PgConnection& db, const std::string& table) {
     resolved.oid = found.text(0, 0);
     resolved.name = found.text(0, 1);
     std::string kind = found.text(0, 2);
+    // A peer names the tables (its tracked list, a dump file's header):
+    // never let it name a catalog (pg_authid) or ferry's own state.
+    if (found.text(0, 3) == "t")
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("\"{}\" in {} is a system catalog or belongs to an extension",
+                                resolved.name, db.peer()),
+                    "ferry reads and writes user tables only: its own state, PostgreSQL's "
+                    "catalogs and extensions' tables are never copied, compared or synced.",
+                    "Leave the table out (--tables), or untrack it on the peer that lists it.");
     if (kind != "r" && kind != "p")
         throw Error(ErrorKind::unsupported,
                     fmt::format("\"{}\" in {} is not a table", resolved.name, db.peer()), {},

@@ -126,8 +126,9 @@ PgResult PgConnection::checked(PGresult* raw) {
     std::string message = field(PG_DIAG_MESSAGE_PRIMARY);
     if (message.empty())
         message = trim(PQerrorMessage(connection_.get()));
-    throw Error(kind_for_sqlstate(PQresultErrorField(raw, PG_DIAG_SQLSTATE)), message,
-                field(PG_DIAG_MESSAGE_DETAIL), field(PG_DIAG_MESSAGE_HINT));
+    std::string sqlstate = field(PG_DIAG_SQLSTATE);
+    throw PgError(kind_for_sqlstate(sqlstate.c_str()), sqlstate, message,
+                  field(PG_DIAG_MESSAGE_DETAIL), field(PG_DIAG_MESSAGE_HINT));
 }
 
 void PgConnection::copy_in_start(const std::string& sql) {

@@ -14,9 +14,25 @@
 #include <utility>
 #include <vector>
 
+#include "ferry/error.hpp"
+
 namespace ferry::cli {
 
 using Param = std::optional<std::string>;  // nullopt is SQL NULL
+
+// An error the server reported, with its SQLSTATE, for the few callers that
+// react to one condition (e.g. 23503, a foreign key violation).
+class PgError : public Error {
+  public:
+    PgError(ErrorKind kind, std::string sqlstate, std::string message, std::string detail,
+            std::string hint)
+        : Error(kind, std::move(message), std::move(detail), std::move(hint)),
+          sqlstate_(std::move(sqlstate)) {}
+    const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+  private:
+    std::string sqlstate_;
+};
 
 class PgResult {
   public:

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "ferry/error.hpp"
 #include "ferry/sql_identifier.hpp"
@@ -26,6 +27,17 @@ PeerTable describe_sqlite_table(SqliteConnection& db, const std::string& table) 
     } catch (const Error& e) {
         throw Error(e.kind(), fmt::format("{} in {}", e.what(), db.peer()), e.detail(), e.hint());
     }
+    // A peer names the tables: never let it name SQLite's own or ferry's state.
+    auto starts_with = [&](const char* prefix) {
+        return sqlite3_strnicmp(shape.name.c_str(), prefix, static_cast<int>(strlen(prefix))) == 0;
+    };
+    if (starts_with("sqlite_") || starts_with("ferry_"))
+        throw Error(
+            ErrorKind::unsupported,
+            fmt::format("\"{}\" in {} is SQLite's or ferry's own table", shape.name, db.peer()),
+            "ferry reads and writes user tables only: its own state (ferry_*) and "
+            "SQLite's (sqlite_*) are never copied, compared or synced.",
+            "Leave the table out (--tables), or untrack it on the peer that lists it.");
     PeerTable described;
     described.name = shape.name;
     for (const auto& column : shape.columns) {

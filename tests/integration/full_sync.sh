@@ -327,4 +327,23 @@ expect_equal "$(json_query "$out" "SELECT count(*) FILTER (WHERE s->>'status' = 
 run "$ferry" history dbname=dst
 expect_contains "$out" "dbname=src -> dbname=dst" "the table shows source and target"
 
+# --- a peer never gets to name a catalog or ferry's own state as a table:
+# its tracked list is data, and pg_authid would hand it the target's roles
+createdb hostile
+q hostile "CREATE EXTENSION ferry; INSERT INTO ferry.tracked_tables (relid) VALUES ('pg_catalog.pg_authid'::regclass)" >/dev/null
+createdb victim
+q victim "CREATE EXTENSION ferry" >/dev/null
+roles_before=$(q victim "SELECT md5(string_agg(rolname || rolsuper::text || coalesce(rolpassword, ''), ',' ORDER BY oid)) FROM pg_authid")
+run "$ferry" full-sync --from dbname=hostile --to dbname=victim --quiet
+expect_status 1 "a source that tracks pg_authid is refused"
+expect_contains "$err" "is a system catalog or belongs to an extension" "and the error says why"
+run "$ferry" full-sync --from dbname=hostile --to dbname=victim --tables ferry.consumers --quiet
+expect_status 1 "ferry's own state tables are refused as well"
+expect_equal "$(q victim "SELECT md5(string_agg(rolname || rolsuper::text || coalesce(rolpassword, ''), ',' ORDER BY oid)) FROM pg_authid")" \
+  "$roles_before" "the target's roles are untouched"
+sqlite3 "$work/hostile.db" "CREATE TABLE t (id INTEGER PRIMARY KEY)"
+"$ferry" init "sqlite:$work/hostile.db" >/dev/null
+run "$ferry" full-sync --from "sqlite:$work/hostile.db" --to dbname=victim --tables ferry_consumers --quiet
+expect_status 1 "a SQLite peer's own ferry_ tables are refused"
+
 finish

@@ -403,4 +403,42 @@ expect_equal "$(q fkb "SELECT count(*) FROM ferry.conflicts WHERE table_name = '
 run "$ferry" diff dbname=fka dbname=fkb --quiet
 expect_status 0 "both peers are equal afterwards"
 
+# --- order within a batch: a TRUNCATE then inserts keeps the inserts; a
+# UNIQUE value freed by a delete (or a key change) and reused at once; a
+# parent deleted after its children moved to another parent
+for db in ora orb; do
+  createdb "$db"
+  q "$db" "CREATE TABLE users (id int PRIMARY KEY, email text UNIQUE);
+           CREATE TABLE owners (id int PRIMARY KEY);
+           CREATE TABLE pets (id int PRIMARY KEY, owner int REFERENCES owners);
+           CREATE TABLE scratch (id int PRIMARY KEY, v text)" >/dev/null
+done
+"$ferry" init dbname=ora --track users,owners,pets,scratch >/dev/null
+"$ferry" init dbname=orb >/dev/null
+q ora "INSERT INTO users VALUES (1, 'x@example.com'), (5, 'k@example.com');
+       INSERT INTO owners VALUES (1), (2); INSERT INTO pets VALUES (1, 1), (2, 1);
+       INSERT INTO scratch SELECT i, 'old' FROM generate_series(1, 5) i" >/dev/null
+sqlite3 "$work/order.db" "CREATE TABLE scratch (id INTEGER PRIMARY KEY, v TEXT)"
+"$ferry" init "sqlite:$work/order.db" --track scratch >/dev/null
+"$ferry" full-sync --from dbname=ora --to dbname=orb --quiet >/dev/null
+"$ferry" full-sync --from dbname=ora --to "sqlite:$work/order.db" --tables scratch --quiet >/dev/null
+q ora "DELETE FROM users WHERE id = 1; INSERT INTO users VALUES (2, 'x@example.com');
+       UPDATE users SET id = 6 WHERE id = 5;
+       UPDATE pets SET owner = 2; DELETE FROM owners WHERE id = 1;
+       TRUNCATE scratch; INSERT INTO scratch VALUES (10, 'after the truncate')" >/dev/null
+link --from dbname=ora --to dbname=orb
+expect_status 0 "a batch that reuses a freed UNIQUE value, truncates and moves children syncs"
+expect_equal "$(q orb "SELECT string_agg(id || '=' || email, ' ' ORDER BY id) FROM users")" \
+  "2=x@example.com 6=k@example.com" "the freed e-mail addresses are reused"
+expect_equal "$(q orb "SELECT string_agg(id::text, ' ' ORDER BY id) FROM owners") / $(q orb "SELECT string_agg(id || '>' || owner, ' ' ORDER BY id) FROM pets")" \
+  "2 / 1>2 2>2" "the old parent is gone once its children moved"
+expect_equal "$(q orb "SELECT string_agg(id || '=' || v, ' ') FROM scratch")" "10=after the truncate" \
+  "rows inserted after a TRUNCATE survive it (PostgreSQL target)"
+expect_equal "$(q ora "SELECT count(*) > 0 FROM ferry.change_log WHERE table_name = 'scratch'::regclass")" "t" \
+  "the link to B purged nothing the SQLite peer's copy still needs (its full sync registered it)"
+link --from dbname=ora --to "sqlite:$work/order.db" --tables scratch
+expect_status 0 "the same TRUNCATE to a SQLite peer"
+expect_equal "$(sqlite3 "$work/order.db" "SELECT group_concat(id || '=' || v, ' ') FROM scratch")" \
+  "10=after the truncate" "rows inserted after a TRUNCATE survive it (SQLite target)"
+
 finish
