@@ -18,7 +18,36 @@ bool is_uri(std::string_view s) {
     return starts_with(s, "postgresql://") || starts_with(s, "postgres://");
 }
 
-// Masks the value of every "password" query parameter in a URI's query part.
+// Keywords whose values are secrets: the password, and the passphrase of
+// the client's SSL key.
+bool is_secret_keyword(std::string_view key) {
+    return key == "password" || key == "sslpassword";
+}
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+// libpq percent-decodes a URI's query keywords too (?pass%77ord= is the
+// password), so they are compared decoded.
+std::string percent_decoded(std::string_view text) {
+    std::string out;
+    for (size_t i = 0; i < text.size(); i++) {
+        if (text[i] == '%' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
+            hex_digit(text[i + 2]) >= 0) {
+            out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
+            i += 2;
+        } else {
+            out += text[i];
+        }
+    }
+    return out;
+}
+
+// Masks the value of every secret query parameter in a URI's query part.
 void redact_uri_query(std::string& uri) {
     auto query = uri.find('?');
     if (query == std::string::npos)
@@ -29,7 +58,8 @@ void redact_uri_query(std::string& uri) {
         if (end == std::string::npos)
             end = uri.size();
         size_t eq = uri.find('=', pos);
-        if (eq != std::string::npos && eq < end && uri.compare(pos, eq - pos, "password") == 0) {
+        if (eq != std::string::npos && eq < end &&
+            is_secret_keyword(percent_decoded(std::string_view(uri).substr(pos, eq - pos)))) {
             uri.replace(eq + 1, end - eq - 1, kMask);
             end = eq + 1 + kMask.size();
         }
@@ -40,18 +70,19 @@ void redact_uri_query(std::string& uri) {
 std::string redact_uri(std::string_view peer) {
     std::string uri(peer);
     size_t authority = uri.find("://") + 3;
-    size_t authority_end = uri.find_first_of("/?", authority);
+    // libpq's user info is what precedes the first '@' before any '/'; a
+    // password may hold '?', '#' or ':' unencoded. Masking to the last '@'
+    // before the first '/' covers that and a password with a stray '@'.
+    size_t authority_end = uri.find('/', authority);
     if (authority_end == std::string::npos)
         authority_end = uri.size();
-    // The userinfo ends at the last '@' of the authority; a password may hold '@'
-    // only percent-encoded, but be generous and take the last one.
-    size_t at = uri.rfind('@', authority_end);
+    size_t at = uri.rfind('@', authority_end - 1);
     if (at != std::string::npos && at >= authority) {
         size_t colon = uri.find(':', authority);
         if (colon != std::string::npos && colon < at)
             uri.replace(colon + 1, at - colon - 1, kMask);
     }
-    redact_uri_query(uri);
+    redact_uri_query(uri);  // after the user info: a '?' in a password is masked
     return uri;
 }
 
@@ -103,7 +134,7 @@ std::string redact_keywords(std::string_view s) {
             while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i])))
                 value += s[i++];
         }
-        if (key == "password") {
+        if (is_secret_keyword(key)) {
             out.append(kMask);
         } else if (key == "dbname" && (value.find('=') != std::string::npos || is_uri(value))) {
             // libpq expands a dbname that is itself a connection string or URI.

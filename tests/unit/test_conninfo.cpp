@@ -29,6 +29,25 @@ TEST_CASE("URI passwords are masked", "[conninfo]") {
     CHECK(redact("postgresql://a:p@ss@db1/app") == "postgresql://a:********@db1/app");
 }
 
+TEST_CASE("passwords are masked wherever libpq would find them", "[conninfo]") {
+    // libpq's user info runs to the first '@' before any '/': '?' and '#'
+    // belong to the password.
+    CHECK(redact("postgresql://u:S3cr?tPw@host/db") == "postgresql://u:********@host/db");
+    CHECK(redact("postgresql://u:a#b?c@host:5432/db?sslmode=require") ==
+          "postgresql://u:********@host:5432/db?sslmode=require");
+    CHECK(redact("postgresql://u@host/db?x=1@2") == "postgresql://u@host/db?x=1@2");
+    // Query keywords are percent-decoded by libpq.
+    CHECK(redact("postgresql://u@host/db?pass%77ord=PlainSecret1") ==
+          "postgresql://u@host/db?pass%77ord=********");
+    CHECK(redact("postgresql://u@host/db?%70assword=x&sslmode=disable") ==
+          "postgresql://u@host/db?%70assword=********&sslmode=disable");
+    // The SSL key's passphrase is a secret too, in both forms.
+    CHECK(redact("host=h sslpassword=KeyPassphrase9 dbname=d") ==
+          "host=h sslpassword=******** dbname=d");
+    CHECK(redact("postgresql://h/d?sslpassword=KeyPassphrase9") ==
+          "postgresql://h/d?sslpassword=********");
+}
+
 TEST_CASE("peers are classified by engine", "[conninfo]") {
     CHECK(ferry::parse_peer("sqlite:/tmp/a.db").engine == ferry::PeerEngine::sqlite);
     CHECK(ferry::parse_peer("sqlite:/tmp/a.db").target == "/tmp/a.db");
