@@ -228,7 +228,7 @@ int FullSync::run(FullSyncResult* result) {
     std::vector<SyncTable> tables = plan();
     for (const auto& table : tables)
         rows_total_ += table.source.estimated_rows;
-    if (!options_.dry_run)
+    if (options_.keep_changes && !options_.dry_run)
         keep_changes_for_target(tables);
     std::string snapshot = source_->begin_snapshot();
 
@@ -369,6 +369,9 @@ void add_sync_options(CLI::App* cmd, FullSyncOptions& options) {
         ->check(CLI::Range(10, 86400));
     cmd->add_flag("--json", options.json, "Print the result as JSON");
     cmd->add_flag("--quiet", options.quiet, "No progress on stderr");
+    cmd->add_flag("!--copy-only", options.keep_changes,
+                  "The target will never run ferry sync: do not have the source keep its "
+                  "changes for it");
 }
 
 // ferry pull PEER / ferry push PEER: a full sync with the config's local

@@ -42,6 +42,8 @@ FullSyncOptions full_options(const JobSpec& job, const Pair& pair, const WorkOpt
     full.print_report = false;
     full.lease_seconds = options.lease_seconds;
     full.on_session = options.on_session;
+    // A full job's target never reads the change log.
+    full.keep_changes = job.mode != "full";
     return full;
 }
 

@@ -28,6 +28,10 @@ struct FullSyncOptions {
     bool json = false;
     bool quiet = false;
     bool print_report = true;  // the table (or JSON) on stdout at the end
+    // Register the target as a consumer of the source's change log (its
+    // incremental link starts where the copy ends); off for a target that
+    // is only ever copied, which would otherwise hold the log back.
+    bool keep_changes = true;
     uint64_t batch_rows = 50000;
     int lease_seconds = 120;
     SessionNotice on_session;

@@ -346,4 +346,17 @@ sqlite3 "$work/hostile.db" "CREATE TABLE t (id INTEGER PRIMARY KEY)"
 run "$ferry" full-sync --from "sqlite:$work/hostile.db" --to dbname=victim --tables ferry_consumers --quiet
 expect_status 1 "a SQLite peer's own ferry_ tables are refused"
 
+# --- a full sync of tracked tables has the source keep its changes for the
+# target's first ferry sync (a registered consumer); --copy-only does not
+for db in keepsrc keepdst copydst; do
+  createdb "$db"
+  q "$db" "CREATE EXTENSION ferry; CREATE TABLE kept (id int PRIMARY KEY)" >/dev/null
+done
+q keepsrc "SELECT ferry.track('kept'); INSERT INTO kept VALUES (1)" >/dev/null
+consumer_of() { q "$1" "SELECT 'pg:' || system_identifier || ':' || d.oid FROM pg_control_system(), pg_database d WHERE d.datname = current_database()"; }
+"$ferry" full-sync --from dbname=keepsrc --to dbname=keepdst --quiet >/dev/null
+"$ferry" full-sync --from dbname=keepsrc --to dbname=copydst --copy-only --quiet >/dev/null
+expect_equal "$(q keepsrc "SELECT string_agg(name, ',') FROM ferry.consumers")" "$(consumer_of keepdst)" \
+  "the target of a full sync is registered as a consumer, a --copy-only target is not"
+
 finish
