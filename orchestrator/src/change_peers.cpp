@@ -466,7 +466,7 @@ class PostgresChangeApplier : public ChangeApplier {
                 "jsonb_populate_record(NULL::{0}, x.r) AS p WHERE {2} AND x.r ?& c.a AND (x.r - "
                 "c.a) = '{{}}' AND ferry.row_hash(t) = (i.item->>'h')::bigint AND "
                 "ferry.row_hash(t) <> ferry.row_hash(ROW({3})::{0}) RETURNING i.ord",
-                target.name, set, key_match(target.key_columns, "t", "p", "="), row.values),
+                target.name, set, key_match(target.key_columns, "t", "p", "="), row.whole_row),
             {items, nlohmann::json(target.columns).dump()});
         for (int r = 0; r < updated.rows(); r++)
             done[candidates.at(std::stoull(updated.text(r, 0)) - 1)] = true;
@@ -503,7 +503,7 @@ class PostgresChangeApplier : public ChangeApplier {
                 "'object' THEN '{{}}' {4} ELSE i.item->'r' END AS r) AS x "
                 "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, x.r) AS p "
                 "ORDER BY i.ord",
-                key_null, target.name, key_match(target.key_columns, "t", "k", "="), row.values,
+                key_null, target.name, key_match(target.key_columns, "t", "k", "="), row.whole_row,
                 fmt::format("WHEN NOT {} AND NOT (i.item->'r') ?& c.a THEN to_jsonb(t) || "
                             "i.item->'r'",
                             key_null),
@@ -552,12 +552,12 @@ class PostgresChangeApplier : public ChangeApplier {
             return;
         const PeerTable& target = table.target;
         std::string set;
-        for (const auto& column : target.columns)
+        const RowSql& row = row_sql(target);
+        for (const auto& column : row.names)
             if (std::find(target.key_columns.begin(), target.key_columns.end(), column) ==
                 target.key_columns.end())
                 set += fmt::format("{}{} = excluded.{}", set.empty() ? "" : ", ",
                                    quote_identifier(column), quote_identifier(column));
-        const RowSql& row = row_sql(target);
         std::string key_null = "t." + quote_identifier(target.key_columns.at(0)) + " IS NULL";
         // Rows that lack a column first take the target row's values.
         std::string current =
@@ -660,34 +660,41 @@ class PostgresChangeApplier : public ChangeApplier {
     // change log holds a json column's text as a JSON string, which
     // jsonb_populate_record would keep quoted: it is read back as json,
     // keeping its exact text.
+    // Generated columns are computed by the target, never written; the
+    // whole row (for ROW(...)::table and its hash) takes the source's value.
     struct RowSql {
-        std::vector<std::string> names;
-        std::vector<std::string> exprs;  // each column's value
+        std::vector<std::string> names;  // the columns ferry writes
+        std::vector<std::string> exprs;  // each one's value
         std::string values;              // the same, comma-separated
+        std::string whole_row;           // every column's value, in table order
     };
     const RowSql& row_sql(const PeerTable& target) {
         auto found = row_sql_.find(target.oid);
         if (found != row_sql_.end())
             return found->second;
         PgResult columns = db_.query(
-            "SELECT a.attname, a.atttypid = 'json'::regtype OR t.typbasetype = 'json'::regtype "
-            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = "
-            "$1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY "
+            "SELECT a.attname, a.atttypid = 'json'::regtype OR t.typbasetype = 'json'::regtype, "
+            "a.attgenerated <> '' FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY "
             "a.attnum",
             {target.oid});
         RowSql row;
         for (int r = 0; r < columns.rows(); r++) {
             std::string name = columns.text(r, 0);
             std::string q = quote_identifier(name);
+            std::string expr =
+                columns.text(r, 1) == "t"
+                    ? fmt::format(
+                          "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::json WHEN "
+                          "'null' THEN NULL ELSE (x.r->{0})::json END",
+                          quote_literal(name))
+                    : "p." + q;
+            row.whole_row += (row.whole_row.empty() ? "" : ", ") + expr;
+            if (columns.text(r, 2) == "t")
+                continue;
             row.names.push_back(name);
-            if (columns.text(r, 1) == "t")
-                row.exprs.push_back(fmt::format(
-                    "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::json WHEN "
-                    "'null' THEN NULL ELSE (x.r->{0})::json END",
-                    quote_literal(name)));
-            else
-                row.exprs.push_back("p." + q);
-            row.values += (row.values.empty() ? "" : ", ") + row.exprs.back();
+            row.exprs.push_back(expr);
+            row.values += (row.values.empty() ? "" : ", ") + expr;
         }
         return row_sql_.emplace(target.oid, std::move(row)).first->second;
     }

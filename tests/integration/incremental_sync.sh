@@ -441,4 +441,19 @@ expect_status 0 "the same TRUNCATE to a SQLite peer"
 expect_equal "$(sqlite3 "$work/order.db" "SELECT group_concat(id || '=' || v, ' ') FROM scratch")" \
   "10=after the truncate" "rows inserted after a TRUNCATE survive it (SQLite target)"
 
+# --- a stored generated column: computed by each peer, never written
+for db in gena genb; do
+  createdb "$db"
+  q "$db" "CREATE TABLE boxes (id int PRIMARY KEY, w int, area int GENERATED ALWAYS AS (w * w) STORED)" >/dev/null
+done
+"$ferry" init dbname=gena --track boxes >/dev/null
+"$ferry" init dbname=genb >/dev/null
+q gena "INSERT INTO boxes (id, w) VALUES (1, 1), (2, 2)" >/dev/null
+"$ferry" full-sync --from dbname=gena --to dbname=genb --quiet >/dev/null
+q gena "UPDATE boxes SET w = 10 WHERE id = 1; INSERT INTO boxes (id, w) VALUES (3, 3); DELETE FROM boxes WHERE id = 2" >/dev/null
+link --from dbname=gena --to dbname=genb
+expect_status 0 "a table with a generated column syncs"
+expect_equal "$(q genb "SELECT string_agg(id || ':' || w || ':' || area, ' ' ORDER BY id) FROM boxes")" \
+  "1:10:100 3:3:9" "its rows arrive and the target computes the column"
+
 finish
