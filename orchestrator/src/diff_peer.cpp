@@ -188,7 +188,7 @@ class SqliteDiffPeer : public DiffPeer {
         return describe_sqlite_table(db_, table);
     }
     std::string identify(const std::string& table) override {
-        return sqlite::describe_table(db_.handle(), sqlite_table_name(table)).name;
+        return sqlite::describe_table(db_.handle(), sqlite_table_name(db_, table)).name;
     }
     // A read transaction holds one snapshot of a WAL database for all scans.
     void begin_snapshot() override {

@@ -126,4 +126,10 @@ std::string sqlite_table_name(const std::string& sql_name) {
     return part;
 }
 
+std::string sqlite_table_name(SqliteConnection& db, const std::string& name) {
+    auto exact =
+        db.query("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ?1", {name});
+    return exact.empty() ? sqlite_table_name(name) : name;
+}
+
 }  // namespace ferry::cli

@@ -51,4 +51,9 @@ void let_other_writers_in();
 // schema name is ignored so that one --tables list serves both engines.
 std::string sqlite_table_name(const std::string& sql_name);
 
+// The same for a name that may also be one ferry already resolved (a
+// PeerTable's name is the table's own name, quotes and all): a table of
+// exactly that name wins, so that resolving twice gives the same table.
+std::string sqlite_table_name(SqliteConnection& db, const std::string& name);
+
 }  // namespace ferry::cli

@@ -23,7 +23,7 @@ void require_sqlite_ferry(SqliteConnection& db) {
 PeerTable describe_sqlite_table(SqliteConnection& db, const std::string& table) {
     sqlite::TableShape shape;
     try {
-        shape = sqlite::describe_keyed_table(db.handle(), sqlite_table_name(table));
+        shape = sqlite::describe_keyed_table(db.handle(), sqlite_table_name(db, table));
     } catch (const Error& e) {
         throw Error(e.kind(), fmt::format("{} in {}", e.what(), db.peer()), e.detail(), e.hint());
     }

@@ -420,7 +420,7 @@ class SqliteSource : public SyncSource {
         return describe_sqlite_table(db_, table);
     }
     std::string identify(const std::string& table) override {
-        return sqlite::describe_table(db_.handle(), sqlite_table_name(table)).name;
+        return sqlite::describe_table(db_.handle(), sqlite_table_name(db_, table)).name;
     }
 
     // A read transaction holds one snapshot of a WAL database.
@@ -1017,7 +1017,7 @@ class SqliteTarget : public SyncTarget {
         return describe_sqlite_table(data_, table);
     }
     std::string identify(const std::string& table) override {
-        return sqlite::describe_table(data_.handle(), sqlite_table_name(table)).name;
+        return sqlite::describe_table(data_.handle(), sqlite_table_name(data_, table)).name;
     }
 
     std::vector<SyncTable> parents_first(std::vector<SyncTable> tables) override {

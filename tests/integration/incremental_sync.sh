@@ -456,4 +456,16 @@ expect_status 0 "a table with a generated column syncs"
 expect_equal "$(q genb "SELECT string_agg(id || ':' || w || ':' || area, ' ' ORDER BY id) FROM boxes")" \
   "1:10:100 3:3:9" "its rows arrive and the target computes the column"
 
+# --- a SQLite source whose table name holds double quotes and non-ASCII
+odd='"Wé ""T"" x"'
+createdb oddpg
+q oddpg "CREATE EXTENSION ferry; CREATE TABLE $odd (\"k \"\"é\"\"\" text, v text, PRIMARY KEY (\"k \"\"é\"\"\"))" >/dev/null
+sqlite3 "$work/odd.db" "CREATE TABLE $odd (\"k \"\"é\"\"\" TEXT PRIMARY KEY, v TEXT); INSERT INTO $odd VALUES ('z', 'q')"
+"$ferry" init "sqlite:$work/odd.db" --track "$odd" >/dev/null
+"$ferry" full-sync --from "sqlite:$work/odd.db" --to dbname=oddpg --quiet >/dev/null
+sqlite3 "$work/odd.db" "UPDATE $odd SET v = 'r'"
+link --from "sqlite:$work/odd.db" --to dbname=oddpg
+expect_status 0 "a SQLite table named with quotes syncs to PostgreSQL"
+expect_equal "$(q oddpg "SELECT v FROM $odd")" "r" "and its change arrives"
+
 finish
