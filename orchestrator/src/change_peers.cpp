@@ -12,6 +12,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "ferry/canonical.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "ferry/sql_identifier.hpp"
@@ -148,12 +149,18 @@ std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) 
 class PostgresChangeReader : public ChangeReader {
   public:
     explicit PostgresChangeReader(const std::string& peer)
-        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {}
+        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {
+        require_ferry(db_, "0.6");  // consumers per link
+    }
 
     const std::string& peer_id() const override { return peer_id_; }
 
-    void register_consumer(const std::string& consumer) override {
-        db_.execute("SELECT ferry.register_consumer($1)", {consumer});
+    void register_consumer(const LinkConsumer& consumer) override {
+        std::string oids = "{";
+        for (const auto& oid : consumer.tables)
+            oids += (oids.size() > 1 ? "," : "") + oid;
+        db_.execute("SELECT ferry.register_consumer($1, $2, $3::oid[]::regclass[])",
+                    {consumer.name, consumer.peer, oids + "}"});
     }
 
     ChangeBatch read(const std::string& cursor, size_t max_changes, const std::string& echo_origin,
@@ -242,8 +249,9 @@ class SqliteChangeReader : public ChangeReader {
 
     const std::string& peer_id() const override { return peer_id_; }
 
-    void register_consumer(const std::string& consumer) override {
-        db_.execute("SELECT ferry_register_consumer(?1)", {consumer});
+    void register_consumer(const LinkConsumer& consumer) override {
+        db_.execute("SELECT ferry_register_consumer(?1, ?2, ?3)",
+                    {consumer.name, consumer.peer, nlohmann::json(consumer.tables).dump()});
     }
 
     // SQLite hands out positions in commit order (docs/sqlite.md), so the
@@ -1188,6 +1196,14 @@ std::unique_ptr<ChangeWaiter> open_change_waiter(const std::string& peer) {
     if (address.engine == PeerEngine::sqlite)
         return std::make_unique<SqliteChangeWaiter>(address.target);
     return std::make_unique<PostgresChangeWaiter>(peer);
+}
+
+LinkConsumer link_consumer(const std::string& target_peer, std::set<std::string> tables) {
+    std::string listed;
+    for (const auto& table : tables)
+        listed += table + '\n';
+    return {fmt::format("{}/{:016x}", target_peer, canonical::hash_bytes(listed)), target_peer,
+            std::move(tables)};
 }
 
 std::unique_ptr<ChangeReader> open_change_reader(const std::string& peer) {

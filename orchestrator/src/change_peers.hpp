@@ -24,12 +24,22 @@ struct ChangeBatch {
     bool complete = true;  // nothing more was committed when it was read
 };
 
+// A sync link's consumer at its source (docs/incremental-sync.md#consumers):
+// the peer it feeds and the tables it reads. Named after both, so that two
+// links into one peer acknowledge, and hold the log, each for itself.
+struct LinkConsumer {
+    std::string name;
+    std::string peer;              // the target's peer id
+    std::set<std::string> tables;  // identities at the source (SyncSource::identify)
+};
+LinkConsumer link_consumer(const std::string& target_peer, std::set<std::string> tables);
+
 class ChangeReader {
   public:
     virtual ~ChangeReader() = default;
     virtual const std::string& peer_id() const = 0;
     // Until a consumer acknowledges, the source's purge keeps every change.
-    virtual void register_consumer(const std::string& consumer) = 0;
+    virtual void register_consumer(const LinkConsumer& consumer) = 0;
     // Committed changes after `cursor`, at most about max_changes. Changes
     // whose origin is echo_origin (the target's own, coming back) are marked
     // as echoes; changes of tables outside `tables` (identities) are passed

@@ -78,16 +78,20 @@ std::vector<SyncTable> FullSync::plan() {
 // acknowledged nothing yet), so that no other link's purge removes them
 // before the target's first ferry sync acknowledges what it applied.
 void FullSync::keep_changes_for_target(const std::vector<SyncTable>& tables) {
-    std::set<std::string> tracked;
+    std::set<std::string> tracked, copied;
     for (const auto& name : source_->tracked_tables())
         tracked.insert(source_->identify(name));
-    bool any = std::any_of(tables.begin(), tables.end(), [&](const SyncTable& table) {
-        return tracked.count(source_->identify(table.source.name)) > 0;
-    });
-    if (!any)
+    for (const auto& table : tables) {
+        std::string identity = source_->identify(table.source.name);
+        if (tracked.count(identity))
+            copied.insert(identity);
+    }
+    if (copied.empty())
         return;
-    std::string consumer = open_change_applier(options_.to)->peer_id();
-    open_change_reader(options_.from)->register_consumer(consumer);
+    // The consumer of a link over the same tables; one over others drops
+    // this hold once it covers them (docs/incremental-sync.md#consumers).
+    std::string target_peer = open_change_applier(options_.to)->peer_id();
+    open_change_reader(options_.from)->register_consumer(link_consumer(target_peer, copied));
 }
 
 void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {

@@ -81,9 +81,16 @@ InitReport init_sqlite(const std::string& path, const std::vector<std::string>& 
     db.execute("BEGIN IMMEDIATE");
     try {
         bool installed = !db.query("SELECT 1 FROM sqlite_schema WHERE name = 'ferry_meta'").empty();
+        auto schema_version = [&] {
+            return installed ? db.query("SELECT value FROM ferry_meta WHERE key = 'schema_version'")
+                             : std::vector<SqliteRow>{};
+        };
+        auto before = schema_version();
         db.execute("SELECT ferry_init()");
         if (!installed)
             report.action = "created";
+        else if (before != schema_version())
+            report.action = "updated";
         for (const auto& table : tables) {
             std::string name = sqlite_table_name(table);
             db.execute("SELECT ferry_track(?1)", {name});

@@ -40,7 +40,7 @@ struct LinkReport {
     uint64_t purged = 0;
     std::optional<int64_t> session;
     bool settled_equal = false;
-    std::string target_peer;     // the target's peer id (its consumer name at the source)
+    std::string consumer;        // the link's consumer at the source (LinkConsumer::name)
     std::string settled_hash;    // the source's digests when settled: "rows:hex,..."
     std::string settled_cursor;  // and the cursor the checkpoint moved to
 };
@@ -85,6 +85,7 @@ class LinkSync {
     std::vector<SyncTable> tables_;
     std::map<std::string, size_t> table_of_identity_;  // source identity -> tables_ index
     std::set<std::string> identities_;
+    LinkConsumer consumer_;
     std::string cursor_;  // in the source's change log: applied up to here
     bool following_ = false;
     std::string job_;
@@ -209,7 +210,8 @@ void LinkSync::open() {
     report_.source = source_->name();
     report_.target = target_->name();
     report_.policy = changes::policy_name(policy_);
-    report_.target_peer = applier_->peer_id();
+    consumer_ = link_consumer(applier_->peer_id(), identities_);
+    report_.consumer = consumer_.name;
     progress_.step(1, 1, "sync", fmt::format("{} -> {}", source_->name(), target_->name()));
 
     leases_ = std::make_unique<TableLeases>(*target_, "sync", options_.lease_seconds);
@@ -238,8 +240,8 @@ bool LinkSync::settle_if_equal() {
     applier_->begin_link(job_, scope_, false);
     applier_->begin(reader_->peer_id());
     applier_->commit(job_, scope_, cursor, 0);
-    reader_->register_consumer(applier_->peer_id());
-    reader_->acknowledge(applier_->peer_id(), cursor);
+    reader_->register_consumer(consumer_);
+    reader_->acknowledge(consumer_.name, cursor);
     leases_.reset();
     return true;
 }
@@ -254,14 +256,13 @@ void LinkSync::start() {
     if (options_.on_session && session_->id())
         options_.on_session(to_, *session_->id());
     cursor_ = start_cursor(tables_);
-    reader_->register_consumer(applier_->peer_id());
+    reader_->register_consumer(consumer_);
 }
 
 // Applies what the source has committed so far, batch by batch.
 void LinkSync::drain() {
-    const std::string& consumer = applier_->peer_id();
     auto read_after = [&](const std::string& cursor) {
-        return reader_->read(cursor, options_.batch_changes, consumer, identities_);
+        return reader_->read(cursor, options_.batch_changes, applier_->peer_id(), identities_);
     };
     if (following_ && stop_requested())
         return;
@@ -278,7 +279,7 @@ void LinkSync::drain() {
         ChangeBatch after = more ? next.get() : ChangeBatch{};
         // Acknowledged only once applied: a crash in between leaves the
         // source keeping a batch the target already has, never the reverse.
-        reader_->acknowledge(consumer, read.cursor);
+        reader_->acknowledge(consumer_.name, read.cursor);
         cursor_ = read.cursor;
         report_.batches++;
         tick();
@@ -396,7 +397,7 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
             result->written += c.inserted + c.updated + c.deleted;
             result->conflicts += c.conflicts;
             result->settled_equal = report.settled_equal;
-            result->target_peer = report.target_peer;
+            result->consumer = report.consumer;
             result->settled_hash = report.settled_hash;
             result->settled_cursor = report.settled_cursor;
         }

@@ -115,7 +115,7 @@ WorkResult apply_changes(const JobSpec& job, const Pair& pair, const WorkOptions
     result.conflicts += synced.conflicts;
     result.unchanged = synced.settled_equal || (synced.changes == 0 && result.written == 0);
     if (synced.settled_equal) {
-        result.settled_peer = synced.target_peer;
+        result.settled_consumer = synced.consumer;
         result.settled_hash = synced.settled_hash;
     }
     return result;
@@ -234,12 +234,13 @@ std::vector<std::string> skip_unchanged_members(const JobSpec& job,
     for (const auto& value : members) {
         auto known = options.fleet_memory.find(value);
         if (known == options.fleet_memory.end() || !known->is_object() ||
-            known->value("hash", "") != hub.of_member[value] || known->value("peer", "").empty()) {
+            known->value("hash", "") != hub.of_member[value] ||
+            known->value("consumer", "").empty()) {  // (ferry 0.5 remembered the peer instead)
             others.push_back(value);
             continue;
         }
         total.fleet_memory[value] = *known;
-        total.acks.push_back(known->value("peer", ""));
+        total.acks.push_back(known->value("consumer", ""));
         total.members++;
         total.members_unchanged++;
     }
@@ -287,7 +288,7 @@ WorkResult run_fleet(const JobSpec& job, bool full, const WorkOptions& options) 
             }
             total.members_unchanged += one.unchanged ? 1 : 0;
             if (!one.settled_hash.empty())
-                total.fleet_memory[value] = {{"peer", one.settled_peer},
+                total.fleet_memory[value] = {{"consumer", one.settled_consumer},
                                              {"hash", one.settled_hash}};
             total.written += one.written;
             total.changes += one.changes;

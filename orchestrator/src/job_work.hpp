@@ -35,8 +35,8 @@ struct WorkResult {
     nlohmann::json fleet_memory = nlohmann::json::object();
     std::vector<std::string> acks;
     std::string ack_cursor;
-    // One pair settled equal: its peer id and the source's digests.
-    std::string settled_peer;
+    // One pair settled equal: its link's consumer and the source's digests.
+    std::string settled_consumer;
     std::string settled_hash;
 };
 

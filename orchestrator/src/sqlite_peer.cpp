@@ -8,6 +8,7 @@
 
 #include "ferry/error.hpp"
 #include "ferry/sql_identifier.hpp"
+#include "schema.hpp"
 #include "table_shape.hpp"
 
 namespace ferry::cli {
@@ -18,6 +19,20 @@ void require_sqlite_ferry(SqliteConnection& db) {
     if (installed.empty())
         throw Error(ErrorKind::not_found, fmt::format("ferry is not installed in {}", db.peer()),
                     {}, fmt::format("Run: ferry init {}", db.peer()));
+    auto version = db.query("SELECT value FROM ferry_meta WHERE key = 'schema_version'");
+    int found = version.empty() || !version[0][0] ? 0 : std::atoi(version[0][0]->c_str());
+    if (found < sqlite::kSchemaVersion)
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("the ferry tables in {} are of version {}, older than this "
+                                "ferry's ({})",
+                                db.peer(), found, sqlite::kSchemaVersion),
+                    {}, fmt::format("Run: ferry init {} (upgrades them in place)", db.peer()));
+    if (found > sqlite::kSchemaVersion)
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("the ferry tables in {} are of version {}, newer than this "
+                                "ferry's ({})",
+                                db.peer(), found, sqlite::kSchemaVersion),
+                    {}, "Upgrade ferry on this machine.");
 }
 
 PeerTable describe_sqlite_table(SqliteConnection& db, const std::string& table) {

@@ -70,7 +70,7 @@ struct SyncResult {
     uint64_t written = 0;  // inserted, updated and deleted on the target(s)
     uint64_t conflicts = 0;
     bool settled_equal = false;  // settle_when_equal found the peers equal
-    std::string target_peer;     // the (last) target's peer id
+    std::string consumer;        // the (last) link's consumer at its source
     std::string settled_hash;    // settled: the source's digests, "rows:hex,..." per table
     std::string settled_cursor;  // settled: where the checkpoint moved
 };

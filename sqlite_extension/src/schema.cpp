@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS ferry_consumers (
     name            TEXT PRIMARY KEY,
     acked_position  INTEGER,      -- NULL = nothing acknowledged yet
     acked_at        TEXT,
-    registered_at   TEXT NOT NULL
+    registered_at   TEXT NOT NULL,
+    peer            TEXT,         -- the peer it applies changes to
+    tables          TEXT          -- JSON array of the tables it reads; NULL = all
 );
 
 CREATE TABLE IF NOT EXISTS ferry_checkpoints (
@@ -131,22 +133,33 @@ SELECT t.table_name, t.key_columns, t.columns, t.options, t.tracked_at,
        END AS capture_state
 FROM ferry_tracked_tables t;
 
--- One row per tracked table and consumer: is it in sync, how far behind?
+-- One row per tracked table and the peer that reads it: is it in sync, how
+-- far behind? A table no consumer reads has one row with peer NULL; where
+-- two consumers of one peer read a table, the one that acknowledged last
+-- speaks for it.
 CREATE VIEW IF NOT EXISTS ferry_status AS
-SELECT t.table_name,
-       c.name AS peer,
+WITH reader AS (
+    SELECT t.table_name, coalesce(c.peer, c.name) AS peer, c.acked_position, c.acked_at,
+           row_number() OVER (PARTITION BY t.table_name, coalesce(c.peer, c.name)
+                              ORDER BY c.acked_at DESC NULLS LAST, c.name) AS choice
+    FROM ferry_tracked_tables t
+    LEFT JOIN ferry_consumers c
+           ON c.tables IS NULL
+           OR EXISTS (SELECT 1 FROM json_each(c.tables) j WHERE j.value = t.table_name))
+SELECT r.table_name,
+       r.peer,
        count(ch.position) AS pending_changes,
        strftime('%Y-%m-%dT%H:%M:%fZ', min(ch.changed_at)) AS oldest_pending_at,
        coalesce(round((julianday('now') - min(ch.changed_at)) * 86400.0, 3), 0.0) AS lag_seconds,
-       c.acked_at AS last_sync_at,
+       r.acked_at AS last_sync_at,
        (SELECT count(*) FROM ferry_conflicts f
-        WHERE f.table_name = t.table_name AND f.resolved_at IS NULL
-          AND (c.name IS NULL OR f.peer = c.name)) AS open_conflicts
-FROM ferry_tracked_tables t
-LEFT JOIN ferry_consumers c ON 1
-LEFT JOIN ferry_changes ch ON ch.table_name = t.table_name
-                          AND ch.position > coalesce(c.acked_position, 0)
-GROUP BY t.table_name, c.name;
+        WHERE f.table_name = r.table_name AND f.resolved_at IS NULL
+          AND (r.peer IS NULL OR f.peer = r.peer)) AS open_conflicts
+FROM reader r
+LEFT JOIN ferry_changes ch ON ch.table_name = r.table_name
+                          AND ch.position > coalesce(r.acked_position, 0)
+WHERE r.choice = 1
+GROUP BY r.table_name, r.peer;
 )sql";
 
 bool has_meta_table(sqlite3* db) {
@@ -157,6 +170,19 @@ bool has_meta_table(sqlite3* db) {
 int installed_version(sqlite3* db) {
     Statement version(db, "SELECT value FROM ferry_meta WHERE key = 'schema_version'");
     return version.step() ? static_cast<int>(version.integer(0)) : 0;
+}
+
+// What changed since an older version, applied before kSchemaSql creates
+// whatever is missing. Version 2: a consumer per sync link, naming its peer
+// and tables (docs/sqlite.md#consumers); a version 1 consumer was its peer.
+void upgrade_from(sqlite3* db, int version) {
+    if (version == 1)
+        exec(db, R"sql(
+ALTER TABLE ferry_consumers ADD COLUMN peer TEXT;
+ALTER TABLE ferry_consumers ADD COLUMN tables TEXT;
+UPDATE ferry_consumers SET peer = name;
+DROP VIEW IF EXISTS ferry_status;
+)sql");
 }
 
 }  // namespace
@@ -174,6 +200,8 @@ void install_schema(sqlite3* db) {
                                "", "Load a newer build of the ferry extension.");
     }
     Savepoint savepoint(db);
+    if (has_meta_table(db))
+        upgrade_from(db, installed_version(db));
     exec(db, kSchemaSql);
     Statement set(db,
                   "INSERT INTO ferry_meta (key, value) VALUES ('schema_version', ?1) "

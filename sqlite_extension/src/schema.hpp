@@ -6,7 +6,7 @@
 namespace ferry::sqlite {
 
 // The version of the ferry_ tables this extension creates and expects.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Creates the ferry_ tables and views, or checks that the ones there are of
 // kSchemaVersion. Idempotent; runs in a savepoint.

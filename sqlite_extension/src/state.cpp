@@ -44,12 +44,57 @@ void init(const Call& call, const Args&, Result& result) {
 
 // ---- consumers and purge --------------------------------------------------
 
+// ferry_register_consumer(consumer [, peer, tables]): until it acknowledges,
+// purge keeps everything. A sync link's consumer names the peer it feeds
+// and the tables it reads (a JSON array); one named alone reads them all.
 void register_consumer(const Call& call, const Args& args, Result& result) {
     require_schema(call.db);
-    Statement add(call.db, "INSERT INTO ferry_consumers (name, registered_at) VALUES (?1, " + kNow +
-                               ") ON CONFLICT (name) DO NOTHING");
-    add.bind(1, required_name(args, 0, "consumer")).run();
+    std::string consumer = required_name(args, 0, "consumer");
+    std::optional<std::string> tables;
+    if (args.has(2)) {
+        tables = json_argument(args, 2, "tables");
+        if (!nlohmann::json::parse(*tables).is_array())
+            throw ferry::Error(ErrorKind::invalid_input, "tables must be a JSON array of names", "",
+                               "Pass e.g. '[\"orders\",\"customers\"]'.");
+    }
+    Statement add(call.db,
+                  "INSERT INTO ferry_consumers (name, peer, tables, registered_at) "
+                  "VALUES (?1, ?2, ?3, " +
+                      kNow +
+                      ") ON CONFLICT (name) DO UPDATE SET peer = excluded.peer, "
+                      "tables = excluded.tables");
+    add.bind(1, consumer);
+    if (args.has(1))
+        add.bind(2, args.text(1, "peer"));
+    if (tables)
+        add.bind(3, *tables);
+    add.run();
     result.null();
+}
+
+// Drops the consumers of a peer that its other consumers make redundant:
+// each table such a consumer reads that is still tracked is read by another
+// consumer of the peer that has acknowledged something (a link whose table
+// list changed, a full sync's hold, a version 1 consumer). The consumer
+// acknowledging now is running and stays. As ferry._drop_superseded().
+void drop_superseded(sqlite3* db, const std::string& acking) {
+    Statement drop(db, R"sql(
+WITH mine AS (SELECT peer FROM ferry_consumers WHERE name = ?1 AND peer IS NOT NULL),
+     reads AS (SELECT c.name, j.value AS table_name
+               FROM ferry_consumers c, json_each(c.tables) j, mine
+               WHERE c.peer = mine.peer AND c.tables IS NOT NULL
+                 AND c.acked_position IS NOT NULL)
+DELETE FROM ferry_consumers
+WHERE name <> ?1 AND peer = (SELECT peer FROM mine)
+  AND EXISTS (SELECT 1 FROM reads r WHERE r.name <> ferry_consumers.name)
+  AND NOT EXISTS (
+      SELECT 1 FROM ferry_tracked_tables t
+      WHERE (ferry_consumers.tables IS NULL
+             OR EXISTS (SELECT 1 FROM json_each(ferry_consumers.tables) j
+                        WHERE j.value = t.table_name))
+        AND NOT EXISTS (SELECT 1 FROM reads r
+                        WHERE r.name <> ferry_consumers.name AND r.table_name = t.table_name)))sql");
+    drop.bind(1, acking).run();
 }
 
 void drop_consumer(const Call& call, const Args& args, Result& result) {
@@ -90,6 +135,7 @@ void ack(const Call& call, const Args& args, Result& result) {
                          ") ON CONFLICT (name) DO UPDATE SET acked_position = "
                          "excluded.acked_position, acked_at = excluded.acked_at");
     record.bind(1, consumer).bind(2, position).run();
+    drop_superseded(call.db, consumer);
     result.null();
 }
 
@@ -369,7 +415,7 @@ void add_state_functions(std::vector<FunctionSpec>& specs) {
                  {
                      {"ferry_version", 0, 0, version, SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS},
                      {"ferry_init", 0, 0, init, writes},
-                     {"ferry_register_consumer", 1, 1, register_consumer, writes},
+                     {"ferry_register_consumer", 1, 3, register_consumer, writes},
                      {"ferry_drop_consumer", 1, 1, drop_consumer, writes},
                      {"ferry_ack", 2, 2, ack, writes},
                      {"ferry_purge", 0, 0, purge, writes},

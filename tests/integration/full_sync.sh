@@ -356,7 +356,7 @@ q keepsrc "SELECT ferry.track('kept'); INSERT INTO kept VALUES (1)" >/dev/null
 consumer_of() { q "$1" "SELECT 'pg:' || system_identifier || ':' || d.oid FROM pg_control_system(), pg_database d WHERE d.datname = current_database()"; }
 "$ferry" full-sync --from dbname=keepsrc --to dbname=keepdst --quiet >/dev/null
 "$ferry" full-sync --from dbname=keepsrc --to dbname=copydst --copy-only --quiet >/dev/null
-expect_equal "$(q keepsrc "SELECT string_agg(name, ',') FROM ferry.consumers")" "$(consumer_of keepdst)" \
+expect_equal "$(q keepsrc "SELECT string_agg(peer, ',') FROM ferry.consumers")" "$(consumer_of keepdst)" \
   "the target of a full sync is registered as a consumer, a --copy-only target is not"
 
 finish

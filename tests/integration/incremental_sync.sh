@@ -441,6 +441,47 @@ expect_status 0 "the same TRUNCATE to a SQLite peer"
 expect_equal "$(sqlite3 "$work/order.db" "SELECT group_concat(id || '=' || v, ' ') FROM scratch")" \
   "10=after the truncate" "rows inserted after a TRUNCATE survive it (SQLite target)"
 
+# --- two links from one source into one target, each with its own tables:
+# each link is its own consumer, so one link's acknowledgement and purge
+# never remove a change the other has not read; a full sync's hold and the
+# consumers a changed table list leaves behind are dropped once covered
+# (docs/incremental-sync.md#consumers)
+createdb splitb
+q splitb "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY, v text)" >/dev/null
+"$ferry" init dbname=splitb >/dev/null
+createdb splita
+q splita "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY, v text)" >/dev/null
+sqlite3 "$work/splita.db" "CREATE TABLE t1 (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE t2 (id INTEGER PRIMARY KEY, v TEXT)"
+split_links() {  # split_links SOURCE WRITE CONSUMERS LOG LEFT_IN_LOG: WRITE SQL runs SQL there
+  local src=$1 write=$2 consumers=$3 log=$4 left=$5 round
+  q splitb "TRUNCATE t1, t2" >/dev/null
+  "$ferry" init "$src" --track t1,t2 >/dev/null
+  "$ferry" full-sync --from "$src" --to dbname=splitb --quiet >/dev/null
+  for round in 1 2; do
+    $write "INSERT INTO t2 VALUES ($round, 'b'); INSERT INTO t1 VALUES ($round, 'a')" >/dev/null  # t2's change not the newest
+    link --from "$src" --to dbname=splitb --tables t1
+    link --from "$src" --to dbname=splitb --tables t2
+    expect_equal "$(q splitb "SELECT count(*) FROM t1 WHERE id = $round")|$(q splitb "SELECT count(*) FROM t2 WHERE id = $round")" \
+      "1|1" "$src, round $round: each link gets its changes, none purged by the other"
+  done
+  expect_equal "$($write "$consumers")" 2 "$src: one consumer per link; the full sync's hold is gone"
+  expect_equal "$($write "$log")" "$left" "$src: what both links acknowledged is purged"
+  $write "INSERT INTO t2 VALUES (3, 'c')" >/dev/null
+  link --from "$src" --to dbname=splitb --tables t1,t2
+  expect_equal "$(q splitb "SELECT v FROM t2 WHERE id = 3")" "c" "$src: a link over both tables gets the change"
+  expect_equal "$($write "$consumers")" 1 "$src: and replaces the two consumers it covers"
+}
+on_splita() { q splita "$1"; }
+on_splita_db() { sqlite3 "$work/splita.db" "$1"; }
+split_links dbname=splita on_splita "SELECT count(*) FROM ferry.consumers" \
+  "SELECT count(*) FROM ferry.changes" 0
+expect_equal "$(q splita "SELECT string_agg(table_name || ':' || pending_changes, ' ' ORDER BY table_name::text) FROM ferry.status")" \
+  "t1:0 t2:0" "ferry.status: one row per table and peer, nothing pending"
+split_links "sqlite:$work/splita.db" on_splita_db "SELECT count(*) FROM ferry_consumers" \
+  "SELECT count(*) FROM ferry_changes" 1  # SQLite keeps its newest change
+expect_equal "$(sqlite3 "$work/splita.db" "SELECT group_concat(table_name || ':' || pending_changes, ' ') FROM (SELECT * FROM ferry_status ORDER BY table_name)")" \
+  "t1:0 t2:0" "ferry_status: one row per table and peer, nothing pending"
+
 # --- a stored generated column: computed by each peer, never written
 for db in gena genb; do
   createdb "$db"

@@ -350,7 +350,7 @@ expect_equal "$(json_query "$out" "SELECT (x->>'members') || ' ' || (x->'failed_
 expect_contains "$err" "member u4 failed" "the log names the failing member"
 expect_equal "$(sqlite3 "$work/fleet/notes-u2.db" "SELECT count(*), min(user_id), max(user_id) FROM notes")" \
   "100|u2|u2" "each member holds only its user's rows"
-expect_equal "$(q hub "SELECT count(*) FROM ferry.consumers WHERE name LIKE 'sqlite:%'")" 3 \
+expect_equal "$(q hub "SELECT count(*) FROM ferry.consumers WHERE peer LIKE 'sqlite:%'")" 3 \
   "each member consumes the hub's changes"
 # Changes for one user: the others are found unchanged by their hashes.
 # (user of note i: u(1 + i % 4))
@@ -388,7 +388,7 @@ expect_equal "$(json_query "$out" "SELECT (x->>'members_unchanged') || ' ' || (x
   "3 unchanged" "nothing changed: every member unchanged"
 u1_peer=$(sqlite3 "$work/fleet/notes-u1.db" "SELECT value FROM ferry_meta WHERE key = 'peer_id'")
 u1_sessions=$(sqlite3 "$work/fleet/notes-u1.db" "SELECT count(*) FROM ferry_sessions")
-u1_acked=$(q hub "SELECT cursor FROM ferry.consumers WHERE name = '$u1_peer'")
+u1_acked=$(q hub "SELECT cursor FROM ferry.consumers WHERE peer = '$u1_peer'")
 q hub "INSERT INTO notes VALUES (1000, 'u3', 'new for u3')" >/dev/null
 age_fleet
 run "$ferry" run --config "$work/fleet.toml" --json
@@ -396,7 +396,7 @@ expect_equal "$(json_query "$out" "SELECT (x->>'members_unchanged') || ' ' || (x
   "2 succeeded" "one member with a change"
 expect_equal "$(sqlite3 "$work/fleet/notes-u1.db" "SELECT count(*) FROM ferry_sessions")" "$u1_sessions" \
   "an unchanged member's file was not opened for a sync"
-expect_not_equal "$(q hub "SELECT cursor FROM ferry.consumers WHERE name = '$u1_peer'")" "$u1_acked" \
+expect_not_equal "$(q hub "SELECT cursor FROM ferry.consumers WHERE peer = '$u1_peer'")" "$u1_acked" \
   "but its consumer on the hub was acknowledged further"
 q hub "UPDATE notes SET body = 'late edit' WHERE id = 4" >/dev/null
 age_fleet

@@ -25,12 +25,25 @@ cp "$a" "$b"
 # --- init
 run "$ferry" init "sqlite:$a" --track 'accounts,"Order Lines"'
 expect_status 0 "init a SQLite file"
-expect_contains "$out" "ferry 0.5 created in sqlite:$a" "init reports the installation"
+expect_contains "$out" "ferry 0.6 created in sqlite:$a" "init reports the installation"
 expect_contains "$out" 'tracking "Order Lines"' "init reports quoted table names"
 expect_equal "$(sqlite3 "$a" 'PRAGMA journal_mode')" "wal" "init switches the file to WAL"
 run "$ferry" init "sqlite:$a" --track accounts --json
 expect_status 0 "init again"
 expect_contains "$out" '"action":"unchanged"' "a second init changes nothing"
+# ferry tables of an older version (1: one consumer per peer) are refused
+# until ferry init upgrades them in place
+sqlite3 "$a" "DROP VIEW ferry_status; ALTER TABLE ferry_consumers DROP COLUMN peer;
+  ALTER TABLE ferry_consumers DROP COLUMN tables; CREATE VIEW ferry_status AS SELECT 1 AS v;
+  UPDATE ferry_meta SET value = '1' WHERE key = 'schema_version'"
+run "$ferry" status "sqlite:$a"
+expect_status 1 "a peer with version 1 ferry tables is refused"
+expect_contains "$err" "are of version 1, older than this ferry's (2)" "the error says why"
+expect_contains "$err" "Run: ferry init sqlite:$a" "and what to run"
+run "$ferry" init "sqlite:$a"
+expect_contains "$out" "ferry 0.6 updated in sqlite:$a" "init upgrades them"
+run "$ferry" status "sqlite:$a"
+expect_status 0 "then the peer is usable"
 run "$ferry" init "sqlite:$b" --track accounts,keyless
 expect_status 1 "init refuses a table without a primary key"
 expect_contains "$err" 'table "keyless" has no primary key' "the error names the table"

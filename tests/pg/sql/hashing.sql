@@ -148,7 +148,11 @@ SELECT * FROM ferry.bucket_hashes('accounts', 10, NULL, 4, ARRAY[1]);
 SELECT * FROM ferry.table_hash('ferry.tracked');
 CREATE ROLE hash_reader;
 SET ROLE hash_reader;
-SELECT * FROM ferry.table_hash('accounts');
+SELECT * FROM ferry.table_hash('accounts');  -- not executable by PUBLIC (0.6)
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION ferry.table_hash(regclass, text) TO hash_reader;
+SET ROLE hash_reader;
+SELECT * FROM ferry.table_hash('accounts');  -- and then needs SELECT on the table
 RESET ROLE;
 GRANT SELECT ON accounts TO hash_reader;
 ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
@@ -160,6 +164,7 @@ SELECT rows FROM ferry.table_hash('accounts');  -- the owner is not subject to t
 DROP POLICY own_rows ON accounts;
 ALTER TABLE accounts DISABLE ROW LEVEL SECURITY;
 REVOKE ALL ON accounts FROM hash_reader;
+REVOKE EXECUTE ON FUNCTION ferry.table_hash(regclass, text) FROM hash_reader;
 DROP ROLE hash_reader;
 
 -- Upgrading from 0.1 adds the hashing functions.

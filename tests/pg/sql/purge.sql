@@ -63,3 +63,37 @@ SELECT ferry.purge();
 
 SELECT ferry.ack('peer-a', NULL);
 SELECT ferry.ack('peer-a', '{"acked": "garbage"}');
+
+-- consumers per link (0.6): two links into one peer, each over its own
+-- tables, hold the log each for itself; the status view shows one row per
+-- table and peer
+SELECT ferry.drop_consumer(name) FROM ferry.consumers;
+CREATE TABLE u (id int PRIMARY KEY);
+SELECT ferry.track('u');
+SELECT ferry.register_consumer('site/hold', 'site', ARRAY['t', 'u']::regclass[]);  -- a full sync's
+SELECT ferry.register_consumer('site/t', 'site', ARRAY['t']::regclass[]);
+SELECT ferry.register_consumer('site/u', 'site', ARRAY['u']::regclass[]);
+SELECT name, peer, tables, cursor IS NULL AS unacked FROM ferry.consumers ORDER BY name;
+INSERT INTO u VALUES (1);
+INSERT INTO t VALUES (8);
+-- the link over t acknowledges everything; the hold stays (u is not covered)
+SELECT ferry.ack('site/t', last_cursor(NULL, 100));
+SELECT name FROM ferry.consumers ORDER BY name;
+SELECT ferry.purge();  -- nothing: site/u has acknowledged nothing
+SELECT table_name, peer, pending_changes FROM ferry.status ORDER BY table_name::text;
+-- the link over u acknowledges: the hold is covered and goes
+SELECT ferry.ack('site/u', last_cursor(NULL, 100));
+SELECT name FROM ferry.consumers ORDER BY name;
+SELECT ferry.purge() > 0 AS purged;
+SELECT table_name, peer, pending_changes FROM ferry.status ORDER BY table_name::text;
+-- a link over both tables replaces the two it covers; others' stay
+SELECT ferry.register_consumer('other/t', 'other', ARRAY['t']::regclass[]);
+SELECT ferry.register_consumer('site/tu', 'site', ARRAY['t', 'u']::regclass[]);
+SELECT ferry.ack('site/tu', last_cursor(NULL, 100));
+SELECT name FROM ferry.consumers ORDER BY name;
+-- a table no consumer reads shows up with peer NULL
+SELECT ferry.drop_consumer('site/tu');
+SELECT table_name, peer FROM ferry.status ORDER BY table_name::text, peer;
+-- registering is for the sync role, not PUBLIC
+SELECT has_function_privilege('public', 'ferry.register_consumer(text, text, regclass[])', 'EXECUTE') AS public_registers,
+       has_function_privilege('public', 'ferry.row_hash(record)', 'EXECUTE') AS public_hashes;

@@ -232,3 +232,55 @@ CREATE TRIGGER sneaky AFTER INSERT ON customers BEGIN SELECT ferry_force_unlock(
 INSERT INTO customers VALUES (2, 'bob');
 SELECT count(*) AS customers FROM customers;
 SELECT name, holder FROM ferry_locks ORDER BY name;
+
+-- ==== consumers per sync link (schema version 2): a full sync's hold and two
+-- links into one peer, each over its own table; the status view shows one
+-- row per table and peer
+DROP TRIGGER sneaky;
+DELETE FROM ferry_consumers;
+SELECT ferry_register_consumer('site/hold', 'site', '["orders","customers"]');
+SELECT ferry_register_consumer('site/o', 'site', '["orders"]');
+SELECT ferry_register_consumer('site/c', 'site', '["customers"]');
+SELECT ferry_register_consumer('site/x', 'site', 'orders');
+SELECT ferry_register_consumer('site/x', 'site', '{"orders": 1}');
+SELECT name, peer, tables, acked_position FROM ferry_consumers ORDER BY name;
+INSERT INTO customers VALUES (3, 'cy');
+INSERT INTO orders VALUES (6, 'f');
+SELECT ferry_ack('site/o', (SELECT max(position) FROM ferry_changes));
+SELECT name FROM ferry_consumers ORDER BY name;
+SELECT ferry_purge() AS purged_while_customers_unread;
+SELECT table_name, peer, pending_changes FROM ferry_status ORDER BY table_name, peer;
+SELECT ferry_ack('site/c', (SELECT max(position) FROM ferry_changes));
+SELECT name FROM ferry_consumers ORDER BY name;
+SELECT ferry_purge() > 0 AS purged;
+SELECT table_name, peer, pending_changes FROM ferry_status ORDER BY table_name, peer;
+-- a link over both tables replaces the two it covers; another peer's stays
+SELECT ferry_register_consumer('other/o', 'other', '["orders"]');
+SELECT ferry_register_consumer('site/oc', 'site', '["orders","customers"]');
+SELECT ferry_ack('site/oc', (SELECT max(position) FROM ferry_changes));
+SELECT name FROM ferry_consumers ORDER BY name;
+-- a table no consumer reads shows up with peer NULL
+SELECT ferry_drop_consumer('site/oc');
+SELECT table_name, peer FROM ferry_status ORDER BY table_name, peer;
+
+-- ==== a version 1 database is upgraded by ferry_init(): its consumers become
+-- consumers of every table, for the peer they are named after
+DELETE FROM ferry_consumers;
+DROP VIEW ferry_status;
+ALTER TABLE ferry_consumers DROP COLUMN peer;
+ALTER TABLE ferry_consumers DROP COLUMN tables;
+CREATE VIEW ferry_status AS SELECT 1 AS version_1;
+UPDATE ferry_meta SET value = '1' WHERE key = 'schema_version';
+INSERT INTO ferry_consumers (name, acked_position, registered_at) VALUES ('old-peer', 1, 'then');
+SELECT ferry_register_consumer('new');
+SELECT ferry_init();
+SELECT name, peer, tables, acked_position FROM ferry_consumers ORDER BY name;
+SELECT table_name, peer FROM ferry_status ORDER BY table_name, peer;
+SELECT value AS schema_version FROM ferry_meta WHERE key = 'schema_version';
+-- once the peer's links have run, covering every tracked table, it goes
+SELECT ferry_register_consumer('old-peer/o', 'old-peer', '["orders"]');
+SELECT ferry_ack('old-peer/o', (SELECT max(position) FROM ferry_changes));
+SELECT name FROM ferry_consumers ORDER BY name;
+SELECT ferry_register_consumer('old-peer/c', 'old-peer', '["customers"]');
+SELECT ferry_ack('old-peer/c', (SELECT max(position) FROM ferry_changes));
+SELECT name FROM ferry_consumers ORDER BY name;

@@ -1,0 +1,22 @@
+-- ferry 0.5 -> 0.6: a 0.5 consumer (one per peer) becomes a consumer of
+-- every table for the peer it is named after, and goes once that peer's
+-- links, each over its own tables, have acknowledged under 0.6.
+CREATE EXTENSION ferry VERSION '0.5';
+CREATE TABLE a (id int PRIMARY KEY);
+CREATE TABLE b (id int PRIMARY KEY);
+SELECT ferry.track('a'), ferry.track('b');
+INSERT INTO a VALUES (1);
+SELECT ferry.ack('site', c.cursor) FROM ferry.read_changes(NULL, 10) c ORDER BY c.position DESC LIMIT 1;
+SELECT has_function_privilege('public', 'ferry.table_hash(regclass, text)', 'EXECUTE') AS public_hashes_in_0_5;
+ALTER EXTENSION ferry UPDATE TO '0.6';
+SELECT name, peer, tables, cursor IS NOT NULL AS acked FROM ferry.consumers;
+SELECT table_name, peer, pending_changes FROM ferry.status ORDER BY table_name::text;
+SELECT has_function_privilege('public', 'ferry.table_hash(regclass, text)', 'EXECUTE') AS public_hashes;
+INSERT INTO b VALUES (1);
+SELECT ferry.register_consumer('site/a', 'site', ARRAY['a']::regclass[]);
+SELECT ferry.ack('site/a', c.cursor) FROM ferry.read_changes(NULL, 10) c ORDER BY c.position DESC LIMIT 1;
+SELECT name FROM ferry.consumers ORDER BY name;  -- b is read by site alone
+SELECT ferry.register_consumer('site/b', 'site', ARRAY['b']::regclass[]);
+SELECT ferry.ack('site/b', c.cursor) FROM ferry.read_changes(NULL, 10) c ORDER BY c.position DESC LIMIT 1;
+SELECT name FROM ferry.consumers ORDER BY name;
+SELECT table_name, peer, pending_changes FROM ferry.status ORDER BY table_name::text;
