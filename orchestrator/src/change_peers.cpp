@@ -393,6 +393,8 @@ class PostgresChangeApplier : public ChangeApplier {
         open_ = true;
         leftovers_.clear();
         db_.execute("SELECT ferry.set_origin($1)", {origin});
+        // SQLite has no JSON type: its change log holds JSON as text.
+        from_sqlite_ = origin.rfind("sqlite:", 0) == 0;
     }
 
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
@@ -667,7 +669,9 @@ class PostgresChangeApplier : public ChangeApplier {
     // their order, from p = jsonb_populate_record(NULL::table, x.r). The
     // change log holds a json column's text as a JSON string, which
     // jsonb_populate_record would keep quoted: it is read back as json,
-    // keeping its exact text.
+    // keeping its exact text. A jsonb column from a SQLite source holds its
+    // JSON as a string as well, and is parsed (from PostgreSQL it is the
+    // JSON value itself).
     // Generated columns are computed by the target, never written; the
     // whole row (for ROW(...)::table and its hash) takes the source's value.
     struct RowSql {
@@ -677,12 +681,14 @@ class PostgresChangeApplier : public ChangeApplier {
         std::string whole_row;           // every column's value, in table order
     };
     const RowSql& row_sql(const PeerTable& target) {
-        auto found = row_sql_.find(target.oid);
+        auto key = std::make_pair(target.oid, from_sqlite_);
+        auto found = row_sql_.find(key);
         if (found != row_sql_.end())
             return found->second;
         PgResult columns = db_.query(
             "SELECT a.attname, a.atttypid = 'json'::regtype OR t.typbasetype = 'json'::regtype, "
-            "a.attgenerated <> '' FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "a.attgenerated <> '', a.atttypid = 'jsonb'::regtype OR t.typbasetype = "
+            "'jsonb'::regtype FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
             "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY "
             "a.attnum",
             {target.oid});
@@ -690,13 +696,17 @@ class PostgresChangeApplier : public ChangeApplier {
         for (int r = 0; r < columns.rows(); r++) {
             std::string name = columns.text(r, 0);
             std::string q = quote_identifier(name);
-            std::string expr =
-                columns.text(r, 1) == "t"
-                    ? fmt::format(
-                          "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::json WHEN "
-                          "'null' THEN NULL ELSE (x.r->{0})::json END",
-                          quote_literal(name))
-                    : "p." + q;
+            std::string expr = "p." + q;
+            if (columns.text(r, 1) == "t")
+                expr = fmt::format(
+                    "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::json WHEN "
+                    "'null' THEN NULL ELSE (x.r->{0})::json END",
+                    quote_literal(name));
+            else if (columns.text(r, 3) == "t" && from_sqlite_)
+                expr = fmt::format(
+                    "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::jsonb ELSE {1} "
+                    "END",
+                    quote_literal(name), expr);
             row.whole_row += (row.whole_row.empty() ? "" : ", ") + expr;
             if (columns.text(r, 2) == "t")
                 continue;
@@ -704,7 +714,7 @@ class PostgresChangeApplier : public ChangeApplier {
             row.exprs.push_back(expr);
             row.values += (row.values.empty() ? "" : ", ") + expr;
         }
-        return row_sql_.emplace(target.oid, std::move(row)).first->second;
+        return row_sql_.emplace(key, std::move(row)).first->second;
     }
 
     // A CASE branch that gives a row lacking some columns the values the
@@ -768,8 +778,9 @@ class PostgresChangeApplier : public ChangeApplier {
     PgConnection db_;
     std::string peer_id_;
     bool open_ = false;
-    std::map<std::string, RowSql> row_sql_;  // by table oid
-    std::map<std::string, bool> merge_;      // by table oid: this batch has rows lacking columns
+    bool from_sqlite_ = false;                                // the batch's source (begin)
+    std::map<std::pair<std::string, bool>, RowSql> row_sql_;  // by table oid, from_sqlite_
+    std::map<std::string, bool> merge_;  // by table oid: this batch has rows lacking columns
     std::map<std::string, bool> has_foreign_keys_;  // by table oid
     // The rows the fast path left for judge_each, alive until the batch's
     // plans are written (a plan points into them).

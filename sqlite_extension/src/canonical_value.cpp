@@ -123,7 +123,12 @@ CanonicalValue canonical_text(ValueKind kind, std::string_view text) {
 }
 
 CanonicalValue canonical_value(const Column& column, sqlite3_value* value) {
-    switch (sqlite3_value_type(value)) {
+    int type = sqlite3_value_type(value);
+    // A column declared JSON has NUMERIC affinity: a bare JSON number such
+    // as 42 is stored as a number, and is still the JSON value 42.
+    if (column.kind == ValueKind::json && (type == SQLITE_INTEGER || type == SQLITE_FLOAT))
+        type = SQLITE_TEXT;
+    switch (type) {
         case SQLITE_NULL:
             return {};
         case SQLITE_INTEGER:

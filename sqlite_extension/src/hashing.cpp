@@ -170,7 +170,7 @@ class ScannedRow {
     void add_to(RowEncoder& encoder, int n) {
         if (!ready_[n]) {
             sqlite3_value* stored = scan.value(n);
-            if (sqlite3_value_type(stored) == SQLITE_INTEGER) {
+            if (sqlite3_value_type(stored) == SQLITE_INTEGER && column(n).kind != ValueKind::json) {
                 encoder.add_int(column(n).name, sqlite3_value_int64(stored));
                 return;
             }
@@ -398,6 +398,10 @@ CanonicalValue canonical_json_value(const Column& column, const nlohmann::json& 
     using canonical::ValueClass;
     if (value.is_null())
         return {};
+    if (column.kind == ValueKind::json && value.is_number()) {  // as canonical_value
+        CanonicalValue canonical = canonical_text(column.kind, value.dump());
+        return {canonical.value_class, std::string(canonical.view())};
+    }
     if (value.is_boolean())
         return {ValueClass::number, canonical::number_from_int(value.get<bool>() ? 1 : 0)};
     if (value.is_number_integer())

@@ -482,6 +482,26 @@ split_links "sqlite:$work/splita.db" on_splita_db "SELECT count(*) FROM ferry_co
 expect_equal "$(sqlite3 "$work/splita.db" "SELECT group_concat(table_name || ':' || pending_changes, ' ') FROM (SELECT * FROM ferry_status ORDER BY table_name)")" \
   "t1:0 t2:0" "ferry_status: one row per table and peer, nothing pending"
 
+# --- jsonb from SQLite: the JSON text a SQLite column holds arrives as the
+# JSON value, not as a jsonb string (a JSON string stays a string)
+createdb jsonpg
+q jsonpg "CREATE TABLE docs (id int PRIMARY KEY, body jsonb)" >/dev/null
+"$ferry" init dbname=jsonpg >/dev/null
+sqlite3 "$work/json.db" "CREATE TABLE docs (id INTEGER PRIMARY KEY, body JSON);
+  INSERT INTO docs VALUES (1, '{\"a\": 1}')"
+"$ferry" init "sqlite:$work/json.db" --track docs >/dev/null
+"$ferry" full-sync --from "sqlite:$work/json.db" --to dbname=jsonpg --quiet >/dev/null
+sqlite3 "$work/json.db" "UPDATE docs SET body = '{\"a\": [2, {\"b\": null}]}' WHERE id = 1;
+  INSERT INTO docs VALUES (2, '[1, \"x\"]'), (3, '\"text\"'), (4, '42'), (5, NULL), (6, 'null')"
+link --from "sqlite:$work/json.db" --to dbname=jsonpg
+expect_status 0 "SQLite -> PostgreSQL into a jsonb column"
+expect_equal "$(q jsonpg "SELECT string_agg(id || ':' || coalesce(jsonb_typeof(body), 'SQL NULL'), ' ' ORDER BY id) FROM docs")" \
+  "1:object 2:array 3:string 4:number 5:SQL NULL 6:null" "each value arrives as its JSON type"
+expect_equal "$(q jsonpg "SELECT body->'a'->1->>'b' IS NULL AND body->'a'->>0 = '2' FROM docs WHERE id = 1")" "t" \
+  "with its content"
+run "$ferry" diff "sqlite:$work/json.db" dbname=jsonpg --tables docs --rows
+expect_status 0 "and the tables hash alike"
+
 # --- a stored generated column: computed by each peer, never written
 for db in gena genb; do
   createdb "$db"
