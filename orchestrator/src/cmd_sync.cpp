@@ -376,9 +376,10 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
     changes::Policy policy = changes::policy_from(options.policy);
     std::vector<LinkReport> reports;
     std::optional<Error> failed;
-    auto one_way = [&](const std::string& from, const std::string& to, changes::Policy p) {
+    auto one_way = [&](const SyncOptions& link, const std::string& from, const std::string& to,
+                       changes::Policy p) {
         try {
-            reports.push_back(LinkSync(options, from, to, p, progress).run());
+            reports.push_back(LinkSync(link, from, to, p, progress).run());
         } catch (const Error& error) {
             if (!options.both)
                 throw;
@@ -387,9 +388,15 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
                 failed = error;
         }
     };
-    one_way(options.from, options.to, policy);
-    if (options.both)  // the same link seen from B: "A wins" stays A wins
-        one_way(options.to, options.from, changes::reversed(policy));
+    one_way(options, options.from, options.to, policy);
+    if (options.both) {
+        // The same link seen from B: "A wins" stays A wins. The filters
+        // choose what B receives; what B writes goes back whole: a row B
+        // moves out of its filter is updated on A, never deleted there.
+        SyncOptions back = options;
+        back.filters.clear();
+        one_way(back, options.to, options.from, changes::reversed(policy));
+    }
     if (result) {
         for (const auto& report : reports) {
             const ApplyCounts& c = report.counts;

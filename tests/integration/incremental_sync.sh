@@ -168,6 +168,21 @@ createdb mine
 q mine "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, note text)" >/dev/null
 "$ferry" init dbname=mine >/dev/null
 check_filter dbname=mine
+# Both ways with a filter: the filter chooses what the peer receives; what
+# the peer writes reaches A whole, and a row it moves out of its filter
+# is updated on A, not deleted there.
+run "$ferry" full-sync --from dbname=a --to "sqlite:$work/mine.db" --tables orders \
+  --where 'orders:customer_id = 7' --delete-missing --quiet
+mine_first=$(sqlite3 "$work/mine.db" "SELECT min(id) FROM orders")
+sqlite3 "$work/mine.db" "UPDATE orders SET customer_id = 8, note = 'handed over' WHERE id = $mine_first;
+  INSERT INTO orders VALUES (9930003, 7, 'written on the peer')"
+link --from dbname=a --to "sqlite:$work/mine.db" --tables orders --where 'orders:customer_id = 7' --both
+expect_status 0 "a filtered link both ways"
+expect_equal "$(q a "SELECT customer_id || ' ' || note FROM orders WHERE id = $mine_first")" "8 handed over" \
+  "a row the peer moves out of its filter is updated on A, not deleted"
+expect_equal "$(q a "SELECT note FROM orders WHERE id = 9930003")" "written on the peer" \
+  "a row the peer inserts reaches A"
+q a "DELETE FROM orders WHERE id = 9930003" >/dev/null
 
 # --- both directions: the four conflict cases under each policy
 # B's changes come first, then A's: A's are the latest.
