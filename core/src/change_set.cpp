@@ -123,16 +123,24 @@ bool source_is_later(const NetChange& change, const TargetRow& target,
 
 Verdict judge(const NetChange& change, const TargetRow& target, Policy policy,
               const std::string& source_peer, const std::string& target_peer) {
-    if (target.in_filter == false)
-        return target.hash ? Verdict::moved_out : Verdict::already_done;
-    bool final_state_there =
-        change.row ? (target.hash && target.new_hash == target.hash) : !target.hash.has_value();
-    if (final_state_there)
-        return Verdict::already_done;
     std::optional<int64_t> expected =
         change.first == Operation::insert ? std::nullopt : change.old_hash;
-    if (target.hash == expected || (target.in_filter == true && !target.hash))
-        return Verdict::apply;
+    if (target.in_filter == false) {
+        // The row leaves the target: cleanly when the target holds what the
+        // source had; a target that changed it too is a conflict, whose
+        // conflict_apply deletes it (the source's version is "not here").
+        if (!target.hash)
+            return Verdict::already_done;
+        if (target.hash == expected)
+            return Verdict::moved_out;
+    } else {
+        bool final_state_there =
+            change.row ? (target.hash && target.new_hash == target.hash) : !target.hash.has_value();
+        if (final_state_there)
+            return Verdict::already_done;
+        if (target.hash == expected || (target.in_filter == true && !target.hash))
+            return Verdict::apply;
+    }
     switch (policy) {
         case Policy::source_wins:
             return Verdict::conflict_apply;

@@ -90,7 +90,9 @@ std::vector<std::pair<size_t, nlohmann::json>> settle(
                                                                             : nlohmann::json();
             conflicts.emplace_back(i, resolution);
         }
-        if (verdict == Verdict::moved_out) {
+        bool leaves_filter = verdict == Verdict::moved_out ||
+                             (verdict == Verdict::conflict_apply && targets[i].in_filter == false);
+        if (leaves_filter) {
             plan.deletes.push_back(&row);
             counts.deleted++;
         } else if (verdict == Verdict::already_done) {

@@ -168,6 +168,21 @@ createdb mine
 q mine "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, note text)" >/dev/null
 "$ferry" init dbname=mine >/dev/null
 check_filter dbname=mine
+# A row A moves out of the filter that the peer edited too: a conflict,
+# settled by the policy, not a silent delete of the peer's edit.
+pick() { sqlite3 "$work/mine.db" "SELECT id FROM orders ORDER BY id LIMIT 1 OFFSET $1"; }
+x1=$(pick 0) x2=$(pick 1)
+sqlite3 "$work/mine.db" "UPDATE orders SET note = 'peer edit' WHERE id IN ($x1, $x2)"
+for policy in target-wins source-wins; do
+  x=$([[ $policy == target-wins ]] && echo "$x1" || echo "$x2")
+  q a "UPDATE orders SET customer_id = 8 WHERE id = $x" >/dev/null
+  link --from dbname=a --to "sqlite:$work/mine.db" --tables orders --where 'orders:customer_id = 7' --policy "$policy"
+  expect_equal "$(report conflicts)" 1 "$policy: a row moved out of the filter that the peer edited is a conflict"
+done
+expect_equal "$(sqlite3 "$work/mine.db" "SELECT note FROM orders WHERE id = $x1")" "peer edit" \
+  "target-wins keeps the peer's edit"
+expect_equal "$(sqlite3 "$work/mine.db" "SELECT count(*) FROM orders WHERE id = $x2")" 0 \
+  "source-wins deletes the row, which left the filter"
 # Both ways with a filter: the filter chooses what the peer receives; what
 # the peer writes reaches A whole, and a row it moves out of its filter
 # is updated on A, not deleted there.

@@ -151,6 +151,18 @@ TEST_CASE("the conflict check", "[change_set]") {
         TargetRow changed_inside{300, 200, {}, true};
         CHECK(judge_all(update, changed_inside, Policy::manual) == Verdict::conflict_open);
     }
+    SECTION("a row leaving the filter that the target changed too is a conflict") {
+        TargetRow edited{300, 200, 40.0, false};
+        CHECK(judge_all(update, edited, Policy::source_wins) == Verdict::conflict_apply);
+        CHECK(judge_all(update, edited, Policy::target_wins) == Verdict::conflict_keep);
+        CHECK(judge_all(update, edited, Policy::manual) == Verdict::conflict_open);
+        CHECK(judge_all(update, edited, Policy::latest_wins) == Verdict::conflict_apply);
+        edited.last_changed = 60.0;
+        CHECK(judge_all(update, edited, Policy::latest_wins) == Verdict::conflict_keep);
+        // inserted outside the filter at the source, and by the target itself
+        CHECK(judge_all(insert, {300, 200, {}, false}, Policy::target_wins) ==
+              Verdict::conflict_keep);
+    }
     CHECK(is_conflict(Verdict::conflict_open));
     CHECK_FALSE(is_conflict(Verdict::already_done));
 }

@@ -86,7 +86,8 @@ enum class Verdict {
 // The conflict check of one net change: the target's row must be what the
 // source had before the batch (the old row's hash; no row before an
 // insert). `source_peer` and `target_peer` break latest-wins ties. With a
-// row filter, a row outside it goes from the target, and a row the target
+// row filter, a row outside it goes from the target (a conflict when the
+// target changed it: conflict_apply then deletes it), and a row the target
 // lacks is never a conflict (the filter may have kept it out).
 Verdict judge(const NetChange& change, const TargetRow& target, Policy policy,
               const std::string& source_peer, const std::string& target_peer);
