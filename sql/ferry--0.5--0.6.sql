@@ -26,14 +26,18 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     ON CONFLICT (name) DO UPDATE SET peer = excluded.peer, tables = excluded.tables
 $$;
 
--- The consumers of a peer that other consumers of the same peer make
--- redundant: every table such a consumer reads that is still tracked is read
--- by another consumer of that peer that has acknowledged something. They
--- are what a link leaves behind when its table list changes, a full sync's
--- hold once the links that follow it have run, and a 0.5 consumer once the
--- peer's links have each run under 0.6. Dropping them lets purge go on;
--- keeping them would hold the log forever. The consumer acknowledging now
--- is running, and is never dropped.
+-- The consumers of a peer that others of the same peer make redundant:
+-- every still-tracked table such a consumer reads is read by another
+-- consumer of that peer that has acknowledged something and was
+-- registered after it. They are what a link leaves behind when its table
+-- list grows, and a 0.5 consumer once the peer's links cover every tracked
+-- table. "After it" keeps two consumers from dropping each other (a link
+-- split in two: the old link's consumer goes, the new ones stay), and
+-- whatever a dropped consumer read stays read by one that is not dropped.
+-- A consumer that never acknowledged (a full sync's hold) is covered by
+-- any acknowledged one: it holds nothing another does not hold. Dropping
+-- them lets purge go on; keeping them would hold the log forever. The
+-- consumer acknowledging now is running, and is never dropped.
 CREATE FUNCTION ferry._drop_superseded(of_peer text, acking text) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     DELETE FROM ferry.consumers s
@@ -47,7 +51,9 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
             AND NOT EXISTS (SELECT 1 FROM ferry.consumers o
                             WHERE o.peer = of_peer AND o.name <> s.name
                               AND o.tables IS NOT NULL AND o.cursor IS NOT NULL
-                              AND t.relid = ANY (o.tables)))
+                              AND t.relid = ANY (o.tables)
+                              AND (s.cursor IS NULL OR (o.registered_at, o.name) >
+                                                       (s.registered_at, s.name))))
 $$;
 
 -- Records that the consumer has applied everything up to cursor.

@@ -111,15 +111,19 @@ std::vector<std::pair<size_t, nlohmann::json>> settle(
 }
 
 // A truncated table is emptied and refilled from the batch: no row to
-// compare with.
-TablePlan truncate_plan(const changes::TableChanges& changes, ApplyCounts& counts) {
+// compare with. On a filtered link only the rows inside the filter come
+// (in_filter: one flag per row; empty without a filter).
+TablePlan truncate_plan(const changes::TableChanges& changes, ApplyCounts& counts,
+                        const std::vector<bool>& in_filter) {
     TablePlan plan;
     plan.truncate = true;
-    for (const NetChange& row : changes.rows)
-        if (row.row) {
+    for (size_t i = 0; i < changes.rows.size(); i++) {
+        const NetChange& row = changes.rows[i];
+        if (row.row && (in_filter.empty() || in_filter[i])) {
             plan.upserts.push_back(&row);
             counts.inserted++;
         }
+    }
     return plan;
 }
 
@@ -205,6 +209,16 @@ class PostgresChangeReader : public ChangeReader {
     }
 
     uint64_t purge() override { return std::stoull(db_.query("SELECT ferry.purge()").text(0, 0)); }
+
+    std::vector<std::string> consumers_of_every_table(const std::string& peer) override {
+        PgResult rows = db_.query(
+            "SELECT name FROM ferry.consumers WHERE peer = $1 AND tables IS NULL ORDER BY name",
+            {peer});
+        std::vector<std::string> names;
+        for (int r = 0; r < rows.rows(); r++)
+            names.push_back(rows.text(r, 0));
+        return names;
+    }
 
   private:
     // The oid of a table as read_changes names it (once per name: a regclass
@@ -314,6 +328,15 @@ class SqliteChangeReader : public ChangeReader {
         return std::stoull(db_.query("SELECT ferry_purge()").at(0).at(0).value_or("0"));
     }
 
+    std::vector<std::string> consumers_of_every_table(const std::string& peer) override {
+        std::vector<std::string> names;
+        for (const auto& row : db_.query("SELECT name FROM ferry_consumers WHERE peer = ?1 AND "
+                                         "tables IS NULL ORDER BY name",
+                                         {peer}))
+            names.push_back(row.at(0).value_or(""));
+        return names;
+    }
+
   private:
     static int64_t position_of(const std::string& cursor) {
         nlohmann::json parsed = nlohmann::json::parse(cursor, nullptr, false);
@@ -402,7 +425,7 @@ class PostgresChangeApplier : public ChangeApplier {
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
                     const LinkRules& rules, ApplyCounts& counts) override {
         if (changes.truncated)
-            return truncate_plan(changes, counts);
+            return truncate_plan(changes, counts, rows_in_filter(table, changes));
         if (!fast_path_fits(table))
             return judge_each(table, changes, rules, counts);
         std::vector<bool> done = update_unchanged_since(table.target, changes);
@@ -485,16 +508,40 @@ class PostgresChangeApplier : public ChangeApplier {
         return done;
     }
 
+    // The batch's rows as one JSON array for a query: [{"k": key, "r": row}].
+    static std::string batch_items(const changes::TableChanges& changes) {
+        std::string items = "[";
+        for (const NetChange& row : changes.rows)
+            items += fmt::format("{}{{\"k\":{},\"r\":{}}}", items.size() > 1 ? "," : "", row.key,
+                                 row.row ? *row.row : "null");
+        return items + "]";
+    }
+
+    // Whether each row of the batch is inside the link's row filter; empty
+    // without a filter.
+    std::vector<bool> rows_in_filter(const SyncTable& table, const changes::TableChanges& changes) {
+        std::vector<bool> inside;
+        if (!table.filter)
+            return inside;
+        PgResult found = db_.query(
+            fmt::format("SELECT coalesce({0}, false) FROM jsonb_array_elements($1::jsonb) WITH "
+                        "ORDINALITY AS i(item, ord) CROSS JOIN LATERAL (SELECT CASE WHEN "
+                        "jsonb_typeof(i.item->'r') <> 'object' THEN '{{}}' ELSE i.item->'r' END "
+                        "AS r) AS x CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, x.r) AS p "
+                        "ORDER BY i.ord",
+                        in_filter_sql(table), table.target.name),
+            {batch_items(changes)});
+        for (int r = 0; r < found.rows(); r++)
+            inside.push_back(found.text(r, 0) == "t");
+        return inside;
+    }
+
     // Each row checked against the target in one query, conflicts settled
     // and recorded: the plan of what to write.
     TablePlan judge_each(const SyncTable& table, const changes::TableChanges& changes,
                          const LinkRules& rules, ApplyCounts& counts) {
         const PeerTable& target = table.target;
-        std::string items = "[";
-        for (const NetChange& row : changes.rows)
-            items += fmt::format("{}{{\"k\":{},\"r\":{}}}", items.size() > 1 ? "," : "", row.key,
-                                 row.row ? *row.row : "null");
-        items += "]";
+        std::string items = batch_items(changes);
         std::string key_null = "t." + quote_identifier(target.key_columns.at(0)) + " IS NULL";
         // Per row: the target row's hash, the hash of the row the batch
         // leaves (read as the target's row type), and whether that row has
@@ -671,9 +718,11 @@ class PostgresChangeApplier : public ChangeApplier {
     // their order, from p = jsonb_populate_record(NULL::table, x.r). The
     // change log holds a json column's text as a JSON string, which
     // jsonb_populate_record would keep quoted: it is read back as json,
-    // keeping its exact text. A jsonb column from a SQLite source holds its
-    // JSON as a string as well, and is parsed (from PostgreSQL it is the
-    // JSON value itself).
+    // keeping its exact text. A SQLite source holds a jsonb column's
+    // objects and arrays as JSON text too, and they are parsed. Its other
+    // strings stay strings: a jsonb string from PostgreSQL reaches SQLite as
+    // its bare text and must come back as the same string. (From
+    // PostgreSQL a jsonb value is the JSON value itself.)
     // Generated columns are computed by the target, never written; the
     // whole row (for ROW(...)::table and its hash) takes the source's value.
     struct RowSql {
@@ -706,8 +755,8 @@ class PostgresChangeApplier : public ChangeApplier {
                     quote_literal(name));
             else if (columns.text(r, 3) == "t" && from_sqlite_)
                 expr = fmt::format(
-                    "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::jsonb ELSE {1} "
-                    "END",
+                    "CASE WHEN jsonb_typeof(x.r->{0}) = 'string' AND x.r->>{0} ~ "
+                    "'^[[:space:]]*[[{{]' THEN (x.r->>{0})::jsonb ELSE {1} END",
                     quote_literal(name), expr);
             row.whole_row += (row.whole_row.empty() ? "" : ", ") + expr;
             if (columns.text(r, 2) == "t")
@@ -883,8 +932,13 @@ class SqliteChangeApplier : public ChangeApplier {
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
                     const LinkRules& rules, ApplyCounts& counts) override {
         TableStatements& statements = statements_for(table);
-        if (changes.truncated)
-            return truncate_plan(changes, counts);
+        if (changes.truncated) {
+            std::vector<bool> inside;
+            for (const NetChange& row : changes.rows)
+                if (statements.in_filter)
+                    inside.push_back(row.row && in_filter(statements, *row.row));
+            return truncate_plan(changes, counts, inside);
+        }
         std::vector<changes::TargetRow> targets(changes.rows.size());
         for (size_t i = 0; i < changes.rows.size(); i++) {
             const NetChange& row = changes.rows[i];

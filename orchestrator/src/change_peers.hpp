@@ -48,6 +48,9 @@ class ChangeReader {
                              const std::string& echo_origin,
                              const std::set<std::string>& tables) = 0;
     virtual void acknowledge(const std::string& consumer, const std::string& cursor) = 0;
+    // The consumers of `peer` that read every table (from ferry 0.5), which
+    // acknowledgements no longer move (docs/incremental-sync.md#consumers).
+    virtual std::vector<std::string> consumers_of_every_table(const std::string& peer) = 0;
     // Removes the changes every consumer has acknowledged; returns how many.
     virtual uint64_t purge() = 0;
 };

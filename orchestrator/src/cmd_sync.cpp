@@ -291,6 +291,14 @@ void LinkSync::drain() {
 
 void LinkSync::purge() {
     report_.purged += reader_->purge();
+    for (const auto& name : reader_->consumers_of_every_table(consumer_.peer))
+        log_line(fmt::format(
+            "{} keeps every change for consumer \"{}\" (from ferry 0.5) until it is dropped: "
+            "once every link into that peer has run with this ferry, run there: SELECT {}('{}')",
+            source_->name(), name,
+            reader_->peer_id().rfind("sqlite:", 0) == 0 ? "ferry_drop_consumer"
+                                                        : "ferry.drop_consumer",
+            name));
 }
 
 LinkReport LinkSync::close() {

@@ -125,8 +125,15 @@ CanonicalValue canonical_text(ValueKind kind, std::string_view text) {
 CanonicalValue canonical_value(const Column& column, sqlite3_value* value) {
     int type = sqlite3_value_type(value);
     // A column declared JSON has NUMERIC affinity: a bare JSON number such
-    // as 42 is stored as a number, and is still the JSON value 42.
-    if (column.kind == ValueKind::json && (type == SQLITE_INTEGER || type == SQLITE_FLOAT))
+    // as 42 is stored as a number, and is still the JSON value 42. A real
+    // is read as its shortest round-trip text (SQLite's own text of it has
+    // 15 digits), as the change log and a full sync write it.
+    if (column.kind == ValueKind::json && type == SQLITE_FLOAT) {
+        CanonicalValue json =
+            canonical_text(column.kind, nlohmann::json(sqlite3_value_double(value)).dump());
+        return {json.value_class, std::string(json.view())};
+    }
+    if (column.kind == ValueKind::json && type == SQLITE_INTEGER)
         type = SQLITE_TEXT;
     switch (type) {
         case SQLITE_NULL:

@@ -61,8 +61,8 @@ void register_consumer(const Call& call, const Args& args, Result& result) {
                   "INSERT INTO ferry_consumers (name, peer, tables, registered_at) "
                   "VALUES (?1, ?2, ?3, " +
                       kNow +
-                      ") ON CONFLICT (name) DO UPDATE SET peer = excluded.peer, "
-                      "tables = excluded.tables");
+                      ") ON CONFLICT (name) DO UPDATE SET peer = coalesce(excluded.peer, "
+                      "peer), tables = coalesce(excluded.tables, tables)");
     add.bind(1, consumer);
     if (args.has(1))
         add.bind(2, args.text(1, "peer"));
@@ -72,15 +72,17 @@ void register_consumer(const Call& call, const Args& args, Result& result) {
     result.null();
 }
 
-// Drops the consumers of a peer that its other consumers make redundant:
-// each table such a consumer reads that is still tracked is read by another
-// consumer of the peer that has acknowledged something (a link whose table
-// list changed, a full sync's hold, a version 1 consumer). The consumer
-// acknowledging now is running and stays. As ferry._drop_superseded().
+// Drops the consumers of a peer that others of the same peer make
+// redundant: each still-tracked table such a consumer reads is read by
+// another consumer of the peer that has acknowledged something and was
+// registered after it (so two never drop each other); one that never
+// acknowledged (a full sync's hold) is covered by any acknowledged one.
+// The consumer acknowledging now is running and stays. As
+// ferry._drop_superseded() in PostgreSQL (docs/incremental-sync.md#consumers).
 void drop_superseded(sqlite3* db, const std::string& acking) {
     Statement drop(db, R"sql(
 WITH mine AS (SELECT peer FROM ferry_consumers WHERE name = ?1 AND peer IS NOT NULL),
-     reads AS (SELECT c.name, j.value AS table_name
+     reads AS (SELECT c.name, c.registered_at, j.value AS table_name
                FROM ferry_consumers c, json_each(c.tables) j, mine
                WHERE c.peer = mine.peer AND c.tables IS NOT NULL
                  AND c.acked_position IS NOT NULL)
@@ -93,7 +95,10 @@ WHERE name <> ?1 AND peer = (SELECT peer FROM mine)
              OR EXISTS (SELECT 1 FROM json_each(ferry_consumers.tables) j
                         WHERE j.value = t.table_name))
         AND NOT EXISTS (SELECT 1 FROM reads r
-                        WHERE r.name <> ferry_consumers.name AND r.table_name = t.table_name)))sql");
+                        WHERE r.name <> ferry_consumers.name AND r.table_name = t.table_name
+                          AND (ferry_consumers.acked_position IS NULL
+                               OR (r.registered_at, r.name) >
+                                  (ferry_consumers.registered_at, ferry_consumers.name)))))sql");
     drop.bind(1, acking).run();
 }
 

@@ -32,7 +32,7 @@ INSERT INTO every_type VALUES
  (4, NULL, 'NaN', 'Infinity', '-Infinity', true, E'tab\there', 'z', 'y', '\x00ff',
   '2000-01-01', '23:59:59.999999', '2000-01-01 00:00:00', '2000-01-01 00:00:00+00',
   '{"n": 1e2}', '{"n": 100}', 'ffffffff-ffff-ffff-ffff-ffffffffffff', NULL, 0.000001),
- (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '42', '4.50',
+ (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '42', '0.30000000000000004',
   NULL, NULL, NULL);
 CREATE TABLE pairs (a text, b int, v text, PRIMARY KEY (a, b));
 INSERT INTO pairs SELECT 'k' || (i % 10), i, 'value ' || i FROM generate_series(1, 500) i;
@@ -60,7 +60,7 @@ INSERT INTO every_type VALUES
  (4, NULL, 'NaN', 9e999, -9e999, 'true', 'tab	here', 'z', 'y', x'00ff',
   '2000-01-01', '23:59:59.999999', '2000-01-01 00:00:00', '2000-01-01 00:00:00+00:00',
   '{"n":100}', '{"n":1e2}', 'FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF', NULL, 1e-6),
- (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '42', 4.5,
+ (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '42', 0.30000000000000004,
   NULL, NULL, NULL);  -- bare JSON numbers, which NUMERIC affinity stores as numbers
 CREATE TABLE pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID;
 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 500)

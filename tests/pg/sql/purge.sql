@@ -97,3 +97,18 @@ SELECT table_name, peer FROM ferry.status ORDER BY table_name::text, peer;
 -- registering is for the sync role, not PUBLIC
 SELECT has_function_privilege('public', 'ferry.register_consumer(text, text, regclass[])', 'EXECUTE') AS public_registers,
        has_function_privilege('public', 'ferry.row_hash(record)', 'EXECUTE') AS public_hashes;
+
+-- a link split in two: its old consumer goes once both new links have
+-- acknowledged, and the new ones never drop each other (registered after
+-- the old one, each is covered by nothing newer)
+SELECT ferry.drop_consumer(name) FROM ferry.consumers;
+SELECT ferry.register_consumer('site/tu-old', 'site', ARRAY['t', 'u']::regclass[]);
+SELECT ferry.ack('site/tu-old', last_cursor(NULL, 100));
+SELECT ferry.register_consumer('site/t-new', 'site', ARRAY['t']::regclass[]);
+SELECT ferry.ack('site/t-new', last_cursor(NULL, 100));
+INSERT INTO t VALUES (9);
+SELECT ferry.register_consumer('site/u-new', 'site', ARRAY['u']::regclass[]);
+SELECT ferry.ack('site/u-new', last_cursor(NULL, 100));
+SELECT name FROM ferry.consumers ORDER BY name;
+SELECT ferry.purge() >= 0 AS purged;
+SELECT count(*) AS unread_change_kept FROM ferry.changes WHERE key->>'id' = '9';

@@ -263,6 +263,26 @@ SELECT name FROM ferry_consumers ORDER BY name;
 SELECT ferry_drop_consumer('site/oc');
 SELECT table_name, peer FROM ferry_status ORDER BY table_name, peer;
 
+-- a link split in two: its old consumer goes once both new links have
+-- acknowledged; the new ones never drop each other (times set apart here)
+DELETE FROM ferry_consumers;
+SELECT ferry_register_consumer('site/oc-old', 'site', '["orders","customers"]');
+UPDATE ferry_consumers SET registered_at = '2026-01-01T00:00:00.000Z' WHERE name = 'site/oc-old';
+SELECT ferry_ack('site/oc-old', (SELECT max(position) FROM ferry_changes));
+SELECT ferry_register_consumer('site/o-new', 'site', '["orders"]');
+UPDATE ferry_consumers SET registered_at = '2026-01-02T00:00:00.000Z' WHERE name = 'site/o-new';
+SELECT ferry_ack('site/o-new', (SELECT max(position) FROM ferry_changes));
+INSERT INTO orders VALUES (9, 'unread by o-new');
+INSERT INTO customers VALUES (9, 'newest');
+SELECT ferry_register_consumer('site/c-new', 'site', '["customers"]');
+SELECT ferry_ack('site/c-new', (SELECT max(position) FROM ferry_changes));
+SELECT name FROM ferry_consumers ORDER BY name;
+SELECT ferry_purge() >= 0 AS purged;
+SELECT count(*) AS unread_change_kept FROM ferry_changes WHERE table_name = 'orders' AND key = '{"id":9}';
+-- registering by name alone keeps a consumer's peer and tables
+SELECT ferry_register_consumer('site/o-new');
+SELECT peer, tables FROM ferry_consumers WHERE name = 'site/o-new';
+
 -- ==== a version 1 database is upgraded by ferry_init(): its consumers become
 -- consumers of every table, for the peer they are named after
 DELETE FROM ferry_consumers;
