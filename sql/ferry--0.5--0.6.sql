@@ -18,12 +18,16 @@ COMMENT ON COLUMN ferry.consumers.peer IS 'The peer the consumer applies changes
 COMMENT ON COLUMN ferry.consumers.tables IS 'The tables it reads; NULL = every tracked table';
 
 -- Registers a link's consumer: until it acknowledges, purge keeps everything.
+-- Each run of a link registers again, which moves registered_at: a link
+-- that runs again after its tables went elsewhere is the newest again, and
+-- supersedes what came between (see _drop_superseded).
 CREATE FUNCTION ferry.register_consumer(consumer text, peer text, tables regclass[])
 RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO ferry.consumers (name, peer, tables)
     VALUES (register_consumer.consumer, register_consumer.peer, register_consumer.tables)
-    ON CONFLICT (name) DO UPDATE SET peer = excluded.peer, tables = excluded.tables
+    ON CONFLICT (name) DO UPDATE
+    SET peer = excluded.peer, tables = excluded.tables, registered_at = excluded.registered_at
 $$;
 
 -- The consumers of a peer that others of the same peer make redundant:

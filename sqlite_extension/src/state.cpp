@@ -62,7 +62,9 @@ void register_consumer(const Call& call, const Args& args, Result& result) {
                   "VALUES (?1, ?2, ?3, " +
                       kNow +
                       ") ON CONFLICT (name) DO UPDATE SET peer = coalesce(excluded.peer, "
-                      "peer), tables = coalesce(excluded.tables, tables)");
+                      "peer), tables = coalesce(excluded.tables, tables), registered_at = CASE "
+                      "WHEN excluded.tables IS NULL THEN registered_at ELSE "
+                      "excluded.registered_at END");
     add.bind(1, consumer);
     if (args.has(1))
         add.bind(2, args.text(1, "peer"));

@@ -112,3 +112,7 @@ SELECT ferry.ack('site/u-new', last_cursor(NULL, 100));
 SELECT name FROM ferry.consumers ORDER BY name;
 SELECT ferry.purge() >= 0 AS purged;
 SELECT count(*) AS unread_change_kept FROM ferry.changes WHERE key->>'id' = '9';
+-- and merged back: the link over both runs again, and is the newest
+SELECT ferry.register_consumer('site/tu-old', 'site', ARRAY['t', 'u']::regclass[]);
+SELECT ferry.ack('site/tu-old', last_cursor(NULL, 100));
+SELECT name FROM ferry.consumers ORDER BY name;
