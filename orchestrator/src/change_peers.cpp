@@ -150,6 +150,35 @@ std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) 
     return out + "]";
 }
 
+// Rewrites, in each row of a batch, the string values of `columns` that
+// `rewrite` changes (nullopt: leave it). Rows are parsed only when the
+// table has such columns, and written anew only when a value changed.
+template <typename Rewrite>
+void rewrite_strings(changes::TableChanges& changes, const std::set<std::string>& columns,
+                     Rewrite rewrite) {
+    if (columns.empty())
+        return;
+    for (NetChange& row : changes.rows) {
+        if (!row.row)
+            continue;
+        nlohmann::json parsed = nlohmann::json::parse(*row.row, nullptr, false);
+        if (!parsed.is_object())
+            continue;
+        bool changed = false;
+        for (const auto& column : columns) {
+            auto value = parsed.find(column);
+            if (value == parsed.end() || !value->is_string())
+                continue;
+            if (auto rewritten = rewrite(value->get_ref<const std::string&>())) {
+                *value = std::move(*rewritten);
+                changed = true;
+            }
+        }
+        if (changed)
+            row.row = parsed.dump();
+    }
+}
+
 // ---- PostgreSQL source -----------------------------------------------------
 
 class PostgresChangeReader : public ChangeReader {
@@ -420,6 +449,21 @@ class PostgresChangeApplier : public ChangeApplier {
         db_.execute("SELECT ferry.set_origin($1)", {origin});
         // SQLite has no JSON type: its change log holds JSON as text.
         from_sqlite_ = origin.rfind("sqlite:", 0) == 0;
+    }
+
+    // From SQLite, a jsonb column's value is JSON text: it becomes the JSON
+    // value it spells. Text that is not JSON (ferry 0.5 wrote a jsonb
+    // string into SQLite bare) stays a string. From PostgreSQL the log
+    // holds the jsonb value itself.
+    void adapt(const SyncTable& table, changes::TableChanges& changes) override {
+        if (!from_sqlite_)
+            return;
+        rewrite_strings(changes, jsonb_columns(table.target),
+                        [](const std::string& text) -> std::optional<nlohmann::json> {
+                            if (!nlohmann::json::accept(text))
+                                return std::nullopt;
+                            return nlohmann::json::parse(text);
+                        });
     }
 
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
@@ -718,11 +762,8 @@ class PostgresChangeApplier : public ChangeApplier {
     // their order, from p = jsonb_populate_record(NULL::table, x.r). The
     // change log holds a json column's text as a JSON string, which
     // jsonb_populate_record would keep quoted: it is read back as json,
-    // keeping its exact text. A SQLite source holds a jsonb column's
-    // objects and arrays as JSON text too, and they are parsed. Its other
-    // strings stay strings: a jsonb string from PostgreSQL reaches SQLite as
-    // its bare text and must come back as the same string. (From
-    // PostgreSQL a jsonb value is the JSON value itself.)
+    // keeping its exact text. (jsonb values from SQLite were made JSON
+    // values by adapt().)
     // Generated columns are computed by the target, never written; the
     // whole row (for ROW(...)::table and its hash) takes the source's value.
     struct RowSql {
@@ -732,14 +773,12 @@ class PostgresChangeApplier : public ChangeApplier {
         std::string whole_row;           // every column's value, in table order
     };
     const RowSql& row_sql(const PeerTable& target) {
-        auto key = std::make_pair(target.oid, from_sqlite_);
-        auto found = row_sql_.find(key);
+        auto found = row_sql_.find(target.oid);
         if (found != row_sql_.end())
             return found->second;
         PgResult columns = db_.query(
             "SELECT a.attname, a.atttypid = 'json'::regtype OR t.typbasetype = 'json'::regtype, "
-            "a.attgenerated <> '', a.atttypid = 'jsonb'::regtype OR t.typbasetype = "
-            "'jsonb'::regtype FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "a.attgenerated <> '' FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
             "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY "
             "a.attnum",
             {target.oid});
@@ -747,17 +786,13 @@ class PostgresChangeApplier : public ChangeApplier {
         for (int r = 0; r < columns.rows(); r++) {
             std::string name = columns.text(r, 0);
             std::string q = quote_identifier(name);
-            std::string expr = "p." + q;
-            if (columns.text(r, 1) == "t")
-                expr = fmt::format(
-                    "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::json WHEN "
-                    "'null' THEN NULL ELSE (x.r->{0})::json END",
-                    quote_literal(name));
-            else if (columns.text(r, 3) == "t" && from_sqlite_)
-                expr = fmt::format(
-                    "CASE WHEN jsonb_typeof(x.r->{0}) = 'string' AND x.r->>{0} ~ "
-                    "'^[[:space:]]*[[{{]' THEN (x.r->>{0})::jsonb ELSE {1} END",
-                    quote_literal(name), expr);
+            std::string expr =
+                columns.text(r, 1) == "t"
+                    ? fmt::format(
+                          "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::json WHEN "
+                          "'null' THEN NULL ELSE (x.r->{0})::json END",
+                          quote_literal(name))
+                    : "p." + q;
             row.whole_row += (row.whole_row.empty() ? "" : ", ") + expr;
             if (columns.text(r, 2) == "t")
                 continue;
@@ -765,7 +800,7 @@ class PostgresChangeApplier : public ChangeApplier {
             row.exprs.push_back(expr);
             row.values += (row.values.empty() ? "" : ", ") + expr;
         }
-        return row_sql_.emplace(key, std::move(row)).first->second;
+        return row_sql_.emplace(target.oid, std::move(row)).first->second;
     }
 
     // A CASE branch that gives a row lacking some columns the values the
@@ -829,8 +864,26 @@ class PostgresChangeApplier : public ChangeApplier {
     PgConnection db_;
     std::string peer_id_;
     bool open_ = false;
-    bool from_sqlite_ = false;                                // the batch's source (begin)
-    std::map<std::pair<std::string, bool>, RowSql> row_sql_;  // by table oid, from_sqlite_
+    bool from_sqlite_ = false;                                    // the batch's source (begin)
+    std::map<std::string, RowSql> row_sql_;                       // by table oid
+    std::map<std::string, std::set<std::string>> jsonb_columns_;  // by table oid
+
+    // The columns of jsonb type, or of a domain over it (at any depth).
+    const std::set<std::string>& jsonb_columns(const PeerTable& target) {
+        auto found = jsonb_columns_.find(target.oid);
+        if (found != jsonb_columns_.end())
+            return found->second;
+        PgResult rows = db_.query(
+            "WITH RECURSIVE c(name, typ) AS (SELECT attname, atttypid FROM pg_attribute WHERE "
+            "attrelid = $1::oid AND attnum > 0 AND NOT attisdropped UNION ALL SELECT c.name, "
+            "t.typbasetype FROM c JOIN pg_type t ON t.oid = c.typ WHERE t.typtype = 'd') "
+            "SELECT name FROM c WHERE typ = 'jsonb'::regtype",
+            {target.oid});
+        std::set<std::string> names;
+        for (int r = 0; r < rows.rows(); r++)
+            names.insert(rows.text(r, 0));
+        return jsonb_columns_.emplace(target.oid, std::move(names)).first->second;
+    }
     std::map<std::string, bool> merge_;  // by table oid: this batch has rows lacking columns
     std::map<std::string, bool> has_foreign_keys_;  // by table oid
     // The rows the fast path left for judge_each, alive until the batch's
@@ -927,6 +980,26 @@ class SqliteChangeApplier : public ChangeApplier {
         db_.execute("BEGIN IMMEDIATE");
         open_ = true;
         db_.execute("SELECT ferry_set_origin(?1)", {origin});
+        from_sqlite_ = origin.rfind("sqlite:", 0) == 0;
+    }
+
+    // A JSON column holds JSON text. From PostgreSQL, a json value is logged
+    // as its text and a jsonb string as the string itself: a string that is
+    // not JSON text is a jsonb string, and is stored quoted, as a full sync
+    // stores it (`"active"`, not `active`).
+    void adapt(const SyncTable& table, changes::TableChanges& changes) override {
+        if (from_sqlite_)
+            return;
+        std::set<std::string> json_columns;
+        for (const auto& column : statements_for(table).shape.columns)
+            if (column.kind == sqlite::ValueKind::json)
+                json_columns.insert(column.name);
+        rewrite_strings(changes, json_columns,
+                        [](const std::string& text) -> std::optional<nlohmann::json> {
+                            if (nlohmann::json::accept(text))
+                                return std::nullopt;
+                            return nlohmann::json(text).dump();
+                        });
     }
 
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
@@ -1214,6 +1287,7 @@ class SqliteChangeApplier : public ChangeApplier {
 
     SqliteConnection db_;
     std::string peer_id_;
+    bool from_sqlite_ = false;  // the batch's source (begin)
     bool open_ = false;
     std::map<std::string, TableStatements> statements_;
 };

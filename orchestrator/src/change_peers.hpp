@@ -102,6 +102,10 @@ class ChangeApplier {
 
     // One batch: begin, judge and write each table, commit with the cursor.
     virtual void begin(const std::string& origin) = 0;
+    // Rewrites the JSON values of a batch's rows that the source's engine
+    // spells differently from the target's (docs/incremental-sync.md,
+    // values between engines); before judge, so that hashes compare alike.
+    virtual void adapt(const SyncTable& table, changes::TableChanges& changes) = 0;
     // Checks each row against the target (docs/incremental-sync.md#conflicts),
     // records conflicts, and returns what to write.
     virtual TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,

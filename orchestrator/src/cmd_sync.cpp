@@ -68,7 +68,7 @@ class LinkSync {
 
   private:
     std::string start_cursor(const std::vector<SyncTable>& tables);
-    void apply(const std::vector<changes::TableChanges>& batch, const ChangeBatch& read);
+    void apply(std::vector<changes::TableChanges> batch, const ChangeBatch& read);
     void tick();
 
     const SyncOptions& options_;
@@ -149,17 +149,19 @@ void LinkSync::tick() {
 // a key or UNIQUE value the source freed and reused is free on the target
 // too (children first); a delete that a foreign key still blocks waits until
 // after the upserts (parents first), which may move the referencing rows.
-void LinkSync::apply(const std::vector<changes::TableChanges>& batch, const ChangeBatch& read) {
+void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch& read) {
     std::vector<std::pair<const SyncTable*, TablePlan>> plans;
     applier_->begin(reader_->peer_id());
     try {
         // tables_ is in parents-first order.
         for (const SyncTable& table : tables_)
-            for (const auto& changes : batch)
+            for (auto& changes : batch)
                 if (&tables_[table_of_identity_.at(changes.table)] == &table &&
-                    (changes.truncated || !changes.rows.empty()))
+                    (changes.truncated || !changes.rows.empty())) {
+                    applier_->adapt(table, changes);
                     plans.emplace_back(&table,
                                        applier_->judge(table, changes, rules_, report_.counts));
+                }
         for (auto it = plans.rbegin(); it != plans.rend(); ++it)
             applier_->write_truncate(*it->first, it->second, report_.counts);
         std::vector<bool> deleted(plans.size());
