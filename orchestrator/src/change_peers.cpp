@@ -150,33 +150,36 @@ std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) 
     return out + "]";
 }
 
-// Rewrites, in each row of a batch, the string values of `columns` that
-// `rewrite` changes (nullopt: leave it). Rows are parsed only when the
-// table has such columns, and written anew only when a value changed.
-template <typename Rewrite>
-void rewrite_strings(changes::TableChanges& changes, const std::set<std::string>& columns,
-                     Rewrite rewrite) {
-    if (columns.empty())
-        return;
-    for (NetChange& row : changes.rows) {
-        if (!row.row)
-            continue;
-        nlohmann::json parsed = nlohmann::json::parse(*row.row, nullptr, false);
-        if (!parsed.is_object())
-            continue;
-        bool changed = false;
-        for (const auto& column : columns) {
-            auto value = parsed.find(column);
-            if (value == parsed.end() || !value->is_string())
-                continue;
-            if (auto rewritten = rewrite(value->get_ref<const std::string&>())) {
-                *value = std::move(*rewritten);
-                changed = true;
-            }
-        }
-        if (changed)
-            row.row = parsed.dump();
+// A JSON object (a change's row or key) with the string values of `columns`
+// that hold a JSON object or array as text replaced by that text itself:
+// the JSON value they spell, its numbers exactly as written. Other values
+// are written again as read. nullopt when nothing is to be replaced.
+std::optional<std::string> with_json_text_spliced(const std::string& object,
+                                                  const std::set<std::string>& columns) {
+    nlohmann::json parsed = nlohmann::json::parse(object, nullptr, false);
+    if (!parsed.is_object())
+        return std::nullopt;
+    auto spells_json = [](const nlohmann::json& value) {
+        if (!value.is_string())
+            return false;
+        const std::string& text = value.get_ref<const std::string&>();
+        size_t first = text.find_first_not_of(" \t\r\n");
+        return first != std::string::npos && (text[first] == '{' || text[first] == '[') &&
+               nlohmann::json::accept(text);
+    };
+    bool any = false;
+    for (const auto& item : parsed.items())
+        any = any || (columns.count(item.key()) && spells_json(item.value()));
+    if (!any)
+        return std::nullopt;
+    std::string out = "{";
+    for (const auto& item : parsed.items()) {
+        out += (out.size() > 1 ? "," : "") + nlohmann::json(item.key()).dump() + ":";
+        out += columns.count(item.key()) && spells_json(item.value())
+                   ? item.value().get_ref<const std::string&>()
+                   : item.value().dump();
     }
+    return out + "}";
 }
 
 // ---- PostgreSQL source -----------------------------------------------------
@@ -451,19 +454,24 @@ class PostgresChangeApplier : public ChangeApplier {
         from_sqlite_ = origin.rfind("sqlite:", 0) == 0;
     }
 
-    // From SQLite, a jsonb column's value is JSON text: it becomes the JSON
-    // value it spells. Text that is not JSON (ferry 0.5 wrote a jsonb
-    // string into SQLite bare) stays a string. From PostgreSQL the log
-    // holds the jsonb value itself.
+    // From SQLite, a jsonb column holds JSON as text: an object or array
+    // becomes the JSON value it spells, in the row and in the key. Other
+    // text stays a jsonb string (a jsonb string from PostgreSQL reaches
+    // SQLite bare, and must come back the same string); from PostgreSQL
+    // the log holds the jsonb value itself.
     void adapt(const SyncTable& table, changes::TableChanges& changes) override {
         if (!from_sqlite_)
             return;
-        rewrite_strings(changes, jsonb_columns(table.target),
-                        [](const std::string& text) -> std::optional<nlohmann::json> {
-                            if (!nlohmann::json::accept(text))
-                                return std::nullopt;
-                            return nlohmann::json::parse(text);
-                        });
+        const std::set<std::string>& columns = jsonb_columns(table.target);
+        if (columns.empty())
+            return;
+        for (NetChange& change : changes.rows) {
+            if (change.row)
+                if (auto spliced = with_json_text_spliced(*change.row, columns))
+                    change.row = std::move(*spliced);
+            if (auto spliced = with_json_text_spliced(change.key, columns))
+                change.key = std::move(*spliced);
+        }
     }
 
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
@@ -980,27 +988,10 @@ class SqliteChangeApplier : public ChangeApplier {
         db_.execute("BEGIN IMMEDIATE");
         open_ = true;
         db_.execute("SELECT ferry_set_origin(?1)", {origin});
-        from_sqlite_ = origin.rfind("sqlite:", 0) == 0;
     }
 
-    // A JSON column holds JSON text. From PostgreSQL, a json value is logged
-    // as its text and a jsonb string as the string itself: a string that is
-    // not JSON text is a jsonb string, and is stored quoted, as a full sync
-    // stores it (`"active"`, not `active`).
-    void adapt(const SyncTable& table, changes::TableChanges& changes) override {
-        if (from_sqlite_)
-            return;
-        std::set<std::string> json_columns;
-        for (const auto& column : statements_for(table).shape.columns)
-            if (column.kind == sqlite::ValueKind::json)
-                json_columns.insert(column.name);
-        rewrite_strings(changes, json_columns,
-                        [](const std::string& text) -> std::optional<nlohmann::json> {
-                            if (nlohmann::json::accept(text))
-                                return std::nullopt;
-                            return nlohmann::json(text).dump();
-                        });
-    }
+    // SQLite stores JSON as the text it is given: nothing to rewrite.
+    void adapt(const SyncTable&, changes::TableChanges&) override {}
 
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
                     const LinkRules& rules, ApplyCounts& counts) override {
@@ -1287,7 +1278,6 @@ class SqliteChangeApplier : public ChangeApplier {
 
     SqliteConnection db_;
     std::string peer_id_;
-    bool from_sqlite_ = false;  // the batch's source (begin)
     bool open_ = false;
     std::map<std::string, TableStatements> statements_;
 };
