@@ -151,9 +151,10 @@ std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) 
 }
 
 // A JSON object (a change's row or key) with the string values of `columns`
-// that hold a JSON object or array as text replaced by that text itself:
-// the JSON value they spell, its numbers exactly as written. Other values
-// are written again as read. nullopt when nothing is to be replaced.
+// that hold JSON text replaced by that text itself: the JSON value they
+// spell, its numbers exactly as written. Other values are written again as
+// read. nullopt when nothing is to be replaced. Text with a \u0000 escape,
+// which jsonb refuses, stays a string.
 std::optional<std::string> with_json_text_spliced(const std::string& object,
                                                   const std::set<std::string>& columns) {
     nlohmann::json parsed = nlohmann::json::parse(object, nullptr, false);
@@ -163,9 +164,7 @@ std::optional<std::string> with_json_text_spliced(const std::string& object,
         if (!value.is_string())
             return false;
         const std::string& text = value.get_ref<const std::string&>();
-        size_t first = text.find_first_not_of(" \t\r\n");
-        return first != std::string::npos && (text[first] == '{' || text[first] == '[') &&
-               nlohmann::json::accept(text);
+        return text.find("\\u0000") == std::string::npos && nlohmann::json::accept(text);
     };
     bool any = false;
     for (const auto& item : parsed.items())
@@ -203,11 +202,25 @@ class PostgresChangeReader : public ChangeReader {
 
     ChangeBatch read(const std::string& cursor, size_t max_changes, const std::string& echo_origin,
                      const std::set<std::string>& tables) override {
+        // A jsonb string is sent as its JSON text ("active" as "\"active\""),
+        // as a json value is: then SQLite stores what a full sync stores,
+        // and no string is taken for the object or array its text spells.
         PgResult rows = db_.query(
-            "SELECT c.position, c.table_name, c.operation, c.key::text, "
-            "c.new_row::text, c.old_hash, extract(epoch FROM c.changed_at)::float8, "
-            "c.cursor::text, c.origin IS NOT DISTINCT FROM $3 FROM "
-            "ferry.read_changes($1::jsonb, $2) c",
+            // read_changes names tables schema-qualified (its search_path
+            // is pg_catalog's).
+            "WITH j AS (SELECT format('%I.%I', n.nspname, r.relname) AS name, "
+            "array_agg(a.attname::text) AS cols FROM pg_attribute a JOIN pg_type t ON t.oid = "
+            "a.atttypid JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = "
+            "r.relnamespace WHERE a.attrelid IN (SELECT relid FROM ferry.tracked_tables) AND "
+            "a.attnum > 0 AND NOT a.attisdropped AND 'jsonb'::regtype IN (a.atttypid, "
+            "t.typbasetype) GROUP BY n.nspname, r.relname) "
+            "SELECT c.position, c.table_name, c.operation, " +
+                json_text_of_jsonb_strings("c.key") + ", " +
+                json_text_of_jsonb_strings("c.new_row") +
+                ", c.old_hash, "
+                "extract(epoch FROM c.changed_at)::float8, c.cursor::text, "
+                "c.origin IS NOT DISTINCT FROM $3 FROM ferry.read_changes($1::jsonb, $2) c "
+                "LEFT JOIN j ON j.name = c.table_name",
             {cursor, std::to_string(max_changes), echo_origin});
         ChangeBatch batch;
         batch.cursor = cursor;
@@ -253,6 +266,17 @@ class PostgresChangeReader : public ChangeReader {
     }
 
   private:
+    // SQL: a change's row or key (jsonb) as text, with the string values of
+    // the jsonb columns j.cols written as their JSON text.
+    static std::string json_text_of_jsonb_strings(const std::string& value) {
+        return fmt::format(
+            "CASE WHEN j.cols IS NULL OR {0} IS NULL THEN {0}::text ELSE (SELECT "
+            "jsonb_object_agg(e.key, CASE WHEN e.key = ANY (j.cols) AND jsonb_typeof(e.value) = "
+            "'string' THEN to_jsonb(e.value::text) ELSE e.value END) FROM jsonb_each({0}) e)::text "
+            "END",
+            value);
+    }
+
     // The oid of a table as read_changes names it (once per name: a regclass
     // cast per change would cost a catalog lookup each).
     const std::string& oid_of(const std::string& name) {
@@ -450,18 +474,14 @@ class PostgresChangeApplier : public ChangeApplier {
         open_ = true;
         leftovers_.clear();
         db_.execute("SELECT ferry.set_origin($1)", {origin});
-        // SQLite has no JSON type: its change log holds JSON as text.
-        from_sqlite_ = origin.rfind("sqlite:", 0) == 0;
     }
 
-    // From SQLite, a jsonb column holds JSON as text: an object or array
-    // becomes the JSON value it spells, in the row and in the key. Other
-    // text stays a jsonb string (a jsonb string from PostgreSQL reaches
-    // SQLite bare, and must come back the same string); from PostgreSQL
-    // the log holds the jsonb value itself.
+    // A jsonb column's string is JSON text, from either engine: SQLite
+    // holds JSON as text, and the PostgreSQL reader sends jsonb strings as
+    // their JSON text. It becomes the JSON value it spells, in the row and
+    // in the key. Text that is not JSON (a jsonb string ferry 0.5 wrote into
+    // SQLite bare) stays a string.
     void adapt(const SyncTable& table, changes::TableChanges& changes) override {
-        if (!from_sqlite_)
-            return;
         const std::set<std::string>& columns = jsonb_columns(table.target);
         if (columns.empty())
             return;
@@ -872,7 +892,6 @@ class PostgresChangeApplier : public ChangeApplier {
     PgConnection db_;
     std::string peer_id_;
     bool open_ = false;
-    bool from_sqlite_ = false;                                    // the batch's source (begin)
     std::map<std::string, RowSql> row_sql_;                       // by table oid
     std::map<std::string, std::set<std::string>> jsonb_columns_;  // by table oid
 

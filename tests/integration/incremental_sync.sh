@@ -540,36 +540,51 @@ split_links "sqlite:$work/splita.db" on_splita_db "SELECT count(*) FROM ferry_co
 expect_equal "$(sqlite3 "$work/splita.db" "SELECT group_concat(table_name || ':' || pending_changes, ' ') FROM (SELECT * FROM ferry_status ORDER BY table_name)")" \
   "t1:0 t2:0" "ferry_status: one row per table and peer, nothing pending"
 
-# --- jsonb between SQLite and PostgreSQL: the JSON objects and arrays a
-# SQLite column holds as text arrive as JSON values (numbers exact, into a
-# domain over jsonb too), and a jsonb string goes to SQLite and back the
-# same string, even one that starts like JSON
+# --- jsonb between SQLite and PostgreSQL: the JSON text a SQLite column
+# holds arrives as the JSON value it spells (numbers exact, into a domain
+# over jsonb too); a jsonb string reaches SQLite as JSON text, as a full
+# sync writes it, and comes back the same string, even one whose text is
+# JSON itself
 createdb jsonpg
 q jsonpg "CREATE DOMAIN jobject AS jsonb CHECK (VALUE IS NULL OR jsonb_typeof(VALUE) <> 'object' OR VALUE ? 'a');
-  CREATE TABLE docs (id int PRIMARY KEY, body jobject)" >/dev/null
+  CREATE TABLE docs (id int PRIMARY KEY, body jobject, note text)" >/dev/null
 "$ferry" init dbname=jsonpg --track docs >/dev/null
-sqlite3 "$work/json.db" "CREATE TABLE docs (id INTEGER PRIMARY KEY, body JSON);
-  INSERT INTO docs VALUES (1, '{\"a\": 1}')"
+sqlite3 "$work/json.db" "CREATE TABLE docs (id INTEGER PRIMARY KEY, body JSON, note TEXT);
+  INSERT INTO docs VALUES (1, '{\"a\": 1}', NULL)"
 "$ferry" init "sqlite:$work/json.db" --track docs >/dev/null
 "$ferry" full-sync --from "sqlite:$work/json.db" --to dbname=jsonpg --quiet >/dev/null
 sqlite3 "$work/json.db" "UPDATE docs SET body = '{\"a\": [2, {\"b\": null}], \"n\": 123456789012345678901234567890}' WHERE id = 1;
-  INSERT INTO docs VALUES (2, ' [1, \"x\"]'), (4, '42'), (5, NULL)"
+  INSERT INTO docs VALUES (2, ' [1, \"x\"]', NULL), (3, '\"text\"', NULL), (4, '42', NULL), (5, NULL, NULL), (8, 'true', NULL)"
 link --from "sqlite:$work/json.db" --to dbname=jsonpg
 expect_status 0 "SQLite -> PostgreSQL into a jsonb column (a domain over jsonb)"
 expect_equal "$(q jsonpg "SELECT string_agg(id || ':' || coalesce(jsonb_typeof(body), 'SQL NULL'), ' ' ORDER BY id) FROM docs")" \
-  "1:object 2:array 4:number 5:SQL NULL" "each value arrives as its JSON type"
-expect_equal "$(q jsonpg "SELECT (body->'a'->1->>'b') IS NULL AND body->'a'->>0 = '2' AND body->>'n' = '123456789012345678901234567890' FROM docs WHERE id = 1")" \
-  "t" "with its content, numbers exact"
+  "1:object 2:array 3:string 4:number 5:SQL NULL 8:boolean" "each value arrives as its JSON type"
+expect_equal "$(q jsonpg "SELECT (body->'a'->1->>'b') IS NULL AND body->'a'->>0 = '2' AND body->>'n' = '123456789012345678901234567890' FROM docs WHERE id = 1")|$(q jsonpg "SELECT body #>> '{}' FROM docs WHERE id = 3")" \
+  "t|text" "with its content, numbers exact"
 run "$ferry" diff "sqlite:$work/json.db" dbname=jsonpg --tables docs --rows
 expect_status 0 "and the tables hash alike"
 "$ferry" full-sync --from dbname=jsonpg --to "sqlite:$work/json.db" --quiet >/dev/null  # the way back starts here
-q jsonpg "INSERT INTO docs VALUES (7, '\"active\"'), (9, '\"[x]\"')" >/dev/null
-link --from dbname=jsonpg --to "sqlite:$work/json.db" --both
-sqlite3 "$work/json.db" "UPDATE docs SET body = body WHERE id IN (7, 9)"
-link --from dbname=jsonpg --to "sqlite:$work/json.db" --both
+q jsonpg "INSERT INTO docs VALUES (7, '\"active\"', NULL), (9, '\"[1]\"', NULL), (10, '\"{\\\"a\\\": 1}\"', NULL)" >/dev/null
+link --from dbname=jsonpg --to "sqlite:$work/json.db"
+expect_equal "$(sqlite3 "$work/json.db" "SELECT group_concat(body, ' ') FROM (SELECT body FROM docs WHERE id IN (3, 7, 9) ORDER BY id)")" \
+  '"text" "active" "[1]"' "jsonb strings reach SQLite as JSON text, copied or synced"
+sqlite3 "$work/json.db" "UPDATE docs SET note = 'edited on SQLite' WHERE id IN (3, 7, 9, 10)"
+link --from "sqlite:$work/json.db" --to dbname=jsonpg
 expect_status 0 "jsonb strings to SQLite and back"
-expect_equal "$(q jsonpg "SELECT string_agg(id || ':' || jsonb_typeof(body) || ':' || (body #>> '{}'), ' ' ORDER BY id) FROM docs WHERE id IN (7, 9)")" \
-  "7:string:active 9:string:[x]" "come back the same strings"
+expect_equal "$(q jsonpg "SELECT string_agg(id || ':' || jsonb_typeof(body) || ':' || (body #>> '{}') || ':' || note, ' ' ORDER BY id) FROM docs WHERE id IN (3, 7, 9, 10)")" \
+  '3:string:text:edited on SQLite 7:string:active:edited on SQLite 9:string:[1]:edited on SQLite 10:string:{"a": 1}:edited on SQLite' \
+  "come back the same strings"
+run "$ferry" diff "sqlite:$work/json.db" dbname=jsonpg --tables docs --rows
+expect_status 0 "and the peers hash alike"
+createdb jsonpg2
+q jsonpg2 "CREATE DOMAIN jobject AS jsonb; CREATE TABLE docs (id int PRIMARY KEY, body jobject, note text)" >/dev/null
+"$ferry" init dbname=jsonpg2 >/dev/null
+"$ferry" full-sync --from dbname=jsonpg --to dbname=jsonpg2 --quiet >/dev/null
+q jsonpg "UPDATE docs SET body = '\"[2]\"' WHERE id = 9; UPDATE docs SET body = '{\"a\": \"\\\"q\\\"\"}' WHERE id = 10" >/dev/null
+link --from dbname=jsonpg --to dbname=jsonpg2
+expect_equal "$(q jsonpg2 "SELECT string_agg(id || ':' || body::text, ' ' ORDER BY id) FROM docs WHERE id IN (9, 10)")" \
+  "$(q jsonpg "SELECT string_agg(id || ':' || body::text, ' ' ORDER BY id) FROM docs WHERE id IN (9, 10)")" \
+  "PostgreSQL -> PostgreSQL: jsonb strings and objects arrive unchanged"
 
 # --- a stored generated column: computed by each peer, never written
 for db in gena genb; do
