@@ -190,6 +190,10 @@ JobSpec read_job(const std::string& path, const std::string& name, const toml::t
         if (!peer)
             reader.fail("", fmt::format("has no {}", side),
                         fmt::format("Add {} = \"PEER\", a [peers.PEER] name or an address.", side));
+        if (redact(*peer) != *peer)  // as for peers.NAME.url (docs/config.md)
+            reader.fail(side, "holds a password",
+                        "Keep passwords out of ferry.toml: in ~/.pgpass, a service file "
+                        "(service=NAME) or PGPASSWORD.");
         try {
             (side == std::string("source") ? job.source : job.target) = resolve(*peer);
         } catch (const Error& e) {

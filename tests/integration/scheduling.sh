@@ -63,6 +63,11 @@ printf '[peers.hub]\nurl = "postgresql://syncer:s3cret@db/hub"\n' >"$work/bad.to
 bad
 expect_contains "$err" "peers.hub.url holds a password" "a password in the config file is refused"
 expect_not_contains "$err" "s3cret" "without printing it"
+write_bad '[jobs.a]' 'source = "host=db dbname=hub password=s3cret"' 'target = "dbname=b"' \
+  'mode = "full"' 'full_every = "1h"'
+bad
+expect_contains "$err" "jobs.a.source: holds a password" "a password in a job's inline address is refused"
+expect_not_contains "$err" "s3cret" "without printing it either"
 run "$ferry" run --config "$work/missing.toml"
 expect_status 1 "a missing config file is an error"
 
