@@ -150,6 +150,16 @@ std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) 
     return out + "]";
 }
 
+// SQL: whether the type `type_oid` is jsonb or a domain over it, at any
+// depth.
+std::string is_jsonb_sql(const std::string& type_oid) {
+    return fmt::format(
+        "EXISTS (WITH RECURSIVE b(typ) AS (SELECT {} UNION ALL SELECT d.typbasetype FROM b "
+        "JOIN pg_type d ON d.oid = b.typ WHERE d.typtype = 'd') SELECT FROM b WHERE typ = "
+        "'jsonb'::regtype)",
+        type_oid);
+}
+
 // A JSON object (a change's row or key) with the string values of `columns`
 // that hold JSON text replaced by that text itself: the JSON value they
 // spell, its numbers exactly as written. Other values are written again as
@@ -167,17 +177,18 @@ std::optional<std::string> with_json_text_spliced(const std::string& object,
         return text.find("\\u0000") == std::string::npos && nlohmann::json::accept(text);
     };
     bool any = false;
-    for (const auto& item : parsed.items())
-        any = any || (columns.count(item.key()) && spells_json(item.value()));
-    if (!any)
-        return std::nullopt;
     std::string out = "{";
     for (const auto& item : parsed.items()) {
         out += (out.size() > 1 ? "," : "") + nlohmann::json(item.key()).dump() + ":";
-        out += columns.count(item.key()) && spells_json(item.value())
-                   ? item.value().get_ref<const std::string&>()
-                   : item.value().dump();
+        if (columns.count(item.key()) && spells_json(item.value())) {
+            out += item.value().get_ref<const std::string&>();
+            any = true;
+        } else {
+            out += item.value().dump();
+        }
     }
+    if (!any)
+        return std::nullopt;
     return out + "}";
 }
 
@@ -202,25 +213,28 @@ class PostgresChangeReader : public ChangeReader {
 
     ChangeBatch read(const std::string& cursor, size_t max_changes, const std::string& echo_origin,
                      const std::set<std::string>& tables) override {
-        // A jsonb string is sent as its JSON text ("active" as "\"active\""),
-        // as a json value is: then SQLite stores what a full sync stores,
-        // and no string is taken for the object or array its text spells.
+        // In read_changes' order, which the join must keep: the last row's
+        // cursor is the batch's. A jsonb string is sent as its JSON text
+        // ("active" as "\"active\""), as a json value is: then SQLite stores
+        // what a full sync stores, and no string is taken for the object or
+        // array its text spells.
         PgResult rows = db_.query(
             // read_changes names tables schema-qualified (its search_path
             // is pg_catalog's).
             "WITH j AS (SELECT format('%I.%I', n.nspname, r.relname) AS name, "
-            "array_agg(a.attname::text) AS cols FROM pg_attribute a JOIN pg_type t ON t.oid = "
-            "a.atttypid JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = "
-            "r.relnamespace WHERE a.attrelid IN (SELECT relid FROM ferry.tracked_tables) AND "
-            "a.attnum > 0 AND NOT a.attisdropped AND 'jsonb'::regtype IN (a.atttypid, "
-            "t.typbasetype) GROUP BY n.nspname, r.relname) "
-            "SELECT c.position, c.table_name, c.operation, " +
+            "array_agg(a.attname::text) AS cols FROM pg_attribute a JOIN pg_class r ON r.oid = "
+            "a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace WHERE a.attrelid IN "
+            "(SELECT relid FROM ferry.tracked_tables) AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND " +
+                is_jsonb_sql("a.atttypid") +
+                " GROUP BY n.nspname, r.relname) "
+                "SELECT c.position, c.table_name, c.operation, " +
                 json_text_of_jsonb_strings("c.key") + ", " +
                 json_text_of_jsonb_strings("c.new_row") +
                 ", c.old_hash, "
                 "extract(epoch FROM c.changed_at)::float8, c.cursor::text, "
-                "c.origin IS NOT DISTINCT FROM $3 FROM ferry.read_changes($1::jsonb, $2) c "
-                "LEFT JOIN j ON j.name = c.table_name",
+                "c.origin IS NOT DISTINCT FROM $3 FROM ferry.read_changes($1::jsonb, $2) WITH "
+                "ORDINALITY c LEFT JOIN j ON j.name = c.table_name ORDER BY c.ordinality",
             {cursor, std::to_string(max_changes), echo_origin});
         ChangeBatch batch;
         batch.cursor = cursor;
@@ -482,7 +496,7 @@ class PostgresChangeApplier : public ChangeApplier {
     // in the key. Text that is not JSON (a jsonb string ferry 0.5 wrote into
     // SQLite bare) stays a string.
     void adapt(const SyncTable& table, changes::TableChanges& changes) override {
-        const std::set<std::string>& columns = jsonb_columns(table.target);
+        const std::set<std::string>& columns = row_sql(table.target).jsonb;
         if (columns.empty())
             return;
         for (NetChange& change : changes.rows) {
@@ -790,8 +804,8 @@ class PostgresChangeApplier : public ChangeApplier {
     // their order, from p = jsonb_populate_record(NULL::table, x.r). The
     // change log holds a json column's text as a JSON string, which
     // jsonb_populate_record would keep quoted: it is read back as json,
-    // keeping its exact text. (jsonb values from SQLite were made JSON
-    // values by adapt().)
+    // keeping its exact text. A jsonb column's JSON text was made its JSON
+    // value by adapt().
     // Generated columns are computed by the target, never written; the
     // whole row (for ROW(...)::table and its hash) takes the source's value.
     struct RowSql {
@@ -799,6 +813,7 @@ class PostgresChangeApplier : public ChangeApplier {
         std::vector<std::string> exprs;  // each one's value
         std::string values;              // the same, comma-separated
         std::string whole_row;           // every column's value, in table order
+        std::set<std::string> jsonb;     // the columns of jsonb type or a domain over it
     };
     const RowSql& row_sql(const PeerTable& target) {
         auto found = row_sql_.find(target.oid);
@@ -806,14 +821,18 @@ class PostgresChangeApplier : public ChangeApplier {
             return found->second;
         PgResult columns = db_.query(
             "SELECT a.attname, a.atttypid = 'json'::regtype OR t.typbasetype = 'json'::regtype, "
-            "a.attgenerated <> '' FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
-            "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY "
-            "a.attnum",
+            "a.attgenerated <> '', " +
+                is_jsonb_sql("a.atttypid") +
+                " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY "
+                "a.attnum",
             {target.oid});
         RowSql row;
         for (int r = 0; r < columns.rows(); r++) {
             std::string name = columns.text(r, 0);
             std::string q = quote_identifier(name);
+            if (columns.text(r, 3) == "t")
+                row.jsonb.insert(name);
             std::string expr =
                 columns.text(r, 1) == "t"
                     ? fmt::format(
@@ -892,26 +911,8 @@ class PostgresChangeApplier : public ChangeApplier {
     PgConnection db_;
     std::string peer_id_;
     bool open_ = false;
-    std::map<std::string, RowSql> row_sql_;                       // by table oid
-    std::map<std::string, std::set<std::string>> jsonb_columns_;  // by table oid
-
-    // The columns of jsonb type, or of a domain over it (at any depth).
-    const std::set<std::string>& jsonb_columns(const PeerTable& target) {
-        auto found = jsonb_columns_.find(target.oid);
-        if (found != jsonb_columns_.end())
-            return found->second;
-        PgResult rows = db_.query(
-            "WITH RECURSIVE c(name, typ) AS (SELECT attname, atttypid FROM pg_attribute WHERE "
-            "attrelid = $1::oid AND attnum > 0 AND NOT attisdropped UNION ALL SELECT c.name, "
-            "t.typbasetype FROM c JOIN pg_type t ON t.oid = c.typ WHERE t.typtype = 'd') "
-            "SELECT name FROM c WHERE typ = 'jsonb'::regtype",
-            {target.oid});
-        std::set<std::string> names;
-        for (int r = 0; r < rows.rows(); r++)
-            names.insert(rows.text(r, 0));
-        return jsonb_columns_.emplace(target.oid, std::move(names)).first->second;
-    }
-    std::map<std::string, bool> merge_;  // by table oid: this batch has rows lacking columns
+    std::map<std::string, RowSql> row_sql_;  // by table oid
+    std::map<std::string, bool> merge_;      // by table oid: this batch has rows lacking columns
     std::map<std::string, bool> has_foreign_keys_;  // by table oid
     // The rows the fast path left for judge_each, alive until the batch's
     // plans are written (a plan points into them).
@@ -1017,8 +1018,8 @@ class SqliteChangeApplier : public ChangeApplier {
         TableStatements& statements = statements_for(table);
         if (changes.truncated) {
             std::vector<bool> inside;
-            for (const NetChange& row : changes.rows)
-                if (statements.in_filter)
+            if (statements.in_filter)
+                for (const NetChange& row : changes.rows)
                     inside.push_back(row.row && in_filter(statements, *row.row));
             return truncate_plan(changes, counts, inside);
         }

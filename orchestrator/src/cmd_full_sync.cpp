@@ -71,7 +71,6 @@ std::vector<SyncTable> FullSync::plan() {
     return plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "full-sync");
 }
 
-// Between batches: the bar, the session row, the leases, and stop requests.
 // A full sync of tracked tables is where the target's incremental link
 // will start. Before the copy's snapshot is taken, the source is told to
 // keep its changes for the target (a registered consumer that has
@@ -94,6 +93,7 @@ void FullSync::keep_changes_for_target(const std::vector<SyncTable>& tables) {
     open_change_reader(options_.from)->register_consumer(link_consumer(target_peer, copied));
 }
 
+// Between batches: the bar, the session row, the leases, and stop requests.
 void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
     if (stop_requested())
         throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");

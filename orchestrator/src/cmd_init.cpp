@@ -11,6 +11,7 @@
 #include "peer_config.hpp"
 #include "ferry/conninfo.hpp"
 #include "pg_connection.hpp"
+#include "schema.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_peer.hpp"
 
@@ -80,16 +81,11 @@ InitReport init_sqlite(const std::string& path, const std::vector<std::string>& 
     InitReport report{"unchanged", FERRY_VERSION, {}};
     db.execute("BEGIN IMMEDIATE");
     try {
-        bool installed = !db.query("SELECT 1 FROM sqlite_schema WHERE name = 'ferry_meta'").empty();
-        auto schema_version = [&] {
-            return installed ? db.query("SELECT value FROM ferry_meta WHERE key = 'schema_version'")
-                             : std::vector<SqliteRow>{};
-        };
-        auto before = schema_version();
+        std::optional<int> before = sqlite::installed_schema_version(db.handle());
         db.execute("SELECT ferry_init()");
-        if (!installed)
+        if (!before)
             report.action = "created";
-        else if (before != schema_version())
+        else if (before != sqlite::installed_schema_version(db.handle()))
             report.action = "updated";
         for (const auto& table : tables) {
             std::string name = sqlite_table_name(table);

@@ -14,13 +14,11 @@
 namespace ferry::cli {
 
 void require_sqlite_ferry(SqliteConnection& db) {
-    auto installed =
-        db.query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'ferry_meta'");
-    if (installed.empty())
+    std::optional<int> installed = sqlite::installed_schema_version(db.handle());
+    if (!installed)
         throw Error(ErrorKind::not_found, fmt::format("ferry is not installed in {}", db.peer()),
                     {}, fmt::format("Run: ferry init {}", db.peer()));
-    auto version = db.query("SELECT value FROM ferry_meta WHERE key = 'schema_version'");
-    int found = version.empty() || !version[0][0] ? 0 : std::atoi(version[0][0]->c_str());
+    int found = *installed;
     if (found < sqlite::kSchemaVersion)
         throw Error(ErrorKind::unsupported,
                     fmt::format("the ferry tables in {} are of version {}, older than this "

@@ -162,16 +162,6 @@ WHERE r.choice = 1
 GROUP BY r.table_name, r.peer;
 )sql";
 
-bool has_meta_table(sqlite3* db) {
-    Statement check(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'ferry_meta'");
-    return check.step();
-}
-
-int installed_version(sqlite3* db) {
-    Statement version(db, "SELECT value FROM ferry_meta WHERE key = 'schema_version'");
-    return version.step() ? static_cast<int>(version.integer(0)) : 0;
-}
-
 // What changed since an older version, applied before kSchemaSql creates
 // whatever is missing. Version 2: a consumer per sync link, naming its peer
 // and tables (docs/sqlite.md#consumers); a version 1 consumer was its peer.
@@ -187,21 +177,27 @@ DROP VIEW IF EXISTS ferry_status;
 
 }  // namespace
 
+std::optional<int> installed_schema_version(sqlite3* db) {
+    Statement check(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'ferry_meta'");
+    if (!check.step())
+        return std::nullopt;
+    Statement version(db, "SELECT value FROM ferry_meta WHERE key = 'schema_version'");
+    return version.step() ? static_cast<int>(version.integer(0)) : 0;
+}
+
 void install_schema(sqlite3* db) {
-    if (has_meta_table(db)) {
-        int version = installed_version(db);
-        if (version == kSchemaVersion)
-            return;
-        if (version > kSchemaVersion)
-            throw ferry::Error(ErrorKind::unsupported,
-                               "this database has ferry tables of version " +
-                                   std::to_string(version) + ", newer than this extension (" +
-                                   std::to_string(kSchemaVersion) + ")",
-                               "", "Load a newer build of the ferry extension.");
-    }
+    std::optional<int> installed = installed_schema_version(db);
+    if (installed == kSchemaVersion)
+        return;
+    if (installed > kSchemaVersion)
+        throw ferry::Error(ErrorKind::unsupported,
+                           "this database has ferry tables of version " +
+                               std::to_string(*installed) + ", newer than this extension (" +
+                               std::to_string(kSchemaVersion) + ")",
+                           "", "Load a newer build of the ferry extension.");
     Savepoint savepoint(db);
-    if (has_meta_table(db))
-        upgrade_from(db, installed_version(db));
+    if (installed)
+        upgrade_from(db, *installed);
     exec(db, kSchemaSql);
     Statement set(db,
                   "INSERT INTO ferry_meta (key, value) VALUES ('schema_version', ?1) "
@@ -211,14 +207,15 @@ void install_schema(sqlite3* db) {
 }
 
 void require_schema(sqlite3* db) {
-    if (!has_meta_table(db))
+    std::optional<int> installed = installed_schema_version(db);
+    if (!installed)
         throw ferry::Error(ErrorKind::not_found, "ferry is not installed in this database", "",
                            "Run SELECT ferry_init(); or ferry init sqlite:PATH.");
-    int version = installed_version(db);
-    if (version != kSchemaVersion)
+    if (*installed != kSchemaVersion)
         throw ferry::Error(ErrorKind::unsupported,
-                           "this database has ferry tables of version " + std::to_string(version) +
-                               "; this extension uses version " + std::to_string(kSchemaVersion),
+                           "this database has ferry tables of version " +
+                               std::to_string(*installed) + "; this extension uses version " +
+                               std::to_string(kSchemaVersion),
                            "", "Run SELECT ferry_init(); to upgrade them.");
 }
 

@@ -1,12 +1,18 @@
 // ferry's own tables in a SQLite database (docs/sqlite.md lists them).
 #pragma once
 
+#include <optional>
+
 #include "database.hpp"
 
 namespace ferry::sqlite {
 
 // The version of the ferry_ tables this extension creates and expects.
 inline constexpr int kSchemaVersion = 2;
+
+// The version of the ferry_ tables in this database (0 if unrecorded);
+// nullopt when ferry is not installed.
+std::optional<int> installed_schema_version(sqlite3* db);
 
 // Creates the ferry_ tables and views, or checks that the ones there are of
 // kSchemaVersion. Idempotent; runs in a savepoint.
