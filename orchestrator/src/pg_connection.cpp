@@ -51,6 +51,18 @@ PgConnection::PgConnection(const std::string& conninfo)
     PQsetNoticeReceiver(connection_.get(), silence_notices, nullptr);
 }
 
+std::vector<std::pair<std::string, std::string>> PgConnection::options_in_effect() const {
+    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options(
+        PQconninfo(connection_.get()), PQconninfoFree);
+    if (!options)
+        throw Error(ErrorKind::internal, "out of memory reading connection options");
+    std::vector<std::pair<std::string, std::string>> in_effect;
+    for (PQconninfoOption* option = options.get(); option->keyword; option++)
+        if (option->val)
+            in_effect.emplace_back(option->keyword, option->val);
+    return in_effect;
+}
+
 bool PgConnection::wait_for_notification(int timeout_ms) {
     auto drain = [&] {
         bool any = false;

@@ -90,6 +90,11 @@ class PgConnection {
 
     const std::string& peer() const { return redacted_peer_; }
 
+    // Every connection option as this connection used it (keyword, value),
+    // service-file and environment values resolved, unset ones left out.
+    // Holds secrets: never for output.
+    std::vector<std::pair<std::string, std::string>> options_in_effect() const;
+
     // Bytes of result values received so far, plus the protocol's framing of
     // each row and value (what moved over the wire, within a few bytes).
     uint64_t bytes_received() const { return bytes_received_; }

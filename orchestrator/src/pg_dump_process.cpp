@@ -1,12 +1,17 @@
 // pg_dump as a child process (see pg_dump_process.hpp).
 #include "pg_dump_process.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <boost/process.hpp>
+#include <boost/process/extend.hpp>
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -45,10 +50,9 @@ int pg_dump_major(const std::string& pg_dump) {
     return std::stoi(match[1]);
 }
 
-// The connection string without its password, and the password: pg_dump gets
-// the password in its environment, never on its command line, where any user
-// of the machine could read it.
-std::pair<std::string, std::optional<std::string>> split_password(const std::string& conninfo) {
+using OptionList = std::vector<std::pair<std::string, std::string>>;
+
+OptionList parse_conninfo(const std::string& conninfo) {
     char* message = nullptr;
     std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options(
         PQconninfoParse(conninfo.c_str(), &message), PQconninfoFree);
@@ -57,25 +61,98 @@ std::pair<std::string, std::optional<std::string>> split_password(const std::str
         PQfreemem(message);
         throw Error(ErrorKind::invalid_input, "invalid connection string", detail);
     }
-    std::string rebuilt;
-    std::optional<std::string> password;
-    for (PQconninfoOption* option = options.get(); option->keyword; option++) {
-        if (!option->val)
-            continue;
-        if (std::strcmp(option->keyword, "password") == 0) {
-            password = option->val;
-            continue;
-        }
-        std::string value;
-        for (const char* c = option->val; *c; c++) {
-            if (*c == '\'' || *c == '\\')
-                value += '\\';
-            value += *c;
-        }
-        rebuilt += fmt::format("{}{}='{}'", rebuilt.empty() ? "" : " ", option->keyword, value);
-    }
-    return {rebuilt, password};
+    OptionList given;
+    for (PQconninfoOption* option = options.get(); option->keyword; option++)
+        if (option->val)
+            given.emplace_back(option->keyword, option->val);
+    return given;
 }
+
+std::optional<std::string> option_value(const OptionList& options, std::string_view keyword) {
+    for (const auto& [key, value] : options)
+        if (key == keyword)
+            return value;
+    return std::nullopt;
+}
+
+std::string quoted_option(const std::string& keyword, const std::string& value) {
+    std::string quoted;
+    for (char c : value) {
+        if (c == '\'' || c == '\\')
+            quoted += '\\';
+        quoted += c;
+    }
+    return fmt::format("{}='{}'", keyword, quoted);
+}
+
+// The options as a connection string, leaving out `skipped` keywords.
+std::string conninfo_without(const OptionList& options,
+                             std::initializer_list<std::string_view> skipped) {
+    std::string conninfo;
+    for (const auto& [key, value] : options) {
+        if (std::find(skipped.begin(), skipped.end(), key) != skipped.end())
+            continue;
+        conninfo += (conninfo.empty() ? "" : " ") + quoted_option(key, value);
+    }
+    return conninfo;
+}
+
+// The name of the service section that carries an SSL key's passphrase.
+constexpr std::string_view kPassphraseService = "ferry_pg_dump";
+
+// libpq reads a service file line by line into a 256-byte buffer and drops
+// the line's trailing white space.
+void require_service_file_value(const std::string& passphrase) {
+    bool fits =
+        passphrase.size() <= 200 && passphrase.find_first_of("\r\n") == std::string::npos &&
+        (passphrase.empty() || !std::isspace(static_cast<unsigned char>(passphrase.back())));
+    if (!fits)
+        throw Error(ErrorKind::invalid_input,
+                    "the source's sslpassword cannot be handed to pg_dump",
+                    "pg_dump gets it through a service file, which cannot hold a value of more "
+                    "than 200 characters, a line break or trailing white space.",
+                    "Put sslpassword in a service file of your own and name it with service=NAME.");
+}
+
+// A file that exists only in memory, for a child process to read once by
+// its /dev/fd path; nothing of it ever reaches a disk.
+class InMemoryFile {
+  public:
+    explicit InMemoryFile(const std::string& text) : fd_(::memfd_create("ferry", MFD_CLOEXEC)) {
+        if (fd_ < 0)
+            throw Error(ErrorKind::internal,
+                        fmt::format("memfd_create failed: {}", std::strerror(errno)));
+        for (size_t written = 0; written < text.size();) {
+            ssize_t n = ::write(fd_, text.data() + written, text.size() - written);
+            if (n < 0 && errno != EINTR) {
+                ::close(fd_);
+                throw Error(ErrorKind::internal,
+                            fmt::format("writing a memfd failed: {}", std::strerror(errno)));
+            }
+            written += static_cast<size_t>(std::max<ssize_t>(n, 0));
+        }
+    }
+    ~InMemoryFile() { ::close(fd_); }
+    InMemoryFile(const InMemoryFile&) = delete;
+    InMemoryFile& operator=(const InMemoryFile&) = delete;
+
+    int fd() const { return fd_; }
+    std::string path() const { return fmt::format("/dev/fd/{}", fd_); }
+
+  private:
+    int fd_;
+};
+
+// Keeps one descriptor open across exec in the child only: it stays
+// close-on-exec in ferry, so no other child inherits it.
+struct KeepOpenInChild : bp::extend::handler {
+    int fd = -1;
+    template <class Executor>
+    void on_exec_setup(Executor&) const {
+        if (fd >= 0)
+            ::fcntl(fd, F_SETFD, 0);
+    }
+};
 
 // Columns of "COPY schema.table (a, "B") FROM stdin;".
 std::vector<std::string> copy_header_columns(std::string_view line) {
@@ -148,25 +225,54 @@ std::string find_pg_dump(int server_major) {
     return on_path.string();
 }
 
+PgDumpReader::PgDumpReader(std::string pg_dump, const std::string& conninfo,
+                           const std::vector<std::pair<std::string, std::string>>& in_effect,
+                           std::string peer_for_messages)
+    : pg_dump_(std::move(pg_dump)), peer_(std::move(peer_for_messages)) {
+    OptionList given = parse_conninfo(conninfo);
+    ssl_passphrase_ = option_value(given, "sslpassword");
+    if (!ssl_passphrase_) {
+        password_ = option_value(given, "password");
+        dbname_ = conninfo_without(given, {"password"});
+        return;
+    }
+    // The passphrase goes in a service section of its own, which displaces
+    // any service the user named: so pg_dump gets the options as resolved.
+    require_service_file_value(*ssl_passphrase_);
+    password_ = option_value(in_effect, "password");
+    dbname_ = conninfo_without(in_effect, {"password", "sslpassword", "service"}) + " " +
+              quoted_option("service", std::string(kPassphraseService));
+}
+
 bool PgDumpReader::dump_table(const std::string& snapshot, const std::vector<std::string>& patterns,
                               const std::string& schema, const std::string& table,
                               const OnColumns& on_columns, const OnLines& on_lines) {
-    auto [conninfo, password] = split_password(conninfo_);
+    // No secret on pg_dump's command line, where any user of the machine
+    // could read it: the password in PGPASSWORD, the SSL key's passphrase
+    // (libpq reads it from no environment variable) in a service file.
     bp::environment env = boost::this_process::environment();
-    if (password)
-        env["PGPASSWORD"] = *password;
+    if (password_)
+        env["PGPASSWORD"] = *password_;
+    std::optional<InMemoryFile> service_file;
+    KeepOpenInChild keep_service_file;
+    if (ssl_passphrase_) {
+        service_file.emplace(
+            fmt::format("[{}]\nsslpassword={}\n", kPassphraseService, *ssl_passphrase_));
+        env["PGSERVICEFILE"] = service_file->path();
+        keep_service_file.fd = service_file->fd();
+    }
     std::vector<std::string> args{"--data-only",
                                   "--no-password",
                                   "--strict-names",
                                   "--load-via-partition-root",
                                   "--snapshot=" + snapshot,
-                                  "--dbname=" + conninfo};
+                                  "--dbname=" + dbname_};
     for (const auto& pattern : patterns)
         args.push_back("--table=" + pattern);
     bp::pipe out;
     bp::ipstream err;
     bp::child child(pg_dump_, bp::args(args), bp::std_out > out, bp::std_err > err,
-                    bp::std_in < bp::null, env);
+                    bp::std_in < bp::null, env, keep_service_file);
     auto errors = std::async(std::launch::async, [&err] {
         return std::string(std::istreambuf_iterator<char>(err), {});
     });

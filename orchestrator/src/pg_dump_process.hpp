@@ -5,8 +5,10 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ferry::cli {
@@ -29,10 +31,13 @@ class PgDumpReader {
     using OnLines = std::function<void(std::string_view lines, uint64_t rows)>;
     using OnColumns = std::function<void(const DumpedTable&)>;
 
-    PgDumpReader(std::string pg_dump, std::string conninfo, std::string peer_for_messages)
-        : pg_dump_(std::move(pg_dump)),
-          conninfo_(std::move(conninfo)),
-          peer_(std::move(peer_for_messages)) {}
+    // `conninfo` as the user gave it; `in_effect` the options of a live
+    // connection made with it (PgConnection::options_in_effect()), used
+    // when the connection string holds an SSL key's passphrase. Fails,
+    // before anything is dumped, on a passphrase pg_dump cannot be given.
+    PgDumpReader(std::string pg_dump, const std::string& conninfo,
+                 const std::vector<std::pair<std::string, std::string>>& in_effect,
+                 std::string peer_for_messages);
 
     // Dumps the data of one table as of `snapshot`: `patterns` are the
     // table's and, for a partitioned table, its partitions' names as quoted
@@ -47,7 +52,9 @@ class PgDumpReader {
 
   private:
     std::string pg_dump_;
-    std::string conninfo_;
+    std::string dbname_;  // pg_dump's --dbname: no password, no passphrase
+    std::optional<std::string> password_;
+    std::optional<std::string> ssl_passphrase_;
     std::string peer_;
 };
 

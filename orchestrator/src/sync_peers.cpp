@@ -86,7 +86,7 @@ class PostgresSource : public SyncSource {
 
     std::string begin_snapshot() override {
         int major = std::stoi(db_.query("SHOW server_version_num").text(0, 0)) / 10000;
-        dump_.emplace(find_pg_dump(major), conninfo_, db_.peer());
+        dump_.emplace(find_pg_dump(major), conninfo_, db_.options_in_effect(), db_.peer());
         std::string peer = postgres_peer_id(db_);
         db_.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         PgResult snapshot = db_.query("SELECT pg_export_snapshot(), ferry.current_cursor()::text");
