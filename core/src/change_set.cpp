@@ -123,8 +123,9 @@ bool source_is_later(const NetChange& change, const TargetRow& target,
 
 Verdict judge(const NetChange& change, const TargetRow& target, Policy policy,
               const std::string& source_peer, const std::string& target_peer) {
-    std::optional<int64_t> expected =
-        change.first == Operation::insert ? std::nullopt : change.old_hash;
+    std::optional<int64_t> expected;  // the hash the target row should have
+    if (change.first != Operation::insert)
+        expected = change.old_hash;
     if (target.in_filter == false) {
         // The row leaves the target: cleanly when the target holds what the
         // source had; a target that changed it too is a conflict, whose
