@@ -475,13 +475,14 @@ class PostgresChangeApplier : public ChangeApplier {
     std::optional<Copy> last_full_sync(const std::string& source_peer,
                                        const std::vector<std::string>& tables) override {
         PgResult copies = db_.query(
-            "SELECT scope, position->'source'->'cursor', position->'target_cursor' FROM "
+            "SELECT scope, position->'source'->'cursor', position->'target_cursor', "
+            "position->'where' FROM "
             "ferry.checkpoints WHERE job LIKE 'full-sync from %' AND status = 'completed' AND "
             "position->'source'->>'peer' = $1 ORDER BY last_completed_at DESC",
             {source_peer});
         for (int r = 0; r < copies.rows(); r++)
             if (!copies.is_null(r, 1) && scope_covers(copies.text(r, 0), tables))
-                return Copy{copies.text(r, 1), copies.value(r, 2)};
+                return Copy{copies.text(r, 1), copies.value(r, 2), copies.value(r, 3)};
         return std::nullopt;
     }
 
@@ -996,12 +997,13 @@ class SqliteChangeApplier : public ChangeApplier {
                                        const std::vector<std::string>& tables) override {
         for (const auto& row : db_.query(
                  "SELECT scope, json_extract(position, '$.source.cursor'), "
-                 "json_extract(position, '$.target_cursor') FROM ferry_checkpoints WHERE job "
+                 "json_extract(position, '$.target_cursor'), json_extract(position, '$.where') "
+                 "FROM ferry_checkpoints WHERE job "
                  "LIKE 'full-sync from %' AND status = 'completed' AND json_extract(position, "
                  "'$.source.peer') = ?1 ORDER BY last_completed_at DESC",
                  {source_peer}))
             if (row.at(1) && scope_covers(row.at(0).value_or(""), tables))
-                return Copy{*row.at(1), row.at(2)};
+                return Copy{*row.at(1), row.at(2), row.at(3)};
         return std::nullopt;
     }
 

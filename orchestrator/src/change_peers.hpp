@@ -96,6 +96,7 @@ class ChangeApplier {
     struct Copy {
         std::string source_cursor;
         std::optional<std::string> own_cursor;
+        std::optional<std::string> filters;  // JSON text; none before ferry 0.7
     };
     virtual std::optional<Copy> last_full_sync(const std::string& source_peer,
                                                const std::vector<std::string>& tables) = 0;

@@ -253,7 +253,8 @@ int FullSync::run(FullSyncResult* result) {
     try {
         // An interrupted run left the tables it finished in the checkpoint.
         nlohmann::json position = {{"tables_done", nlohmann::json::array()},
-                                   {"source", nlohmann::json::parse(snapshot)}};
+                                   {"source", nlohmann::json::parse(snapshot)},
+                                   {"where", nlohmann::json::parse(filters_by_table(tables))}};
         if (!options_.dry_run)
             position["target_cursor"] = nlohmann::json::parse(target_->change_cursor());
         std::set<std::string> done_before;
@@ -264,8 +265,11 @@ int FullSync::run(FullSyncResult* result) {
                 for (const auto& name : previous["tables_done"])
                     previous_done.insert(name.get<std::string>());
                 // A run that wrote every table and then failed (its verify
-                // found a difference) has nothing to resume: start over.
-                if (previous_done.size() < tables.size()) {
+                // found a difference) has nothing to resume: start over. So
+                // does one with other --where filters: its tables hold other rows.
+                bool same_filters =
+                    !previous.contains("where") || previous["where"] == position["where"];
+                if (previous_done.size() < tables.size() && same_filters) {
                     position = previous;
                     done_before = previous_done;
                     progress_.note(

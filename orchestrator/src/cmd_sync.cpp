@@ -45,6 +45,39 @@ struct LinkReport {
     std::string settled_cursor;  // and the cursor the checkpoint moved to
 };
 
+// A link's checkpoint holds its cursor and the --where filters it was made
+// with, {"cursor": …, "where": {"table": "condition"}}; ferry 0.6 stored the
+// bare cursor. A run with other filters than the checkpoint's (a changed
+// --where, or a second link over the same tables) would never send the rows
+// only the new filter selects, so it is refused.
+struct LinkPosition {
+    std::string cursor;
+    std::optional<nlohmann::json> filters;  // none in a checkpoint of ferry 0.6
+};
+
+std::string link_position(const std::string& cursor, const std::string& filters) {
+    return nlohmann::json{{"cursor", nlohmann::json::parse(cursor)},
+                          {"where", nlohmann::json::parse(filters)}}
+        .dump();
+}
+
+LinkPosition parse_link_position(const std::string& text) {
+    nlohmann::json position = nlohmann::json::parse(text);
+    if (position.is_object() && position.contains("cursor") && position.contains("where"))
+        return {position["cursor"].dump(), position["where"]};
+    return {text, std::nullopt};
+}
+
+std::string describe_filters(const nlohmann::json& filters) {
+    if (filters.empty())
+        return "no --where";
+    std::string listed;
+    for (const auto& [table, condition] : filters.items())
+        listed += fmt::format("{}--where \"{}:{}\"", listed.empty() ? "" : " ", table,
+                              condition.get<std::string>());
+    return listed;
+}
+
 // One direction of a link: everything A committed since B's checkpoint.
 class LinkSync {
   public:
@@ -68,6 +101,7 @@ class LinkSync {
 
   private:
     std::string start_cursor(const std::vector<SyncTable>& tables);
+    void require_same_filters(const nlohmann::json& recorded, const std::string& made_by);
     void apply(std::vector<changes::TableChanges> batch, const ChangeBatch& read);
     void tick();
 
@@ -90,20 +124,60 @@ class LinkSync {
     bool following_ = false;
     std::string job_;
     std::string scope_;
+    std::string filters_;  // filters_by_table(tables_)
     LinkRules rules_;
     LinkReport report_;
     std::chrono::steady_clock::time_point session_updated_;
 };
 
+void LinkSync::require_same_filters(const nlohmann::json& recorded, const std::string& made_by) {
+    nlohmann::json wanted = nlohmann::json::parse(filters_);
+    if (recorded == wanted)
+        return;
+    throw Error(
+        ErrorKind::invalid_input,
+        fmt::format("the row filters differ from those {} was made with", made_by),
+        fmt::format("It has {}; this run has {}. Changes are sent only for the rows a link's "
+                    "filter selects, so the rows only the new filter selects would never reach "
+                    "{} (and a second link over the same tables would take the first one's "
+                    "changes).",
+                    describe_filters(recorded), describe_filters(wanted), target_->name()),
+        fmt::format("Run the link with the same --where as before. To change its filter, copy "
+                    "with the new one first: ferry full-sync --from {} --to {} --tables ... "
+                    "--where ... (--method diff moves only what differs), then ferry sync "
+                    "--restart with the same --where.",
+                    source_->name(), target_->name()));
+}
+
 std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
-    if (auto cursor = applier_->begin_link(job_, scope_, options_.restart))
-        return *cursor;
     std::vector<std::string> target_names, source_names;
     for (const auto& table : tables) {
         target_names.push_back(table.target.name);
         source_names.push_back(table.source.name);
     }
-    if (auto copy = applier_->last_full_sync(reader_->peer_id(), target_names)) {
+    auto copy = applier_->last_full_sync(reader_->peer_id(), target_names);
+    auto require_copy_filters = [&] {
+        if (!copy->filters)
+            return;
+        // The copy's filters of this link's tables.
+        nlohmann::json copied = nlohmann::json::parse(*copy->filters);
+        nlohmann::json of_these = nlohmann::json::object();
+        for (const auto& name : target_names)
+            if (copied.contains(name))
+                of_these[name] = copied[name];
+        require_same_filters(of_these, "the full sync it starts from");
+    };
+    // Before --restart forgets the checkpoint: a refused run changes nothing.
+    if (options_.restart && copy)
+        require_copy_filters();
+    if (auto position = applier_->begin_link(job_, scope_, options_.restart)) {
+        LinkPosition link = parse_link_position(*position);
+        if (link.filters)
+            require_same_filters(*link.filters, "this link's checkpoint");
+        return link.cursor;
+    }
+    if (copy) {
+        require_copy_filters();
         progress_.note(
             fmt::format("starting where the last full sync from {} ended", source_->name()));
         return copy->source_cursor;
@@ -172,7 +246,8 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
         for (size_t i = plans.size(); i-- > 0;)
             if (!deleted[i])
                 applier_->write_deletes(*plans[i].first, plans[i].second, false);
-        applier_->commit(job_, scope_, read.cursor, report_.counts.changes);
+        applier_->commit(job_, scope_, link_position(read.cursor, filters_),
+                         report_.counts.changes);
     } catch (const Error& error) {
         applier_->rollback();
         if (!error.hint().empty())
@@ -206,6 +281,7 @@ void LinkSync::open() {
         identities_.insert(identity);
         scope_ += (scope_.empty() ? "" : ",") + tables_[i].target.name;
     }
+    filters_ = filters_by_table(tables_);
     job_ = "sync from " + reader_->peer_id();
     rules_ = {policy_, reader_->peer_id(), applier_->peer_id()};
     report_ = LinkReport{};
@@ -241,7 +317,7 @@ bool LinkSync::settle_if_equal() {
     report_.settled_cursor = cursor;
     applier_->begin_link(job_, scope_, false);
     applier_->begin(reader_->peer_id());
-    applier_->commit(job_, scope_, cursor, 0);
+    applier_->commit(job_, scope_, link_position(cursor, filters_), 0);
     reader_->register_consumer(consumer_);
     reader_->acknowledge(consumer_.name, cursor);
     leases_.reset();

@@ -162,6 +162,12 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                                         const std::string& verb);
 std::unique_ptr<SyncTarget> open_sync_target(const std::string& peer);
 
+// The --where conditions of a run as JSON text, {"target table": "condition"}
+// for the filtered tables only: what a full sync's and a link's checkpoint
+// record, so that a run with other filters is caught
+// (docs/incremental-sync.md#row-filters).
+std::string filters_by_table(const std::vector<SyncTable>& tables);
+
 // Table digests as one text, "name=digest,..." sorted by name, which
 // compares alike however the tables were ordered.
 std::string digests_text(std::vector<std::pair<std::string, std::string>> digests);

@@ -220,6 +220,47 @@ expect_equal "$(q a "SELECT customer_id || ' ' || note FROM orders WHERE id = $m
 expect_equal "$(q a "SELECT note FROM orders WHERE id = 9930003")" "written on the peer" \
   "a row the peer inserts reaches A"
 q a "DELETE FROM orders WHERE id = 9930003" >/dev/null
+# A link's filter is recorded with its checkpoint: a run with another one
+# (a changed --where, or a second link over the same table) would never send
+# the rows only it selects, so it is refused and changes nothing, until a
+# full sync with the new filter and --restart.
+q a "INSERT INTO orders VALUES (9930004, 9, 'customer 9')" >/dev/null
+mine_checkpoint() { q mine "SELECT position::text FROM ferry.checkpoints WHERE job LIKE 'sync from pg:%'"; }
+expect_contains "$(mine_checkpoint)" '"where": {"public.orders": "customer_id = 7"}' "the checkpoint records the filter"
+checkpoint_before=$(mine_checkpoint)
+wider='orders:customer_id IN (7, 9)'
+link --from dbname=a --to dbname=mine --tables orders --where "$wider"
+expect_status 1 "a link run with a changed filter is refused"
+expect_contains "$err" "row filters differ from those this link's checkpoint was made with" "the error says why"
+expect_contains "$err" 'It has --where "public.orders:customer_id = 7"' "and names both filters"
+expect_contains "$err" "--restart" "and how to change the filter"
+link --from dbname=a --to dbname=mine --tables orders
+expect_status 1 "so is a run without the filter"
+link --from dbname=a --to dbname=mine --tables orders --where "$wider" --restart
+expect_status 1 "--restart from a full sync made with the old filter is refused"
+expect_contains "$err" "the full sync it starts from" "naming the full sync"
+expect_equal "$(mine_checkpoint)" "$checkpoint_before" "the refused runs left the checkpoint alone"
+expect_equal "$(q mine "SELECT count(*) FROM orders WHERE customer_id = 9")" "0" "and wrote nothing"
+run "$ferry" full-sync --from dbname=a --to dbname=mine --tables orders --where "$wider" \
+  --method diff --delete-missing --quiet
+expect_status 0 "a full sync with the new filter"
+link --from dbname=a --to dbname=mine --tables orders --where "$wider" --restart
+expect_status 0 "then --restart takes the link on with it"
+q a "INSERT INTO orders VALUES (9930005, 9, 'after the change')" >/dev/null
+link --from dbname=a --to dbname=mine --tables orders --where "$wider"
+expect_status 0 "and the link runs with the new filter"
+expect_equal "$(q mine "SELECT string_agg(id::text, ',' ORDER BY id) FROM orders")" \
+  "$(q a "SELECT string_agg(id::text, ',' ORDER BY id) FROM orders WHERE customer_id IN (7, 9)")" \
+  "the peer holds exactly the rows of the new filter"
+# A checkpoint of ferry 0.6 holds the bare cursor: it is taken as it is,
+# and recorded with the link's filter from the next batch on.
+q mine "UPDATE ferry.checkpoints SET position = position->'cursor' WHERE job LIKE 'sync from pg:%'" >/dev/null
+q a "DELETE FROM orders WHERE id IN (9930004, 9930005)" >/dev/null
+link --from dbname=a --to dbname=mine --tables orders --where "$wider"
+expect_status 0 "a checkpoint of ferry 0.6 (the bare cursor) is taken on"
+expect_equal "$(q mine "SELECT count(*) FROM orders WHERE id IN (9930004, 9930005)")" "0" "from where it stood"
+expect_contains "$(mine_checkpoint)" '"where": {"public.orders": "customer_id IN (7, 9)"}' \
+  "and the filter is recorded from then on"
 
 # --- both directions: the four conflict cases under each policy
 # B's changes come first, then A's: A's are the latest.
