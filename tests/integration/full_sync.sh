@@ -264,6 +264,15 @@ expect_status 0 "the next run resumes and verifies"
 expect_contains "$out" "(done before)" "the table finished before the kill is not copied again"
 expect_equal "$(q dst "SELECT count(*) FROM ferry.changes c WHERE c.relid = 'big1'::regclass")" "300000" \
   "every row of big1 was written exactly once"
+# An interrupted run is resumed only with the same --where: a run with
+# another filter writes other rows, so it starts over.
+q dst "UPDATE ferry.checkpoints SET status = 'running', position = jsonb_set(position, '{tables_done}', '[\"public.big1\"]')
+       WHERE job = 'full-sync from dbname=src' AND scope = 'public.big1,public.big2';
+       DELETE FROM big1 WHERE id <= 5" >/dev/null
+sync --from dbname=src --to dbname=dst --tables big1,big2 --where 'big1:id <= 10'
+expect_status 0 "a run with another filter than the interrupted one"
+expect_not_contains "$out" "(done before)" "starts over instead of resuming"
+expect_equal "$(q dst "SELECT count(*) FROM big1 WHERE id <= 5")" "5" "and copies the filter's rows"
 
 # SQLite target, killed between batches, twice, then resumed
 for point in lite_done lite_big2; do
