@@ -167,9 +167,38 @@ std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
                 of_these[name] = copied[name];
         require_same_filters(of_these, "the full sync it starts from");
     };
+    // The other direction of a two-way link: the source was filled by a full
+    // sync from the target, and its changes since that copy began go back.
+    std::optional<std::string> reverse_cursor;
+    auto find_reverse = [&] {
+        auto reverse =
+            open_change_applier(from_)->last_full_sync(applier_->peer_id(), source_names);
+        if (reverse)
+            reverse_cursor = reverse->own_cursor;
+        return reverse_cursor.has_value();
+    };
+    auto no_starting_point = [&] {
+        return NoStartingPoint(
+            ErrorKind::invalid_input,
+            fmt::format("no starting point for changes from {} to {}", source_->name(),
+                        target_->name()),
+            fmt::format("{} has no {}completed full sync from {} of these tables.", target_->name(),
+                        options_.restart
+                            ? ""
+                            : fmt::format("checkpoint for this link ({} {}) and no ", job_, scope_),
+                        source_->name()),
+            fmt::format("Copy the tables first: ferry full-sync --from {} --to {}{}; "
+                        "ferry sync then applies the changes made since.",
+                        source_->name(), target_->name(),
+                        options_.tables.empty() ? "" : " --tables ..."));
+    };
     // Before --restart forgets the checkpoint: a refused run changes nothing.
-    if (options_.restart && copy)
-        require_copy_filters();
+    if (options_.restart) {
+        if (copy)
+            require_copy_filters();
+        else if (!find_reverse())
+            throw no_starting_point();
+    }
     if (auto position = applier_->begin_link(job_, scope_, options_.restart)) {
         LinkPosition link = parse_link_position(*position);
         if (link.filters)
@@ -182,27 +211,14 @@ std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
             fmt::format("starting where the last full sync from {} ended", source_->name()));
         return copy->source_cursor;
     }
-    // The other direction of a two-way link: the source was filled by a full
-    // sync from the target, and its changes since that copy began go back.
-    auto reverse = open_change_applier(from_)->last_full_sync(applier_->peer_id(), source_names);
-    if (reverse && reverse->own_cursor) {
+    if (reverse_cursor || find_reverse()) {
         progress_.note(
             fmt::format("starting with the changes {} made since the last full sync "
                         "from {}",
                         source_->name(), target_->name()));
-        return *reverse->own_cursor;
+        return *reverse_cursor;
     }
-    throw NoStartingPoint(
-        ErrorKind::invalid_input,
-        fmt::format("no starting point for changes from {} to {}", source_->name(),
-                    target_->name()),
-        fmt::format("{} has no checkpoint for this link ({} {}) and no completed full "
-                    "sync from {} of these tables.",
-                    target_->name(), job_, scope_, source_->name()),
-        fmt::format("Copy the tables first: ferry full-sync --from {} --to {}{}; "
-                    "ferry sync then applies the changes made since.",
-                    source_->name(), target_->name(),
-                    options_.tables.empty() ? "" : " --tables ..."));
+    throw no_starting_point();
 }
 
 // Between batches: stop requests, leases, the session row.

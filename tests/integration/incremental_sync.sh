@@ -43,6 +43,18 @@ link --from dbname=a0 --to dbname=b0
 expect_status 1 "a link without a checkpoint or a full sync is refused"
 expect_contains "$err" "no starting point for changes from dbname=a0 to dbname=b0" "the error names the link"
 expect_contains "$err" "ferry full-sync --from dbname=a0 --to dbname=b0" "the hint gives the full sync to run"
+# --restart with nothing to restart from is refused before it forgets the
+# link's checkpoint.
+run "$ferry" full-sync --from dbname=a0 --to dbname=b0 --quiet
+link --from dbname=a0 --to dbname=b0
+expect_status 0 "the link runs after a full sync"
+q b0 "DELETE FROM ferry.checkpoints WHERE job LIKE 'full-sync from %'" >/dev/null
+b0_checkpoint() { q b0 "SELECT position::text FROM ferry.checkpoints WHERE job LIKE 'sync from pg:%'"; }
+before=$(b0_checkpoint)
+link --from dbname=a0 --to dbname=b0 --restart
+expect_status 1 "--restart without a full sync to start from is refused"
+expect_contains "$err" "no starting point" "the error says why"
+expect_equal "$(b0_checkpoint)" "$before" "and the link's position is kept"
 
 # --- handoff: writers run on A during the full sync; the first sync applies
 # exactly what the copy did not contain
