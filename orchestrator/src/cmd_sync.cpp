@@ -470,6 +470,15 @@ void print_reports(const SyncOptions& options, const std::vector<LinkReport>& re
         rows);
 }
 
+// The options of a link's second direction, B to A. The filters choose
+// what B receives; what B writes goes back whole: a row B moves out of its
+// filter is updated on A, never deleted there.
+SyncOptions backward(const SyncOptions& options) {
+    SyncOptions back = options;
+    back.filters.clear();
+    return back;
+}
+
 }  // namespace
 
 int run_sync(const SyncOptions& options, SyncResult* result) {
@@ -492,11 +501,7 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
     };
     one_way(options, options.from, options.to, policy);
     if (options.both) {
-        // The same link seen from B: "A wins" stays A wins. The filters
-        // choose what B receives; what B writes goes back whole: a row B
-        // moves out of its filter is updated on A, never deleted there.
-        SyncOptions back = options;
-        back.filters.clear();
+        SyncOptions back = backward(options);
         one_way(back, options.to, options.from, changes::reversed(policy));
     }
     if (result) {
@@ -535,6 +540,7 @@ int run_follow(const SyncOptions& options) {
     StopSignals signals;
     Progress progress(options.quiet || options.json);
     changes::Policy policy = changes::policy_from(options.policy);
+    SyncOptions back = backward(options);
     int pause_seconds = 1;
     while (!stop_requested()) {
         std::vector<std::unique_ptr<LinkSync>> links;
@@ -542,7 +548,7 @@ int run_follow(const SyncOptions& options) {
             links.push_back(
                 std::make_unique<LinkSync>(options, options.from, options.to, policy, progress));
             if (options.both)
-                links.push_back(std::make_unique<LinkSync>(options, options.to, options.from,
+                links.push_back(std::make_unique<LinkSync>(back, options.to, options.from,
                                                            changes::reversed(policy), progress));
             std::vector<std::unique_ptr<ChangeWaiter>> waiters;
             for (auto& link : links) {

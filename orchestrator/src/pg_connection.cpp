@@ -22,7 +22,9 @@ std::string trim(std::string text) {
 
 ErrorKind kind_for_sqlstate(const char* sqlstate) {
     std::string state = sqlstate ? sqlstate : "";
-    if (state.rfind("08", 0) == 0)
+    // 57P01-57P03: the server is shutting down, restarting or not yet
+    // accepting connections; like a cut connection, worth a retry.
+    if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03")
         return ErrorKind::connection;
     if (state == "42P01" || state == "42704" || state == "42883" || state == "3F000")
         return ErrorKind::not_found;
@@ -139,7 +141,12 @@ PgResult PgConnection::checked(PGresult* raw) {
     if (message.empty())
         message = trim(PQerrorMessage(connection_.get()));
     std::string sqlstate = field(PG_DIAG_SQLSTATE);
-    throw PgError(kind_for_sqlstate(sqlstate.c_str()), sqlstate, message,
+    // A connection the server closed (a restart) can fail a query with
+    // libpq's own message and no SQLSTATE: still a lost connection.
+    ErrorKind kind = PQstatus(connection_.get()) == CONNECTION_BAD
+                         ? ErrorKind::connection
+                         : kind_for_sqlstate(sqlstate.c_str());
+    throw PgError(kind, sqlstate, message,
                   field(PG_DIAG_MESSAGE_DETAIL), field(PG_DIAG_MESSAGE_HINT));
 }
 

@@ -458,8 +458,34 @@ follower=$!
 sleep 1
 sqlite3 "$work/follow.db" "INSERT INTO orders VALUES (9950003, 1, 'from sqlite')"
 appears fc 9950003 && pass "follow wakes on a SQLite commit" || fail "follow wakes on a SQLite commit"
+# The PostgreSQL target restarts: its connection ends with 57P01, which is
+# retried like a lost connection.
+_as_server_user "$PG_BIN/pg_ctl" -D "$PG_CLUSTER_DIR/data" -m fast -w restart >/dev/null
+sqlite3 "$work/follow.db" "INSERT INTO orders VALUES (9950004, 1, 'after the target restarted')"
+appears fc 9950004 && pass "follow keeps going when its PostgreSQL target restarts" ||
+  fail "follow keeps going when its PostgreSQL target restarts"
 kill -TERM "$follower"
 wait "$follower" || true
+# Both ways with a filter: the filter chooses what the peer receives; a
+# row the peer moves out of its filter is updated on the hub, not deleted.
+createdb fhub
+q fhub "CREATE TABLE notes (id int PRIMARY KEY, user_id int, body text);
+        INSERT INTO notes SELECT i, 1 + i % 2, 'n' || i FROM generate_series(1, 10) i" >/dev/null
+"$ferry" init dbname=fhub --track notes >/dev/null
+sqlite3 "$work/fu1.db" "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER, body TEXT)"
+"$ferry" init "sqlite:$work/fu1.db" --track notes >/dev/null
+"$ferry" full-sync --from dbname=fhub --to "sqlite:$work/fu1.db" --tables notes --where 'notes:user_id = 1' --quiet >/dev/null
+"$ferry" follow --from dbname=fhub --to "sqlite:$work/fu1.db" --tables notes \
+  --where 'notes:user_id = 1' --both --quiet >"$work/follow-both.out" 2>&1 &
+follower=$!
+sleep 1
+sqlite3 "$work/fu1.db" "UPDATE notes SET user_id = 2, body = 'handed over' WHERE id = 2"
+handed_over() { [[ $(q fhub "SELECT body FROM notes WHERE id = 2") == "handed over" ]]; }
+for i in $(seq 1 100); do handed_over && break; sleep 0.1; done
+kill -TERM "$follower" 2>/dev/null || cat "$work/follow-both.out"
+wait "$follower" || true
+expect_equal "$(q fhub "SELECT user_id || ' ' || body FROM notes WHERE id = 2")" "2 handed over" \
+  "follow --both --where: a row the peer moves out of its filter is updated on the hub"
 
 # --- leases: a second writer of the tables exits 4
 q c "SELECT ferry.try_lock('sync public.orders', 'someone else', '1 hour')" >/dev/null
