@@ -146,8 +146,8 @@ PgResult PgConnection::checked(PGresult* raw) {
     ErrorKind kind = PQstatus(connection_.get()) == CONNECTION_BAD
                          ? ErrorKind::connection
                          : kind_for_sqlstate(sqlstate.c_str());
-    throw PgError(kind, sqlstate, message,
-                  field(PG_DIAG_MESSAGE_DETAIL), field(PG_DIAG_MESSAGE_HINT));
+    throw PgError(kind, sqlstate, message, field(PG_DIAG_MESSAGE_DETAIL),
+                  field(PG_DIAG_MESSAGE_HINT));
 }
 
 void PgConnection::copy_in_start(const std::string& sql) {
