@@ -161,9 +161,16 @@ std::optional<std::string> Runner::waiting_for(const JobSpec& job) {
         if (before.outcome == "not due" || before.outcome == "fresh") {
             const JobSpec& spec = configured_job(name);
             HomeState* state = homes_.state(spec.home());
+            if (!state)
+                return fmt::format("{} (its peer cannot be reached to read its record)", name);
             const schedule::History& history = state->histories[name];
-            if (history.last_success() && history.full.status != "failed" &&
-                history.delta.status != "failed")
+            // A run of it under way elsewhere (a retry after a failure, say)
+            // has not succeeded yet either.
+            auto settled = [](const std::string& status) {
+                return status != "failed" && status != "running";
+            };
+            if (history.last_success() && settled(history.full.status) &&
+                settled(history.delta.status))
                 continue;
             return fmt::format("{} has not succeeded yet", name);
         }

@@ -215,6 +215,27 @@ expect_status 1 "a failed job fails the run"
 expect_equal "$(json_query "$out" "SELECT string_agg(x->>'job' || '=' || (x->>'outcome'), ' ' ORDER BY x->>'job') FROM input, jsonb_array_elements(j->'jobs') x")" \
   "prices=waiting products=failed" "prices waits for products, which failed"
 expect_contains "$err" "job prices: waiting: after products (failed)" "the log says what it waits for"
+# A predecessor whose target cannot be reached to read its record: the job
+# waits (this crashed ferry run).
+cat >"$work/deps-unreachable.toml" <<EOF
+[jobs.products]
+source = "dbname=hub"
+target = "host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2"
+tables = ["customers"]
+mode = "full"
+full_every = "1h"
+[jobs.prices]
+source = "dbname=hub"
+target = "dbname=site"
+tables = ["orders"]
+mode = "full"
+full_every = "1h"
+after = ["products"]
+EOF
+run "$ferry" run --config "$work/deps-unreachable.toml" --once prices --json
+expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'prices'")" \
+  "waiting" "a job whose predecessor's peer is unreachable waits"
+expect_contains "$err" "cannot be reached" "and says why"
 
 # --- two ferry run at the same instant: every due job exactly once
 for n in 1 2 3 4 5; do new_pg "c$n"; done
