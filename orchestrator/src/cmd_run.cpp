@@ -288,7 +288,14 @@ void Runner::execute(const JobSpec& job, Work work, JobReport& report) {
     report.work = work_name(work);
     std::string kind = report.work;
     nlohmann::json fleet_memory = nlohmann::json::object();
-    if (job.fleet) {
+    // What the last delta run remembered of each member holds only until a
+    // full run writes to the members again (a full copy since may have
+    // given a member rows the hub has deleted since).
+    const schedule::History& history = state.histories[job.name];
+    bool memory_current =
+        !history.full.last_attempt ||
+        (history.delta.last_attempt && *history.delta.last_attempt > *history.full.last_attempt);
+    if (job.fleet && memory_current) {
         const nlohmann::json& last = state.positions[job.name + " delta"];
         if (last.is_object() && last.contains("fleet") && last["fleet"].is_object())
             fleet_memory = last["fleet"];

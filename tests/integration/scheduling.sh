@@ -437,4 +437,47 @@ for u in u1 u2 u3; do
     "$(q hub "SELECT count(*) || ' ' || '$u' FROM notes WHERE user_id = '$u'")" "member $u holds exactly its rows"
 done
 
+# --- a fleet's memory of its members lasts until the next full run: a row
+# the full copy gave a member and the hub deleted since must leave it,
+# although the hub's rows of that member hash as the memory says.
+createdb mhub
+q mhub "CREATE TABLE users (id text PRIMARY KEY); INSERT INTO users VALUES ('u1'), ('u2');
+        CREATE TABLE notes (id int PRIMARY KEY, user_id text, body text);
+        INSERT INTO notes SELECT i, 'u' || (1 + i % 2), 'note ' || i FROM generate_series(1, 20) i" >/dev/null
+"$ferry" init dbname=mhub --track notes >/dev/null
+mkdir -p "$work/mfleet"
+for u in u1 u2; do
+  sqlite3 "$work/mfleet/notes-$u.db" "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id TEXT, body TEXT)"
+  "$ferry" init "sqlite:$work/mfleet/notes-$u.db" --track notes >/dev/null
+done
+cat >"$work/mfleet.toml" <<EOF
+[peers.mhub]
+url = "dbname=mhub"
+[jobs.mnotes]
+source = "mhub"
+target = "sqlite:mfleet/notes-{user}.db"
+members_query = "SELECT id FROM users"
+tables = ["notes"]
+where = ["notes:user_id = {user}"]
+mode = "incremental"
+full_every = "1d"
+delta_every = "10m"
+EOF
+mage() { q mhub "UPDATE ferry.checkpoints SET last_attempt_at = last_attempt_at - interval '$1',
+                   last_completed_at = last_completed_at - interval '$1' WHERE job = 'job mnotes'" >/dev/null; }
+mrun() { run "$ferry" run --config "$work/mfleet.toml" --json; }
+mrun; mage '1 hour'; mrun; mage '1 hour'; mrun  # full, then deltas: the memory holds the hub's digests
+q mhub "INSERT INTO notes VALUES (100, 'u1', 'temporary')" >/dev/null
+mage '2 days'; mrun
+expect_equal "$(json_query "$out" "SELECT x->>'work' FROM input, jsonb_array_elements(j->'jobs') x")" "full" "a full run"
+expect_equal "$(sqlite3 "$work/mfleet/notes-u1.db" "SELECT count(*) FROM notes WHERE id = 100")" "1" \
+  "copies the new row to u1"
+q mhub "DELETE FROM notes WHERE id = 100" >/dev/null
+mage '1 hour'; mrun
+expect_equal "$(sqlite3 "$work/mfleet/notes-u1.db" "SELECT count(*) FROM notes WHERE id = 100")" "0" \
+  "the next delta run deletes it there, though the hub hashes as before the full run"
+mage '1 hour'; mrun
+expect_equal "$(json_query "$out" "SELECT (x->>'members_unchanged') || ' ' || (x->>'outcome') FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "2 unchanged" "after which the memory is trusted again"
+
 finish
