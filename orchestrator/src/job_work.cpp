@@ -151,6 +151,7 @@ std::vector<std::string> query_members(const std::string& peer, const std::strin
     PeerAddress address = parse_peer(peer);
     if (address.engine == PeerEngine::sqlite) {
         SqliteConnection db(address.target, false);
+        db.execute("PRAGMA query_only = ON");  // members_query lists, it never writes
         for (const auto& row : db.query(query))
             if (!row.empty() && row[0])
                 values.push_back(*row[0]);

@@ -480,4 +480,23 @@ mage '1 hour'; mrun
 expect_equal "$(json_query "$out" "SELECT (x->>'members_unchanged') || ' ' || (x->>'outcome') FROM input, jsonb_array_elements(j->'jobs') x")" \
   "2 unchanged" "after which the memory is trusted again"
 
+# --- members_query runs read-only on a SQLite hub too
+sqlite3 "$work/rohub.db" "CREATE TABLE users (id TEXT PRIMARY KEY); INSERT INTO users VALUES ('u1'), ('u2');
+                          CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id TEXT, body TEXT)"
+"$ferry" init "sqlite:$work/rohub.db" --track notes >/dev/null
+cat >"$work/rohub.toml" <<EOF
+[jobs.ronotes]
+source = "sqlite:rohub.db"
+target = "sqlite:ro-{user}.db"
+members_query = "DELETE FROM users RETURNING id"
+tables = ["notes"]
+where = ["notes:user_id = {user}"]
+mode = "full"
+full_every = "1h"
+EOF
+run "$ferry" run --config "$work/rohub.toml"
+expect_status 1 "a members_query that writes fails"
+expect_contains "$err" "readonly" "SQLite refuses the write"
+expect_equal "$(sqlite3 "$work/rohub.db" "SELECT count(*) FROM users")" "2" "and the hub's rows are untouched"
+
 finish
