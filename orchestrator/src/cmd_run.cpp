@@ -361,7 +361,10 @@ void Runner::finish(const JobSpec& job, const std::string& kind, JobReport& repo
         }
     }
     if (error) {
-        report.outcome = "failed";
+        // Another sync holding the tables (a ferry follow, a hand-run
+        // sync) is a skip, as when the job's own lease is held; the record
+        // still says the run did not succeed, so it is retried next time.
+        report.outcome = error->kind() == ErrorKind::locked ? "locked" : "failed";
         report.error = error->what();
         if (std::string(error->what()) == kCancelledMessage)
             if (auto pause = homes_.reread(job.home()).pause_of(job.name)) {
@@ -402,10 +405,11 @@ void Runner::finish(const JobSpec& job, const std::string& kind, JobReport& repo
         log_line(fmt::format("job {}: cannot record the outcome in {}: {}", job.name, store.peer(),
                              e.what()));
     }
-    std::string summary = report.outcome == "failed" || report.outcome == "paused"
-                              ? fmt::format("{}: {}", report.outcome, report.error)
-                              : fmt::format("{} in {:.1f} s: {} rows written, {} changes",
-                                            report.outcome, report.seconds, r.written, r.changes);
+    std::string summary =
+        report.outcome == "failed" || report.outcome == "paused" || report.outcome == "locked"
+            ? fmt::format("{}: {}", report.outcome, report.error)
+            : fmt::format("{} in {:.1f} s: {} rows written, {} changes", report.outcome,
+                          report.seconds, r.written, r.changes);
     if (job.fleet)
         summary += fmt::format(" ({} members, {} unchanged)", r.members, r.members_unchanged);
     log_line(fmt::format("job {}: {}", job.name, summary));

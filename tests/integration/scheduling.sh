@@ -499,4 +499,21 @@ expect_status 1 "a members_query that writes fails"
 expect_contains "$err" "readonly" "SQLite refuses the write"
 expect_equal "$(sqlite3 "$work/rohub.db" "SELECT count(*) FROM users")" "2" "and the hub's rows are untouched"
 
+# --- a job whose tables another sync holds is skipped as locked (exit 4)
+cat >"$work/held.toml" <<EOF
+[jobs.held]
+source = "dbname=hub"
+target = "dbname=site"
+tables = ["orders"]
+mode = "full"
+full_every = "1h"
+EOF
+q site "SELECT ferry.try_lock('sync public.orders', 'a ferry follow elsewhere', '1 hour')" >/dev/null
+run "$ferry" run --config "$work/held.toml" --json
+expect_status 4 "a job whose tables another sync holds exits 4"
+expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x")" "locked" \
+  "and is reported locked"
+expect_contains "$err" "a ferry follow elsewhere" "naming the holder"
+q site "SELECT ferry.unlock('sync public.orders', 'a ferry follow elsewhere')" >/dev/null
+
 finish
