@@ -163,6 +163,34 @@ void read_fleet(const JobReader& reader, JobSpec& job, const fs::path& config_di
     job.fleet = fleet;
 }
 
+// A {name} in a fleet's filter outside a quoted literal that is not the
+// fleet's parameter is a misspelling ({usr} for {user}): caught here, not
+// by every member failing at run time.
+void check_fleet_filters(const JobReader& reader, const JobSpec& job) {
+    for (const auto& filter : job.filters) {
+        bool quoted = false;
+        for (size_t i = 0; i < filter.size(); i++) {
+            if (filter[i] == '\'') {
+                quoted = !quoted;
+                continue;
+            }
+            if (quoted || filter[i] != '{')
+                continue;
+            size_t end = filter.find('}', i);
+            if (end == std::string::npos)
+                break;
+            std::string name = filter.substr(i + 1, end - i - 1);
+            if (!name.empty() && text::is_plain_name(name, "_") && name != job.fleet->parameter)
+                reader.fail("where",
+                            fmt::format("\"{}\" names {{{}}}, but the fleet's parameter is {{{}}}",
+                                        filter, name, job.fleet->parameter),
+                            fmt::format("Write {{{}}} where each member's value goes.",
+                                        job.fleet->parameter));
+            i = end;
+        }
+    }
+}
+
 void check_timing(const JobReader& reader, const JobSpec& job) {
     const schedule::Timing& t = job.timing;
     if (job.mode == "full" && !t.full_every && !t.delta_every)
@@ -220,6 +248,8 @@ JobSpec read_job(const std::string& path, const std::string& name, const toml::t
     job.delete_missing = reader.flag("delete_missing");
     job.verify = reader.flag("verify");
     read_fleet(reader, job, fs::absolute(path).parent_path());
+    if (job.fleet)
+        check_fleet_filters(reader, job);
     if (job.fleet && job.mode == "bidirectional")
         reader.fail("mode", "a fleet job is full or incremental");
     if (redact(job.source) == redact(job.target))
@@ -251,6 +281,15 @@ std::vector<JobSpec> parse_jobs(const toml::table& jobs, const std::string& path
                                     path, value.source().begin.line, name));
         out.push_back(read_job(path, name, *value.as_table(), resolve));
     }
+    for (const auto& job : out)
+        for (const auto& before : job.after)
+            if (!jobs.contains(before)) {
+                const toml::node* after = jobs[job.name]["after"].node();
+                throw Error(ErrorKind::invalid_input,
+                            fmt::format("{}: line {}: jobs.{}.after: \"{}\" is not a job", path,
+                                        after ? after->source().begin.line : 0, job.name, before),
+                            {}, "Name jobs by their [jobs.NAME] sections.");
+            }
     std::vector<schedule::Ordered> order;
     for (const auto& job : out)
         order.push_back({job.name, job.priority, job.after});

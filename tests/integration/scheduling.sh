@@ -59,6 +59,16 @@ write_bad '[jobs.a]' 'source = "hub"' 'target = "sqlite:/x/{user}.db"' 'mode = "
 bad
 expect_contains "$err" "a fleet job needs exactly one of members_query and members_glob" \
   "a fleet without members is refused"
+write_bad '[jobs.a]' 'source = "hub"' 'target = "dbname=b"' 'mode = "full"' 'full_every = "1h"' \
+  'after = ["nope"]'
+bad
+expect_contains "$err" 'line 8: jobs.a.after: "nope" is not a job' "an unknown after names its line"
+write_bad '[jobs.a]' 'source = "hub"' 'target = "sqlite:/x/{user}.db"' 'mode = "full"' \
+  'full_every = "1h"' 'members_query = "SELECT id FROM users"' \
+  "where = [\"notes:tags @> '{vip}' AND user_id = {usr}\"]"
+bad
+expect_contains "$err" "line 9: jobs.a.where: \"notes:tags @> '{vip}' AND user_id = {usr}\" names {usr}, but the fleet's parameter is {user}" \
+  "a misspelt fleet parameter in where is refused (a quoted '{vip}' is not one)"
 printf '[peers.hub]\nurl = "postgresql://syncer:s3cret@db/hub"\n' >"$work/bad.toml"
 bad
 expect_contains "$err" "peers.hub.url holds a password" "a password in the config file is refused"
