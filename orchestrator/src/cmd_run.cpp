@@ -255,7 +255,7 @@ void Runner::execute(const JobSpec& job, Work work, JobReport& report) {
     std::string lease = job_lease(job.name);
     std::optional<std::string> holder = store.try_lock(lease, holder_, options_.lease_seconds);
     if (holder && holder_is_gone(*holder)) {
-        store.force_unlock(lease);
+        store.unlock(lease, *holder);  // only if still the dead one's: two runs may see it
         holder = store.try_lock(lease, holder_, options_.lease_seconds);
     }
     if (holder) {
@@ -277,6 +277,11 @@ void Runner::execute(const JobSpec& job, Work work, JobReport& report) {
     // Under the lease, the record is read again: another run may have done
     // the job meanwhile, or left it abandoned.
     HomeState& state = homes_.reread(job.home());
+    if (auto pause = state.pause_of(job.name)) {  // paused while this run did other jobs
+        report.outcome = "paused";
+        report.error = *pause;
+        return;
+    }
     recover_abandoned(job, state);
     Decision decision = schedule::decide(job.timing, state.histories[job.name], state.now);
     if (decision.work == Work::none && !forced()) {

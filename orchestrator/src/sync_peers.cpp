@@ -720,9 +720,6 @@ class PostgresTarget : public SyncTarget {
     void unlock(const std::string& lease, const std::string& holder) override {
         state_.execute("SELECT ferry.unlock($1, $2)", {lease, holder});
     }
-    void force_unlock(const std::string& lease) override {
-        state_.execute("SELECT ferry.force_unlock($1)", {lease});
-    }
 
     std::optional<std::string> begin_run(const std::string& job, const std::string& scope,
                                          uint64_t total) override {
@@ -1041,9 +1038,6 @@ class SqliteTarget : public SyncTarget {
     }
     void unlock(const std::string& lease, const std::string& holder) override {
         state_.execute("SELECT ferry_unlock(?1, ?2)", {lease, holder});
-    }
-    void force_unlock(const std::string& lease) override {
-        state_.execute("SELECT ferry_force_unlock(?1)", {lease});
     }
 
     std::optional<std::string> begin_run(const std::string& job, const std::string& scope,

@@ -129,8 +129,6 @@ class SyncTarget {
     virtual std::optional<std::string> try_lock(const std::string& lease, const std::string& holder,
                                                 int ttl_seconds) = 0;
     virtual void unlock(const std::string& lease, const std::string& holder) = 0;
-    // Releases a lease whoever holds it.
-    virtual void force_unlock(const std::string& lease) = 0;
 
     // The run's checkpoint: begins it and returns its position as JSON text
     // (null when starting over).

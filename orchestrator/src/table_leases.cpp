@@ -40,7 +40,9 @@ void TableLeases::take(const std::vector<SyncTable>& tables,
         if (holder && holder_is_gone(*holder)) {
             note(fmt::format("taking over lease \"{}\" from {}, which is no longer running", lease,
                              *holder));
-            target_.force_unlock(lease);
+            // Only while the dead holder still has it: another ferry that
+            // took it over first keeps it.
+            target_.unlock(lease, *holder);
             holder = target_.try_lock(lease, holder_, ttl_seconds_);
         }
         if (holder) {

@@ -526,4 +526,41 @@ expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_
 expect_contains "$err" "a ferry follow elsewhere" "naming the holder"
 q site "SELECT ferry.unlock('sync public.orders', 'a ferry follow elsewhere')" >/dev/null
 
+# --- a pause given while ferry run is busy with another job holds the
+# paused job, which that run has not started yet
+createdb phub; createdb psite
+for d in phub psite; do
+  q $d "CREATE TABLE big (id int PRIMARY KEY, body text); CREATE TABLE small (id int PRIMARY KEY, body text)" >/dev/null
+  "$ferry" init "dbname=$d" --track big,small >/dev/null
+done
+q phub "INSERT INTO big SELECT i, repeat('x', 100) FROM generate_series(1, 300000) i; INSERT INTO small VALUES (1, 'v1')" >/dev/null
+cat >"$work/pauses.toml" <<EOF
+[jobs.first]
+source = "dbname=phub"
+target = "dbname=psite"
+tables = ["big"]
+mode = "full"
+full_every = "1h"
+priority = 10
+[jobs.second]
+source = "dbname=phub"
+target = "dbname=psite"
+tables = ["small"]
+mode = "full"
+full_every = "1h"
+EOF
+"$ferry" run --config "$work/pauses.toml" --json >"$work/pauses.json" 2>/dev/null &
+runner=$!
+for i in $(seq 1 200); do
+  [[ $(q psite "SELECT count(*) FROM ferry.checkpoints WHERE job = 'job first' AND status = 'running'") == 1 ]] && break
+  sleep 0.05
+done
+"$ferry" pause second --config "$work/pauses.toml" --reason "price import" >/dev/null
+set +e; wait $runner; status=$?; set -e
+out=$(cat "$work/pauses.json")
+expect_status 4 "a job paused while the run did another exits 4"
+expect_equal "$(json_query "$out" "SELECT string_agg(x->>'job' || '=' || (x->>'outcome'), ' ' ORDER BY x->>'job') FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "first=succeeded second=paused" "and the paused job did not run"
+expect_equal "$(q psite "SELECT count(*) FROM small")" "0" "nothing of it was written"
+
 finish
