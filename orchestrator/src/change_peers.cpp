@@ -1333,15 +1333,26 @@ class SqliteChangeWaiter : public ChangeWaiter {
     }
 
   private:
+    // A commit by another connection moves data_version; only one that
+    // logged a change counts. ferry's own writes to the file (a checkpoint
+    // of the other direction of a two-way link) would otherwise wake it
+    // again and again. The newest position never goes back (ferry_purge()
+    // keeps the newest change).
     bool changed() {
         std::string version = db_.query("PRAGMA data_version").at(0).at(0).value_or("");
-        bool moved = version != version_;
+        if (version == version_)
+            return false;
         version_ = version;
-        return moved;
+        std::string newest =
+            db_.query("SELECT max(position) FROM ferry_changes").at(0).at(0).value_or("");
+        bool logged = newest != newest_;
+        newest_ = newest;
+        return logged;
     }
 
     SqliteConnection db_;
     std::string version_;
+    std::string newest_;
 };
 
 }  // namespace
