@@ -222,6 +222,19 @@ HubHashes hash_members_on_hub(const JobSpec& job, const std::vector<std::string>
     return out;
 }
 
+// Asks whether the job was paused meanwhile. Its home out of reach is not a
+// pause: the member runs, and finds out for itself. (An exception must not
+// leave a worker thread: that would end the program.)
+bool paused_now(const JobSpec& job, const WorkOptions& options) {
+    try {
+        return options.paused();
+    } catch (const std::exception& e) {
+        if (options.log)
+            options.log(fmt::format("job {}: cannot check for a pause: {}", job.name, e.what()));
+        return false;
+    }
+}
+
 // An incremental fleet of targets: members whose rows on the hub hash as
 // they did when they last received them have nothing to receive, and are
 // not opened at all (docs/scheduling.md#fleets). Returns the others.
@@ -253,8 +266,11 @@ std::vector<std::string> skip_unchanged_members(const JobSpec& job,
 // stop the others, a pause stops those not yet started.
 WorkResult run_fleet(const JobSpec& job, bool full, const WorkOptions& options) {
     WorkResult total;
-    std::vector<std::string> members =
-        skip_unchanged_members(job, fleet_members(job), full, options, total);
+    std::vector<std::string> all = fleet_members(job);
+    if (all.empty() && options.log)
+        options.log(fmt::format("job {}: the fleet has no members: its {} found none", job.name,
+                                job.fleet->query ? "members_query" : "members_glob"));
+    std::vector<std::string> members = skip_unchanged_members(job, all, full, options, total);
     std::mutex mutex;
     size_t next = 0;
     auto worker = [&] {
@@ -264,7 +280,7 @@ WorkResult run_fleet(const JobSpec& job, bool full, const WorkOptions& options) 
                 std::lock_guard<std::mutex> guard(mutex);
                 if (next == members.size() || total.stopped_by_pause)
                     return;
-                if (options.paused && options.paused()) {
+                if (options.paused && paused_now(job, options)) {
                     total.stopped_by_pause = true;
                     return;
                 }

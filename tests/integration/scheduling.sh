@@ -563,4 +563,19 @@ expect_equal "$(json_query "$out" "SELECT string_agg(x->>'job' || '=' || (x->>'o
   "first=succeeded second=paused" "and the paused job did not run"
 expect_equal "$(q psite "SELECT count(*) FROM small")" "0" "nothing of it was written"
 
+# --- a fleet whose glob finds no file says so
+cat >"$work/nomembers.toml" <<EOF
+[jobs.nobody]
+source = "dbname=hub"
+target = "sqlite:nowhere/notes-{user}.db"
+members_glob = "nowhere/notes-*.db"
+tables = ["notes"]
+where = ["notes:user_id = {user}"]
+mode = "full"
+full_every = "1h"
+EOF
+run "$ferry" run --config "$work/nomembers.toml"
+expect_contains "$err" "job nobody: the fleet has no members: its members_glob found none" \
+  "a fleet without members is reported"
+
 finish
