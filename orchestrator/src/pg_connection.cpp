@@ -51,6 +51,12 @@ PgConnection::PgConnection(const std::string& conninfo)
                     "PGPASSWORD for the password.");
     }
     PQsetNoticeReceiver(connection_.get(), silence_notices, nullptr);
+    // Values travel in one form whatever the database or role sets: UTF-8
+    // text (what SQLite peers and dump files hold), bytea in hex, dates in
+    // ISO (which every DateStyle reads back).
+    query(
+        "SELECT set_config('client_encoding', 'UTF8', false), "
+        "set_config('bytea_output', 'hex', false), set_config('DateStyle', 'ISO', false)");
 }
 
 std::vector<std::pair<std::string, std::string>> PgConnection::options_in_effect() const {

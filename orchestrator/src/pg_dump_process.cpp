@@ -253,6 +253,10 @@ bool PgDumpReader::dump_table(const std::string& snapshot, const std::vector<std
     bp::environment env = boost::this_process::environment();
     if (password_)
         env["PGPASSWORD"] = *password_;
+    // pg_dump sets its own DateStyle, but leaves bytea in the form the
+    // database or role chose; ferry reads hex.
+    std::string options = env.count("PGOPTIONS") ? env["PGOPTIONS"].to_string() + " " : "";
+    env["PGOPTIONS"] = options + "-c bytea_output=hex";
     std::optional<InMemoryFile> service_file;
     KeepOpenInChild keep_service_file;
     if (ssl_passphrase_) {
@@ -263,6 +267,7 @@ bool PgDumpReader::dump_table(const std::string& snapshot, const std::vector<std
     }
     std::vector<std::string> args{"--data-only",
                                   "--no-password",
+                                  "--encoding=UTF8",
                                   "--strict-names",
                                   "--load-via-partition-root",
                                   "--snapshot=" + snapshot,

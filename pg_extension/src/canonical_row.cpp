@@ -131,8 +131,27 @@ CanonicalValue canonical_value(const ColumnInfo& column, Datum value) {
     return {ValueClass::text, output_text(column, value)};
 }
 
+namespace {
+
+// Hashes are of UTF-8 text whatever the database's encoding, so that a row
+// hashes alike in a LATIN1 database, a UTF-8 one and SQLite.
+bool text_needs_conversion() {
+    int encoding = GetDatabaseEncoding();
+    return encoding != PG_UTF8 && encoding != PG_SQL_ASCII;
+}
+
+std::string to_utf8(const std::string& text) {
+    const char* converted = pg::value([&]() noexcept {
+        return pg_server_to_any(text.data(), static_cast<int>(text.size()), PG_UTF8);
+    });
+    return converted == text.data() ? text : std::string(converted);
+}
+
+}  // namespace
+
 void encode_row(const TableInfo& table, const DeformedRow& row, canonical::RowEncoder& encoder,
                 bool key_only) {
+    const bool convert = text_needs_conversion();
     encoder.clear();
     for (int i = 0; i < table.column_count; i++) {
         const ColumnInfo& column = table.columns[table.name_order[i]];
@@ -152,11 +171,13 @@ void encode_row(const TableInfo& table, const DeformedRow& row, canonical::RowEn
                 encoder.add_int(name, integer_value(column, value));
                 continue;
             case TypeClass::text:
-                if (column.output.fn_oid != F_TEXTOUT)
+                if (column.output.fn_oid != F_TEXTOUT || convert)
                     break;
                 encoder.add_text(name, varlena_view(value));
                 continue;
             case TypeClass::bpchar: {
+                if (convert)
+                    break;
                 std::string_view bytes = varlena_view(value);
                 encoder.add_text(name, canonical::without_trailing_blanks(bytes));
                 continue;
@@ -176,7 +197,7 @@ void encode_row(const TableInfo& table, const DeformedRow& row, canonical::RowEn
                 encoder.add_bytes(name, canonical.text);
                 break;
             default:
-                encoder.add_text(name, canonical.text);
+                encoder.add_text(name, convert ? to_utf8(canonical.text) : canonical.text);
                 break;
         }
     }

@@ -127,4 +127,29 @@ expect_status 4 "a table leased by another holder: exit 4"
 expect_contains "$err" "nightly job on db1" "the message names the holder"
 expect_equal "$(q dst "SELECT count(*) FROM ferry.locks")" "1" "its own leases are released"
 
+# --- what a database or role sets does not change the values: a LATIN1
+# database, bytea_output = 'escape', DateStyle = 'SQL, DMY'
+createdb -E LATIN1 --locale=C -T template0 latin
+q latin "ALTER DATABASE latin SET bytea_output = 'escape'; ALTER DATABASE latin SET DateStyle = 'SQL, DMY'" >/dev/null
+q latin "CREATE TABLE t (id int PRIMARY KEY, name text, b bytea, d date, c char(6))" >/dev/null
+"$ferry" init dbname=latin --track t >/dev/null
+PGCLIENTENCODING=UTF8 q latin "INSERT INTO t VALUES (1, 'café', '\x00ff41', '2024-02-03', 'Ünï'), (2, 'plain', 'hello', '1999-12-31', NULL)" >/dev/null
+sqlite3 "$work/latin.db" "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, b BLOB, d DATE, c CHAR(6))"
+"$ferry" init "sqlite:$work/latin.db" >/dev/null
+run "$ferry" dump dbname=latin "$work/latin.ferry" --tables t --quiet
+expect_status 0 "a dump of a LATIN1 database"
+run "$ferry" restore "$work/latin.ferry" "sqlite:$work/latin.db" --verify --quiet
+expect_status 0 "restores into SQLite and verifies"
+expect_equal "$(sqlite3 "$work/latin.db" "SELECT name || ' ' || hex(name) || ' ' || quote(b) || ' ' || d || ' ' || rtrim(c) FROM t WHERE id = 1")" \
+  "café 636166C3A9 X'00FF41' 2024-02-03 Ünï" "as UTF-8 text, the bytes and the date it held"
+createdb utf
+q utf "CREATE TABLE t (id int PRIMARY KEY, name text, b bytea, d date, c char(6))" >/dev/null
+"$ferry" init dbname=utf >/dev/null
+run "$ferry" full-sync --from dbname=latin --to dbname=utf --verify --quiet --tables t
+expect_status 0 "a full sync from the LATIN1 database into a UTF-8 one verifies"
+expect_equal "$(q utf "SELECT name || ' ' || encode(b, 'hex') || ' ' || d FROM t WHERE id = 1")" \
+  "café 00ff41 2024-02-03" "with the same values"
+run "$ferry" diff dbname=latin "sqlite:$work/latin.db" --tables t --quiet
+expect_status 0 "and ferry diff finds the LATIN1 table and the SQLite file equal"
+
 finish
