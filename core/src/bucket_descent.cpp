@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "ferry/error.hpp"
@@ -33,15 +34,30 @@ struct KeyedHash {
     int64_t row_hash;
 };
 
+// A key as both peers spell it: JSON normalized (10.50 and 10.5), and a
+// boolean as the number the canonical encoding makes it (PostgreSQL prints
+// true, SQLite 1). Keys without a boolean are not parsed.
+std::string pairing_key(const std::string& key) {
+    if (key.find("true") != std::string::npos || key.find("false") != std::string::npos) {
+        nlohmann::json parsed = nlohmann::json::parse(key, nullptr, false);
+        if (parsed.is_object()) {
+            for (auto& member : parsed)
+                if (member.is_boolean())
+                    member = member.get<bool>() ? 1 : 0;
+            return canonical::normalize_json(parsed.dump());
+        }
+    }
+    return canonical::normalize_json(key);
+}
+
 // Rows by canonical key, so that keys printed differently by two peers
-// (10.50 and 10.5) still pair up. A hash map: a diff of a million rows
-// that differ everywhere pairs some 100,000 keys a side.
+// still pair up. A hash map: a diff of a million rows that differ
+// everywhere pairs some 100,000 keys a side.
 std::unordered_map<std::string, KeyedHash> rows_by_key(const std::vector<const BucketRow*>& rows) {
     std::unordered_map<std::string, KeyedHash> by_key;
     by_key.reserve(rows.size());
     for (const BucketRow* row : rows)
-        by_key.insert_or_assign(canonical::normalize_json(row->key),
-                                KeyedHash{row->key, row->row_hash});
+        by_key.insert_or_assign(pairing_key(row->key), KeyedHash{row->key, row->row_hash});
     return by_key;
 }
 

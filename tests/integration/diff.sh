@@ -146,4 +146,24 @@ expect_status 1 "a peer with ferry 0.1 fails"
 expect_contains "$err" "ferry 0.1 in host=127.0.0.1" "the error names the old version"
 expect_contains "$err" "HINT: Run: ferry init" "and says how to update it"
 
+# --- a boolean in the key, printed true by PostgreSQL and 1 by SQLite: the
+# changed row pairs up, and a mirror by --method diff keeps it
+createdb boolkey
+psql -X -q -d boolkey -c "CREATE EXTENSION ferry" \
+  -c "CREATE TABLE flags (user_id int, archived boolean, v int, PRIMARY KEY (user_id, archived))" \
+  -c "INSERT INTO flags VALUES (1, true, 10), (1, false, 20), (2, false, 30)"
+boolfile=$(mktemp /tmp/ferry-diff-bool-XXXXXX.db)
+sqlite3 "$boolfile" "CREATE TABLE flags (user_id INTEGER, archived BOOLEAN, v INTEGER, PRIMARY KEY (user_id, archived));
+  INSERT INTO flags VALUES (1, 1, 99), (1, 0, 20), (2, 0, 30);"
+"$ferry" init "sqlite:$boolfile" >/dev/null
+run "$ferry" diff dbname=boolkey "sqlite:$boolfile" --tables flags --rows --json
+expect_status 3 "a changed row under a boolean key is a difference"
+expect_equal "$(json_query "$out" "SELECT concat_ws(' ', jsonb_array_length(t->'only_in_a'), jsonb_array_length(t->'only_in_b'), jsonb_array_length(t->'changed')) FROM input, jsonb_array_elements(j->'tables') t")" \
+  "0 0 1" "one changed row, not a row only in each"
+run "$ferry" full-sync --from dbname=boolkey --to "sqlite:$boolfile" --tables flags --method diff --delete-missing --quiet
+expect_status 0 "a mirror by --method diff"
+expect_equal "$(sqlite3 "$boolfile" "SELECT group_concat(user_id || archived || v, ' ') FROM (SELECT * FROM flags ORDER BY 1, 2)")" \
+  "1020 1110 2030" "writes the row and deletes nothing"
+rm -f "$boolfile"
+
 finish
