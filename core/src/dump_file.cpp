@@ -4,6 +4,8 @@
 // allocated for it, so a damaged file is refused rather than trusted.
 #include "ferry/dump_file.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -161,11 +163,41 @@ DumpWriter::DumpWriter(std::string path, bool overwrite, int level)
     if (!overwrite_ && ::stat(path_.c_str(), &existing) == 0)
         throw Error(ErrorKind::conflict, "dump file " + in_quotes(path_) + " already exists", {},
                     "Choose another name, or pass --force to replace it.");
-    file_.reset(std::fopen(partial_path_.c_str(), "wb"));
-    if (!file_)
-        io_error("create", partial_path_);
+    file_.reset(open_partial());
     std::setvbuf(file_.get(), nullptr, _IOFBF, size_t{1} << 20);
     chunk_.reserve(kChunkBytes * 2);
+}
+
+// FILE.partial, created for this writer alone and locked while it lives: a
+// second dump of the same FILE is refused, while one left by a killed dump
+// (unlocked) is replaced.
+std::FILE* DumpWriter::open_partial() {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = ::open(partial_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+                ::close(fd);
+                io_error("lock", partial_path_);
+            }
+            std::FILE* file = ::fdopen(fd, "wb");
+            if (!file) {
+                ::close(fd);
+                io_error("create", partial_path_);
+            }
+            return file;
+        }
+        if (errno != EEXIST)
+            io_error("create", partial_path_);
+        int other = ::open(partial_path_.c_str(), O_RDONLY | O_CLOEXEC);
+        bool live = other >= 0 && ::flock(other, LOCK_EX | LOCK_NB) != 0;
+        if (other >= 0)
+            ::close(other);
+        if (live)
+            throw Error(ErrorKind::locked, "another ferry dump is writing " + in_quotes(path_), {},
+                        "Wait for it to finish, or dump to another file.");
+        ::unlink(partial_path_.c_str());  // left by a dump that was killed
+    }
+    io_error("create", partial_path_);
 }
 
 DumpWriter::~DumpWriter() {
@@ -274,14 +306,23 @@ uint64_t DumpWriter::commit() {
     put(kEndMagic.data(), kEndMagic.size());
     if (std::fflush(file_.get()) != 0 || ::fsync(fileno(file_.get())) != 0)
         io_error("write", partial_path_);
-    file_.reset();
-    struct stat existing {};
-    if (!overwrite_ && ::stat(path_.c_str(), &existing) == 0)
-        throw Error(ErrorKind::conflict,
+    // Moved into place while still open and locked (see open_partial). A
+    // hard link never replaces a FILE that appeared meanwhile.
+    if (overwrite_) {
+        if (std::rename(partial_path_.c_str(), path_.c_str()) != 0)
+            io_error("rename the finished dump to", path_);
+    } else {
+        if (::link(partial_path_.c_str(), path_.c_str()) != 0) {
+            if (errno == EEXIST)
+                throw Error(
+                    ErrorKind::conflict,
                     "dump file " + in_quotes(path_) + " appeared while it was being written", {},
                     "Choose another name, or pass --force to replace it.");
-    if (std::rename(partial_path_.c_str(), path_.c_str()) != 0)
-        io_error("rename the finished dump to", path_);
+            io_error("move the finished dump to", path_);
+        }
+        ::unlink(partial_path_.c_str());
+    }
+    file_.reset();
     committed_ = true;
     return offset_;
 }

@@ -130,6 +130,26 @@ TEST_CASE("dump file: round trip") {
     CHECK(reader.header().tables[0].key_columns == std::vector<std::string>{"id"});
 }
 
+TEST_CASE("dump file: one writer per file; a partial file left by a killed one is replaced") {
+    ScratchPath file;
+    {
+        DumpWriter first(file.path, false, 1);
+        try {
+            DumpWriter second(file.path, false, 1);
+            FAIL("a second writer of the same file was let in");
+        } catch (const ferry::Error& error) {
+            CHECK(error.kind() == ferry::ErrorKind::locked);
+        }
+        CHECK(access((file.path + ".partial").c_str(), F_OK) == 0);  // the first one's, intact
+    }
+    std::FILE* stale = std::fopen((file.path + ".partial").c_str(), "w");  // as a kill -9 leaves it
+    std::fputs("half a dump", stale);
+    std::fclose(stale);
+    write_sample(file.path, 10);
+    DumpReader reader(file.path);
+    CHECK(reader.header().source == "dbname=src");
+}
+
 TEST_CASE("dump file: the partial file, and no overwrite without asking") {
     ScratchPath file;
     {

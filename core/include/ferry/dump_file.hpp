@@ -96,6 +96,7 @@ class DumpWriter {
     uint64_t bytes_written() const { return offset_; }
 
   private:
+    std::FILE* open_partial();
     void put(const void* data, size_t size);
     void put_u32(uint32_t value);
     void put_u64(uint64_t value);
