@@ -400,7 +400,7 @@ int Restore::run() {
             else
                 target_->fail_run(job_, scope_, "verify: table hashes differ");
         }
-    } catch (const Error& error) {
+    } catch (const std::exception& error) {  // any failure is recorded, not only ours
         if (!options_.dry_run) {
             try {
                 target_->fail_run(job_, scope_, error.what());

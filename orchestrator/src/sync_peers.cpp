@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -926,20 +927,46 @@ class SqliteWriter : public TableWriter {
             return;
         }
         const std::string& v = field.value;
+        // Values come from a peer or a file: one that is not what its
+        // column's type says stops the batch with an error, never a crash
+        // or a wrong value.
+        auto refuse = [&](const char* what) {
+            return Error(ErrorKind::invalid_input,
+                         fmt::format("a value for {} is not {}: \"{}\"", table_.target.name, what,
+                                     v.substr(0, 60)),
+                         {}, "The source's column and the target's disagree on its type.");
+        };
         switch (binding) {
-            case Binding::integer:
-                sqlite3_bind_int64(s, index, std::stoll(v));
+            case Binding::integer: {
+                int64_t number = 0;
+                auto [end, error] = std::from_chars(v.data(), v.data() + v.size(), number);
+                if (error != std::errc() || end != v.data() + v.size())
+                    throw refuse("an integer");
+                sqlite3_bind_int64(s, index, number);
                 return;
-            case Binding::real:
-                if (v == "NaN")  // SQLite has no NaN (it would become NULL)
+            }
+            case Binding::real: {
+                if (v == "NaN") {  // SQLite has no NaN (it would become NULL)
                     sqlite3_bind_text(s, index, "NaN", 3, SQLITE_STATIC);
-                else
-                    sqlite3_bind_double(s, index, std::strtod(v.c_str(), nullptr));
+                    return;
+                }
+                char* end = nullptr;
+                double number = std::strtod(v.c_str(), &end);
+                if (v.empty() || end != v.c_str() + v.size())
+                    throw refuse("a number");
+                sqlite3_bind_double(s, index, number);
                 return;
+            }
             case Binding::boolean:
+                if (v != "t" && v != "f")
+                    throw refuse("a boolean");
                 sqlite3_bind_int(s, index, v == "t" ? 1 : 0);
                 return;
             case Binding::blob:
+                if (v.size() % 2 != 0 || v.compare(0, 2, "\\x") != 0 ||
+                    !std::all_of(v.begin() + 2, v.end(),
+                                 [](char c) { return text::hex_digit_value(c) >= 0; }))
+                    throw refuse("bytea in hex");
                 blob_.clear();
                 for (size_t i = 2; i + 1 < v.size(); i += 2)  // "\x0a1b"
                     blob_ += static_cast<char>(text::hex_digit_value(v[i]) * 16 +
