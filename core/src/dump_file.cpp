@@ -580,9 +580,18 @@ BlockStart DumpReader::read_block_start() {
     } catch (const nlohmann::json::exception& e) {
         corrupted(std::string("the block start does not parse: ") + e.what());
     }
+    // A block may leave out columns its table lists (generated ones, which
+    // the source does not send and the target computes), never a key column.
     std::vector<std::string> sorted = start.columns;
     std::sort(sorted.begin(), sorted.end());
-    if (start.name != listed.name || sorted != listed.columns ||
+    bool columns_fit =
+        std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end() &&
+        std::includes(listed.columns.begin(), listed.columns.end(), sorted.begin(), sorted.end()) &&
+        std::all_of(listed.key_columns.begin(), listed.key_columns.end(),
+                    [&](const std::string& key) {
+                        return std::binary_search(sorted.begin(), sorted.end(), key);
+                    });
+    if (start.name != listed.name || !columns_fit ||
         (!start.pg_types.empty() && start.pg_types.size() != start.columns.size()))
         corrupted("the block start does not match the header's table");
     block_hash_->reset();
