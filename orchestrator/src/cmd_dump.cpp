@@ -302,7 +302,7 @@ std::vector<std::string> Restore::types_for_target(const SyncTable& table,
     SqliteConnection db(address.target, false);
     std::map<std::string, std::string> declared;
     for (const auto& row : db.query("SELECT name, upper(type) FROM pragma_table_info(?1)",
-                                    {sqlite_table_name(table.target.name)}))
+                                    {sqlite_table_name(db, table.target.name)}))
         declared[row.at(0).value_or("")] = row.at(1).value_or("");
     std::vector<std::string> types;
     for (const auto& column : start.columns)

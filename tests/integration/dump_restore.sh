@@ -166,4 +166,18 @@ run "$ferry" restore "$work/gen.ferry" dbname=gdst --verify --quiet
 expect_status 0 "restores and verifies"
 expect_equal "$(q gdst "SELECT sum(taxed) FROM g")" "$(q gsrc "SELECT sum(taxed) FROM g")" "the target computed the column"
 
+# --- SQLite -> file -> SQLite: blobs stay blobs in tables whose names hold
+# a dot or a double quote
+for f in da db; do
+  sqlite3 "$work/$f.db" 'CREATE TABLE "my.files" (id INTEGER PRIMARY KEY, data BLOB);
+                         CREATE TABLE "q""t" (id INTEGER PRIMARY KEY, data BLOB);'
+  "$ferry" init "sqlite:$work/$f.db" --track '"my.files","q""t"' >/dev/null
+done
+sqlite3 "$work/da.db" "INSERT INTO \"my.files\" VALUES (1, x'00ff10'); INSERT INTO \"q\"\"t\" VALUES (1, x'00ff10');"
+"$ferry" dump "sqlite:$work/da.db" "$work/dotted.ferry" --tables '"my.files","q""t"' --quiet >/dev/null
+run "$ferry" restore "$work/dotted.ferry" "sqlite:$work/db.db" --verify --quiet
+expect_status 0 "tables named with a dot and a quote restore and verify"
+expect_equal "$(sqlite3 "$work/db.db" "SELECT typeof(data) || quote(data) FROM \"my.files\" UNION ALL SELECT typeof(data) || quote(data) FROM \"q\"\"t\"")" \
+  "$(printf "blobX'00FF10'\nblobX'00FF10'")" "with their blobs as blobs"
+
 finish
