@@ -254,7 +254,7 @@ int FullSync::run(FullSyncResult* result) {
         // An interrupted run left the tables it finished in the checkpoint.
         nlohmann::json position = {{"tables_done", nlohmann::json::array()},
                                    {"source", nlohmann::json::parse(snapshot)},
-                                   {"where", nlohmann::json::parse(filters_by_table(tables))}};
+                                   {"where", filters_by_table(tables)}};
         if (!options_.dry_run)
             position["target_cursor"] = nlohmann::json::parse(target_->change_cursor());
         std::set<std::string> done_before;

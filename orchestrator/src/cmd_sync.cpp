@@ -55,10 +55,8 @@ struct LinkPosition {
     std::optional<nlohmann::json> filters;  // none in a checkpoint of ferry 0.6
 };
 
-std::string link_position(const std::string& cursor, const std::string& filters) {
-    return nlohmann::json{{"cursor", nlohmann::json::parse(cursor)},
-                          {"where", nlohmann::json::parse(filters)}}
-        .dump();
+std::string link_position(const std::string& cursor, const nlohmann::json& filters) {
+    return nlohmann::json{{"cursor", nlohmann::json::parse(cursor)}, {"where", filters}}.dump();
 }
 
 LinkPosition parse_link_position(const std::string& text) {
@@ -124,15 +122,14 @@ class LinkSync {
     bool following_ = false;
     std::string job_;
     std::string scope_;
-    std::string filters_;  // filters_by_table(tables_)
+    nlohmann::json filters_;  // filters_by_table(tables_)
     LinkRules rules_;
     LinkReport report_;
     std::chrono::steady_clock::time_point session_updated_;
 };
 
 void LinkSync::require_same_filters(const nlohmann::json& recorded, const std::string& made_by) {
-    nlohmann::json wanted = nlohmann::json::parse(filters_);
-    if (recorded == wanted)
+    if (recorded == filters_)
         return;
     throw Error(
         ErrorKind::invalid_input,
@@ -141,7 +138,7 @@ void LinkSync::require_same_filters(const nlohmann::json& recorded, const std::s
                     "filter selects, so the rows only the new filter selects would never reach "
                     "{} (and a second link over the same tables would take the first one's "
                     "changes).",
-                    describe_filters(recorded), describe_filters(wanted), target_->name()),
+                    describe_filters(recorded), describe_filters(filters_), target_->name()),
         fmt::format("Run the link with the same --where as before. To change its filter, copy "
                     "with the new one first: ferry full-sync --from {} --to {} --tables ... "
                     "--where ... (--method diff moves only what differs), then ferry sync "
@@ -501,6 +498,7 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
     };
     one_way(options, options.from, options.to, policy);
     if (options.both) {
+        // The same link seen from B: "A wins" stays A wins.
         SyncOptions back = backward(options);
         one_way(back, options.to, options.from, changes::reversed(policy));
     }

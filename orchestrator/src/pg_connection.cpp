@@ -59,16 +59,37 @@ PgConnection::PgConnection(const std::string& conninfo)
         "set_config('bytea_output', 'hex', false), set_config('DateStyle', 'ISO', false)");
 }
 
-std::vector<std::pair<std::string, std::string>> PgConnection::options_in_effect() const {
-    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options(
-        PQconninfo(connection_.get()), PQconninfoFree);
-    if (!options)
-        throw Error(ErrorKind::internal, "out of memory reading connection options");
-    std::vector<std::pair<std::string, std::string>> in_effect;
+namespace {
+
+// libpq's option array as (keyword, value) pairs, unset options left out;
+// frees the array.
+ConnectionOptions set_options(PQconninfoOption* array) {
+    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options(array, PQconninfoFree);
+    ConnectionOptions set;
     for (PQconninfoOption* option = options.get(); option->keyword; option++)
         if (option->val)
-            in_effect.emplace_back(option->keyword, option->val);
-    return in_effect;
+            set.emplace_back(option->keyword, option->val);
+    return set;
+}
+
+}  // namespace
+
+ConnectionOptions PgConnection::options_in_effect() const {
+    PQconninfoOption* options = PQconninfo(connection_.get());
+    if (!options)
+        throw Error(ErrorKind::internal, "out of memory reading connection options");
+    return set_options(options);
+}
+
+ConnectionOptions parse_conninfo(const std::string& conninfo) {
+    char* message = nullptr;
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &message);
+    if (!options) {
+        std::string detail = message ? message : "";
+        PQfreemem(message);
+        throw Error(ErrorKind::invalid_input, "invalid connection string", detail);
+    }
+    return set_options(options);
 }
 
 bool PgConnection::wait_for_notification(int timeout_ms) {

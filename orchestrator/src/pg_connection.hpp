@@ -20,6 +20,13 @@ namespace ferry::cli {
 
 using Param = std::optional<std::string>;  // nullopt is SQL NULL
 
+// Connection options as (keyword, value) pairs, the unset ones left out.
+using ConnectionOptions = std::vector<std::pair<std::string, std::string>>;
+
+// The options a connection string sets (no service file or environment
+// applied); fails on a malformed one.
+ConnectionOptions parse_conninfo(const std::string& conninfo);
+
 // An error the server reported, with its SQLSTATE, for the few callers that
 // react to one condition (e.g. 23503, a foreign key violation).
 class PgError : public Error {
@@ -90,10 +97,9 @@ class PgConnection {
 
     const std::string& peer() const { return redacted_peer_; }
 
-    // Every connection option as this connection used it (keyword, value),
-    // service-file and environment values resolved, unset ones left out.
-    // Holds secrets: never for output.
-    std::vector<std::pair<std::string, std::string>> options_in_effect() const;
+    // Every connection option as this connection used it, service-file and
+    // environment values resolved. Holds secrets: never for output.
+    ConnectionOptions options_in_effect() const;
 
     // Bytes of result values received so far, plus the protocol's framing of
     // each row and value (what moved over the wire, within a few bytes).

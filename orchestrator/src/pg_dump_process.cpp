@@ -24,6 +24,7 @@
 #include "ferry/error.hpp"
 #include "ferry/sql_identifier.hpp"
 #include "ferry/sql_lexer.hpp"
+#include "pg_connection.hpp"
 
 namespace bp = boost::process;
 
@@ -50,25 +51,8 @@ int pg_dump_major(const std::string& pg_dump) {
     return std::stoi(match[1]);
 }
 
-using OptionList = std::vector<std::pair<std::string, std::string>>;
-
-OptionList parse_conninfo(const std::string& conninfo) {
-    char* message = nullptr;
-    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options(
-        PQconninfoParse(conninfo.c_str(), &message), PQconninfoFree);
-    if (!options) {
-        std::string detail = message ? message : "";
-        PQfreemem(message);
-        throw Error(ErrorKind::invalid_input, "invalid connection string", detail);
-    }
-    OptionList given;
-    for (PQconninfoOption* option = options.get(); option->keyword; option++)
-        if (option->val)
-            given.emplace_back(option->keyword, option->val);
-    return given;
-}
-
-std::optional<std::string> option_value(const OptionList& options, std::string_view keyword) {
+std::optional<std::string> option_value(const ConnectionOptions& options,
+                                        std::string_view keyword) {
     for (const auto& [key, value] : options)
         if (key == keyword)
             return value;
@@ -86,7 +70,7 @@ std::string quoted_option(const std::string& keyword, const std::string& value) 
 }
 
 // The options as a connection string, leaving out `skipped` keywords.
-std::string conninfo_without(const OptionList& options,
+std::string conninfo_without(const ConnectionOptions& options,
                              std::initializer_list<std::string_view> skipped) {
     std::string conninfo;
     for (const auto& [key, value] : options) {
@@ -226,10 +210,9 @@ std::string find_pg_dump(int server_major) {
 }
 
 PgDumpReader::PgDumpReader(std::string pg_dump, const std::string& conninfo,
-                           const std::vector<std::pair<std::string, std::string>>& in_effect,
-                           std::string peer_for_messages)
+                           const ConnectionOptions& in_effect, std::string peer_for_messages)
     : pg_dump_(std::move(pg_dump)), peer_(std::move(peer_for_messages)) {
-    OptionList given = parse_conninfo(conninfo);
+    ConnectionOptions given = parse_conninfo(conninfo);
     ssl_passphrase_ = option_value(given, "sslpassword");
     if (!ssl_passphrase_) {
         password_ = option_value(given, "password");

@@ -1155,12 +1155,12 @@ std::vector<SyncTable> plan_source_tables(SyncSource& source, std::vector<std::s
     return tables;
 }
 
-std::string filters_by_table(const std::vector<SyncTable>& tables) {
+nlohmann::json filters_by_table(const std::vector<SyncTable>& tables) {
     nlohmann::json filters = nlohmann::json::object();
     for (const auto& table : tables)
         if (table.filter)
             filters[table.target.name] = *table.filter;
-    return filters.dump();
+    return filters;
 }
 
 std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,

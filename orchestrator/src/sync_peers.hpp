@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -160,11 +161,11 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                                         const std::string& verb);
 std::unique_ptr<SyncTarget> open_sync_target(const std::string& peer);
 
-// The --where conditions of a run as JSON text, {"target table": "condition"}
-// for the filtered tables only: what a full sync's and a link's checkpoint
-// record, so that a run with other filters is caught
+// The --where conditions of a run, {"target table": "condition"} for the
+// filtered tables only: what a full sync's and a link's checkpoint record,
+// so that a run with other filters is caught
 // (docs/incremental-sync.md#row-filters).
-std::string filters_by_table(const std::vector<SyncTable>& tables);
+nlohmann::json filters_by_table(const std::vector<SyncTable>& tables);
 
 // Table digests as one text, "name=digest,..." sorted by name, which
 // compares alike however the tables were ordered.

@@ -204,10 +204,13 @@ expect_equal "$(json_query "$out" "SELECT (x->>'written') || ' ' || (x->>'outcom
   "1 succeeded" "a delta run of a changed table writes the one row that differs"
 
 # --- dependencies: a job whose predecessor fails waits
-cat >"$work/deps.toml" <<EOF
+# deps_config FILE SOURCE TARGET: prices runs after products, which goes
+# from SOURCE to TARGET.
+deps_config() {
+  cat >"$1" <<EOF
 [jobs.products]
-source = "host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2"
-target = "dbname=site"
+source = "$2"
+target = "$3"
 tables = ["customers"]
 mode = "full"
 full_every = "1h"
@@ -220,6 +223,9 @@ full_every = "1h"
 after = ["products"]
 priority = 100
 EOF
+}
+nowhere="host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2"
+deps_config "$work/deps.toml" "$nowhere" dbname=site
 run "$ferry" run --config "$work/deps.toml" --json
 expect_status 1 "a failed job fails the run"
 expect_equal "$(json_query "$out" "SELECT string_agg(x->>'job' || '=' || (x->>'outcome'), ' ' ORDER BY x->>'job') FROM input, jsonb_array_elements(j->'jobs') x")" \
@@ -227,21 +233,7 @@ expect_equal "$(json_query "$out" "SELECT string_agg(x->>'job' || '=' || (x->>'o
 expect_contains "$err" "job prices: waiting: after products (failed)" "the log says what it waits for"
 # A predecessor whose target cannot be reached to read its record: the job
 # waits (this crashed ferry run).
-cat >"$work/deps-unreachable.toml" <<EOF
-[jobs.products]
-source = "dbname=hub"
-target = "host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2"
-tables = ["customers"]
-mode = "full"
-full_every = "1h"
-[jobs.prices]
-source = "dbname=hub"
-target = "dbname=site"
-tables = ["orders"]
-mode = "full"
-full_every = "1h"
-after = ["products"]
-EOF
+deps_config "$work/deps-unreachable.toml" dbname=hub "$nowhere"
 run "$ferry" run --config "$work/deps-unreachable.toml" --once prices --json
 expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'prices'")" \
   "waiting" "a job whose predecessor's peer is unreachable waits"
