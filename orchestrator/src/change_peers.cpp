@@ -33,6 +33,19 @@ using changes::NetChange;
 using changes::Operation;
 using changes::Verdict;
 
+// Two runs of one link must never both apply a batch: a run whose lease
+// expired while it stalled would write again what a second run applied, and
+// move the checkpoint back. So each commit moves the checkpoint only from
+// where this run last saw it.
+Error checkpoint_moved(const std::string& job, const std::string& scope, const std::string& peer) {
+    return Error(ErrorKind::locked,
+                 fmt::format("the checkpoint of {} ({}) in {} moved while this batch was applied",
+                             job, scope, peer),
+                 "Another ferry sync of the same link committed meanwhile (this run's lease "
+                 "expired while it stalled). Nothing of this batch was written.",
+                 "Run ferry sync again: it goes on from where the other run left off.");
+}
+
 // Whether a full sync copied every one of `tables`: its checkpoint's scope
 // lists the tables it copied, comma-separated.
 bool scope_covers(const std::string& scope, const std::vector<std::string>& tables) {
@@ -462,10 +475,11 @@ class PostgresChangeApplier : public ChangeApplier {
 
     std::optional<std::string> begin_link(const std::string& job, const std::string& scope,
                                           bool restart) override {
-        return db_
-            .query("SELECT position::text FROM ferry.checkpoint_begin($1, $2, NULL, $3)",
-                   {job, scope, restart ? "true" : "false"})
-            .value(0, 0);
+        link_position_ =
+            db_.query("SELECT position::text FROM ferry.checkpoint_begin($1, $2, NULL, $3)",
+                      {job, scope, restart ? "true" : "false"})
+                .value(0, 0);
+        return link_position_;
     }
     void fail_link(const std::string& job, const std::string& scope,
                    const std::string& error) override {
@@ -767,10 +781,23 @@ class PostgresChangeApplier : public ChangeApplier {
 
     void commit(const std::string& job, const std::string& scope, const std::string& cursor,
                 uint64_t done) override {
+        // The lock orders two runs' commits; the second then reads the
+        // first's position (a READ COMMITTED statement sees it, and under
+        // REPEATABLE READ the advance fails on the concurrent update).
+        db_.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('ferry checkpoint'), "
+            "hashtext($1 || ' ' || $2))",
+            {job, scope});
+        if (db_.query("SELECT EXISTS (SELECT FROM ferry.checkpoints WHERE job = $1 AND scope = $2 "
+                      "AND position IS NOT DISTINCT FROM $3::jsonb)",
+                      {job, scope, link_position_})
+                .text(0, 0) != "t")
+            throw checkpoint_moved(job, scope, db_.peer());
         db_.execute("SELECT ferry.checkpoint_advance($1, $2, $3::jsonb, $4)",
                     {job, scope, cursor, std::to_string(done)});
         db_.execute("COMMIT");
         open_ = false;
+        link_position_ = cursor;
     }
 
     void rollback() noexcept override { roll_back_open(db_, open_); }
@@ -914,8 +941,9 @@ class PostgresChangeApplier : public ChangeApplier {
     PgConnection db_;
     std::string peer_id_;
     bool open_ = false;
-    std::map<std::string, RowSql> row_sql_;  // by table oid
-    std::map<std::string, bool> merge_;      // by table oid: this batch has rows lacking columns
+    std::optional<std::string> link_position_;  // the checkpoint as this run last saw it
+    std::map<std::string, RowSql> row_sql_;     // by table oid
+    std::map<std::string, bool> merge_;         // by table oid: this batch has rows lacking columns
     std::map<std::string, bool> has_foreign_keys_;  // by table oid
     // The rows the fast path left for judge_each, alive until the batch's
     // plans are written (a plan points into them).
@@ -982,11 +1010,12 @@ class SqliteChangeApplier : public ChangeApplier {
                                           bool restart) override {
         db_.execute("SELECT ferry_checkpoint_begin(?1, ?2, NULL, ?3)",
                     {job, scope, restart ? "1" : "0"});
-        return db_
-            .query("SELECT position FROM ferry_checkpoints WHERE job = ?1 AND scope = ?2",
-                   {job, scope})
-            .at(0)
-            .at(0);
+        link_position_ =
+            db_.query("SELECT position FROM ferry_checkpoints WHERE job = ?1 AND scope = ?2",
+                      {job, scope})
+                .at(0)
+                .at(0);
+        return link_position_;
     }
     void fail_link(const std::string& job, const std::string& scope,
                    const std::string& error) override {
@@ -1098,11 +1127,19 @@ class SqliteChangeApplier : public ChangeApplier {
 
     void commit(const std::string& job, const std::string& scope, const std::string& cursor,
                 uint64_t done) override {
+        // BEGIN IMMEDIATE made this the only writer since the batch began.
+        if (db_.query("SELECT EXISTS (SELECT 1 FROM ferry_checkpoints WHERE job = ?1 AND scope = "
+                      "?2 AND json(position) IS json(?3))",
+                      {job, scope, link_position_})
+                .at(0)
+                .at(0) != "1")
+            throw checkpoint_moved(job, scope, db_.peer());
         db_.execute("SELECT ferry_checkpoint_advance(?1, ?2, ?3, ?4)",
                     {job, scope, cursor, std::to_string(done)});
         db_.execute("SELECT ferry_set_origin(NULL)");
         db_.execute("COMMIT");
         open_ = false;
+        link_position_ = cursor;
     }
 
     void rollback() noexcept override { roll_back_open(db_, open_); }
@@ -1303,6 +1340,7 @@ class SqliteChangeApplier : public ChangeApplier {
     SqliteConnection db_;
     std::string peer_id_;
     bool open_ = false;
+    std::optional<std::string> link_position_;  // the checkpoint as this run last saw it
     std::map<std::string, TableStatements> statements_;
 };
 

@@ -122,6 +122,10 @@ class ChangeApplier {
     // the referencing rows away.
     virtual bool write_deletes(const SyncTable& table, const TablePlan& plan,
                                bool unless_referenced) = 0;
+    // Moves the link's checkpoint to `cursor` and commits. Throws
+    // Error(locked), writing nothing, when the checkpoint is no longer where
+    // begin_link() or the last commit() left it: another run of the link
+    // committed meanwhile.
     virtual void commit(const std::string& job, const std::string& scope, const std::string& cursor,
                         uint64_t done) = 0;
     virtual void rollback() noexcept = 0;

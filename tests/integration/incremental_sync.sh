@@ -493,6 +493,33 @@ link --from "sqlite:$work/site.db" --to dbname=c
 expect_status 4 "a link whose tables another sync holds exits 4"
 expect_contains "$err" "someone else" "and names the holder"
 
+# --- a run whose lease expired while it stalled commits nothing once a
+# second run of the link has taken over: its checkpoint moved meanwhile
+new_pg sta
+new_pg stb
+q sta "INSERT INTO customers (id, name) SELECT i, 'c' || i FROM generate_series(1, 5) i" >/dev/null
+"$ferry" full-sync --from dbname=sta --to dbname=stb --tables "$tables" --quiet >/dev/null
+# The first writer of orders on B stalls 12 s before writing (a lease lasts 5 s).
+q stb "CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS \$\$
+       BEGIN IF pg_try_advisory_lock(4242) THEN PERFORM pg_sleep(12); END IF; RETURN NULL; END \$\$;
+       CREATE TRIGGER stall BEFORE INSERT OR UPDATE ON orders
+       FOR EACH STATEMENT EXECUTE FUNCTION stall()" >/dev/null
+q sta "INSERT INTO orders SELECT i, 1 + i % 5, 'o' || i FROM generate_series(1, 30) i" >/dev/null
+"$ferry" sync --quiet --lease-seconds 5 --from dbname=sta --to dbname=stb \
+  >"$work/stalled.out" 2>"$work/stalled.err" &
+stalled=$!
+sleep 7
+link --from dbname=sta --to dbname=stb --lease-seconds 5
+expect_status 0 "a second run takes over the lease of a stalled one"
+expect_equal "$(report changes)" "30" "and applies the batch"
+stalled_status=0
+wait "$stalled" || stalled_status=$?
+expect_equal "$stalled_status" "4" "the stalled run then commits nothing (exit 4)"
+expect_contains "$(cat "$work/stalled.err")" "moved while this batch was applied" "and says why"
+check_same dbname=sta dbname=stb "B equals A"
+link --from dbname=sta --to dbname=stb
+expect_equal "$(report changes)" "0" "the checkpoint stands where the second run left it"
+
 # --- a GENERATED ALWAYS identity key (pgbench_history's, say) keeps the
 # source's values
 for db in ida idb; do
