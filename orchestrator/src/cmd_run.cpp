@@ -518,10 +518,11 @@ std::vector<std::string> homes_of(const PauseOptions& options) {
     return homes;
 }
 
+// A usage error (exit 2), as CLI11 reports a missing argument.
 void check_pause_target(const PauseOptions& options, const char* verb) {
     if (options.all == !options.job.empty())
-        throw Error(ErrorKind::invalid_input, fmt::format("ferry {} needs a job or --all", verb),
-                    {}, fmt::format("ferry {} JOB, or ferry {} --all", verb, verb));
+        throw CLI::ValidationError(
+            fmt::format("ferry {0} needs a job or --all: ferry {0} JOB, or ferry {0} --all", verb));
 }
 
 // Running sessions of paused jobs are asked to stop after their batch.

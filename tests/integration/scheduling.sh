@@ -264,6 +264,11 @@ run "$ferry" run --config "$work/race.toml"
 expect_equal "$out$err" "" "a third run finds nothing due"
 
 # --- pause and resume
+run "$ferry" pause
+expect_status 2 "ferry pause without a job or --all is a usage error"
+expect_contains "$err" "ferry pause JOB, or ferry pause --all" "and shows both forms"
+run "$ferry" resume customers --all
+expect_status 2 "ferry resume with both a job and --all is a usage error"
 run "$ferry" pause customers --reason "hub maintenance"
 expect_status 0 "ferry pause JOB"
 age site customers delta "40 minutes"
