@@ -21,8 +21,10 @@
 #include "output.hpp"
 #include "peer_config.hpp"
 #include "progress.hpp"
+#include "session_recorder.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_copy_text.hpp"
+#include "stop_signals.hpp"
 #include "sync_peers.hpp"
 #include "table_leases.hpp"
 #include "table_report.hpp"
@@ -79,6 +81,9 @@ class FileSink : public RowSink {
 
   private:
     void advance(uint64_t rows, uint64_t bytes) {
+        if (stop_requested())  // FILE.partial is removed on the way out
+            throw Error(ErrorKind::conflict, kCancelledMessage,
+                        "Stopped by a signal; no file was written.");
         rows_ += rows;
         bytes_ += bytes;
         progress_.update(rows_, estimate_, bytes_);
@@ -143,6 +148,7 @@ void print_dump(const DumpOptions& options, const std::string& source,
 }
 
 int run_dump(DumpOptions options) {
+    StopSignals signals;
     Progress progress(options.quiet || options.json);
     // Refused before anything is read; written as FILE.partial until the end.
     dump::DumpWriter writer(options.file, options.force, options.level);
@@ -340,6 +346,8 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
     dump::BlockEnd end;
     try {
         end = reader_->read_rows([&](std::string_view lines, uint64_t n) {
+            if (stop_requested())
+                throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
             writer->copy_lines(lines, n);
             rows += n;
             bytes += lines.size();
@@ -365,6 +373,7 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
 }
 
 int Restore::run() {
+    StopSignals signals;
     check_file();
     target_ = open_sync_target(options_.peer);
     target_->require_ferry();

@@ -180,4 +180,38 @@ expect_status 0 "tables named with a dot and a quote restore and verify"
 expect_equal "$(sqlite3 "$work/db.db" "SELECT typeof(data) || quote(data) FROM \"my.files\" UNION ALL SELECT typeof(data) || quote(data) FROM \"q\"\"t\"")" \
   "$(printf "blobX'00FF10'\nblobX'00FF10'")" "with their blobs as blobs"
 
+# --- SIGTERM: a dump leaves no file, a restore writes nothing of the table
+# it was in, records why, and releases its leases
+for db in bigsrc bigdst; do
+  createdb "$db"
+  q "$db" "CREATE TABLE big (id int PRIMARY KEY, body text)" >/dev/null
+done
+q bigsrc "INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 1000000) i" >/dev/null
+"$ferry" init dbname=bigsrc --track big >/dev/null
+"$ferry" init dbname=bigdst >/dev/null
+# wait_then_term PID CONDITION: SIGTERM once CONDITION holds (the work
+# began); its exit status in $code.
+wait_then_term() {
+  for _ in $(seq 1 400); do eval "$2" && break; sleep 0.02; done
+  kill -TERM "$1"
+  code=0
+  wait "$1" || code=$?
+}
+"$ferry" dump dbname=bigsrc "$work/big.ferry" --quiet 2>"$work/term.err" &
+wait_then_term $! "[[ -s '$work/big.ferry.partial' ]]"
+expect_equal "$code" "1" "ferry dump stops on SIGTERM (exit 1)"
+expect_contains "$(cat "$work/term.err")" "cancelled" "and says so"
+[[ ! -e "$work/big.ferry" && ! -e "$work/big.ferry.partial" ]] && pass "and leaves no file behind" \
+  || fail "and leaves no file behind" "$(ls -l "$work"/big.ferry*)"
+"$ferry" dump dbname=bigsrc "$work/big.ferry" --quiet >/dev/null
+"$ferry" restore "$work/big.ferry" dbname=bigdst --quiet 2>"$work/term.err" &
+wait_then_term $! "[[ \$(q bigdst 'SELECT count(*) FROM ferry.locks') == 1 ]]"
+expect_equal "$code" "1" "ferry restore stops on SIGTERM (exit 1)"
+expect_equal "$(q bigdst "SELECT count(*) FROM big")" "0" "nothing of the table was written"
+expect_equal "$(q bigdst "SELECT status || ': ' || last_error FROM ferry.checkpoints WHERE job LIKE 'restore from %'")" \
+  "failed: cancelled by request" "the checkpoint records why it stopped"
+expect_equal "$(q bigdst "SELECT count(*) FROM ferry.locks")" "0" "its leases are released"
+run "$ferry" restore "$work/big.ferry" dbname=bigdst --verify --quiet
+expect_status 0 "the next restore completes and verifies"
+
 finish
