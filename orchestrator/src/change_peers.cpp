@@ -1043,8 +1043,33 @@ class SqliteChangeApplier : public ChangeApplier {
         db_.execute("SELECT ferry_set_origin(?1)", {origin});
     }
 
-    // SQLite stores JSON as the text it is given: nothing to rewrite.
-    void adapt(const SyncTable&, changes::TableChanges&) override {}
+    // SQLite stores JSON as the text it is given: nothing to rewrite. But a
+    // change logged before a column was added on both peers lacks it: the
+    // target keeps its value of that column (as on PostgreSQL), so the row
+    // is judged and written with it.
+    void adapt(const SyncTable& table, changes::TableChanges& changes) override {
+        TableStatements& statements = statements_for(table);
+        for (NetChange& change : changes.rows) {
+            if (!change.row)
+                continue;
+            nlohmann::json values = parse_object(*change.row, table.target.name);
+            const auto& columns = statements.shape.columns;
+            if (std::all_of(columns.begin(), columns.end(),
+                            [&](const sqlite::Column& c) { return values.contains(c.name); }))
+                continue;
+            nlohmann::json kept = nlohmann::json::object();
+            if (auto current = current_row(statements, change.key))
+                kept = parse_object(*current, table.target.name);
+            // Appended to the change's own text, whose numbers stay as written.
+            std::string added;
+            for (const sqlite::Column& column : columns)
+                if (!values.contains(column.name))
+                    added += fmt::format("{}{}:{}", values.empty() && added.empty() ? "" : ",",
+                                         nlohmann::json(column.name).dump(),
+                                         kept.value(column.name, nlohmann::json()).dump());
+            change.row->insert(change.row->rfind('}'), added);
+        }
+    }
 
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
                     const LinkRules& rules, ApplyCounts& counts) override {
@@ -1311,13 +1336,19 @@ class SqliteChangeApplier : public ChangeApplier {
         return hash;
     }
 
+    // The target's row of `key` as change log JSON; nullopt when it has none.
+    std::optional<std::string> current_row(TableStatements& s, const std::string& key) {
+        std::optional<std::string> row;
+        bind_key(s.current_row.get(), 1, key, s);
+        if (sqlite3_step(s.current_row.get()) == SQLITE_ROW)
+            row = reinterpret_cast<const char*>(sqlite3_column_text(s.current_row.get(), 0));
+        sqlite3_reset(s.current_row.get());
+        return row;
+    }
+
     void record_conflict(TableStatements& s, const NetChange& row, const nlohmann::json& resolution,
                          const LinkRules& rules) {
-        std::optional<std::string> local;
-        bind_key(s.current_row.get(), 1, row.key, s);
-        if (sqlite3_step(s.current_row.get()) == SQLITE_ROW)
-            local = reinterpret_cast<const char*>(sqlite3_column_text(s.current_row.get(), 0));
-        sqlite3_reset(s.current_row.get());
+        std::optional<std::string> local = current_row(s, row.key);
         sqlite3_stmt* insert = s.conflict.get();
         auto text = [&](int index, const std::optional<std::string>& value) {
             if (value)

@@ -411,6 +411,32 @@ q a "UPDATE orders SET note = 'later' WHERE id = 9910002" >/dev/null
 link --from dbname=a --to dbname=b
 expect_equal "$(q b "SELECT note FROM orders WHERE id = 9910002")" "later" "the link goes on from there"
 
+# --- changes logged before a column was added on both peers lack it: the
+# target keeps its own value of that column, on either engine
+createdb nca
+createdb ncb
+sqlite3 "$work/nc.db" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"
+for db in nca ncb; do q "$db" "CREATE TABLE t (id int PRIMARY KEY, v text)" >/dev/null; done
+q nca "INSERT INTO t VALUES (1, 'one')" >/dev/null
+"$ferry" init dbname=nca --track t >/dev/null
+for peer in dbname=ncb "sqlite:$work/nc.db"; do
+  "$ferry" init "$peer" --track t >/dev/null
+  "$ferry" full-sync --from dbname=nca --to "$peer" --tables t --quiet >/dev/null
+done
+q nca "UPDATE t SET v = 'A1' WHERE id = 1; INSERT INTO t VALUES (2, 'two');
+       ALTER TABLE t ADD COLUMN extra text" >/dev/null
+q ncb "ALTER TABLE t ADD COLUMN extra text; UPDATE t SET extra = 'mine' WHERE id = 1" >/dev/null
+sqlite3 "$work/nc.db" "ALTER TABLE t ADD COLUMN extra TEXT; UPDATE t SET extra = 'mine' WHERE id = 1"
+"$ferry" init "sqlite:$work/nc.db" --track t >/dev/null
+link --from dbname=nca --to dbname=ncb --tables t
+expect_status 0 "changes logged before a column was added apply to PostgreSQL"
+expect_equal "$(q ncb "SELECT string_agg(id || '|' || v || '|' || coalesce(extra, '-'), ' ' ORDER BY id) FROM t")" \
+  "1|A1|mine 2|two|-" "keeping the target's value of the new column"
+link --from dbname=nca --to "sqlite:$work/nc.db" --tables t
+expect_status 0 "and to SQLite"
+expect_equal "$(sqlite3 "$work/nc.db" "SELECT group_concat(id || '|' || v || '|' || coalesce(extra, '-'), ' ') FROM (SELECT * FROM t ORDER BY id)")" \
+  "1|A1|mine 2|two|-" "keeping the target's value there too"
+
 # --- a value the target's type refuses: the whole batch is refused
 q b "ALTER TABLE orders ALTER COLUMN note TYPE varchar(16)" >/dev/null
 q a "INSERT INTO orders VALUES (9920001, 1, 'short'); INSERT INTO orders VALUES (9920002, 1, 'much too long for b')" >/dev/null
