@@ -722,13 +722,16 @@ class PostgresChangeApplier : public ChangeApplier {
                                    quote_identifier(column), quote_identifier(column));
         std::string key_null = "t." + quote_identifier(target.key_columns.at(0)) + " IS NULL";
         // Rows that lack a column first take the target row's values.
+        // A table this run did not judge (ferry conflicts --resolve writes
+        // a recorded row) may lack columns: merge with the target's row.
+        auto judged = merge_.find(target.oid);
+        bool merge = judged == merge_.end() || judged->second;
         std::string current =
-            merge_[target.oid]
-                ? fmt::format(
-                      "CROSS JOIN LATERAL jsonb_populate_record(NULL::{0}, i.r) AS k "
-                      "LEFT JOIN {0} AS t ON {1} ",
-                      target.name, key_match(target.key_columns, "t", "k", "="))
-                : "";
+            merge ? fmt::format(
+                        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{0}, i.r) AS k "
+                        "LEFT JOIN {0} AS t ON {1} ",
+                        target.name, key_match(target.key_columns, "t", "k", "="))
+                  : "";
         // OVERRIDING SYSTEM VALUE: the source's values of GENERATED ALWAYS
         // identity columns (a key such as pgbench_history.id) are kept.
         db_.execute(fmt::format("INSERT INTO {0} ({1}) OVERRIDING SYSTEM VALUE SELECT {2} FROM "
@@ -739,7 +742,7 @@ class PostgresChangeApplier : public ChangeApplier {
                                 target.name, join_quoted(row.names), row.values,
                                 join_quoted(target.key_columns),
                                 set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set, current,
-                                merged_row(merge_[target.oid], key_null, "i.r")),
+                                merged_row(merge, key_null, "i.r")),
                     {json_array_of(plan.upserts, false)});
     }
 
@@ -1120,11 +1123,21 @@ class SqliteChangeApplier : public ChangeApplier {
         sqlite3_stmt* upsert = statements.upsert.get();
         for (const NetChange* row : plan.upserts) {
             nlohmann::json values = parse_object(*row->row, table.target.name);
+            // Only a row that was not judged (ferry conflicts --resolve) can
+            // still lack a column: it keeps the target's value, as adapt() does.
+            std::optional<nlohmann::json> kept;
             for (size_t c = 0; c < statements.shape.columns.size(); c++) {
                 const sqlite::Column& column = statements.shape.columns[c];
                 auto found = values.find(column.name);
-                bind_json(upsert, static_cast<int>(c) + 1,
-                          found == values.end() ? nlohmann::json() : *found, column);
+                if (found == values.end() && !kept) {
+                    auto current = current_row(statements, row->key);
+                    kept = current ? parse_object(*current, table.target.name)
+                                   : nlohmann::json::object();
+                }
+                bind_json(
+                    upsert, static_cast<int>(c) + 1,
+                    found != values.end() ? *found : kept->value(column.name, nlohmann::json()),
+                    column);
             }
             step_done(db_, upsert);
         }

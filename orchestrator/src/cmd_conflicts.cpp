@@ -78,7 +78,7 @@ std::vector<Row> list_conflicts(const ConflictsOptions& options, std::string& pe
 std::string cut(const std::optional<std::string>& text, size_t width) {
     if (!text)
         return "(deleted)";
-    return text->size() > width ? text->substr(0, width - 3) + "..." : *text;
+    return shorten(*text, width);
 }
 
 int print_conflicts(const ConflictsOptions& options) {
@@ -86,20 +86,26 @@ int print_conflicts(const ConflictsOptions& options) {
     std::vector<Row> rows = list_conflicts(options, peer);
     if (options.json) {
         nlohmann::json out = nlohmann::json::array();
+        // A SQLite row may hold text that is not UTF-8 (or not JSON): it is
+        // listed as a string, bad bytes replaced, rather than failing the list.
         auto json_or_null = [](const std::optional<std::string>& text) {
-            return text ? nlohmann::json::parse(*text) : nlohmann::json();
+            if (!text)
+                return nlohmann::json();
+            nlohmann::json parsed = nlohmann::json::parse(*text, nullptr, false);
+            return parsed.is_discarded() ? nlohmann::json(*text) : parsed;
         };
         for (const auto& r : rows)
             out.push_back({{"id", std::stoll(*r[kId])},
                            {"table", *r[kTable]},
-                           {"key", nlohmann::json::parse(*r[kKey])},
+                           {"key", json_or_null(r[kKey])},
                            {"peer", *r[kPeer]},
                            {"policy", *r[kPolicy]},
                            {"resolution", *r[kResolution]},
                            {"detected_at", *r[kDetected]},
                            {"local_row", json_or_null(r[kLocal])},
                            {"remote_row", json_or_null(r[kRemote])}});
-        fmt::print("{}\n", nlohmann::json{{"peer", peer}, {"conflicts", out}}.dump());
+        fmt::print("{}\n", nlohmann::json{{"peer", peer}, {"conflicts", out}}.dump(
+                               -1, ' ', false, nlohmann::json::error_handler_t::replace));
         return exit_ok;
     }
     if (rows.empty()) {

@@ -129,7 +129,7 @@ std::string first_line(const std::optional<std::string>& text, size_t width) {
     if (!text)
         return "";
     std::string line = text->substr(0, text->find('\n'));
-    return line.size() > width ? line.substr(0, width - 3) + "..." : line;
+    return shorten(line, width);
 }
 
 void print_table_of(const std::string& peer, const std::vector<SessionRow>& sessions) {

@@ -84,16 +84,10 @@ void print_peer_prometheus(const std::string& peer, const std::vector<StatusRow>
     std::string lag =
         "# HELP ferry_lag_seconds Age of the oldest pending change\n"
         "# TYPE ferry_lag_seconds gauge\n";
-    auto escape = [](std::string value) {
-        std::string out;
-        for (char c : value)
-            out += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
-        return out;
-    };
     for (const auto& row : result) {
         std::string labels =
-            fmt::format("{{peer=\"{}\",table=\"{}\",consumer=\"{}\"}}", escape(peer),
-                        escape(*row[0]), escape(row[1].value_or("")));
+            fmt::format("{{peer=\"{}\",table=\"{}\",consumer=\"{}\"}}", prometheus_label(peer),
+                        prometheus_label(*row[0]), prometheus_label(row[1].value_or("")));
         text += fmt::format("ferry_pending_changes{} {}\n", labels, *row[2]);
         lag += fmt::format("ferry_lag_seconds{} {}\n", labels, *row[4]);
     }

@@ -122,20 +122,6 @@ std::optional<double> lag(const JobStatus& s) {
     return s.now - *success;
 }
 
-std::string label(const std::string& value) {
-    std::string out;
-    for (char c : value) {
-        if (c == '\\' || c == '"')
-            out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
-
 void print_prometheus(const std::vector<JobStatus>& all) {
     struct Metric {
         const char* name;
@@ -175,7 +161,8 @@ void print_prometheus(const std::vector<JobStatus>& all) {
         for (const auto& s : all)
             if (auto value = metric.value(s))
                 text += fmt::format("{}{{job=\"{}\",mode=\"{}\",home=\"{}\"}} {}\n", metric.name,
-                                    label(s.job->name), s.job->mode, label(s.home), *value);
+                                    prometheus_label(s.job->name), s.job->mode,
+                                    prometheus_label(s.home), *value);
     }
     fmt::print("{}", text);
 }

@@ -28,6 +28,30 @@ bool g_syslog = false;
 
 }  // namespace
 
+std::string shorten(const std::string& text, size_t width) {
+    if (display_width(text) <= width)
+        return text;
+    std::string out;
+    size_t characters = 0;
+    for (char c : text) {
+        bool starts_character = (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+        if (starts_character && ++characters > width - std::min<size_t>(width, 3))
+            break;
+        out += c;
+    }
+    return out + "...";
+}
+
+std::string prometheus_label(const std::string& value) {
+    std::string out;
+    for (char c : value) {
+        if (c == '\\' || c == '"')
+            out += '\\';
+        out += c == '\n' ? std::string("\\n") : std::string(1, c);
+    }
+    return out;
+}
+
 void also_log_to_syslog() {
     if (!g_syslog)
         openlog("ferry", LOG_PID, LOG_USER);

@@ -24,6 +24,13 @@ int exit_code_for(const Error& error);
 void print_table(const std::vector<std::string>& headers,
                  const std::vector<std::vector<std::string>>& rows);
 
+// `text` in at most `width` characters, "..." marking a cut; never cut
+// inside a UTF-8 character.
+std::string shorten(const std::string& text, size_t width);
+
+// A Prometheus label value: backslash, double quote and line feed escaped.
+std::string prometheus_label(const std::string& value);
+
 // "2026-11-22T10:00:00Z ferry: message" on stderr (and to syslog, once
 // also_log_to_syslog() was called: --syslog).
 void log_line(const std::string& message);

@@ -413,19 +413,22 @@ expect_equal "$(q b "SELECT note FROM orders WHERE id = 9910002")" "later" "the 
 
 # --- changes logged before a column was added on both peers lack it: the
 # target keeps its own value of that column, on either engine
-createdb nca
-createdb ncb
 sqlite3 "$work/nc.db" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"
-for db in nca ncb; do q "$db" "CREATE TABLE t (id int PRIMARY KEY, v text)" >/dev/null; done
+for db in nca ncb ncm; do
+  createdb "$db"
+  q "$db" "CREATE TABLE t (id int PRIMARY KEY, v text)" >/dev/null
+done
 q nca "INSERT INTO t VALUES (1, 'one')" >/dev/null
 "$ferry" init dbname=nca --track t >/dev/null
-for peer in dbname=ncb "sqlite:$work/nc.db"; do
+for peer in dbname=ncb dbname=ncm "sqlite:$work/nc.db"; do
   "$ferry" init "$peer" --track t >/dev/null
   "$ferry" full-sync --from dbname=nca --to "$peer" --tables t --quiet >/dev/null
 done
 q nca "UPDATE t SET v = 'A1' WHERE id = 1; INSERT INTO t VALUES (2, 'two');
        ALTER TABLE t ADD COLUMN extra text" >/dev/null
-q ncb "ALTER TABLE t ADD COLUMN extra text; UPDATE t SET extra = 'mine' WHERE id = 1" >/dev/null
+for db in ncb ncm; do
+  q "$db" "ALTER TABLE t ADD COLUMN extra text; UPDATE t SET extra = 'mine' WHERE id = 1" >/dev/null
+done
 sqlite3 "$work/nc.db" "ALTER TABLE t ADD COLUMN extra TEXT; UPDATE t SET extra = 'mine' WHERE id = 1"
 "$ferry" init "sqlite:$work/nc.db" --track t >/dev/null
 link --from dbname=nca --to dbname=ncb --tables t
@@ -436,6 +439,13 @@ link --from dbname=nca --to "sqlite:$work/nc.db" --tables t
 expect_status 0 "and to SQLite"
 expect_equal "$(sqlite3 "$work/nc.db" "SELECT group_concat(id || '|' || v || '|' || coalesce(extra, '-'), ' ') FROM (SELECT * FROM t ORDER BY id)")" \
   "1|A1|mine 2|two|-" "keeping the target's value there too"
+# Under manual, such a change is a conflict; keeping the remote version
+# keeps the target's value of the new column too.
+link --from dbname=nca --to dbname=ncm --tables t --policy manual
+run "$ferry" conflicts dbname=ncm --resolve "$(q ncm "SELECT min(id) FROM ferry.conflicts")" --keep remote
+expect_status 0 "ferry conflicts --keep remote of a row logged before the column"
+expect_equal "$(q ncm "SELECT v || '|' || extra FROM t WHERE id = 1")" "A1|mine" \
+  "writes the remote version, keeping the target's value of the new column"
 
 # --- a value the target's type refuses: the whole batch is refused
 q b "ALTER TABLE orders ALTER COLUMN note TYPE varchar(16)" >/dev/null

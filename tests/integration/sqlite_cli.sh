@@ -119,4 +119,17 @@ psql -X -q -c "ALTER TABLE accounts ADD COLUMN note text"
 run "$ferry" diff "$pg" "sqlite:$a" --tables accounts
 expect_status 1 "different columns are refused"
 expect_contains "$err" "Only in A (host=127.0.0.1 port=$PGPORT user=postgres): note" "naming the column"
+# --- status --prometheus escapes a line feed in a table's name (the
+# exposition format allows none inside a label value)
+nl="$work/newline.db"
+sqlite3 "$nl" "CREATE TABLE \"two
+lines\" (id INTEGER PRIMARY KEY)"
+"$ferry" init "sqlite:$nl" --track '"two
+lines"' >/dev/null
+sqlite3 "$nl" "INSERT INTO \"two
+lines\" VALUES (1)"
+run "$ferry" status "sqlite:$nl" --prometheus
+expect_status 0 "status --prometheus of a table named with a line feed"
+expect_equal "$(grep -c '^ferry_' <<<"$out")" "2" "one line per sample"
+expect_contains "$out" 'two\nlines' "the line feed written as \\n"
 finish
