@@ -2,6 +2,8 @@
 // peer and tracks tables, all in one transaction: on any error nothing changes.
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -73,8 +75,8 @@ void track_tables(PgConnection& db, const std::vector<std::string>& tables, Init
 // A SQLite peer: the file is created if missing, switched to WAL (so that
 // readers never block writers), and ferry's tables are created or upgraded,
 // with the tables tracked, in one transaction.
-InitReport init_sqlite(const std::string& path, const std::vector<std::string>& tables,
-                       std::string& peer) {
+InitReport init_sqlite_file(const std::string& path, const std::vector<std::string>& tables,
+                            std::string& peer) {
     SqliteConnection db(path, true);
     peer = db.peer();
     db.query("PRAGMA journal_mode = WAL");
@@ -103,6 +105,22 @@ InitReport init_sqlite(const std::string& path, const std::vector<std::string>& 
         throw;
     }
     return report;
+}
+
+// A failed init changes nothing: not even by leaving behind the file it
+// created (a mistyped path would then look like a database without ferry).
+InitReport init_sqlite(const std::string& path, const std::vector<std::string>& tables,
+                       std::string& peer) {
+    bool existed = std::filesystem::exists(path);
+    try {
+        return init_sqlite_file(path, tables, peer);
+    } catch (...) {
+        std::error_code ignored;
+        if (!existed)
+            for (const char* suffix : {"", "-wal", "-shm"})
+                std::filesystem::remove(path + suffix, ignored);
+        throw;
+    }
 }
 
 int run_init(const InitOptions& options) {

@@ -132,4 +132,9 @@ run "$ferry" status "sqlite:$nl" --prometheus
 expect_status 0 "status --prometheus of a table named with a line feed"
 expect_equal "$(grep -c '^ferry_' <<<"$out")" "2" "one line per sample"
 expect_contains "$out" 'two\nlines' "the line feed written as \\n"
+# --- a failed init of a new file leaves no file behind
+run "$ferry" init "sqlite:$work/typo.db" --track no_such_table
+expect_status 1 "init of a new file with a table it lacks fails"
+[[ ! -e "$work/typo.db" && ! -e "$work/typo.db-wal" ]] && pass "and leaves no file behind" \
+  || fail "and leaves no file behind" "$(ls -l "$work"/typo.db*)"
 finish
