@@ -1046,32 +1046,14 @@ class SqliteChangeApplier : public ChangeApplier {
         db_.execute("SELECT ferry_set_origin(?1)", {origin});
     }
 
-    // SQLite stores JSON as the text it is given: nothing to rewrite. But a
-    // change logged before a column was added on both peers lacks it: the
-    // target keeps its value of that column (as on PostgreSQL), so the row
-    // is judged and written with it.
+    // SQLite stores JSON as the text it is given: nothing to rewrite, but
+    // columns a row lacks are filled in, so that it is judged whole.
     void adapt(const SyncTable& table, changes::TableChanges& changes) override {
         TableStatements& statements = statements_for(table);
-        for (NetChange& change : changes.rows) {
-            if (!change.row)
-                continue;
-            nlohmann::json values = parse_object(*change.row, table.target.name);
-            const auto& columns = statements.shape.columns;
-            if (std::all_of(columns.begin(), columns.end(),
-                            [&](const sqlite::Column& c) { return values.contains(c.name); }))
-                continue;
-            nlohmann::json kept = nlohmann::json::object();
-            if (auto current = current_row(statements, change.key))
-                kept = parse_object(*current, table.target.name);
-            // Appended to the change's own text, whose numbers stay as written.
-            std::string added;
-            for (const sqlite::Column& column : columns)
-                if (!values.contains(column.name))
-                    added += fmt::format("{}{}:{}", values.empty() && added.empty() ? "" : ",",
-                                         nlohmann::json(column.name).dump(),
-                                         kept.value(column.name, nlohmann::json()).dump());
-            change.row->insert(change.row->rfind('}'), added);
-        }
+        for (NetChange& change : changes.rows)
+            if (change.row)
+                keep_target_values(statements, change.key, *change.row,
+                                   parse_object(*change.row, table.target.name));
     }
 
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
@@ -1124,20 +1106,13 @@ class SqliteChangeApplier : public ChangeApplier {
         for (const NetChange* row : plan.upserts) {
             nlohmann::json values = parse_object(*row->row, table.target.name);
             // Only a row that was not judged (ferry conflicts --resolve) can
-            // still lack a column: it keeps the target's value, as adapt() does.
-            std::optional<nlohmann::json> kept;
+            // still lack a column.
+            std::string text = *row->row;
+            if (keep_target_values(statements, row->key, text, values))
+                values = parse_object(text, table.target.name);
             for (size_t c = 0; c < statements.shape.columns.size(); c++) {
                 const sqlite::Column& column = statements.shape.columns[c];
-                auto found = values.find(column.name);
-                if (found == values.end() && !kept) {
-                    auto current = current_row(statements, row->key);
-                    kept = current ? parse_object(*current, table.target.name)
-                                   : nlohmann::json::object();
-                }
-                bind_json(
-                    upsert, static_cast<int>(c) + 1,
-                    found != values.end() ? *found : kept->value(column.name, nlohmann::json()),
-                    column);
+                bind_json(upsert, static_cast<int>(c) + 1, values.at(column.name), column);
             }
             step_done(db_, upsert);
         }
@@ -1357,6 +1332,29 @@ class SqliteChangeApplier : public ChangeApplier {
             row = reinterpret_cast<const char*>(sqlite3_column_text(s.current_row.get(), 0));
         sqlite3_reset(s.current_row.get());
         return row;
+    }
+
+    // A change logged before a column was added on both peers lacks it: the
+    // target keeps its value of that column (as on PostgreSQL). Appends the
+    // target's values of the columns `values` (row parsed) lacks to `row`,
+    // whose own numbers stay as written; false when none was lacking.
+    bool keep_target_values(TableStatements& s, const std::string& key, std::string& row,
+                            const nlohmann::json& values) {
+        const auto& columns = s.shape.columns;
+        if (std::all_of(columns.begin(), columns.end(),
+                        [&](const sqlite::Column& c) { return values.contains(c.name); }))
+            return false;
+        nlohmann::json kept = nlohmann::json::object();
+        if (auto current = current_row(s, key))
+            kept = parse_object(*current, s.shape.name);
+        std::string added;
+        for (const sqlite::Column& column : columns)
+            if (!values.contains(column.name))
+                added += fmt::format("{}{}:{}", values.empty() && added.empty() ? "" : ",",
+                                     nlohmann::json(column.name).dump(),
+                                     kept.value(column.name, nlohmann::json()).dump());
+        row.insert(row.rfind('}'), added);
+        return true;
     }
 
     void record_conflict(TableStatements& s, const NetChange& row, const nlohmann::json& resolution,

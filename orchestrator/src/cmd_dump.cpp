@@ -21,7 +21,6 @@
 #include "output.hpp"
 #include "peer_config.hpp"
 #include "progress.hpp"
-#include "session_recorder.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_copy_text.hpp"
 #include "stop_signals.hpp"
@@ -81,9 +80,7 @@ class FileSink : public RowSink {
 
   private:
     void advance(uint64_t rows, uint64_t bytes) {
-        if (stop_requested())  // FILE.partial is removed on the way out
-            throw Error(ErrorKind::conflict, kCancelledMessage,
-                        "Stopped by a signal; no file was written.");
+        stop_here_if_requested();  // FILE.partial is removed on the way out
         rows_ += rows;
         bytes_ += bytes;
         progress_.update(rows_, estimate_, bytes_);
@@ -346,8 +343,7 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
     dump::BlockEnd end;
     try {
         end = reader_->read_rows([&](std::string_view lines, uint64_t n) {
-            if (stop_requested())
-                throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
+            stop_here_if_requested();
             writer->copy_lines(lines, n);
             rows += n;
             bytes += lines.size();

@@ -95,8 +95,7 @@ void FullSync::keep_changes_for_target(const std::vector<SyncTable>& tables) {
 
 // Between batches: the bar, the session row, the leases, and stop requests.
 void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
-    if (stop_requested())
-        throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
+    stop_here_if_requested();
     progress_.update(rows_done - rows_before_table_, table_rows_total_, bytes_done);
     auto now = std::chrono::steady_clock::now();
     if (session_ && now - session_updated_ >= std::chrono::seconds(1)) {

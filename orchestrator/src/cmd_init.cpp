@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-
 #include <memory>
 #include <nlohmann/json.hpp>
 

@@ -220,8 +220,8 @@ std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
 
 // Between batches: stop requests, leases, the session row.
 void LinkSync::tick() {
-    if (stop_requested() && !following_)
-        throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
+    if (!following_)
+        stop_here_if_requested();
     leases_->keep();
     progress_.update(report_.counts.changes, std::nullopt, 0);
     auto now = std::chrono::steady_clock::now();

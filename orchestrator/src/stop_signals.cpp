@@ -5,6 +5,9 @@
 #include <atomic>
 #include <mutex>
 
+#include "ferry/error.hpp"
+#include "session_recorder.hpp"
+
 namespace ferry::cli {
 namespace {
 
@@ -42,6 +45,11 @@ StopSignals::~StopSignals() {
 
 bool stop_requested() {
     return g_stop_requested;
+}
+
+void stop_here_if_requested() {
+    if (g_stop_requested)
+        throw Error(ErrorKind::conflict, kCancelledMessage, "Stopped by a signal.");
 }
 
 }  // namespace ferry::cli

@@ -22,4 +22,8 @@ class StopSignals {
 // True once a signal asked to stop.
 bool stop_requested();
 
+// At a batch boundary: throws the "cancelled by request" error once a
+// signal asked to stop.
+void stop_here_if_requested();
+
 }  // namespace ferry::cli
