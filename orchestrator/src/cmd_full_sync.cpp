@@ -42,6 +42,9 @@ class FullSync {
 
   private:
     std::vector<SyncTable> plan();
+    SessionInfo session_info() const {
+        return {"full", options_.direction, source_->name(), target_->name(), options_.method};
+    }
     void keep_changes_for_target(const std::vector<SyncTable>& tables);
     void tick(uint64_t rows_done, uint64_t bytes_done);
     TableReport copy_table(const SyncTable& table, nlohmann::json& position);
@@ -68,7 +71,13 @@ class FullSync {
 };
 
 std::vector<SyncTable> FullSync::plan() {
-    return plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "full-sync");
+    try {
+        return plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "full-sync");
+    } catch (const Error& error) {
+        if (!options_.dry_run)
+            record_refused_run(options_.to, session_info(), error);
+        throw;
+    }
 }
 
 // A full sync of tracked tables is where the target's incremental link
@@ -243,9 +252,7 @@ int FullSync::run(FullSyncResult* result) {
     if (!options_.dry_run) {
         leases_ = std::make_unique<TableLeases>(*target_, "full-sync", options_.lease_seconds);
         leases_->take(tables, [&](const std::string& note) { progress_.note(note); });
-        session_ = std::make_unique<SessionRecorder>(
-            options_.to, SessionInfo{"full", options_.direction, source_->name(), target_->name(),
-                                     options_.method});
+        session_ = std::make_unique<SessionRecorder>(options_.to, session_info());
         if (options_.on_session && session_->id())
             options_.on_session(options_.to, *session_->id());
     }

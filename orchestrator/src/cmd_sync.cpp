@@ -102,6 +102,10 @@ class LinkSync {
     void require_same_filters(const nlohmann::json& recorded, const std::string& made_by);
     void apply(std::vector<changes::TableChanges> batch, const ChangeBatch& read);
     void tick();
+    SessionInfo session_info() const {
+        return {"incremental", std::nullopt, source_->name(), target_->name(),
+                changes::policy_name(policy_)};
+    }
 
     const SyncOptions& options_;
     std::string from_;
@@ -285,7 +289,12 @@ void LinkSync::open() {
         throw Error(ErrorKind::invalid_input, "the source and the target are the same peer");
     source_->require_ferry();
     target_->require_ferry();
-    tables_ = plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "sync");
+    try {
+        tables_ = plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "sync");
+    } catch (const Error& error) {
+        record_refused_run(to_, session_info(), error);
+        throw;
+    }
     reader_ = open_change_reader(from_);
     applier_ = open_change_applier(to_);
     for (size_t i = 0; i < tables_.size(); i++) {
@@ -340,9 +349,7 @@ bool LinkSync::settle_if_equal() {
 // Where the link stands, and the source told to keep what it has not
 // acknowledged; the session is recorded from here on.
 void LinkSync::start() {
-    session_ = std::make_unique<SessionRecorder>(
-        to_,
-        SessionInfo{"incremental", std::nullopt, source_->name(), target_->name(), report_.policy});
+    session_ = std::make_unique<SessionRecorder>(to_, session_info());
     report_.session = session_->id();
     if (options_.on_session && session_->id())
         options_.on_session(to_, *session_->id());

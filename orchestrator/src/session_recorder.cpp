@@ -172,4 +172,19 @@ void SessionRecorder::ended_by(const Error& error) noexcept {
     }
 }
 
+void record_refused_run(const std::string& peer, const SessionInfo& info,
+                        const Error& error) noexcept {
+    if (error.kind() == ErrorKind::locked || error.kind() == ErrorKind::connection)
+        return;
+    try {
+        // The detail names the tables and columns: worth keeping for a DBA.
+        std::string text = error.detail().empty()
+                               ? std::string(error.what())
+                               : fmt::format("{}\n{}", error.what(), error.detail());
+        SessionRecorder(peer, info).ended_by(Error(error.kind(), text));
+    } catch (...) {
+        // Recording is a convenience; the error itself is what the caller reports.
+    }
+}
+
 }  // namespace ferry::cli

@@ -59,4 +59,12 @@ class SessionRecorder {
     std::optional<int64_t> id_;
 };
 
+// A run that planning refused before any work (tables or columns that do not
+// match, types the target refuses) is recorded in the target's sessions as
+// failed with its error and detail, so that `ferry history --status failed` shows it.
+// Skips being locked out (exit 4, not a failure) and unreachable peers.
+// Never throws.
+void record_refused_run(const std::string& peer, const SessionInfo& info,
+                        const Error& error) noexcept;
+
 }  // namespace ferry::cli

@@ -210,6 +210,8 @@ expect_contains "$err" '2 of 3 tables cannot be synced; nothing was written' "th
 expect_contains "$err" 'Line Items' "it names the missing table"
 expect_contains "$err" 'note' "it names the missing column"
 expect_equal "$(q partial "SELECT count(*) FROM customers")" "0" "and nothing was written"
+expect_equal "$(q partial "SELECT kind || ' ' || status || ': ' || (error LIKE '%cannot be synced%Line Items%')
+  FROM ferry.sessions")" "full failed: true" "the refused run is a failed session in the target"
 FERRY_PG_DUMP=$work/no-pg-dump sync --from dbname=src --to dbname=partial --tables customers
 expect_status 1 "a missing pg_dump is refused"
 expect_contains "$err" "postgresql-client-15" "the error names the package to install"

@@ -386,6 +386,10 @@ expect_contains "$err" "different columns" "the error says why"
 expect_contains "$err" "extra" "and names the column"
 expect_equal "$(q b "SELECT count(*) FROM orders WHERE id = 9910001")" "0" "nothing was applied"
 expect_equal "$(checkpoint)" "$before" "the checkpoint did not move"
+run "$ferry" history dbname=b --status failed --limit 1 --json
+expect_equal "$(json_query "$out" "SELECT s->>'kind' || ' ' || (s->>'error' LIKE '%cannot be synced%different columns%')
+  FROM input, jsonb_array_elements(j->'sessions') s")" "incremental true" \
+  "ferry history --status failed shows the refused link"
 q b "ALTER TABLE customers ADD COLUMN extra int" >/dev/null
 link --from dbname=a --to dbname=b
 expect_status 0 "once the column exists on the target, the link resumes"
