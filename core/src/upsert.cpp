@@ -258,7 +258,7 @@ std::string write_blob(const Token& token, Dialect target) {
                     "A blob literal is X'...' with an even number of hexadecimal digits.");
     if (target == Dialect::sqlite)
         return "X'" + hex + "'";
-    return write_string("\\x" + hex, target, token.line) + "::bytea";
+    return write_string("\\x" + hex, target, token.line) + "::pg_catalog.bytea";
 }
 
 // B'0101' or X'5' from a PostgreSQL dump: a bit string.
@@ -486,13 +486,14 @@ class ValueReader {
         if (tokens.take_word_if("default"))
             return std::nullopt;
         std::string value = literal(tokens);
+        // A dump's casts are read and dropped: the target column's type
+        // reads the literal. Kept, a cast names a type of the target's
+        // (a domain whose CHECK, or a cast whose function, runs with the
+        // rights of whoever applies the dump) and so would run its code.
+        // SQLite has no '::'; a bytea's hex text must become a blob there.
         while (tokens.take_if("::")) {
             std::string type = read_type_name(tokens);
-            // SQLite has no '::'; its columns' affinity does the casting,
-            // except that a bytea's hex text must become a blob.
-            if (target_ == Dialect::postgresql)
-                value += "::" + type;
-            else if (type == "bytea")
+            if (target_ == Dialect::sqlite && type == "bytea")
                 value = bytea_as_blob(value);
         }
         return value;

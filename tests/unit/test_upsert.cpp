@@ -248,7 +248,7 @@ TEST_CASE("a SQLite blob becomes bytea for PostgreSQL", "[upsert]") {
     options.source = Dialect::sqlite;
     CHECK_THAT(
         convert("INSERT INTO t VALUES(1,NULL,x'00FF',NULL,NULL);", Dialect::postgresql, options),
-        Contains(R"(VALUES (1, NULL, E'\\x00FF'::bytea, NULL, NULL))"));
+        Contains(R"(VALUES (1, NULL, E'\\x00FF'::pg_catalog.bytea, NULL, NULL))"));
     CHECK_THAT(sqlite_message_of("INSERT INTO t VALUES(1,NULL,X'0FF',NULL,NULL);"),
                Contains("invalid blob literal \"X'0FF'\" at line 1"));
 }
@@ -373,20 +373,19 @@ TEST_CASE("numbers keep their sign, NULL and booleans their meaning", "[upsert]"
                Contains("VALUES (-1, 1e+10, 0, FALSE, NULL, 5.) ON CONFLICT"));
 }
 
-TEST_CASE("literals may be cast to a type name", "[upsert]") {
+TEST_CASE("literals may be cast to a type name, and the casts are dropped", "[upsert]") {
+    // A kept cast would run the code of a type of the target's (a domain's
+    // CHECK, a cast function) with the rights of whoever applies the dump.
     std::string dump =
         "INSERT INTO public.casts VALUES (1, 'x'::\"char\", 'ab'::character varying(10), "
         "'{1,2}'::integer[], '1.5'::numeric(10, 2), "
         "'2024-01-01 00:00'::timestamp(3) with time zone);";
-    CHECK_THAT(to_postgres(dump),
-               Contains("VALUES (1, 'x'::\"char\", 'ab'::character varying(10), "
-                        "'{1,2}'::integer[], '1.5'::numeric(10, 2), "
-                        "'2024-01-01 00:00'::timestamp(3) with time zone) ON CONFLICT"));
+    CHECK_THAT(to_postgres(dump), Contains("VALUES (1, 'x', 'ab', '{1,2}', '1.5', "
+                                           "'2024-01-01 00:00') ON CONFLICT"));
     CHECK_THAT(to_postgres("INSERT INTO public.casts VALUES (1, 'NaN'::double precision, "
-                           "'1 day'::interval day to second(0), 'a'::public.mood, "
-                           "'{}'::text[][], NULL::integer);"),
-               Contains("VALUES (1, 'NaN'::double precision, '1 day'::interval day to "
-                        "second(0), 'a'::public.mood, '{}'::text[][], NULL::integer)"));
+                           "'1 day'::interval day to second(0), 'hello'::alice.d, "
+                           "'{}'::text[][], 'x'::text::alice.c::text);"),
+               Contains("VALUES (1, 'NaN', '1 day', 'hello', '{}', 'x') ON CONFLICT"));
     // SQLite has no '::'; the column's affinity does the cast.
     Options options;
     options.source = Dialect::postgresql;
@@ -683,8 +682,8 @@ TEST_CASE("a PostgreSQL bytea in hex becomes a SQLite blob", "[upsert]") {
     CHECK(out.find("(2, 'plain')") != std::string::npos);
     // Not hex: left as the text it is, for the column's affinity.
     CHECK(out.find("(3, '\\xzz')") != std::string::npos);
-    // For PostgreSQL the cast stays.
+    // For PostgreSQL the cast goes too: the bytea column reads the hex text.
     CHECK(convert("INSERT INTO public.notes (id, body) VALUES (1, '\\x00ff'::bytea);",
                   Dialect::postgresql)
-              .find("E'\\\\x00ff'::bytea") != std::string::npos);
+              .find("(1, E'\\\\x00ff') ON CONFLICT") != std::string::npos);
 }

@@ -315,6 +315,23 @@ SELECT name FROM tags ORDER BY name;
 DROP OWNED BY upsert_clerk;
 DROP ROLE upsert_nobody, upsert_clerk;
 
+-- ==== a dump's casts are dropped: a type named by the dump never runs its
+-- code (a domain's CHECK here) with the rights of whoever applies the dump
+CREATE TABLE cast_target (id int PRIMARY KEY, v text);
+CREATE TABLE cast_calls (n int);
+CREATE FUNCTION cast_watch(text) RETURNS boolean LANGUAGE sql AS
+    'INSERT INTO cast_calls VALUES (1) RETURNING true';
+CREATE DOMAIN watched AS text CHECK (cast_watch(VALUE));
+SELECT ferry.to_upsert('INSERT INTO public.cast_target VALUES (1, ''hello''::public.watched), '
+    '(2, ''x''::text::watched::text);') AS upserts;
+DO $$ BEGIN EXECUTE ferry.to_upsert('INSERT INTO public.cast_target VALUES '
+    '(1, ''hello''::public.watched), (2, ''x''::text::watched::text);'); END $$;
+SELECT (SELECT count(*) FROM cast_calls) AS check_calls, (SELECT string_agg(v, ',' ORDER BY id)
+    FROM cast_target) AS rows;
+DROP TABLE cast_target, cast_calls;
+DROP DOMAIN watched;
+DROP FUNCTION cast_watch(text);
+
 -- ==== a database that is not UTF-8: names and text are converted both ways
 \set main_db :DBNAME
 CREATE DATABASE ferry_upsert_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'
