@@ -601,10 +601,11 @@ class PostgresChangeApplier : public ChangeApplier {
                 "jsonb_array_elements_text($2::jsonb)) AS a) c CROSS JOIN "
                 "jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) CROSS JOIN "
                 "LATERAL (SELECT i.item->'r' AS r) AS x CROSS JOIN LATERAL "
-                "jsonb_populate_record(NULL::{0}, x.r) AS p WHERE {2} AND x.r ?& c.a AND (x.r - "
+                "jsonb_to_record(x.r) AS p{4} WHERE {2} AND x.r ?& c.a AND (x.r - "
                 "c.a) = '{{}}' AND ferry.row_hash(t) = (i.item->>'h')::bigint AND "
                 "ferry.row_hash(t) <> ferry.row_hash(ROW({3})::{0}) RETURNING i.ord",
-                target.name, set, key_match(target.key_columns, "t", "p", "="), row.whole_row),
+                target.name, set, key_match(target.key_columns, "t", "p", "="), row.whole_row,
+                row.definition),
             {items, nlohmann::json(target.columns).dump()});
         for (int r = 0; r < updated.rows(); r++)
             done[candidates.at(std::stoull(updated.text(r, 0)) - 1)] = true;
@@ -630,9 +631,8 @@ class PostgresChangeApplier : public ChangeApplier {
             fmt::format("SELECT coalesce({0}, false) FROM jsonb_array_elements($1::jsonb) WITH "
                         "ORDINALITY AS i(item, ord) CROSS JOIN LATERAL (SELECT CASE WHEN "
                         "jsonb_typeof(i.item->'r') <> 'object' THEN '{{}}' ELSE i.item->'r' END "
-                        "AS r) AS x CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, x.r) AS p "
-                        "ORDER BY i.ord",
-                        in_filter_sql(table), table.target.name),
+                        "AS r) AS x CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{1} ORDER BY i.ord",
+                        in_filter_sql(table), row_sql(table.target).definition),
             {batch_items(changes)});
         for (int r = 0; r < found.rows(); r++)
             inside.push_back(found.text(r, 0) == "t");
@@ -659,17 +659,17 @@ class PostgresChangeApplier : public ChangeApplier {
                 "jsonb_typeof(i.item->'r') = 'object' AND NOT (i.item->'r') ?& c.a, {5} "
                 "FROM (SELECT ARRAY(SELECT jsonb_array_elements_text($2::jsonb)) AS a) c "
                 "CROSS JOIN jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) "
-                "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, i.item->'k') AS k "
+                "CROSS JOIN LATERAL jsonb_to_record(i.item->'k') AS k{6} "
                 "LEFT JOIN {1} AS t ON {2} "
                 "CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(i.item->'r') <> "
                 "'object' THEN '{{}}' {4} ELSE i.item->'r' END AS r) AS x "
-                "CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, x.r) AS p "
+                "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{6} "
                 "ORDER BY i.ord",
                 key_null, target.name, key_match(target.key_columns, "t", "k", "="), row.whole_row,
                 fmt::format("WHEN NOT {} AND NOT (i.item->'r') ?& c.a THEN to_jsonb(t) || "
                             "i.item->'r'",
                             key_null),
-                in_filter_sql(table)),
+                in_filter_sql(table), row.definition),
             {items, nlohmann::json(target.columns).dump()});
         std::vector<changes::TargetRow> targets(changes.rows.size());
         bool merge = false;
@@ -728,21 +728,21 @@ class PostgresChangeApplier : public ChangeApplier {
         bool merge = judged == merge_.end() || judged->second;
         std::string current =
             merge ? fmt::format(
-                        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{0}, i.r) AS k "
+                        "CROSS JOIN LATERAL jsonb_to_record(i.r) AS k{2} "
                         "LEFT JOIN {0} AS t ON {1} ",
-                        target.name, key_match(target.key_columns, "t", "k", "="))
+                        target.name, key_match(target.key_columns, "t", "k", "="), row.definition)
                   : "";
         // OVERRIDING SYSTEM VALUE: the source's values of GENERATED ALWAYS
         // identity columns (a key such as pgbench_history.id) are kept.
         db_.execute(fmt::format("INSERT INTO {0} ({1}) OVERRIDING SYSTEM VALUE SELECT {2} FROM "
                                 "jsonb_array_elements($1::jsonb) AS i(r) {5}CROSS JOIN LATERAL "
                                 "(SELECT CASE WHEN false THEN NULL {6} ELSE i.r END AS r) AS x "
-                                "CROSS JOIN LATERAL jsonb_populate_record(NULL::{0}, x.r) AS p "
+                                "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{7} "
                                 "ON CONFLICT ({3}) {4}",
                                 target.name, join_quoted(row.names), row.values,
                                 join_quoted(target.key_columns),
                                 set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set, current,
-                                merged_row(merge, key_null, "i.r")),
+                                merged_row(merge, key_null, "i.r"), row.definition),
                     {json_array_of(plan.upserts, false)});
     }
 
@@ -760,9 +760,8 @@ class PostgresChangeApplier : public ChangeApplier {
             return true;
         const PeerTable& target = table.target;
         std::string sql = fmt::format(
-            "DELETE FROM {0} t USING jsonb_populate_recordset(NULL::{0}, $1::jsonb) k "
-            "WHERE {1}",
-            target.name, key_match(target.key_columns, "t", "k", "="));
+            "DELETE FROM {0} t USING jsonb_to_recordset($1::jsonb) AS k{2} WHERE {1}", target.name,
+            key_match(target.key_columns, "t", "k", "="), row_sql(target).definition);
         std::vector<Param> keys{json_array_of(plan.deletes, true)};
         if (!unless_referenced) {
             db_.execute(sql, keys);
@@ -834,9 +833,9 @@ class PostgresChangeApplier : public ChangeApplier {
 
   private:
     // A change's row (x.r, jsonb) as the values of the table's columns, in
-    // their order, from p = jsonb_populate_record(NULL::table, x.r). The
+    // their order, from p = jsonb_to_record(x.r) AS p(definition). The
     // change log holds a json column's text as a JSON string, which
-    // jsonb_populate_record would keep quoted: it is read back as json,
+    // jsonb_to_record would keep quoted: it is read back as json,
     // keeping its exact text. A jsonb column's JSON text was made its JSON
     // value by adapt().
     // Generated columns are computed by the target, never written; the
@@ -847,6 +846,7 @@ class PostgresChangeApplier : public ChangeApplier {
         std::string values;              // the same, comma-separated
         std::string whole_row;           // every column's value, in table order
         std::set<std::string> jsonb;     // the columns of jsonb type or a domain over it
+        std::string definition;          // record_definition(): reads p and k
     };
     const RowSql& row_sql(const PeerTable& target) {
         auto found = row_sql_.find(target.oid);
@@ -880,6 +880,7 @@ class PostgresChangeApplier : public ChangeApplier {
             row.exprs.push_back(expr);
             row.values += (row.values.empty() ? "" : ", ") + expr;
         }
+        row.definition = record_definition(db_, target.oid);
         return row_sql_.emplace(target.oid, std::move(row)).first->second;
     }
 
@@ -902,7 +903,7 @@ class PostgresChangeApplier : public ChangeApplier {
     }
 
     // Refuses a batch whose rows have a column the target lacks
-    // (jsonb_populate_record would drop it silently), naming the columns.
+    // (jsonb_to_record would drop it silently), naming the columns.
     [[noreturn]] void refuse_unknown_columns(const PeerTable& target, const std::string& items) {
         PgResult unknown = db_.query(
             "SELECT string_agg(DISTINCT c, ', ') FROM jsonb_array_elements($1::jsonb) i, "
@@ -934,10 +935,10 @@ class PostgresChangeApplier : public ChangeApplier {
                 "policy, resolution, resolved_at) SELECT $2::oid::regclass, i.k, $3, CASE WHEN "
                 "t.{0} IS NULL THEN NULL ELSE to_jsonb(t) END, i.r, $4, i.res, CASE WHEN i.res "
                 "IS NULL THEN NULL ELSE now() END FROM jsonb_to_recordset($1::jsonb) AS i(k "
-                "jsonb, r jsonb, res text) CROSS JOIN LATERAL jsonb_populate_record(NULL::{1}, "
-                "i.k) AS k LEFT JOIN {1} AS t ON {2}",
+                "jsonb, r jsonb, res text) CROSS JOIN LATERAL jsonb_to_record(i.k) AS k{3} "
+                "LEFT JOIN {1} AS t ON {2}",
                 quote_identifier(target.key_columns.at(0)), target.name,
-                key_match(target.key_columns, "t", "k", "=")),
+                key_match(target.key_columns, "t", "k", "="), row_sql(target).definition),
             {items, target.oid, rules.source_peer, changes::policy_name(rules.policy)});
     }
 

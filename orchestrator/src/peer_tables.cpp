@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "ferry/error.hpp"
+#include "ferry/sql_identifier.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -119,6 +120,26 @@ PeerTable describe_table(PgConnection& db, const std::string& table) {
             fmt::format("Add one with ALTER TABLE {} ADD PRIMARY KEY (...).", described.name));
     described.estimated_rows = std::stoull(db.query(kEstimateQuery, {described.oid}).text(0, 0));
     return described;
+}
+
+std::string record_definition(PgConnection& db, const std::string& oid) {
+    PgResult columns = db.query(R"(
+WITH RECURSIVE typ(attnum, oid, typmod) AS (
+    SELECT attnum, atttypid, atttypmod FROM pg_attribute
+    WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped
+  UNION ALL
+    SELECT typ.attnum, t.typbasetype, t.typtypmod FROM typ JOIN pg_type t ON t.oid = typ.oid
+    WHERE t.typtype = 'd')
+SELECT a.attname, format_type(typ.oid, typ.typmod)
+FROM typ JOIN pg_type t ON t.oid = typ.oid AND t.typtype <> 'd'
+JOIN pg_attribute a ON a.attrelid = $1::oid AND a.attnum = typ.attnum
+ORDER BY typ.attnum)",
+                                {oid});
+    std::string definition;
+    for (int r = 0; r < columns.rows(); r++)
+        definition += fmt::format("{}{} {}", r ? ", " : "(", quote_identifier(columns.text(r, 0)),
+                                  columns.text(r, 1));
+    return definition + ")";
 }
 
 void require_same_columns(const PeerTable& a, const std::string& peer_a, const PeerTable& b,

@@ -33,6 +33,14 @@ PeerTable resolve_table(PgConnection& db, const std::string& table);
 // without a primary key.
 PeerTable describe_table(PgConnection& db, const std::string& table);
 
+// The column definition list that reads a JSON row of the table:
+// jsonb_to_record(json) AS r<this>, e.g. ("id" integer, "note" text). A
+// domain column is read as its base type: jsonb_populate_record(NULL::table,
+// …) checks every column a key or a deleted row's JSON lacks against its
+// domain, and a NOT NULL domain refuses that NULL. The table's own columns
+// still check the domain when a row is written.
+std::string record_definition(PgConnection& db, const std::string& oid);
+
 // Fails unless both peers' tables have the same column names and primary
 // key columns; the error lists what each side lacks.
 void require_same_columns(const PeerTable& a, const std::string& peer_a, const PeerTable& b,

@@ -141,13 +141,14 @@ class PostgresSource : public SyncSource {
                    RowSink& sink) override {
         std::vector<std::string> names = table_columns(table.source.oid);
         announce_columns(table, names, sink);
-        // The keys become rows of the table's type, so that each value is
-        // read by its column's input function, as it was printed.
+        // The keys become records of the table's columns, so that each
+        // value is read by its column's input function, as it was printed.
         std::string key_list = join_quoted(table.source.key_columns);
         std::string sql = fmt::format(
-            "SELECT {} FROM {} WHERE ({}) IN (SELECT {} FROM "
-            "jsonb_populate_recordset(NULL::{}, $1::jsonb))",
-            join_quoted(names), table.source.name, key_list, key_list, table.source.name);
+            "SELECT {} FROM {} WHERE ({}) IN (SELECT {} FROM jsonb_to_recordset($1::jsonb) AS "
+            "k{})",
+            join_quoted(names), table.source.name, key_list, key_list,
+            record_definition(db_, table.source.oid));
         std::string lines;
         for (const std::string& array : json_arrays(keys, kKeysPerStatement)) {
             PgResult rows = db_.query(sql, {array});
@@ -551,6 +552,11 @@ class PostgresWriter : public TableWriter {
                 db_.execute("ANALYZE ferry_staging");
                 db_.execute("SET LOCAL enable_hashjoin = off");
                 db_.execute("SET LOCAL enable_mergejoin = off");
+                // Deleted first: a key that hashes differently on the two
+                // peers but is one row here (citext, a time zone's spelling)
+                // is then written back by the merge, never deleted after it.
+                if (options_.delete_missing)
+                    counts.deleted = delete_keys(partial->target_only_keys);
                 counts.inserted = staged_rows_not_in_target();
                 written = merge();
             } else {
@@ -560,7 +566,7 @@ class PostgresWriter : public TableWriter {
             }
             counts.updated = written - counts.inserted;
             if (options_.delete_missing && partial) {
-                counts.deleted = delete_keys(partial->target_only_keys);
+                // done before the merge
             } else if (options_.delete_missing) {
                 PgResult deleted = db_.query(fmt::format(
                     "DELETE FROM {} t WHERE {} NOT EXISTS (SELECT 1 FROM ferry_staging s WHERE {})",
@@ -607,10 +613,10 @@ class PostgresWriter : public TableWriter {
     // Deletes the rows with these keys (JSON, as ferry.bucket_rows printed
     // them); returns how many.
     uint64_t delete_keys(const std::vector<std::string>& keys) {
-        std::string sql = fmt::format(
-            "DELETE FROM {} t USING jsonb_populate_recordset(NULL::{}, $1::jsonb) k WHERE {}",
-            table_.target.name, table_.target.name,
-            key_match(table_.target.key_columns, "t", "k", "="));
+        std::string sql =
+            fmt::format("DELETE FROM {} t USING jsonb_to_recordset($1::jsonb) AS k{} WHERE {}",
+                        table_.target.name, record_definition(db_, table_.target.oid),
+                        key_match(table_.target.key_columns, "t", "k", "="));
         uint64_t deleted = 0;
         for (const std::string& array : json_arrays(keys, kKeysPerStatement))
             deleted += std::stoull(PQcmdTuples(db_.query(sql, {array}).raw()));
@@ -833,6 +839,11 @@ class SqliteWriter : public TableWriter {
         }
         before_ = count("");
         begin_batch();
+        // Deleted first: a key that hashes differently on the two peers but
+        // is one row here (a NOCASE column, a time zone's spelling) is then
+        // written back by the upserts, never deleted after them.
+        if (options_.delete_missing && options_.partial)
+            deleted_ = delete_keys(options_.partial->target_only_keys);
     }
 
     void copy_lines(std::string_view lines, uint64_t) override {
@@ -875,14 +886,16 @@ class SqliteWriter : public TableWriter {
         counts.source_rows = rows_;
         const auto& partial = options_.partial;
         if (options_.delete_missing && partial) {
-            counts.deleted = delete_keys(partial->target_only_keys);
+            counts.deleted = deleted_;
         } else if (options_.delete_missing) {
+            // The target's column on the left: its collation (NOCASE) decides
+            // whether a key was seen, as it decided which row an upsert wrote.
             std::string target = "main." + quote_identifier(table_.target.name);
             db_.execute(fmt::format(
                 "DELETE FROM {} WHERE {} NOT EXISTS (SELECT 1 FROM temp.ferry_seen_keys s "
                 "WHERE {})",
                 target, table_.filter ? "(" + *table_.filter + ") AND" : "",
-                key_match(table_.target.key_columns, "s", target, "IS")));
+                key_match(table_.target.key_columns, target, "s", "IS")));
             counts.deleted = static_cast<uint64_t>(sqlite3_changes(db_.handle()));
         }
         uint64_t after = count("");
@@ -1025,6 +1038,7 @@ class SqliteWriter : public TableWriter {
     std::string blob_;
     bool open_ = false;
     uint64_t before_ = 0;
+    uint64_t deleted_ = 0;  // --method diff --delete-missing
     uint64_t rows_ = 0;
     uint64_t bytes_ = 0;
     uint64_t written_ = 0;

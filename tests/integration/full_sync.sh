@@ -370,4 +370,39 @@ consumer_of() { q "$1" "SELECT 'pg:' || system_identifier || ':' || d.oid FROM p
 expect_equal "$(q keepsrc "SELECT string_agg(peer, ',') FROM ferry.consumers")" "$(consumer_of keepdst)" \
   "the target of a full sync is registered as a consumer, a --copy-only target is not"
 
+# --- keys one peer spells differently from the other (a NOCASE key in
+# SQLite, citext in PostgreSQL): --delete-missing never deletes the row it
+# has just written; and a NOT NULL domain column does not stop --method diff
+for f in ncsrc ncdst; do
+  sqlite3 "$work/$f.db" "CREATE TABLE t (k TEXT PRIMARY KEY COLLATE NOCASE, v TEXT)"
+  "$ferry" init "sqlite:$work/$f.db" >/dev/null
+done
+sqlite3 "$work/ncsrc.db" "INSERT INTO t VALUES ('abc', 'source'), ('x', '1')"
+sqlite3 "$work/ncdst.db" "INSERT INTO t VALUES ('ABC', 'target'), ('x', '1'), ('gone', '2')"
+for method in diff dump; do
+  cp "$work/ncdst.db" "$work/nc-$method.db"
+  sync --from "sqlite:$work/ncsrc.db" --to "sqlite:$work/nc-$method.db" --tables t \
+    --method "$method" --delete-missing
+  expect_status 0 "SQLite NOCASE key, --method $method --delete-missing"
+  expect_equal "$(sqlite3 "$work/nc-$method.db" "SELECT group_concat(k || '=' || v, ' ') FROM (SELECT * FROM t ORDER BY k)")" \
+    "$([[ $method == diff ]] && echo "abc=source x=1" || echo "ABC=source x=1")" \
+    "the source's row is there once (--method $method), the other key deleted"
+done
+createdb cisrc
+createdb cidst
+for db in cisrc cidst; do
+  q "$db" "CREATE EXTENSION ferry; CREATE EXTENSION citext;
+           CREATE DOMAIN positive AS int NOT NULL CHECK (VALUE > 0);
+           CREATE TABLE ci (k citext PRIMARY KEY, v text);
+           CREATE TABLE dom (id int PRIMARY KEY, n positive)" >/dev/null
+done
+q cisrc "INSERT INTO ci VALUES ('abc', 'source'); INSERT INTO dom SELECT i, i FROM generate_series(1, 50) i" >/dev/null
+q cidst "INSERT INTO ci VALUES ('ABC', 'target'); INSERT INTO dom SELECT i, i + 1 FROM generate_series(2, 60) i" >/dev/null
+sync --from dbname=cisrc --to dbname=cidst --tables ci,dom --method diff --delete-missing --verify
+expect_status 0 "citext key and a NOT NULL domain column, --method diff --delete-missing"
+expect_equal "$(q cidst "SELECT string_agg(k || '=' || v, ' ') FROM ci")" "abc=source" \
+  "the citext row is the source's, once"
+expect_equal "$(q cidst "SELECT count(*) || ' ' || sum(n) FROM dom")" "50 1275" \
+  "the domain table equals the source"
+
 finish

@@ -747,6 +747,25 @@ expect_status 0 "a table with a generated column syncs"
 expect_equal "$(q genb "SELECT string_agg(id || ':' || w || ':' || area, ' ' ORDER BY id) FROM boxes")" \
   "1:10:100 3:3:9" "its rows arrive and the target computes the column"
 
+# --- a NOT NULL domain column: keys and deleted rows lack it, never checked
+for db in doma domb; do
+  createdb "$db"
+  q "$db" "CREATE DOMAIN positive AS int NOT NULL CHECK (VALUE > 0);
+           CREATE TABLE counted (id int PRIMARY KEY, n positive)" >/dev/null
+done
+"$ferry" init dbname=doma --track counted >/dev/null
+"$ferry" init dbname=domb >/dev/null
+"$ferry" full-sync --from dbname=doma --to dbname=domb --quiet >/dev/null
+q doma "INSERT INTO counted SELECT i, i FROM generate_series(1, 20) i" >/dev/null
+link --from dbname=doma --to dbname=domb
+expect_status 0 "a table with a NOT NULL domain column syncs"
+q doma "UPDATE counted SET n = 100 WHERE id = 5; DELETE FROM counted WHERE id = 6" >/dev/null
+q domb "UPDATE counted SET n = 50 WHERE id = 5" >/dev/null
+link --from dbname=doma --to dbname=domb --policy manual
+expect_status 0 "its updates, deletes and conflicts too"
+expect_equal "$(q domb "SELECT count(*) || ' ' || sum(n) || ' ' || (SELECT count(*) FROM ferry.conflicts)
+  FROM counted")" "19 249 1" "B has A's rows but its own edit, kept as a conflict"
+
 # --- a SQLite source whose table name holds double quotes and non-ASCII
 odd='"Wé ""T"" x"'
 createdb oddpg
