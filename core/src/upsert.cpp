@@ -258,7 +258,8 @@ std::string write_blob(const Token& token, Dialect target) {
                     "A blob literal is X'...' with an even number of hexadecimal digits.");
     if (target == Dialect::sqlite)
         return "X'" + hex + "'";
-    return write_string("\\x" + hex, target, token.line) + "::pg_catalog.bytea";
+    // No cast: a bytea column reads the hex text as the bytes.
+    return write_string("\\x" + hex, target, token.line);
 }
 
 // B'0101' or X'5' from a PostgreSQL dump: a bit string.
