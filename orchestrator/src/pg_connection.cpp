@@ -40,13 +40,15 @@ void silence_notices(void*, const PGresult*) {}
 }  // namespace
 
 PgConnection::PgConnection(const std::string& conninfo)
-    : connection_(nullptr, PQfinish), redacted_peer_(redact(conninfo)) {
+    : connection_(nullptr, PQfinish),
+      redacted_peer_(redact(conninfo)),
+      secrets_(peer_secrets(conninfo)) {
     connection_.reset(PQconnectdb(conninfo.c_str()));
     if (!connection_)
         throw Error(ErrorKind::internal, "out of memory while connecting");
     if (PQstatus(connection_.get()) != CONNECTION_OK) {
         throw Error(ErrorKind::connection, fmt::format("cannot connect to {}", redacted_peer_),
-                    trim(PQerrorMessage(connection_.get())),
+                    libpq_message(),
                     "Check the connection string, that the server is up, and .pgpass or "
                     "PGPASSWORD for the password.");
     }
@@ -85,7 +87,8 @@ ConnectionOptions parse_conninfo(const std::string& conninfo) {
     char* message = nullptr;
     PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &message);
     if (!options) {
-        std::string detail = message ? message : "";
+        // libpq quotes the part it cannot read, which may be a password's.
+        std::string detail = mask_secrets(trim(message ? message : ""), peer_secrets(conninfo));
         PQfreemem(message);
         throw Error(ErrorKind::invalid_input, "invalid connection string", detail);
     }
@@ -108,9 +111,21 @@ bool PgConnection::wait_for_notification(int timeout_ms) {
     if (ready < 0 && errno != EINTR)
         throw Error(ErrorKind::io, "cannot wait for notifications", std::strerror(errno));
     if (ready > 0 && !PQconsumeInput(connection_.get()))
-        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
-                    trim(PQerrorMessage(connection_.get())));
+        throw lost_connection();
     return drain();
+}
+
+std::string PgConnection::masked(std::string_view text) const {
+    return mask_secrets(text, secrets_);
+}
+
+std::string PgConnection::libpq_message() const {
+    return masked(trim(PQerrorMessage(connection_.get())));
+}
+
+Error PgConnection::lost_connection() const {
+    return Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
+                 libpq_message());
 }
 
 PgResult PgConnection::query(const std::string& sql, const std::vector<Param>& params) {
@@ -125,8 +140,7 @@ void PgConnection::send(const std::string& sql, const std::vector<Param>& params
         values.push_back(p ? p->c_str() : nullptr);
     if (!PQsendQueryParams(connection_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
                            values.data(), nullptr, nullptr, 0)) {
-        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
-                    trim(PQerrorMessage(connection_.get())));
+        throw lost_connection();
     }
 }
 
@@ -157,24 +171,25 @@ PgResult PgConnection::checked(PGresult* raw) {
         return result;
     }
     if (!raw) {
-        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
-                    trim(PQerrorMessage(connection_.get())));
+        throw lost_connection();
     }
     auto field = [&](int code) {
         const char* text = PQresultErrorField(raw, code);
         return std::string(text ? text : "");
     };
-    std::string message = field(PG_DIAG_MESSAGE_PRIMARY);
+    // The server's texts may quote what it was sent; its SQLSTATE stays as is.
+    auto text = [&](int code) { return masked(field(code)); };
+    std::string message = text(PG_DIAG_MESSAGE_PRIMARY);
     if (message.empty())
-        message = trim(PQerrorMessage(connection_.get()));
+        message = libpq_message();
     std::string sqlstate = field(PG_DIAG_SQLSTATE);
     // A connection the server closed (a restart) can fail a query with
     // libpq's own message and no SQLSTATE: still a lost connection.
     ErrorKind kind = PQstatus(connection_.get()) == CONNECTION_BAD
                          ? ErrorKind::connection
                          : kind_for_sqlstate(sqlstate.c_str());
-    throw PgError(kind, sqlstate, message, field(PG_DIAG_MESSAGE_DETAIL),
-                  field(PG_DIAG_MESSAGE_HINT));
+    throw PgError(kind, sqlstate, message, text(PG_DIAG_MESSAGE_DETAIL),
+                  text(PG_DIAG_MESSAGE_HINT));
 }
 
 void PgConnection::copy_in_start(const std::string& sql) {
@@ -189,14 +204,12 @@ void PgConnection::copy_in_start(const std::string& sql) {
 
 void PgConnection::copy_in_put(std::string_view data) {
     if (PQputCopyData(connection_.get(), data.data(), static_cast<int>(data.size())) != 1)
-        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
-                    trim(PQerrorMessage(connection_.get())));
+        throw lost_connection();
 }
 
 uint64_t PgConnection::copy_in_end() {
     if (PQputCopyEnd(connection_.get(), nullptr) != 1)
-        throw Error(ErrorKind::connection, fmt::format("lost connection to {}", redacted_peer_),
-                    trim(PQerrorMessage(connection_.get())));
+        throw lost_connection();
     PgResult result = receive();
     return std::stoull(PQcmdTuples(result.raw()));
 }

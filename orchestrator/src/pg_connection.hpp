@@ -1,6 +1,7 @@
 // A libpq connection for the CLI. Values are always sent as bound parameters;
 // errors become ferry::Error with PostgreSQL's message, detail and hint, and
-// name the peer only in redacted form.
+// name the peer only in redacted form, with the peer's secrets masked in
+// whatever libpq or the server wrote.
 #pragma once
 
 #include <libpq-fe.h>
@@ -108,8 +109,16 @@ class PgConnection {
   private:
     PgResult checked(PGresult* raw);
 
+    // Every text libpq or the server sends about this connection goes
+    // through masked(): it may quote any part of the connection string,
+    // e.g. a database name that is a URI with a password.
+    std::string masked(std::string_view text) const;
+    std::string libpq_message() const;  // PQerrorMessage, masked
+    Error lost_connection() const;
+
     std::unique_ptr<PGconn, void (*)(PGconn*)> connection_;
     std::string redacted_peer_;
+    std::vector<std::string> secrets_;  // of the connection string, for masked()
     uint64_t bytes_received_ = 0;
 };
 

@@ -20,6 +20,7 @@
 #include <optional>
 #include <regex>
 
+#include "ferry/conninfo.hpp"
 #include "ferry/copy_text.hpp"
 #include "ferry/error.hpp"
 #include "ferry/sql_identifier.hpp"
@@ -211,7 +212,9 @@ std::string find_pg_dump(int server_major) {
 
 PgDumpReader::PgDumpReader(std::string pg_dump, const std::string& conninfo,
                            const ConnectionOptions& in_effect, std::string peer_for_messages)
-    : pg_dump_(std::move(pg_dump)), peer_(std::move(peer_for_messages)) {
+    : pg_dump_(std::move(pg_dump)),
+      peer_(std::move(peer_for_messages)),
+      secrets_(peer_secrets(conninfo)) {
     ConnectionOptions given = parse_conninfo(conninfo);
     ssl_passphrase_ = option_value(given, "sslpassword");
     if (!ssl_passphrase_) {
@@ -326,6 +329,9 @@ bool PgDumpReader::dump_table(const std::string& snapshot, const std::vector<std
     std::string messages = errors.get();
     while (!messages.empty() && messages.back() == '\n')
         messages.pop_back();
+    // pg_dump's (libpq's, the server's) messages may quote the connection
+    // string, e.g. a database name that holds a password.
+    messages = mask_secrets(messages, secrets_);
     if (child.exit_code() != 0)
         throw Error(ErrorKind::connection, fmt::format("pg_dump failed on {}", peer_), messages,
                     "Check that the source is reachable and that the role may read the table.");

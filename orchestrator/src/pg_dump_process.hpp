@@ -56,6 +56,7 @@ class PgDumpReader {
     std::optional<std::string> password_;
     std::optional<std::string> ssl_passphrase_;
     std::string peer_;
+    std::vector<std::string> secrets_;  // of conninfo, masked in pg_dump's messages
 };
 
 }  // namespace ferry::cli

@@ -219,6 +219,19 @@ sync --from "host=127.0.0.1 port=1 dbname=src password=sekrit connect_timeout=2"
 expect_status 1 "an unreachable source"
 expect_contains "$err" "cannot connect" "says it cannot connect"
 expect_not_contains "$err$out" "sekrit" "and never shows the password"
+sync --from "host=127.0.0.1 port=1 dbname='postgresql://u:hunter2@x/y'" --to dbname=dst
+expect_status 1 "an unreachable source named by a URI in dbname"
+expect_not_contains "$err$out" "hunter2" "never shows the password in that URI"
+# libpq passes a dbname that is a URI to the server whole, and the server
+# quotes it in its error: the password in it must not come through.
+sync --from "dbname='postgresql://u:hunter2@x/y'" --to dbname=dst --json
+expect_status 1 "a source database that does not exist"
+expect_contains "$err$out" "does not exist" "says so with the server's message"
+expect_not_contains "$err$out$(q dst 'SELECT error FROM ferry.sessions')" "hunter2" \
+  "and never shows the password in the database's name"
+sync --from "host=127.0.0.1 port=1 dbname=src password=\"open sesame\"" --to dbname=dst
+expect_status 1 "a password that needed quoting"
+expect_not_contains "$err$out" "sesame" "is not shown, not even the part libpq cannot read"
 sync --from dbname=src --to dbname=src
 expect_status 1 "the same peer as source and target is refused"
 

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ferry {
 
@@ -22,7 +23,21 @@ PeerAddress parse_peer(std::string_view peer);
 
 // Returns the peer string with any password replaced by "********", for both
 // keyword/value strings (password=..., quoted or not) and URIs
-// (postgresql://user:secret@host/db, ?password=secret).
+// (postgresql://user:secret@host/db, ?password=secret), also inside a dbname
+// that is itself a connection string or URI. A password written so that
+// libpq cannot read it (password=open sesame) is masked with the words that
+// follow it, up to the next known keyword.
 std::string redact(std::string_view peer);
+
+// The secrets a peer string holds, as written and as libpq reads them,
+// with the words libpq would quote in an error about a badly written one.
+// Holds passwords: only for mask_secrets().
+std::vector<std::string> peer_secrets(std::string_view peer);
+
+// Returns text with every occurrence of each secret replaced by "********".
+// For text that ferry did not write and cannot redact() by its structure:
+// libpq's, the server's and pg_dump's messages about a peer, which may
+// quote any part of the peer string (a database "does not exist").
+std::string mask_secrets(std::string_view text, std::vector<std::string> secrets);
 
 }  // namespace ferry
