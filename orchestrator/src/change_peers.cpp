@@ -1002,6 +1002,24 @@ nlohmann::json parse_object(const std::string& text, const std::string& table) {
     return parsed;
 }
 
+// SQLite lets a rowid table's PRIMARY KEY hold NULL (a SQLite source can
+// log such a key), and an upsert never matches NULL: the row would be
+// inserted again by every change to it.
+void refuse_null_key(const SyncTable& table, const std::string& key) {
+    if (key.find("null") == std::string::npos)  // the usual case, without parsing
+        return;
+    nlohmann::json columns = parse_object(key, table.target.name);
+    for (const auto& [column, value] : columns.items())
+        if (value.is_null())
+            throw Error(ErrorKind::invalid_input,
+                        fmt::format("a change to {} has NULL in its primary key column \"{}\"",
+                                    table.target.name, column),
+                        "ferry pairs rows by their key; SQLite allows NULL in the PRIMARY KEY "
+                        "of a rowid table, which no upsert can match.",
+                        "Give the row a key on the source (or declare the column NOT NULL); "
+                        "nothing of this batch was applied.");
+}
+
 class SqliteChangeApplier : public ChangeApplier {
   public:
     explicit SqliteChangeApplier(const std::string& path)
@@ -1051,10 +1069,12 @@ class SqliteChangeApplier : public ChangeApplier {
     // columns a row lacks are filled in, so that it is judged whole.
     void adapt(const SyncTable& table, changes::TableChanges& changes) override {
         TableStatements& statements = statements_for(table);
-        for (NetChange& change : changes.rows)
+        for (NetChange& change : changes.rows) {
+            refuse_null_key(table, change.key);
             if (change.row)
                 keep_target_values(statements, change.key, *change.row,
                                    parse_object(*change.row, table.target.name));
+        }
     }
 
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,

@@ -818,13 +818,14 @@ class SqliteWriter : public TableWriter {
         upsert_ = prepare(
             db_, fmt::format("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {}", target,
                              join_quoted(names), parameter_list, join_quoted(keys), on_conflict));
+        for (const auto& key : keys)
+            key_positions_.push_back(
+                static_cast<int>(std::find(names.begin(), names.end(), key) - names.begin()));
         if (options_.delete_missing && !options_.partial) {
             // The keys seen, to delete the others at the end; the key columns'
             // declared types give the same affinity as in the table.
             std::string key_columns, key_values;
             for (size_t k = 0; k < keys.size(); k++) {
-                auto it = std::find(names.begin(), names.end(), keys[k]);
-                key_positions_.push_back(static_cast<int>(it - names.begin()));
                 key_columns += fmt::format("{}{} {}", k ? ", " : "", quote_identifier(keys[k]),
                                            declared_type(keys[k]));
                 key_values += fmt::format("{}?{}", k ? ", " : "", k + 1);
@@ -861,8 +862,11 @@ class SqliteWriter : public TableWriter {
                 bind_field(upsert_.get(), static_cast<int>(i) + 1, bindings_[i], fields_[i]);
             for (size_t k = 0; k < key_positions_.size(); k++) {
                 size_t column = static_cast<size_t>(key_positions_[k]);
-                bind_field(seen_.get(), static_cast<int>(k) + 1, bindings_[column],
-                           fields_[column]);
+                if (fields_[column].is_null)
+                    throw null_key(k);
+                if (seen_)
+                    bind_field(seen_.get(), static_cast<int>(k) + 1, bindings_[column],
+                               fields_[column]);
             }
             bytes_ += end - start + 1;
             write_bound_row();
@@ -873,9 +877,13 @@ class SqliteWriter : public TableWriter {
     void sqlite_row(sqlite3_stmt* row) override {
         for (int i = 0; i < static_cast<int>(bindings_.size()); i++)
             sqlite3_bind_value(upsert_.get(), i + 1, sqlite3_column_value(row, i));
-        for (size_t k = 0; k < key_positions_.size(); k++)
-            sqlite3_bind_value(seen_.get(), static_cast<int>(k) + 1,
-                               sqlite3_column_value(row, key_positions_[k]));
+        for (size_t k = 0; k < key_positions_.size(); k++) {
+            if (sqlite3_column_type(row, key_positions_[k]) == SQLITE_NULL)
+                throw null_key(k);
+            if (seen_)
+                sqlite3_bind_value(seen_.get(), static_cast<int>(k) + 1,
+                                   sqlite3_column_value(row, key_positions_[k]));
+        }
         for (int i = 0; i < static_cast<int>(bindings_.size()); i++)
             bytes_ += static_cast<uint64_t>(sqlite3_column_bytes(row, i));
         write_bound_row();
@@ -916,6 +924,18 @@ class SqliteWriter : public TableWriter {
   private:
     uint64_t delete_keys(const std::vector<std::string>& keys) {
         return SqliteKeyLookup(db_, table_.target.name).delete_rows(keys);
+    }
+
+    // SQLite lets a rowid table's PRIMARY KEY hold NULL, and an upsert
+    // never matches NULL: such a row would be inserted again on every run.
+    Error null_key(size_t k) const {
+        return Error(ErrorKind::invalid_input,
+                     fmt::format("a row of {} has NULL in its primary key column \"{}\"",
+                                 table_.source.name, table_.target.key_columns.at(k)),
+                     "ferry pairs rows by their key; SQLite allows NULL in the PRIMARY KEY of a "
+                     "rowid table, which no upsert can match.",
+                     "Give the row a key on the source (or declare the column NOT NULL), then "
+                     "run again; this table's batch was not committed.");
     }
 
     std::string declared_type(const std::string& column) {

@@ -401,6 +401,18 @@ for method in diff dump; do
     "$([[ $method == diff ]] && echo "abc=source x=1" || echo "ABC=source x=1")" \
     "the source's row is there once (--method $method), the other key deleted"
 done
+# SQLite allows NULL in a rowid table's composite PRIMARY KEY: no upsert can
+# match such a row, so it is refused, not inserted again on every run
+sqlite3 "$work/nullkey.db" "CREATE TABLE p (a TEXT, b TEXT, v TEXT, PRIMARY KEY (a, b));
+  INSERT INTO p VALUES ('x', 'y', '1'), ('x', NULL, '2')"
+sqlite3 "$work/nullkey-dst.db" "CREATE TABLE p (a TEXT, b TEXT, v TEXT, PRIMARY KEY (a, b))"
+"$ferry" init "sqlite:$work/nullkey.db" >/dev/null
+"$ferry" init "sqlite:$work/nullkey-dst.db" >/dev/null
+sync --from "sqlite:$work/nullkey.db" --to "sqlite:$work/nullkey-dst.db" --tables p
+expect_status 1 "a SQLite row with NULL in its primary key is refused"
+expect_contains "$err" 'NULL in its primary key column "b"' "the error names the column"
+expect_equal "$(sqlite3 "$work/nullkey-dst.db" "SELECT count(*) FROM p")" "0" "and nothing was written"
+
 createdb cisrc
 createdb cidst
 for db in cisrc cidst; do

@@ -766,6 +766,20 @@ expect_status 0 "its updates, deletes and conflicts too"
 expect_equal "$(q domb "SELECT count(*) || ' ' || sum(n) || ' ' || (SELECT count(*) FROM ferry.conflicts)
   FROM counted")" "19 249 1" "B has A's rows but its own edit, kept as a conflict"
 
+# --- a SQLite source's change with NULL in its key (a rowid table's
+# composite PRIMARY KEY allows it): refused, never inserted again and again
+for f in nk1 nk2; do
+  sqlite3 "$work/$f.db" "CREATE TABLE p (a TEXT, b TEXT, v TEXT, PRIMARY KEY (a, b))"
+done
+"$ferry" init "sqlite:$work/nk1.db" --track p >/dev/null
+"$ferry" init "sqlite:$work/nk2.db" >/dev/null
+"$ferry" full-sync --from "sqlite:$work/nk1.db" --to "sqlite:$work/nk2.db" --quiet >/dev/null
+sqlite3 "$work/nk1.db" "INSERT INTO p VALUES ('x', 'y', '1'), ('x', NULL, '2')"
+link --from "sqlite:$work/nk1.db" --to "sqlite:$work/nk2.db"
+expect_status 1 "a change with NULL in its key is refused"
+expect_contains "$err" 'NULL in its primary key column "b"' "naming the column"
+expect_equal "$(sqlite3 "$work/nk2.db" "SELECT count(*) FROM p")" "0" "nothing of the batch was applied"
+
 # --- a SQLite source whose table name holds double quotes and non-ASCII
 odd='"Wé ""T"" x"'
 createdb oddpg
