@@ -21,6 +21,17 @@ class Reader {
         pos_++;
         return true;
     }
+    // From `width` up to `most` digits (PostgreSQL prints years past 9999
+    // with five or six); false (and nothing consumed) with fewer.
+    bool digits(int width, int most, int& out) {
+        size_t start = pos_;
+        if (!digits(width, out))
+            return false;
+        while (pos_ - start < static_cast<size_t>(most) &&
+               std::isdigit(static_cast<unsigned char>(peek())))
+            out = out * 10 + (text_[pos_++] - '0');
+        return true;
+    }
     // Exactly `width` digits; false (and nothing consumed) otherwise.
     bool digits(int width, int& out) {
         if (pos_ + width > text_.size())
@@ -59,7 +70,7 @@ struct Parsed {
     bool has_date = false, has_time = false, has_zone = false;
     int year = 0, month = 0, day = 0;
     int hour = 0, minute = 0, second = 0, microsecond = 0;
-    int zone_minutes = 0;  // east of UTC
+    int zone_seconds = 0;  // east of UTC
 };
 
 bool leap(int year) {
@@ -72,8 +83,8 @@ int days_in_month(int year, int month) {
 }
 
 bool read_date(Reader& in, Parsed& out) {
-    if (!in.digits(4, out.year) || !in.accept('-') || !in.digits(2, out.month) || !in.accept('-') ||
-        !in.digits(2, out.day))
+    if (!in.digits(4, 6, out.year) || !in.accept('-') || !in.digits(2, out.month) ||
+        !in.accept('-') || !in.digits(2, out.day))
         return false;
     if (out.month < 1 || out.month > 12 || out.day < 1 ||
         out.day > days_in_month(out.year, out.month))
@@ -108,18 +119,20 @@ bool read_zone(Reader& in, Parsed& out) {
     int sign = in.accept('+') ? 1 : in.accept('-') ? -1 : 0;
     if (sign == 0)
         return false;
-    int hours = 0, minutes = 0;
+    int hours = 0, minutes = 0, seconds = 0;
     if (!in.digits(2, hours))
         return false;
     if (in.accept(':')) {
-        if (!in.digits(2, minutes))
+        // Seconds too: a zone's local mean time before it took a standard
+        // offset, e.g. Europe/Paris in 1900 is +00:09:21.
+        if (!in.digits(2, minutes) || (in.accept(':') && !in.digits(2, seconds)))
             return false;
     } else {
         in.digits(2, minutes);
     }
-    if (hours > 15 || minutes > 59)
+    if (hours > 15 || minutes > 59 || seconds > 59)
         return false;
-    out.zone_minutes = sign * (hours * 60 + minutes);
+    out.zone_seconds = sign * (hours * 3600 + minutes * 60 + seconds);
     out.has_zone = true;
     return true;
 }
@@ -168,13 +181,14 @@ void civil_from_days(int64_t days, Parsed& out) {
 
 // Moves a date and time by the zone offset so that it is in UTC.
 void to_utc(Parsed& p) {
-    int64_t minutes =
-        days_from_civil(p.year, p.month, p.day) * 1440 + p.hour * 60 + p.minute - p.zone_minutes;
-    int64_t days = minutes >= 0 ? minutes / 1440 : (minutes - 1439) / 1440;
-    int64_t minute_of_day = minutes - days * 1440;
+    int64_t seconds = days_from_civil(p.year, p.month, p.day) * 86400 + p.hour * 3600 +
+                      p.minute * 60 + p.second - p.zone_seconds;
+    int64_t days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
+    int64_t second_of_day = seconds - days * 86400;
     civil_from_days(days, p);
-    p.hour = static_cast<int>(minute_of_day / 60);
-    p.minute = static_cast<int>(minute_of_day % 60);
+    p.hour = static_cast<int>(second_of_day / 3600);
+    p.minute = static_cast<int>(second_of_day / 60 % 60);
+    p.second = static_cast<int>(second_of_day % 60);
 }
 
 std::string format_date(const Parsed& p) {
@@ -215,7 +229,7 @@ std::optional<std::string> normalize_temporal(std::string_view text, TemporalKin
         case TemporalKind::timestamp:
             if (!p.has_date)
                 return std::nullopt;
-            p.zone_minutes = 0;  // ignored, and 24:00 becomes the next day
+            p.zone_seconds = 0;  // ignored, and 24:00 becomes the next day
             to_utc(p);
             return format_date(p) + "T" + format_time(p);
         case TemporalKind::timestamptz:

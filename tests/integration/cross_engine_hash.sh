@@ -33,7 +33,9 @@ INSERT INTO every_type VALUES
   '2000-01-01', '23:59:59.999999', '2000-01-01 00:00:00', '2000-01-01 00:00:00+00',
   '{"n": 1e2}', '{"n": 100}', 'ffffffff-ffff-ffff-ffff-ffffffffffff', NULL, 0.000001),
  (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '42', '0.30000000000000004',
-  NULL, NULL, NULL);
+  NULL, NULL, NULL),
+ (6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '10000-01-01', NULL,
+  '12345-06-07 08:09:10.5', '1900-01-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL);
 CREATE TABLE pairs (a text, b int, v text, PRIMARY KEY (a, b));
 INSERT INTO pairs SELECT 'k' || (i % 10), i, 'value ' || i FROM generate_series(1, 500) i;
 SQL
@@ -61,7 +63,11 @@ INSERT INTO every_type VALUES
   '2000-01-01', '23:59:59.999999', '2000-01-01 00:00:00', '2000-01-01 00:00:00+00:00',
   '{"n":100}', '{"n":1e2}', 'FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF', NULL, 1e-6),
  (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '42', 0.30000000000000004,
-  NULL, NULL, NULL);  -- bare JSON numbers, which NUMERIC affinity stores as numbers
+  NULL, NULL, NULL),  -- bare JSON numbers, which NUMERIC affinity stores as numbers
+ -- years past 9999, and PostgreSQL's text for 1900 under TimeZone Europe/Paris
+ -- (local mean time: an offset with seconds)
+ (6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '10000-01-01', NULL,
+  '12345-06-07 08:09:10.5', '1900-01-01 00:09:21+00:09:21', NULL, NULL, NULL, NULL, NULL);
 CREATE TABLE pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID;
 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 500)
 INSERT INTO pairs SELECT 'k' || (i % 10), i, 'value ' || i FROM s;

@@ -42,12 +42,22 @@ TEST_CASE("timestamptz is the instant in UTC", "[temporal]") {
           "2024-02-29T12:14:15.000000Z");
     CHECK(normalize_temporal("0001-01-01 00:30:00+01", TemporalKind::timestamptz) ==
           "0000-12-31T23:30:00.000000Z");
+    // PostgreSQL's spellings under TimeZone = 'Europe/Paris': local mean
+    // time before 1911 (an offset with seconds), and years past 9999.
+    CHECK(normalize_temporal("1900-01-01 00:09:21+00:09:21", TemporalKind::timestamptz) ==
+          "1900-01-01T00:00:00.000000Z");
+    CHECK(normalize_temporal("1900-01-01 00:00:00-00:09:21", TemporalKind::timestamptz) ==
+          "1900-01-01T00:09:21.000000Z");
+    CHECK(normalize_temporal("12345-06-07 10:09:10.5+02", TemporalKind::timestamptz) ==
+          "12345-06-07T08:09:10.500000Z");
+    CHECK(normalize_temporal("10000-01-01", TemporalKind::date) == "10000-01-01");
 }
 
 TEST_CASE("text that is not a date or time is left to the caller", "[temporal]") {
-    for (const char* text : {"", "yesterday", "2023-02-29", "2024-13-01", "2024-1-01",
-                             "2024-02-29 25:00", "2024-02-29x", "13:60", "12:00:00.1234567",
-                             "2024-02-29 10:00 +25", "2024-02-29 10:00:00 UTC"}) {
+    for (const char* text :
+         {"", "yesterday", "2023-02-29", "2024-13-01", "2024-1-01", "2024-02-29 25:00",
+          "2024-02-29x", "13:60", "12:00:00.1234567", "2024-02-29 10:00 +25",
+          "2024-02-29 10:00:00 UTC", "1234567-01-01", "123-01-01", "2024-02-29 10:00+01:00:60"}) {
         INFO(text);
         CHECK_FALSE(normalize_temporal(text, TemporalKind::timestamp).has_value());
     }
