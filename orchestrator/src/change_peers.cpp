@@ -1002,22 +1002,14 @@ nlohmann::json parse_object(const std::string& text, const std::string& table) {
     return parsed;
 }
 
-// SQLite lets a rowid table's PRIMARY KEY hold NULL (a SQLite source can
-// log such a key), and an upsert never matches NULL: the row would be
-// inserted again by every change to it.
+// A SQLite source can log a key with NULL (see null_key_error).
 void refuse_null_key(const SyncTable& table, const std::string& key) {
     if (key.find("null") == std::string::npos)  // the usual case, without parsing
         return;
     nlohmann::json columns = parse_object(key, table.target.name);
     for (const auto& [column, value] : columns.items())
         if (value.is_null())
-            throw Error(ErrorKind::invalid_input,
-                        fmt::format("a change to {} has NULL in its primary key column \"{}\"",
-                                    table.target.name, column),
-                        "ferry pairs rows by their key; SQLite allows NULL in the PRIMARY KEY "
-                        "of a rowid table, which no upsert can match.",
-                        "Give the row a key on the source (or declare the column NOT NULL); "
-                        "nothing of this batch was applied.");
+            throw null_key_error("a change to " + table.target.name, column);
 }
 
 class SqliteChangeApplier : public ChangeApplier {

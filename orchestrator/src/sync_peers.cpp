@@ -542,39 +542,34 @@ class PostgresWriter : public TableWriter {
         const auto& partial = options_.partial;
         if (direct_) {
             counts.inserted = counts.source_rows;
+        } else if (partial) {
+            // The few differing rows are merged by index lookups: left
+            // to itself the planner hashes them and scans the whole
+            // table, which costs more than the writes.
+            db_.execute("ANALYZE ferry_staging");
+            db_.execute("SET LOCAL enable_hashjoin = off");
+            db_.execute("SET LOCAL enable_mergejoin = off");
+            // Deleted first: a key that hashes differently on the two
+            // peers but is one row here (citext, a time zone's spelling)
+            // is then written back by the merge, never deleted after it.
+            if (options_.delete_missing)
+                counts.deleted = delete_keys(partial->target_only_keys);
+            else
+                counts.only_on_target = partial->target_only_keys.size();
+            counts.inserted = staged_rows_not_in_target();
+            counts.updated = merge() - counts.inserted;
         } else {
-            uint64_t written = 0;
-            uint64_t after = 0;
-            if (partial) {
-                // The few differing rows are merged by index lookups: left
-                // to itself the planner hashes them and scans the whole
-                // table, which costs more than the writes.
-                db_.execute("ANALYZE ferry_staging");
-                db_.execute("SET LOCAL enable_hashjoin = off");
-                db_.execute("SET LOCAL enable_mergejoin = off");
-                // Deleted first: a key that hashes differently on the two
-                // peers but is one row here (citext, a time zone's spelling)
-                // is then written back by the merge, never deleted after it.
-                if (options_.delete_missing)
-                    counts.deleted = delete_keys(partial->target_only_keys);
-                counts.inserted = staged_rows_not_in_target();
-                written = merge();
-            } else {
-                written = merge();
-                after = count("");
-                counts.inserted = after - before_;
-            }
+            uint64_t written = merge();
+            uint64_t after = count("");
+            counts.inserted = after - before_;
             counts.updated = written - counts.inserted;
-            if (options_.delete_missing && partial) {
-                // done before the merge
-            } else if (options_.delete_missing) {
+            if (options_.delete_missing) {
                 PgResult deleted = db_.query(fmt::format(
-                    "DELETE FROM {} t WHERE {} NOT EXISTS (SELECT 1 FROM ferry_staging s WHERE {})",
+                    "DELETE FROM {} t WHERE {} NOT EXISTS (SELECT 1 FROM ferry_staging s "
+                    "WHERE {})",
                     table_.target.name, filter_and(),
                     key_match(table_.target.key_columns, "t", "s", "=")));
                 counts.deleted = std::stoull(PQcmdTuples(deleted.raw()));
-            } else if (partial) {
-                counts.only_on_target = partial->target_only_keys.size();
             } else {
                 uint64_t kept = table_.filter ? count(filter_and() + " true") : after;
                 counts.only_on_target = kept - counts.source_rows;
@@ -926,16 +921,8 @@ class SqliteWriter : public TableWriter {
         return SqliteKeyLookup(db_, table_.target.name).delete_rows(keys);
     }
 
-    // SQLite lets a rowid table's PRIMARY KEY hold NULL, and an upsert
-    // never matches NULL: such a row would be inserted again on every run.
     Error null_key(size_t k) const {
-        return Error(ErrorKind::invalid_input,
-                     fmt::format("a row of {} has NULL in its primary key column \"{}\"",
-                                 table_.source.name, table_.target.key_columns.at(k)),
-                     "ferry pairs rows by their key; SQLite allows NULL in the PRIMARY KEY of a "
-                     "rowid table, which no upsert can match.",
-                     "Give the row a key on the source (or declare the column NOT NULL), then "
-                     "run again; this table's batch was not committed.");
+        return null_key_error("a row of " + table_.source.name, table_.target.key_columns.at(k));
     }
 
     std::string declared_type(const std::string& column) {
@@ -1195,6 +1182,15 @@ nlohmann::json filters_by_table(const std::vector<SyncTable>& tables) {
         if (table.filter)
             filters[table.target.name] = *table.filter;
     return filters;
+}
+
+Error null_key_error(const std::string& what, const std::string& column) {
+    return Error(ErrorKind::invalid_input,
+                 fmt::format("{} has NULL in its primary key column \"{}\"", what, column),
+                 "ferry pairs rows by their key; SQLite allows NULL in the PRIMARY KEY of a "
+                 "rowid table, which no upsert can match.",
+                 "Give the row a key on the source (or declare the column NOT NULL), then run "
+                 "again; nothing of this batch was written.");
 }
 
 std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,

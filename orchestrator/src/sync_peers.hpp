@@ -150,6 +150,12 @@ class SyncTarget {
 
 std::unique_ptr<SyncSource> open_sync_source(const std::string& peer);
 
+// The error for a row (`what`: "a row of t", "a change to t") with NULL in
+// its primary key `column`. SQLite lets a rowid table's PRIMARY KEY hold
+// NULL, and an upsert never matches NULL: such a row would be inserted
+// again on every run, so it is refused.
+Error null_key_error(const std::string& what, const std::string& column);
+
 // The tables of a sync: `names`, or every table the source tracks, each
 // checked on both sides (same columns and key) before anything is written,
 // with all problems reported at once; `filters` are --where options
