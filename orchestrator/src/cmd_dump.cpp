@@ -18,6 +18,7 @@
 #include "ferry/conninfo.hpp"
 #include "ferry/dump_file.hpp"
 #include "ferry/error.hpp"
+#include "later_deletes.hpp"
 #include "output.hpp"
 #include "peer_config.hpp"
 #include "progress.hpp"
@@ -206,7 +207,8 @@ class Restore {
     size_t block_of(const SyncTable& table) const;
     std::vector<std::string> types_for_target(const SyncTable& table,
                                               const dump::BlockStart& start);
-    TableReport restore_table(const SyncTable& table, nlohmann::json& position);
+    WriteOptions write_options() const;
+    TableReport restore_table(const SyncTable& table, nlohmann::json& position, bool delete_later);
     void print(const std::vector<TableReport>& reports, bool verified) const;
 
     const RestoreOptions& options_;
@@ -313,14 +315,9 @@ std::vector<std::string> Restore::types_for_target(const SyncTable& table,
     return types;
 }
 
-TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& position) {
-    progress_.step(2, 3, "restore", table.target.name);
-    size_t block = block_of(table);
-    dump::BlockStart start = reader_->open_table(block);
+// What every table's writer and the later deletions share.
+WriteOptions Restore::write_options() const {
     WriteOptions write;
-    write.checkpoint = position.dump();
-    position["tables_done"].push_back(table.target.name);
-    write.checkpoint_done = position.dump();
     const dump::Header& header = reader_->header();
     write.origin =
         header.snapshot.is_object() ? header.snapshot.value("peer", header.source) : header.source;
@@ -329,6 +326,20 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
     write.done_before = rows_done_;
     write.delete_missing = options_.delete_missing;
     write.dry_run = options_.dry_run;
+    return write;
+}
+
+TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& position,
+                                   bool delete_later) {
+    progress_.step(2, 3, "restore", table.target.name);
+    size_t block = block_of(table);
+    dump::BlockStart start = reader_->open_table(block);
+    WriteOptions write = write_options();
+    write.checkpoint = position.dump();
+    if (!delete_later)
+        position["tables_done"].push_back(table.target.name);
+    write.checkpoint_done = position.dump();
+    write.delete_later = delete_later;
     // One transaction per table on SQLite too: a damaged block rolls back
     // everything of its table.
     write.batch_rows = std::numeric_limits<uint64_t>::max();
@@ -360,11 +371,10 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
     TableReport report{table.target.name, "", writer->finish(), false, std::nullopt};
     rows_done_ += report.counts.source_rows;
     const auto& c = report.counts;
-    progress_.note(fmt::format(
-        "{}: {} rows read, {} inserted, {} updated, {} unchanged{}", table.target.name,
-        c.source_rows, c.inserted, c.updated, c.unchanged(),
-        options_.delete_missing ? fmt::format(", {} deleted", c.deleted)
-                                : fmt::format(", {} only on the target (kept)", c.only_on_target)));
+    progress_.note(fmt::format("{}: {} rows read, {} inserted, {} updated, {} unchanged{}",
+                               table.target.name, c.source_rows, c.inserted, c.updated,
+                               c.unchanged(),
+                               deletions_note(c, options_.delete_missing, delete_later)));
     return report;
 }
 
@@ -388,8 +398,13 @@ int Restore::run() {
                                    {"source", reader_->header().snapshot}};
         if (!options_.dry_run)
             target_->begin_run(job_, scope_, reader_->total_rows());
-        for (const auto& table : tables)
-            reports.push_back(restore_table(table, position));
+        LaterDeletes later(*target_, options_.delete_missing);
+        for (const auto& table : tables) {
+            bool delete_later = later.wait_for(table, reports.size());
+            reports.push_back(restore_table(table, position, delete_later));
+        }
+        later.run(position, write_options(), reports,
+                  [&](const std::string& line) { progress_.note(line); });
         if (options_.verify && !options_.dry_run)
             for (size_t i = 0; i < tables.size(); i++) {
                 progress_.step(3, 3, "verify", tables[i].target.name);

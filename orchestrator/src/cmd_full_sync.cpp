@@ -19,6 +19,7 @@
 #include "diff_peer.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
+#include "later_deletes.hpp"
 #include "output.hpp"
 #include "peer_config.hpp"
 #include "progress.hpp"
@@ -47,7 +48,8 @@ class FullSync {
     }
     void keep_changes_for_target(const std::vector<SyncTable>& tables);
     void tick(uint64_t rows_done, uint64_t bytes_done);
-    TableReport copy_table(const SyncTable& table, nlohmann::json& position);
+    WriteOptions write_options(const nlohmann::json& position);
+    TableReport copy_table(const SyncTable& table, nlohmann::json& position, bool delete_later);
     bool use_diff(const SyncTable& table) const;
     std::optional<PartialWrite> compare(const SyncTable& table, std::vector<std::string>& keys);
     bool verify(const std::vector<SyncTable>& tables, std::vector<TableReport>& reports);
@@ -163,7 +165,22 @@ std::optional<PartialWrite> FullSync::compare(const SyncTable& table,
     return PartialWrite{descent.table_a().rows(), found.only_in_b};
 }
 
-TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& position) {
+// What every table's writer and the later deletions share.
+WriteOptions FullSync::write_options(const nlohmann::json& position) {
+    WriteOptions write;
+    // The source's peer id (docs/incremental-sync.md); a run resumed from
+    // before ferry recorded it keeps the name it used then.
+    write.origin = position["source"].value("peer", source_->name());
+    write.job = job_;
+    write.scope = scope_;
+    write.done_before = rows_before_table_;
+    write.delete_missing = options_.delete_missing;
+    write.dry_run = options_.dry_run;
+    return write;
+}
+
+TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& position,
+                                 bool delete_later) {
     current_phase_ = fmt::format("transfer {}", table.target.name);
     progress_.step(2, kPhases, "transfer",
                    fmt::format("{} from {}", table.target.name, source_->name()));
@@ -173,18 +190,12 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
     if (diff)
         partial = compare(table, keys);
     table_rows_total_ = diff ? keys.size() : table.source.estimated_rows;
-    WriteOptions write;
+    WriteOptions write = write_options(position);
     write.checkpoint = position.dump();
-    position["tables_done"].push_back(table.target.name);
+    if (!delete_later)
+        position["tables_done"].push_back(table.target.name);
     write.checkpoint_done = position.dump();
-    // The source's peer id (docs/incremental-sync.md); a run resumed from
-    // before ferry recorded it keeps the name it used then.
-    write.origin = position["source"].value("peer", source_->name());
-    write.job = job_;
-    write.scope = scope_;
-    write.done_before = rows_before_table_;
-    write.delete_missing = options_.delete_missing;
-    write.dry_run = options_.dry_run;
+    write.delete_later = delete_later;
     write.batch_rows = options_.batch_rows;
     write.tick = [this](uint64_t rows, uint64_t bytes) { tick(rows, bytes); };
     write.partial = std::move(partial);
@@ -203,11 +214,10 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
     session_updated_ = {};
     tick(rows_before_table_, 0);
     const auto& c = report.counts;
-    progress_.note(fmt::format(
-        "{}: {} rows read, {} inserted, {} updated, {} unchanged{}", table.target.name,
-        c.source_rows, c.inserted, c.updated, c.unchanged(),
-        options_.delete_missing ? fmt::format(", {} deleted", c.deleted)
-                                : fmt::format(", {} only on the target (kept)", c.only_on_target)));
+    progress_.note(fmt::format("{}: {} rows read, {} inserted, {} updated, {} unchanged{}",
+                               table.target.name, c.source_rows, c.inserted, c.updated,
+                               c.unchanged(),
+                               deletions_note(c, options_.delete_missing, delete_later)));
     return report;
 }
 
@@ -285,13 +295,18 @@ int FullSync::run(FullSyncResult* result) {
                 }
             }
         }
+        LaterDeletes later(*target_, options_.delete_missing);
         for (const auto& table : tables) {
             if (done_before.count(table.target.name)) {
                 reports.push_back({table.target.name, "", {}, true, std::nullopt});
                 continue;
             }
-            reports.push_back(copy_table(table, position));
+            bool delete_later = later.wait_for(table, reports.size());
+            reports.push_back(copy_table(table, position, delete_later));
         }
+        current_phase_ = "restore: deletions";
+        later.run(position, write_options(position), reports,
+                  [&](const std::string& line) { progress_.note(line); });
         if (options_.verify && !options_.dry_run)
             verified = verify(tables, reports);
         source_->end_snapshot();

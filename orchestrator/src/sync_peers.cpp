@@ -486,6 +486,13 @@ class SqliteSource : public SyncSource {
 
 // ---- PostgreSQL target -----------------------------------------------------
 
+// Where a writer notes the keys of rows that --delete-missing deletes at
+// the end of the run (WriteOptions::delete_later): a temporary table of the
+// target's data connection.
+std::string noted_keys_table(const PeerTable& table) {
+    return "pg_temp.ferry_noted_" + table.oid;
+}
+
 class PostgresWriter : public TableWriter {
   public:
     PostgresWriter(PgConnection& db, const SyncTable& table, const WriteOptions& options)
@@ -540,6 +547,9 @@ class PostgresWriter : public TableWriter {
         TableCounts counts;
         counts.source_rows = db_.copy_in_end();
         const auto& partial = options_.partial;
+        bool later = options_.delete_missing && options_.delete_later;
+        if (later)
+            start_notes();
         if (direct_) {
             counts.inserted = counts.source_rows;
         } else if (partial) {
@@ -552,18 +562,22 @@ class PostgresWriter : public TableWriter {
             // Deleted first: a key that hashes differently on the two
             // peers but is one row here (citext, a time zone's spelling)
             // is then written back by the merge, never deleted after it.
-            if (options_.delete_missing)
-                counts.deleted = delete_keys(partial->target_only_keys);
-            else
+            if (!options_.delete_missing)
                 counts.only_on_target = partial->target_only_keys.size();
+            else if (!later)
+                counts.deleted = delete_keys(partial->target_only_keys);
             counts.inserted = staged_rows_not_in_target();
             counts.updated = merge() - counts.inserted;
+            if (later)
+                counts.deleted = note_keys(partial->target_only_keys);
         } else {
             uint64_t written = merge();
             uint64_t after = count("");
             counts.inserted = after - before_;
             counts.updated = written - counts.inserted;
-            if (options_.delete_missing) {
+            if (later) {
+                counts.deleted = note_rows_not_staged();
+            } else if (options_.delete_missing) {
                 PgResult deleted = db_.query(fmt::format(
                     "DELETE FROM {} t WHERE {} NOT EXISTS (SELECT 1 FROM ferry_staging s "
                     "WHERE {})",
@@ -616,6 +630,46 @@ class PostgresWriter : public TableWriter {
         for (const std::string& array : json_arrays(keys, kKeysPerStatement))
             deleted += std::stoull(PQcmdTuples(db_.query(sql, {array}).raw()));
         return deleted;
+    }
+
+    // --delete-missing on a referenced table: the keys of the rows to delete
+    // go to a temporary table that outlives this transaction, and
+    // PostgresTarget::delete_noted() deletes them at the end of the run.
+    void start_notes() {
+        std::string noted = noted_keys_table(table_.target);
+        db_.execute("DROP TABLE IF EXISTS " + noted);
+        db_.execute(fmt::format("CREATE TEMP TABLE {} AS SELECT {} FROM {} WITH NO DATA", noted,
+                                join_quoted(table_.target.key_columns), table_.target.name));
+    }
+
+    // Notes the target's rows that match none of the staged rows (which are
+    // written by now: a key the two peers spell differently, as citext may,
+    // is one of them here and is kept); returns how many.
+    uint64_t note_unstaged_rows(const std::string& from, const std::string& where,
+                                const std::vector<Param>& params = {}) {
+        const auto& keys = table_.target.key_columns;
+        return std::stoull(PQcmdTuples(
+            db_.query(fmt::format("INSERT INTO {} SELECT {} FROM {} t{} WHERE {} NOT EXISTS "
+                                  "(SELECT FROM ferry_staging s WHERE {})",
+                                  noted_keys_table(table_.target), join_quoted(keys, "t."),
+                                  table_.target.name, from, where, key_match(keys, "t", "s", "=")),
+                      params)
+                .raw()));
+    }
+
+    // --method dump: the rows (as filtered) that the source does not have.
+    uint64_t note_rows_not_staged() { return note_unstaged_rows("", filter_and()); }
+
+    // --method diff: the rows with these keys (JSON, as ferry.bucket_rows
+    // printed them).
+    uint64_t note_keys(const std::vector<std::string>& keys) {
+        std::string from = fmt::format(", jsonb_to_recordset($1::jsonb) AS k{}",
+                                       record_definition(db_, table_.target.oid));
+        std::string where = key_match(table_.target.key_columns, "t", "k", "=") + " AND";
+        uint64_t noted = 0;
+        for (const std::string& array : json_arrays(keys, kKeysPerStatement))
+            noted += note_unstaged_rows(from, where, {array});
+        return noted;
     }
 
     // Inserts new rows and rewrites the rows that differ; returns how many.
@@ -748,6 +802,45 @@ class PostgresTarget : public SyncTarget {
     canonical::TableDigest table_hash(const SyncTable& table) override {
         PgResult hash = data_.query(kTableHashQuery, {table.target.oid, table.filter});
         return digest_of(hash.text(0, 0), hash.text(0, 1));
+    }
+
+    bool referenced(const SyncTable& table) override {
+        return data_
+                   .query(
+                       "SELECT EXISTS (SELECT FROM pg_constraint WHERE contype = 'f' AND "
+                       "confrelid = $1::oid)",
+                       {table.target.oid})
+                   .text(0, 0) == "t";
+    }
+
+    // One statement per table: a foreign key of a table on itself is checked
+    // once all of its noted rows are gone.
+    std::vector<uint64_t> delete_noted(const std::vector<SyncTable>& tables,
+                                       const WriteOptions& options) override {
+        std::vector<uint64_t> deleted;
+        data_.execute("BEGIN");
+        try {
+            data_.execute("SELECT ferry.set_origin($1)", {options.origin});
+            for (const auto& table : tables) {
+                const PeerTable& target = table.target;
+                PgResult gone = data_.query(fmt::format(
+                    "DELETE FROM {} t USING {} n WHERE {}", target.name, noted_keys_table(target),
+                    key_match(target.key_columns, "t", "n", "=")));
+                deleted.push_back(std::stoull(PQcmdTuples(gone.raw())));
+                data_.execute("DROP TABLE " + noted_keys_table(target));
+            }
+            data_.execute("SELECT ferry.checkpoint_advance($1, $2, $3::jsonb, $4)",
+                          {options.job, options.scope, options.checkpoint_done,
+                           std::to_string(options.done_before)});
+            data_.execute("COMMIT");
+        } catch (...) {
+            try {
+                data_.execute("ROLLBACK");
+            } catch (...) {  // the connection is gone: so is the transaction
+            }
+            throw;
+        }
+        return deleted;
     }
 
   private:
@@ -1119,6 +1212,14 @@ class SqliteTarget : public SyncTarget {
         auto hash = data_.query("SELECT rows, digest FROM ferry_table_hash(?1, ?2)",
                                 {table.target.name, table.filter});
         return digest_of(*hash.at(0).at(0), *hash.at(0).at(1));
+    }
+
+    // ferry's SQLite connections leave foreign_keys off: a row is deleted
+    // with its table, whoever references it.
+    bool referenced(const SyncTable&) override { return false; }
+    std::vector<uint64_t> delete_noted(const std::vector<SyncTable>&,
+                                       const WriteOptions&) override {
+        throw Error(ErrorKind::internal, "a SQLite target has no deletions left for later");
     }
 
   private:

@@ -101,6 +101,10 @@ struct WriteOptions {
     std::string checkpoint_done;  // and once it is written
     uint64_t done_before = 0;     // rows of the run written before this table
     bool delete_missing = false;
+    // --delete-missing on a table that a foreign key references: the rows to
+    // delete are only noted (and counted), and SyncTarget::delete_noted()
+    // deletes them once every table of the run is written, children first.
+    bool delete_later = false;
     bool dry_run = false;         // roll back at the end
     uint64_t batch_rows = 50000;  // SQLite: rows per transaction
     std::optional<PartialWrite> partial;
@@ -146,6 +150,17 @@ class SyncTarget {
     virtual std::unique_ptr<TableWriter> open_writer(const SyncTable& table,
                                                      const WriteOptions& options) = 0;
     virtual canonical::TableDigest table_hash(const SyncTable& table) = 0;
+
+    // --delete-missing: whether a foreign key references `table`, so that its
+    // rows can be deleted only after the tables referencing it are written
+    // (WriteOptions::delete_later). Never on SQLite, whose foreign keys
+    // ferry's connections leave unenforced.
+    virtual bool referenced(const SyncTable& table) = 0;
+    // Deletes the rows the writers of `tables` noted, in that order (children
+    // first), and advances the run's checkpoint to options.checkpoint_done,
+    // in one transaction. Returns the rows deleted, per table.
+    virtual std::vector<uint64_t> delete_noted(const std::vector<SyncTable>& tables,
+                                               const WriteOptions& options) = 0;
 };
 
 std::unique_ptr<SyncSource> open_sync_source(const std::string& peer);

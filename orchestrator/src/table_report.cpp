@@ -1,9 +1,19 @@
 // Per-table reports of full-sync and restore (see table_report.hpp).
 #include "table_report.hpp"
 
+#include <fmt/format.h>
+
 #include "output.hpp"
 
 namespace ferry::cli {
+
+std::string deletions_note(const TableCounts& counts, bool delete_missing, bool delete_later) {
+    if (!delete_missing)
+        return fmt::format(", {} only on the target (kept)", counts.only_on_target);
+    if (delete_later)
+        return fmt::format(", {} to delete after the tables referencing it", counts.deleted);
+    return fmt::format(", {} deleted", counts.deleted);
+}
 
 nlohmann::json reports_json(const std::vector<TableReport>& reports) {
     nlohmann::json tables = nlohmann::json::array();

@@ -107,9 +107,15 @@ run "$ferry" restore "$work/new.ferry" dbname=dst --tables customers --json --qu
 expect_status 0 "--tables restores only the tables named"
 expect_equal "$(json_query "$out" "SELECT jsonb_array_length(j->'tables') FROM input")" "1" "one table"
 expect_equal "$(q dst "SELECT count(*) FROM orders WHERE id = 50001")" "1" "a row only the target has is kept"
+# A customer only the target has, with an order of its own: the order
+# (child) must go before the customer (parent), which is written first.
+q dst "INSERT INTO customers (id, name) VALUES (90001, 'only here');
+       INSERT INTO orders VALUES (90001, 90001, 'only here')" >/dev/null
 run "$ferry" restore "$work/new.ferry" dbname=dst --delete-missing --verify --json --quiet
 expect_status 0 "--delete-missing makes an exact mirror"
 expect_equal "$(q dst "SELECT count(*) FROM orders WHERE id = 50001")" "0" "the extra row is deleted"
+expect_equal "$(q dst "SELECT count(*) FROM customers WHERE id = 90001")" "0" \
+  "a parent only the target has is deleted after its child"
 same dbname=src dbname=dst && pass "the target equals the source" || fail "the target equals the source"
 
 # --- a table missing on the target

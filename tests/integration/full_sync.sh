@@ -430,4 +430,43 @@ expect_equal "$(q cidst "SELECT string_agg(k || '=' || v, ' ') FROM ci")" "abc=s
 expect_equal "$(q cidst "SELECT count(*) || ' ' || sum(n) FROM dom")" "50 1275" \
   "the domain table equals the source"
 
+# --- --delete-missing with foreign keys: a parent deleted at the source with
+# its children, a child moved to another parent before its old one was
+# deleted, and a self-referencing chain whose 11,000 deleted rows reference
+# each other (more than one statement's worth of keys): rows of referenced
+# tables are deleted after every table is written, children first
+fk_schema="CREATE EXTENSION ferry;
+  CREATE TABLE teams (id int PRIMARY KEY, name text);
+  CREATE TABLE players (id int PRIMARY KEY, team int NOT NULL REFERENCES teams, name text);
+  CREATE TABLE nodes (id int PRIMARY KEY, parent int REFERENCES nodes, v text);"
+createdb fksrc
+q fksrc "$fk_schema
+  INSERT INTO teams SELECT i, 'team ' || i FROM generate_series(1, 3) i;
+  INSERT INTO players SELECT i, 1 + i % 3, 'player ' || i FROM generate_series(1, 30) i;
+  INSERT INTO nodes SELECT i, nullif(i - 1, 0), 'node ' || i FROM generate_series(1, 12000) i" >/dev/null
+for method in dump diff; do
+  createdb "fk$method"
+  q "fk$method" "$fk_schema" >/dev/null
+  sync --from dbname=fksrc --to "dbname=fk$method" --tables teams,players,nodes
+  expect_status 0 "foreign keys: the first copy ($method)"
+done
+q fksrc "UPDATE players SET team = 2 WHERE team = 1; DELETE FROM teams WHERE id = 1;
+         DELETE FROM players WHERE team = 3; DELETE FROM teams WHERE id = 3;
+         DELETE FROM nodes WHERE id > 1000" >/dev/null
+sync --from dbname=fksrc --to dbname=fkdump --tables teams,players,nodes --delete-missing --dry-run --json
+expect_status 0 "foreign keys: a dry run"
+expect_equal "$(field "t->>'deleted'" teams),$(field "t->>'deleted'" players),$(field "t->>'deleted'" nodes)"   "2,10,11000" "it reports the rows it would delete from each table"
+expect_equal "$(q fkdump "SELECT count(*) FROM nodes")" "12000" "and deletes nothing"
+for method in dump diff; do
+  sync --from dbname=fksrc --to "dbname=fk$method" --tables teams,players,nodes \
+    --method "$method" --delete-missing --verify --json
+  expect_status 0 "--method $method --delete-missing deletes parents after their children"
+  expect_equal "$(field "t->>'deleted'" teams),$(field "t->>'deleted'" players),$(field "t->>'deleted'" nodes)" \
+    "2,10,11000" "the rows deleted per table ($method)"
+  expect_equal "$(q "fk$method" "SELECT string_agg(id::text, ',' ORDER BY id) FROM teams")" "2" \
+    "only the source's team is left ($method)"
+  expect_equal "$(q "fk$method" "SELECT position->'tables_done' FROM ferry.checkpoints WHERE job LIKE 'full-sync%'")" \
+    '["public.players", "public.nodes", "public.teams"]' "the referenced tables are done once their rows are deleted ($method)"
+done
+
 finish
