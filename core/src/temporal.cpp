@@ -82,10 +82,15 @@ int days_in_month(int year, int month) {
     return month == 2 && leap(year) ? 29 : days[month - 1];
 }
 
-bool read_date(Reader& in, Parsed& out) {
+bool read_date(Reader& in, Parsed& out, bool before_christ) {
     if (!in.digits(4, 6, out.year) || !in.accept('-') || !in.digits(2, out.month) ||
         !in.accept('-') || !in.digits(2, out.day))
         return false;
+    if (before_christ) {
+        if (out.year < 1)
+            return false;
+        out.year = 1 - out.year;  // 1 BC is year 0 of the proleptic Gregorian calendar
+    }
     if (out.month < 1 || out.month > 12 || out.day < 1 ||
         out.day > days_in_month(out.year, out.month))
         return false;
@@ -137,15 +142,24 @@ bool read_zone(Reader& in, Parsed& out) {
     return true;
 }
 
+// PostgreSQL's era suffix, " BC", ends its text of a date before year 1.
+constexpr std::string_view kBeforeChrist = " BC";
+
 std::optional<Parsed> parse(std::string_view text) {
+    bool before_christ = text.size() > kBeforeChrist.size() &&
+                         text.substr(text.size() - kBeforeChrist.size()) == kBeforeChrist;
+    if (before_christ)
+        text.remove_suffix(kBeforeChrist.size());
     Reader in(text);
     Parsed out;
-    if (read_date(in, out)) {
+    if (read_date(in, out, before_christ)) {
         if (in.at_end())
             return out;
         if (!(in.accept('T') || in.accept('t') || in.accept(' ')))
             return std::nullopt;
     }
+    if (!out.has_date && before_christ)
+        return std::nullopt;
     if (!read_time(in, out))
         return std::nullopt;
     if (!in.at_end() && !read_zone(in, out))
@@ -191,10 +205,17 @@ void to_utc(Parsed& p) {
     p.second = static_cast<int>(second_of_day % 60);
 }
 
+// Years before 1 as PostgreSQL prints them: counted back from 1 BC, with
+// era() at the very end of the text.
 std::string format_date(const Parsed& p) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", p.year, p.month, p.day);
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", p.year > 0 ? p.year : 1 - p.year, p.month,
+                  p.day);
     return buf;
+}
+
+std::string_view era(const Parsed& p) {
+    return p.year > 0 ? std::string_view() : kBeforeChrist;
 }
 
 std::string format_time(const Parsed& p) {
@@ -221,7 +242,7 @@ std::optional<std::string> normalize_temporal(std::string_view text, TemporalKin
         case TemporalKind::date:
             if (!p.has_date)
                 return std::nullopt;
-            return format_date(p);
+            return format_date(p).append(era(p));
         case TemporalKind::time:
             if (p.has_date || p.has_zone)
                 return std::nullopt;
@@ -231,12 +252,12 @@ std::optional<std::string> normalize_temporal(std::string_view text, TemporalKin
                 return std::nullopt;
             p.zone_seconds = 0;  // ignored, and 24:00 becomes the next day
             to_utc(p);
-            return format_date(p) + "T" + format_time(p);
+            return format_date(p) + "T" + format_time(p) + std::string(era(p));
         case TemporalKind::timestamptz:
             if (!p.has_date)
                 return std::nullopt;
             to_utc(p);
-            return format_date(p) + "T" + format_time(p) + "Z";
+            return format_date(p) + "T" + format_time(p) + "Z" + std::string(era(p));
     }
     return std::nullopt;
 }

@@ -28,6 +28,19 @@ std::string varlena_bytes(Datum value) {
     return std::string(varlena_view(value));
 }
 
+// YYYY-MM-DD of a year of the proleptic Gregorian calendar; a year before 1
+// is printed as PostgreSQL prints it, counted back from 1 BC (year 0), and
+// era_suffix() then ends the canonical text.
+std::string format_year_month_day(int year, int month, int day) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", year > 0 ? year : 1 - year, month, day);
+    return buf;
+}
+
+const char* era_suffix(int year) {
+    return year > 0 ? "" : " BC";
+}
+
 std::string format_date(DateADT date) {
     if (DATE_IS_NOBEGIN(date))
         return "-infinity";
@@ -35,9 +48,7 @@ std::string format_date(DateADT date) {
         return "infinity";
     int year, month, day;
     j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", year, month, day);
-    return buf;
+    return format_year_month_day(year, month, day) + era_suffix(year);
 }
 
 std::string format_time_of_day(int hour, int minute, int second, fsec_t fraction) {
@@ -59,9 +70,9 @@ std::string format_timestamp(Timestamp ts, bool utc) {
     // timestamptz comes out in UTC.
     if (timestamp2tm(ts, nullptr, &tm, &fraction, nullptr, nullptr) != 0)
         throw SqlError(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, "timestamp out of range");
-    char date[32];
-    std::snprintf(date, sizeof date, "%04d-%02d-%02dT", tm.tm_year, tm.tm_mon, tm.tm_mday);
-    return date + format_time_of_day(tm.tm_hour, tm.tm_min, tm.tm_sec, fraction) + (utc ? "Z" : "");
+    return format_year_month_day(tm.tm_year, tm.tm_mon, tm.tm_mday) + "T" +
+           format_time_of_day(tm.tm_hour, tm.tm_min, tm.tm_sec, fraction) + (utc ? "Z" : "") +
+           era_suffix(tm.tm_year);
 }
 
 std::string format_time(TimeADT time) {

@@ -35,7 +35,9 @@ INSERT INTO every_type VALUES
  (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '42', '0.30000000000000004',
   NULL, NULL, NULL),
  (6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '10000-01-01', NULL,
-  '12345-06-07 08:09:10.5', '1900-01-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL);
+  '12345-06-07 08:09:10.5', '1900-01-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL),
+ (7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '0044-03-15 BC', NULL,
+  '0001-01-01 23:59:59.5 BC', '0044-03-15 10:00:00+01 BC', NULL, NULL, NULL, NULL, NULL);
 CREATE TABLE pairs (a text, b int, v text, PRIMARY KEY (a, b));
 INSERT INTO pairs SELECT 'k' || (i % 10), i, 'value ' || i FROM generate_series(1, 500) i;
 SQL
@@ -67,7 +69,10 @@ INSERT INTO every_type VALUES
  -- years past 9999, and PostgreSQL's text for 1900 under TimeZone Europe/Paris
  -- (local mean time: an offset with seconds)
  (6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '10000-01-01', NULL,
-  '12345-06-07 08:09:10.5', '1900-01-01 00:09:21+00:09:21', NULL, NULL, NULL, NULL, NULL);
+  '12345-06-07 08:09:10.5', '1900-01-01 00:09:21+00:09:21', NULL, NULL, NULL, NULL, NULL),
+ -- years before 1, in PostgreSQL's text (the era last)
+ (7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '0044-03-15 BC', NULL,
+  '0001-01-01 23:59:59.5 BC', '0044-03-15 09:00:00Z BC', NULL, NULL, NULL, NULL, NULL);
 CREATE TABLE pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID;
 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 500)
 INSERT INTO pairs SELECT 'k' || (i % 10), i, 'value ' || i FROM s;
@@ -103,7 +108,8 @@ expect_equal "$(lite "SELECT rows || ' ' || digest FROM ferry_table_hash('pairs'
 # One changed value, of each class, makes the digests differ.
 for change in "amount = 10.51 WHERE id = 1" "label = 'hello' WHERE id = 1" "raw = x'deadbeee' WHERE id = 1" \
               "instant = '2024-02-29 13:14:15Z' WHERE id = 1" "doc = '{\"a\":\"y\",\"b\":[1,2.5]}' WHERE id = 1" \
-              "flag = NULL WHERE id = 2" "ident = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12' WHERE id = 1"; do
+              "flag = NULL WHERE id = 2" "ident = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12' WHERE id = 1" \
+              "born = '0043-03-15 BC' WHERE id = 7"; do
   cp "$db" "$work/changed.db"
   sqlite3 "$work/changed.db" "UPDATE every_type SET $change"
   expect_not_equal "$(sqlite3 -cmd ".load $build/ferry" "$work/changed.db" \

@@ -469,4 +469,30 @@ for method in dump diff; do
     '["public.players", "public.nodes", "public.teams"]' "the referenced tables are done once their rows are deleted ($method)"
 done
 
+# --- dates before year 1 as keys and values: --method diff finds the rows
+# by their keys, and both engines hash them alike (--verify)
+createdb erasrc
+createdb eradst
+for db in erasrc eradst; do
+  q "$db" "CREATE EXTENSION ferry;
+           CREATE TABLE eras (d date PRIMARY KEY, at timestamptz, v text)" >/dev/null
+done
+q erasrc "INSERT INTO eras VALUES ('0044-03-15 BC', '0044-03-15 10:00:00+01 BC', 'ides'),
+            ('0001-12-31 BC', '0001-12-31 23:30:00-01 BC', 'eve'), ('2024-02-29', now(), 'leap')" >/dev/null
+sync --from dbname=erasrc --to dbname=eradst --tables eras --verify
+expect_status 0 "dates before year 1: PG->PG, verified"
+sqlite3 "$work/eras.db" "CREATE TABLE eras (d DATE PRIMARY KEY, at TIMESTAMPTZ, v TEXT)"
+"$ferry" init "sqlite:$work/eras.db" >/dev/null
+sync --from dbname=erasrc --to "sqlite:$work/eras.db" --tables eras --verify
+expect_status 0 "dates before year 1: PG->SQLite, verified"
+q erasrc "UPDATE eras SET v = 'et tu' WHERE d = '0044-03-15 BC'; DELETE FROM eras WHERE d = '0001-12-31 BC'" >/dev/null
+sync --from dbname=erasrc --to dbname=eradst --tables eras --method diff --delete-missing --verify
+expect_status 0 "dates before year 1 as keys: --method diff --delete-missing"
+expect_equal "$(q eradst "SELECT string_agg(d || '=' || v, ' ' ORDER BY d) FROM eras")" \
+  "0044-03-15 BC=et tu 2024-02-29=leap" "the changed row is rewritten, the deleted one gone"
+sync --from "sqlite:$work/eras.db" --to dbname=eradst --tables eras --method diff --verify
+expect_status 0 "SQLite->PG by --method diff, verified"
+expect_equal "$(q eradst "SELECT string_agg(d || '=' || v, ' ' ORDER BY d) FROM eras")" \
+  "0044-03-15 BC=ides 0001-12-31 BC=eve 2024-02-29=leap" "the SQLite file's rows come back by key"
+
 finish

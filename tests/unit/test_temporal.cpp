@@ -41,7 +41,7 @@ TEST_CASE("timestamptz is the instant in UTC", "[temporal]") {
     CHECK(normalize_temporal("2024-02-29 12:14:15", TemporalKind::timestamptz) ==
           "2024-02-29T12:14:15.000000Z");
     CHECK(normalize_temporal("0001-01-01 00:30:00+01", TemporalKind::timestamptz) ==
-          "0000-12-31T23:30:00.000000Z");
+          "0001-12-31T23:30:00.000000Z BC");
     // PostgreSQL's spellings under TimeZone = 'Europe/Paris': local mean
     // time before 1911 (an offset with seconds), and years past 9999.
     CHECK(normalize_temporal("1900-01-01 00:09:21+00:09:21", TemporalKind::timestamptz) ==
@@ -51,6 +51,30 @@ TEST_CASE("timestamptz is the instant in UTC", "[temporal]") {
     CHECK(normalize_temporal("12345-06-07 10:09:10.5+02", TemporalKind::timestamptz) ==
           "12345-06-07T08:09:10.500000Z");
     CHECK(normalize_temporal("10000-01-01", TemporalKind::date) == "10000-01-01");
+}
+
+TEST_CASE("dates before year 1 keep PostgreSQL's BC suffix", "[temporal]") {
+    // As PostgreSQL prints them, and reads them back: the suffix ends the text.
+    CHECK(normalize_temporal("0044-03-15 BC", TemporalKind::date) == "0044-03-15 BC");
+    CHECK(normalize_temporal("0044-03-15 10:00:00 BC", TemporalKind::timestamp) ==
+          "0044-03-15T10:00:00.000000 BC");
+    CHECK(normalize_temporal("0044-03-15 10:00:00+02 BC", TemporalKind::timestamptz) ==
+          "0044-03-15T08:00:00.000000Z BC");
+    // Leap years count from 1 BC, year 0 of the proleptic Gregorian calendar.
+    CHECK(normalize_temporal("0001-02-29 BC", TemporalKind::date) == "0001-02-29 BC");
+    CHECK(normalize_temporal("0005-02-29 BC", TemporalKind::date) == "0005-02-29 BC");
+    CHECK_FALSE(normalize_temporal("0004-02-29 BC", TemporalKind::date).has_value());
+    // Across the turn of the era, both ways.
+    CHECK(normalize_temporal("0001-12-31 23:30:00-01 BC", TemporalKind::timestamptz) ==
+          "0001-01-01T00:30:00.000000Z");
+    CHECK(normalize_temporal("0001-01-01 23:59:59.5 BC", TemporalKind::timestamp) ==
+          "0001-01-01T23:59:59.500000 BC");
+    CHECK(normalize_temporal("0001-12-31 24:00:00 BC", TemporalKind::timestamp) ==
+          "0001-01-01T00:00:00.000000");
+    for (const char* text : {"0000-01-01 BC", "13:14 BC", "2024-01-01 bc", "2024-01-01BC", " BC"}) {
+        INFO(text);
+        CHECK_FALSE(normalize_temporal(text, TemporalKind::timestamp).has_value());
+    }
 }
 
 TEST_CASE("text that is not a date or time is left to the caller", "[temporal]") {

@@ -18,7 +18,9 @@ enum class TemporalKind { date, time, timestamp, timestamptz };
 // "13:14:15.123456", "2024-02-29T13:14:15.123456", and for timestamptz the
 // instant in UTC, "2024-02-29T12:14:15.000000Z". Accepted input: a date
 // YYYY-MM-DD, then optionally 'T' or ' ' and HH:MM[:SS[.fraction]] (up to six
-// fraction digits), then optionally a zone "Z", "+HH", "+HHMM" or "+HH:MM".
+// fraction digits), then optionally a zone "Z", "+HH", "+HHMM" or "+HH:MM",
+// and last PostgreSQL's " BC" for a year before 1, which the canonical form
+// keeps at its end too ("0044-03-15T08:00:00.000000Z BC").
 // A timestamptz without a zone is taken as UTC; a timestamp ignores a zone,
 // as PostgreSQL does; a date ignores a time of day. "infinity" and
 // "-infinity" are kept for dates and timestamps. Anything else (an invalid
