@@ -294,3 +294,53 @@ FERRY_FUNCTION(guard_partition_truncate) {
                    "DELETE the partition's rows (captured row by row), or TRUNCATE the tracked "
                    "table itself.");
 }
+
+// ddl_command_start on ALTER TABLE. DETACH PARTITION ... CONCURRENTLY commits
+// its first transaction, the partition's rows already out of the table,
+// before ddl_command_end, where ferry._ddl_guard() refuses detaching: too late,
+// and the partition stays "detach pending". Such a statement is refused here,
+// from its parse tree, before it has done anything.
+FERRY_FUNCTION(guard_detach_concurrently) {
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        throw SqlError(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED,
+                       "function \"guard_detach_concurrently\" was not called by the event "
+                       "trigger manager");
+    Node* tree = reinterpret_cast<EventTriggerData*>(fcinfo->context)->parsetree;
+    if (!tree || !IsA(tree, AlterTableStmt))
+        return PointerGetDatum(nullptr);
+    auto* statement = reinterpret_cast<AlterTableStmt*>(tree);
+    bool concurrently = false;
+    ListCell* cell;
+    foreach (cell, statement->cmds) {
+        auto* command = static_cast<AlterTableCmd*>(lfirst(cell));
+        if (command->subtype == AT_DetachPartition &&
+            reinterpret_cast<PartitionCmd*>(command->def)->concurrent)
+            concurrently = true;
+    }
+    if (!concurrently)
+        return PointerGetDatum(nullptr);
+    // A missing table is the statement's own error to report.
+    Relation parent = ferry::pg::value([&]() noexcept {
+        Oid relid = RangeVarGetRelid(statement->relation, NoLock, true);
+        return OidIsValid(relid) ? try_relation_open(relid, AccessShareLock) : nullptr;
+    });
+    if (!parent)
+        return PointerGetDatum(nullptr);
+    const TableInfo& table = table_info(parent);
+    bool tracked = table.tracked;
+    Oid root = table.tracked_root;
+    ferry::pg::call([&]() noexcept { relation_close(parent, NoLock); });
+    if (!tracked)
+        return PointerGetDatum(nullptr);
+    // Schema-qualified, as ferry._ddl_guard() names it.
+    const char* root_name = ferry::pg::value([&]() noexcept -> const char* {
+        char* name = get_rel_name(root);
+        return name ? quote_qualified_identifier(get_namespace_name(get_rel_namespace(root)), name)
+                    : "?";
+    });
+    throw SqlError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                   "cannot detach a partition concurrently from tracked table \"" +
+                       std::string(root_name) + "\"",
+                   "Its rows would leave the table without being captured as deletes.",
+                   "Delete the rows through the tracked table first, or untrack it.");
+}

@@ -64,6 +64,10 @@ CREATE TABLE m_c (id int, k text, PRIMARY KEY (id, k));
 INSERT INTO m_c VALUES (3, 'c');
 ALTER TABLE m ATTACH PARTITION m_c FOR VALUES IN ('c');
 ALTER TABLE m DETACH PARTITION m_a;
+-- DETACH ... CONCURRENTLY commits its first transaction before
+-- ddl_command_end: it is refused at ddl_command_start, and nothing is pending
+ALTER TABLE m DETACH PARTITION m_a CONCURRENTLY;
+SELECT inhrelid::regclass, inhdetachpending FROM pg_inherits WHERE inhparent = 'm'::regclass ORDER BY 1;
 DROP TABLE m_b;
 -- TRUNCATE of one partition is refused; TRUNCATE of the tracked table is captured
 TRUNCATE m_a;
@@ -76,6 +80,9 @@ TRUNCATE m_b;
 ROLLBACK;
 SELECT ferry.untrack('m');
 TRUNCATE m_a;
+-- an untracked table detaches concurrently as usual
+ALTER TABLE m DETACH PARTITION m_a CONCURRENTLY;
+SELECT count(*) AS m_a_attached FROM pg_inherits WHERE inhrelid = 'm_a'::regclass;
 
 -- DDL that would take a tracked table out of reach of capture
 CREATE TABLE solo (id int PRIMARY KEY);

@@ -20,3 +20,6 @@ SELECT ferry.register_consumer('site/b', 'site', ARRAY['b']::regclass[]);
 SELECT ferry.ack('site/b', c.cursor) FROM ferry.read_changes(NULL, 10) c ORDER BY c.position DESC LIMIT 1;
 SELECT name FROM ferry.consumers ORDER BY name;
 SELECT table_name, peer, pending_changes FROM ferry.status ORDER BY table_name::text;
+-- 0.6 -> 0.7: the guard against DETACH PARTITION ... CONCURRENTLY
+ALTER EXTENSION ferry UPDATE TO '0.7';
+SELECT evtname, evtevent, evtenabled, evttags FROM pg_event_trigger ORDER BY evtname;
