@@ -20,10 +20,12 @@ bool is_uri(std::string_view s) {
     return starts_with(s, "postgresql://") || starts_with(s, "postgres://");
 }
 
-// Keywords whose values are secrets: the password, and the passphrase of
-// the client's SSL key.
+// Keywords whose values are secrets: the password, the passphrase of the
+// client's SSL key, and libpq 18's SCRAM keys and OAuth client secret
+// (masked already, for a ferry built against a newer libpq).
 bool is_secret_keyword(std::string_view key) {
-    return key == "password" || key == "sslpassword";
+    return key == "password" || key == "sslpassword" || key == "scram_client_key" ||
+           key == "scram_server_key" || key == "oauth_client_secret";
 }
 
 int hex_digit(char c) {

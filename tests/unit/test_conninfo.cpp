@@ -49,6 +49,11 @@ TEST_CASE("passwords are masked wherever libpq would find them", "[conninfo]") {
           "host=h sslpassword=******** dbname=d");
     CHECK(redact("postgresql://h/d?sslpassword=KeyPassphrase9") ==
           "postgresql://h/d?sslpassword=********");
+    // libpq 18's other secrets.
+    CHECK(redact("host=h scram_client_key=c2NyYW0= scram_server_key=c2VydmVy dbname=d") ==
+          "host=h scram_client_key=******** scram_server_key=******** dbname=d");
+    CHECK(redact("postgresql://h/d?oauth_client_id=app&oauth_client_secret=Sh0wNoOne") ==
+          "postgresql://h/d?oauth_client_id=app&oauth_client_secret=********");
 }
 
 TEST_CASE("peers are classified by engine", "[conninfo]") {
