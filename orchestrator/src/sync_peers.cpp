@@ -674,29 +674,34 @@ class PostgresWriter : public TableWriter {
 
     // Inserts new rows and rewrites the rows that differ; returns how many.
     uint64_t merge() {
-        // Types without an equality operator (json, xml, point, and arrays of
-        // them) are compared by their text.
+        // A row differs where its hash would (docs/hashing.md). Types hashed
+        // by value compare with `=`; the others are hashed by their text,
+        // and compare by it too: '1 day' = '24 hours' as intervals, 'ABC' =
+        // 'abc' as citext, {1.0} = {1.00} as numeric[], yet each pair hashes
+        // apart, and a target kept on `=` would never match its source.
+        // (json, xml and point have no `=` at all.)
         PgResult comparable = db_.query(R"(
-SELECT a.attname, EXISTS (SELECT 1 FROM pg_operator o
-                          WHERE o.oprname = '=' AND o.oprleft = e.cmp AND o.oprright = e.cmp)
+SELECT a.attname, b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype,
+                             'numeric'::regtype, 'float4'::regtype, 'float8'::regtype,
+                             'bool'::regtype, 'text'::regtype, 'varchar'::regtype, 'name'::regtype,
+                             'bpchar'::regtype, '"char"'::regtype, 'date'::regtype, 'time'::regtype,
+                             'timestamp'::regtype, 'timestamptz'::regtype, 'jsonb'::regtype,
+                             'uuid'::regtype, 'bytea'::regtype)
 FROM pg_attribute a
 CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END AS base
                     FROM pg_type t WHERE t.oid = a.atttypid) b
-CROSS JOIN LATERAL (SELECT CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem
-                                ELSE t.oid END AS cmp
-                    FROM pg_type t WHERE t.oid = b.base) e
 WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped)",
                                         {table_.target.oid});
-        std::map<std::string, bool> has_equality;
+        std::map<std::string, bool> by_value;
         for (int r = 0; r < comparable.rows(); r++)
-            has_equality[comparable.text(r, 0)] = comparable.text(r, 1) == "t";
+            by_value[comparable.text(r, 0)] = comparable.text(r, 1) == "t";
         const auto& keys = table_.target.key_columns;
         std::string differs, set;
         for (const auto& name : names_) {
             if (std::find(keys.begin(), keys.end(), name) != keys.end())
                 continue;
             std::string q = quote_identifier(name);
-            std::string cast = has_equality[name] ? "" : "::text";
+            std::string cast = by_value[name] ? "" : "::text";
             differs += fmt::format("{}t.{}{} IS DISTINCT FROM s.{}{}",
                                    differs.empty() ? "" : " OR ", q, cast, q, cast);
             set += fmt::format("{}{} = s.{}", set.empty() ? "" : ", ", q, q);
@@ -895,7 +900,8 @@ class SqliteWriter : public TableWriter {
             if (std::find(keys.begin(), keys.end(), names[i]) != keys.end())
                 continue;
             std::string q = quote_identifier(names[i]);
-            differs_old += (differs_old.empty() ? "" : ", ") + target + "." + q;
+            // BINARY: a NOCASE column's 'ABC' and 'abc' hash apart, so they differ.
+            differs_old += (differs_old.empty() ? "" : ", ") + target + "." + q + " COLLATE BINARY";
             differs_new += (differs_new.empty() ? "" : ", ") + std::string("excluded.") + q;
             set += fmt::format("{}{} = excluded.{}", set.empty() ? "" : ", ", q, q);
         }

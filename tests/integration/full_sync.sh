@@ -495,4 +495,30 @@ expect_status 0 "SQLite->PG by --method diff, verified"
 expect_equal "$(q eradst "SELECT string_agg(d || '=' || v, ' ' ORDER BY d) FROM eras")" \
   "0044-03-15 BC=ides 0001-12-31 BC=eve 2024-02-29=leap" "the SQLite file's rows come back by key"
 
+# --- values equal by `=` but spelled differently (citext case, an interval's
+# units, a numeric array's scale, a NOCASE column in SQLite) hash apart, so a
+# full sync rewrites them: the target converges and verifies
+for db in cisrc cidst; do
+  q "$db" "CREATE TABLE spelled (id int PRIMARY KEY, name citext, span interval, amounts numeric[])" >/dev/null
+done
+q cisrc "INSERT INTO spelled VALUES (1, 'abc', '1 day', '{1.0}'), (2, 'same', '1 hour', '{2}')" >/dev/null
+q cidst "INSERT INTO spelled VALUES (1, 'ABC', '24 hours', '{1.00}'), (2, 'same', '1 hour', '{2}')" >/dev/null
+for method in dump diff; do
+  sync --from dbname=cisrc --to dbname=cidst --tables spelled --method "$method" --verify --json
+  expect_status 0 "values equal by = but spelled differently converge (--method $method)"
+done
+expect_equal "$(q cidst "SELECT name || ' ' || span || ' ' || amounts::text FROM spelled WHERE id = 1")" \
+  "abc 1 day {1.0}" "the target holds the source's spelling"
+sync --from dbname=cisrc --to dbname=cidst --tables spelled --json
+expect_equal "$(field "t->>'updated'" spelled)" "0" "and the next run writes nothing"
+for f in nocase-src nocase-dst; do
+  sqlite3 "$work/$f.db" "CREATE TABLE n (id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE)"
+  "$ferry" init "sqlite:$work/$f.db" >/dev/null
+done
+sqlite3 "$work/nocase-src.db" "INSERT INTO n VALUES (1, 'abc')"
+sqlite3 "$work/nocase-dst.db" "INSERT INTO n VALUES (1, 'ABC')"
+sync --from "sqlite:$work/nocase-src.db" --to "sqlite:$work/nocase-dst.db" --tables n --verify
+expect_status 0 "a NOCASE column spelled differently converges in SQLite"
+expect_equal "$(sqlite3 "$work/nocase-dst.db" "SELECT name FROM n")" "abc" "with the source's spelling"
+
 finish
