@@ -208,7 +208,8 @@ class Restore {
     std::vector<std::string> types_for_target(const SyncTable& table,
                                               const dump::BlockStart& start);
     WriteOptions write_options() const;
-    TableReport restore_table(const SyncTable& table, nlohmann::json& position, bool delete_later);
+    TableReport restore_table(const SyncTable& table, nlohmann::json& position,
+                              LaterDeletes::Waiting waiting);
     void print(const std::vector<TableReport>& reports, bool verified) const;
 
     const RestoreOptions& options_;
@@ -330,16 +331,16 @@ WriteOptions Restore::write_options() const {
 }
 
 TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& position,
-                                   bool delete_later) {
+                                   LaterDeletes::Waiting waiting) {
     progress_.step(2, 3, "restore", table.target.name);
     size_t block = block_of(table);
     dump::BlockStart start = reader_->open_table(block);
     WriteOptions write = write_options();
     write.checkpoint = position.dump();
-    if (!delete_later)
+    if (!waiting.done)
         position["tables_done"].push_back(table.target.name);
     write.checkpoint_done = position.dump();
-    write.delete_later = delete_later;
+    write.delete_later = waiting.deletes;
     // One transaction per table on SQLite too: a damaged block rolls back
     // everything of its table.
     write.batch_rows = std::numeric_limits<uint64_t>::max();
@@ -374,7 +375,7 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
     progress_.note(fmt::format("{}: {} rows read, {} inserted, {} updated, {} unchanged{}",
                                table.target.name, c.source_rows, c.inserted, c.updated,
                                c.unchanged(),
-                               deletions_note(c, options_.delete_missing, delete_later)));
+                               deletions_note(c, options_.delete_missing, waiting.deletes)));
     return report;
 }
 
@@ -400,10 +401,15 @@ int Restore::run() {
             target_->begin_run(job_, scope_, reader_->total_rows());
         LaterDeletes later(*target_, options_.delete_missing);
         for (const auto& table : tables) {
-            bool delete_later = later.wait_for(table, reports.size());
-            reports.push_back(restore_table(table, position, delete_later));
+            LaterDeletes::Waiting waiting = later.wait_for(table, reports.size());
+            reports.push_back(restore_table(table, position, waiting));
         }
-        later.run(position, write_options(), reports,
+        WriteOptions deletions = write_options();
+        deletions.tick = [this](uint64_t, uint64_t) {
+            if (leases_)
+                leases_->keep();
+        };
+        later.run(position, deletions, reports,
                   [&](const std::string& line) { progress_.note(line); });
         if (options_.verify && !options_.dry_run)
             for (size_t i = 0; i < tables.size(); i++) {

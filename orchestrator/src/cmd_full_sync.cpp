@@ -49,7 +49,8 @@ class FullSync {
     void keep_changes_for_target(const std::vector<SyncTable>& tables);
     void tick(uint64_t rows_done, uint64_t bytes_done);
     WriteOptions write_options(const nlohmann::json& position);
-    TableReport copy_table(const SyncTable& table, nlohmann::json& position, bool delete_later);
+    TableReport copy_table(const SyncTable& table, nlohmann::json& position,
+                           LaterDeletes::Waiting waiting);
     bool use_diff(const SyncTable& table) const;
     std::optional<PartialWrite> compare(const SyncTable& table, std::vector<std::string>& keys);
     bool verify(const std::vector<SyncTable>& tables, std::vector<TableReport>& reports);
@@ -180,7 +181,7 @@ WriteOptions FullSync::write_options(const nlohmann::json& position) {
 }
 
 TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& position,
-                                 bool delete_later) {
+                                 LaterDeletes::Waiting waiting) {
     current_phase_ = fmt::format("transfer {}", table.target.name);
     progress_.step(2, kPhases, "transfer",
                    fmt::format("{} from {}", table.target.name, source_->name()));
@@ -192,10 +193,10 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
     table_rows_total_ = diff ? keys.size() : table.source.estimated_rows;
     WriteOptions write = write_options(position);
     write.checkpoint = position.dump();
-    if (!delete_later)
+    if (!waiting.done)
         position["tables_done"].push_back(table.target.name);
     write.checkpoint_done = position.dump();
-    write.delete_later = delete_later;
+    write.delete_later = waiting.deletes;
     write.batch_rows = options_.batch_rows;
     write.tick = [this](uint64_t rows, uint64_t bytes) { tick(rows, bytes); };
     write.partial = std::move(partial);
@@ -217,7 +218,7 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
     progress_.note(fmt::format("{}: {} rows read, {} inserted, {} updated, {} unchanged{}",
                                table.target.name, c.source_rows, c.inserted, c.updated,
                                c.unchanged(),
-                               deletions_note(c, options_.delete_missing, delete_later)));
+                               deletions_note(c, options_.delete_missing, waiting.deletes)));
     return report;
 }
 
@@ -301,11 +302,13 @@ int FullSync::run(FullSyncResult* result) {
                 reports.push_back({table.target.name, "", {}, true, std::nullopt});
                 continue;
             }
-            bool delete_later = later.wait_for(table, reports.size());
-            reports.push_back(copy_table(table, position, delete_later));
+            LaterDeletes::Waiting waiting = later.wait_for(table, reports.size());
+            reports.push_back(copy_table(table, position, waiting));
         }
-        current_phase_ = "restore: deletions";
-        later.run(position, write_options(position), reports,
+        current_phase_ = "restore deletions";
+        WriteOptions deletions = write_options(position);
+        deletions.tick = [this](uint64_t rows, uint64_t bytes) { tick(rows, bytes); };
+        later.run(position, deletions, reports,
                   [&](const std::string& line) { progress_.note(line); });
         if (options_.verify && !options_.dry_run)
             verified = verify(tables, reports);

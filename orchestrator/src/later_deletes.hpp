@@ -3,8 +3,10 @@
 // longer has can go only once no row references it. So the rows to delete
 // from a table that a foreign key references are noted when the table is
 // written, and deleted after the last table, children first, in one
-// transaction with the run's checkpoint. Such a table counts as done only
-// then: a run resumed before that writes it again.
+// transaction with the run's checkpoint. Every table on either side of a
+// foreign key counts as done only then: a run resumed before that writes
+// them all again, from one snapshot, so that the rows it deletes and the
+// rows that reference them agree.
 #pragma once
 
 #include <cstddef>
@@ -23,13 +25,17 @@ class LaterDeletes {
     LaterDeletes(SyncTarget& target, bool delete_missing)
         : target_(target), delete_missing_(delete_missing) {}
 
-    // Before writing `table`, whose report will be reports[report]: whether
-    // its deletions wait (then WriteOptions::delete_later, and the table is
-    // left out of the checkpoint's tables_done).
-    bool wait_for(const SyncTable& table, size_t report);
+    // What waits for the end of the run, for one table.
+    struct Waiting {
+        bool deletes = false;  // WriteOptions::delete_later
+        bool done = false;     // left out of the checkpoint's tables_done
+    };
 
-    // After the last table: deletes the noted rows, adds their tables to
-    // position["tables_done"], and puts the rows deleted in `reports`.
+    // Before writing `table`, whose report will be reports[report].
+    Waiting wait_for(const SyncTable& table, size_t report);
+
+    // After the last table: deletes the noted rows, adds the waiting tables
+    // to position["tables_done"], and puts the rows deleted in `reports`.
     // `options` carries the checkpoint's job and scope, the origin and the
     // rows done; a dry run deletes nothing (its notes were rolled back).
     // `note` gets a line per table for the progress output.
@@ -39,8 +45,9 @@ class LaterDeletes {
   private:
     SyncTarget& target_;
     bool delete_missing_;
-    std::vector<SyncTable> tables_;  // parents first
-    std::vector<size_t> reports_;
+    std::vector<SyncTable> deleting_;  // parents first
+    std::vector<size_t> reports_;      // of deleting_
+    std::vector<std::string> done_later_;
 };
 
 }  // namespace ferry::cli

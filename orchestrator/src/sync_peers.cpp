@@ -679,31 +679,36 @@ class PostgresWriter : public TableWriter {
         // and compare by it too: '1 day' = '24 hours' as intervals, 'ABC' =
         // 'abc' as citext, {1.0} = {1.00} as numeric[], yet each pair hashes
         // apart, and a target kept on `=` would never match its source.
-        // (json, xml and point have no `=` at all.)
+        // (json, xml and point have no `=` at all.) Text compares under "C":
+        // a case-insensitive collation's `=` would hide a difference too.
         PgResult comparable = db_.query(R"(
-SELECT a.attname, b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype,
-                             'numeric'::regtype, 'float4'::regtype, 'float8'::regtype,
-                             'bool'::regtype, 'text'::regtype, 'varchar'::regtype, 'name'::regtype,
-                             'bpchar'::regtype, '"char"'::regtype, 'date'::regtype, 'time'::regtype,
-                             'timestamp'::regtype, 'timestamptz'::regtype, 'jsonb'::regtype,
-                             'uuid'::regtype, 'bytea'::regtype)
+SELECT a.attname,
+       CASE WHEN b.base NOT IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype,
+                                'numeric'::regtype, 'float4'::regtype, 'float8'::regtype,
+                                'bool'::regtype, 'text'::regtype, 'varchar'::regtype,
+                                'name'::regtype, 'bpchar'::regtype, '"char"'::regtype,
+                                'date'::regtype, 'time'::regtype, 'timestamp'::regtype,
+                                'timestamptz'::regtype, 'jsonb'::regtype, 'uuid'::regtype,
+                                'bytea'::regtype) THEN '::text'
+            WHEN a.attcollation <> 0 THEN ' COLLATE "C"'
+            ELSE '' END
 FROM pg_attribute a
 CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END AS base
                     FROM pg_type t WHERE t.oid = a.atttypid) b
 WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped)",
                                         {table_.target.oid});
-        std::map<std::string, bool> by_value;
+        std::map<std::string, std::string> compared_as;  // a cast or a collation
         for (int r = 0; r < comparable.rows(); r++)
-            by_value[comparable.text(r, 0)] = comparable.text(r, 1) == "t";
+            compared_as[comparable.text(r, 0)] = comparable.text(r, 1);
         const auto& keys = table_.target.key_columns;
         std::string differs, set;
         for (const auto& name : names_) {
             if (std::find(keys.begin(), keys.end(), name) != keys.end())
                 continue;
             std::string q = quote_identifier(name);
-            std::string cast = by_value[name] ? "" : "::text";
+            const std::string& as = compared_as[name];
             differs += fmt::format("{}t.{}{} IS DISTINCT FROM s.{}{}",
-                                   differs.empty() ? "" : " OR ", q, cast, q, cast);
+                                   differs.empty() ? "" : " OR ", q, as, q, as);
             set += fmt::format("{}{} = s.{}", set.empty() ? "" : ", ", q, q);
         }
         std::string matched =
@@ -809,30 +814,39 @@ class PostgresTarget : public SyncTarget {
         return digest_of(hash.text(0, 0), hash.text(0, 1));
     }
 
-    bool referenced(const SyncTable& table) override {
-        return data_
-                   .query(
-                       "SELECT EXISTS (SELECT FROM pg_constraint WHERE contype = 'f' AND "
-                       "confrelid = $1::oid)",
-                       {table.target.oid})
-                   .text(0, 0) == "t";
+    ForeignKeys foreign_keys(const SyncTable& table) override {
+        PgResult keys = data_.query(
+            "SELECT EXISTS (SELECT FROM pg_constraint WHERE contype = 'f' AND confrelid = "
+            "$1::oid), "
+            "EXISTS (SELECT FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::oid AND "
+            "confrelid <> $1::oid)",
+            {table.target.oid});
+        return {keys.text(0, 0) == "t", keys.text(0, 1) == "t"};
     }
 
-    // One statement per table: a foreign key of a table on itself is checked
-    // once all of its noted rows are gone.
     std::vector<uint64_t> delete_noted(const std::vector<SyncTable>& tables,
                                        const WriteOptions& options) override {
         std::vector<uint64_t> deleted;
         data_.execute("BEGIN");
         try {
             data_.execute("SELECT ferry.set_origin($1)", {options.origin});
+            // Writers wait, as while each table was written; keys that may
+            // be checked at commit (two tables referencing each other) are.
+            for (const auto& table : tables)
+                data_.execute("LOCK TABLE " + table.target.name + " IN SHARE ROW EXCLUSIVE MODE");
+            data_.execute("SET CONSTRAINTS ALL DEFERRED");
+            // One statement per table: a foreign key of a table on itself is
+            // checked once all of its noted rows are gone.
             for (const auto& table : tables) {
+                refuse_cascades(table);
                 const PeerTable& target = table.target;
                 PgResult gone = data_.query(fmt::format(
                     "DELETE FROM {} t USING {} n WHERE {}", target.name, noted_keys_table(target),
                     key_match(target.key_columns, "t", "n", "=")));
                 deleted.push_back(std::stoull(PQcmdTuples(gone.raw())));
                 data_.execute("DROP TABLE " + noted_keys_table(target));
+                if (options.tick)
+                    options.tick(options.done_before, 0);
             }
             data_.execute("SELECT ferry.checkpoint_advance($1, $2, $3::jsonb, $4)",
                           {options.job, options.scope, options.checkpoint_done,
@@ -849,6 +863,51 @@ class PostgresTarget : public SyncTarget {
     }
 
   private:
+    // A noted row that a row not being deleted still references through an
+    // ON DELETE CASCADE or SET NULL / SET DEFAULT key: deleting it would
+    // delete or change that row, which the run has just written (a --where
+    // condition on the parent that leaves out rows its children use, or a
+    // source without the key). Refused, naming the key.
+    void refuse_cascades(const SyncTable& table) {
+        PgResult keys = data_.query(R"(
+SELECT c.conrelid::regclass::text, c.conname, c.conrelid = c.confrelid,
+       CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,
+       (SELECT string_agg(format('c.%I = p.%I', ca.attname, pa.attname), ' AND ' ORDER BY k.i)
+        FROM unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child_column, parent_column, i)
+        JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_column
+        JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_column)
+FROM pg_constraint c
+WHERE c.contype = 'f' AND c.confrelid = $1::oid AND c.conparentid = 0
+  AND c.confdeltype IN ('c', 'n', 'd'))",
+                                    {table.target.oid});
+        const PeerTable& parent = table.target;
+        std::string noted = noted_keys_table(parent);
+        for (int r = 0; r < keys.rows(); r++) {
+            // Rows of the table itself that are noted go with their parents.
+            std::string unless_noted =
+                keys.text(r, 2) == "t"
+                    ? fmt::format(" WHERE NOT EXISTS (SELECT FROM {} m WHERE {})", noted,
+                                  key_match(parent.key_columns, "c", "m", "="))
+                    : "";
+            PgResult hit = data_.query(
+                fmt::format("SELECT EXISTS (SELECT FROM {} c JOIN {} p ON {} JOIN {} n ON {}{})",
+                            keys.text(r, 0), parent.name, keys.text(r, 4), noted,
+                            key_match(parent.key_columns, "p", "n", "="), unless_noted));
+            if (hit.text(0, 0) == "t")
+                throw Error(
+                    ErrorKind::conflict,
+                    fmt::format("--delete-missing would delete rows of {} that rows of {} still "
+                                "reference through foreign key {} (ON DELETE {})",
+                                parent.name, keys.text(r, 0), quote_identifier(keys.text(r, 1)),
+                                keys.text(r, 3)),
+                    "The deletion would change rows the run has just written. Nothing was "
+                    "deleted; the rows written are kept.",
+                    "A --where condition on the parent table leaves out rows its children "
+                    "reference: filter the child table the same way, or run without "
+                    "--delete-missing.");
+        }
+    }
+
     PgConnection data_;
     PgConnection state_;
 };
@@ -1222,7 +1281,7 @@ class SqliteTarget : public SyncTarget {
 
     // ferry's SQLite connections leave foreign_keys off: a row is deleted
     // with its table, whoever references it.
-    bool referenced(const SyncTable&) override { return false; }
+    ForeignKeys foreign_keys(const SyncTable&) override { return {}; }
     std::vector<uint64_t> delete_noted(const std::vector<SyncTable>&,
                                        const WriteOptions&) override {
         throw Error(ErrorKind::internal, "a SQLite target has no deletions left for later");

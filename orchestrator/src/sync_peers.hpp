@@ -151,14 +151,21 @@ class SyncTarget {
                                                      const WriteOptions& options) = 0;
     virtual canonical::TableDigest table_hash(const SyncTable& table) = 0;
 
-    // --delete-missing: whether a foreign key references `table`, so that its
-    // rows can be deleted only after the tables referencing it are written
-    // (WriteOptions::delete_later). Never on SQLite, whose foreign keys
-    // ferry's connections leave unenforced.
-    virtual bool referenced(const SyncTable& table) = 0;
-    // Deletes the rows the writers of `tables` noted, in that order (children
-    // first), and advances the run's checkpoint to options.checkpoint_done,
-    // in one transaction. Returns the rows deleted, per table.
+    // --delete-missing across foreign keys (later_deletes.hpp): whether a
+    // foreign key references `table` (its own, or another table's), and
+    // whether `table` has one to another table. Neither on SQLite, whose
+    // foreign keys ferry's connections leave unenforced.
+    struct ForeignKeys {
+        bool referenced = false;
+        bool references_other = false;
+    };
+    virtual ForeignKeys foreign_keys(const SyncTable& table) = 0;
+    // Deletes the rows the writers of `tables` noted (WriteOptions::
+    // delete_later), in that order (children first), and advances the run's
+    // checkpoint to options.checkpoint_done, in one transaction. Refuses to
+    // delete a row that a row outside the deletions still references through
+    // an ON DELETE CASCADE or SET NULL / SET DEFAULT key, which would change
+    // rows the run has just written. Returns the rows deleted, per table.
     virtual std::vector<uint64_t> delete_noted(const std::vector<SyncTable>& tables,
                                                const WriteOptions& options) = 0;
 };

@@ -466,7 +466,7 @@ for method in dump diff; do
   expect_equal "$(q "fk$method" "SELECT string_agg(id::text, ',' ORDER BY id) FROM teams")" "2" \
     "only the source's team is left ($method)"
   expect_equal "$(q "fk$method" "SELECT position->'tables_done' FROM ferry.checkpoints WHERE job LIKE 'full-sync%'")" \
-    '["public.players", "public.nodes", "public.teams"]' "the referenced tables are done once their rows are deleted ($method)"
+    '["public.teams", "public.players", "public.nodes"]' "the tables on either side of a key are done once the rows are deleted ($method)"
 done
 
 # --- dates before year 1 as keys and values: --method diff finds the rows
@@ -495,20 +495,59 @@ expect_status 0 "SQLite->PG by --method diff, verified"
 expect_equal "$(q eradst "SELECT string_agg(d || '=' || v, ' ' ORDER BY d) FROM eras")" \
   "0044-03-15 BC=ides 0001-12-31 BC=eve 2024-02-29=leap" "the SQLite file's rows come back by key"
 
+# A run whose deletions fail (a table outside the run references a row to
+# delete) deletes nothing and marks none of those tables done, so that the
+# next run writes them all again from one snapshot
+q fksrc "INSERT INTO teams VALUES (7, 'seven'); INSERT INTO players VALUES (70, 7, 'p70')" >/dev/null
+sync --from dbname=fksrc --to dbname=fkdump --tables teams,players,nodes
+q fkdump "CREATE TABLE fans (id int PRIMARY KEY, team int REFERENCES teams); INSERT INTO fans VALUES (1, 7)" >/dev/null
+q fksrc "DELETE FROM players WHERE team = 7; DELETE FROM teams WHERE id = 7" >/dev/null
+sync --from dbname=fksrc --to dbname=fkdump --tables teams,players,nodes --delete-missing
+expect_status 1 "a row referenced from outside the run stops the deletions"
+expect_contains "$err" 'fans_team_fkey' "the error names the key"
+expect_equal "$(q fkdump "SELECT count(*) FROM teams WHERE id = 7")" "1" "the team's deletion rolled back"
+expect_equal "$(q fkdump "SELECT position->'tables_done' FROM ferry.checkpoints WHERE job LIKE 'full-sync%'")" \
+  '[]' "and no table on either side of a key is marked done"
+q fkdump "DELETE FROM fans" >/dev/null
+sync --from dbname=fksrc --to dbname=fkdump --tables teams,players,nodes --delete-missing --verify
+expect_status 0 "the next run writes them again and deletes"
+
+# ON DELETE CASCADE: a --where on the parent that leaves out a row its
+# children still use must not delete those children, which the run wrote
+createdb cascsrc
+createdb cascdst
+for db in cascsrc cascdst; do
+  q "$db" "CREATE EXTENSION ferry;
+           CREATE TABLE users (id int PRIMARY KEY, demo boolean NOT NULL DEFAULT false);
+           CREATE TABLE notes (id int PRIMARY KEY, user_id int REFERENCES users ON DELETE CASCADE)" >/dev/null
+done
+q cascsrc "INSERT INTO users VALUES (1, false), (2, false); INSERT INTO notes VALUES (10, 1), (20, 2)" >/dev/null
+sync --from dbname=cascsrc --to dbname=cascdst --tables users,notes
+q cascsrc "UPDATE users SET demo = true WHERE id = 2" >/dev/null
+sync --from dbname=cascsrc --to dbname=cascdst --tables users,notes --where 'users:NOT demo' --delete-missing
+expect_status 1 "a deletion that would cascade into rows just written is refused"
+expect_contains "$err" 'ON DELETE CASCADE' "the error says why"
+expect_equal "$(q cascdst "SELECT string_agg(id::text, ',' ORDER BY id) FROM notes")" "10,20" \
+  "the child rows are still there"
+
 # --- values equal by `=` but spelled differently (citext case, an interval's
 # units, a numeric array's scale, a NOCASE column in SQLite) hash apart, so a
 # full sync rewrites them: the target converges and verifies
 for db in cisrc cidst; do
-  q "$db" "CREATE TABLE spelled (id int PRIMARY KEY, name citext, span interval, amounts numeric[])" >/dev/null
+  q "$db" "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+           CREATE TABLE spelled (id int PRIMARY KEY, name citext, span interval, amounts numeric[],
+                                 label text COLLATE nocase)" >/dev/null
 done
-q cisrc "INSERT INTO spelled VALUES (1, 'abc', '1 day', '{1.0}'), (2, 'same', '1 hour', '{2}')" >/dev/null
-q cidst "INSERT INTO spelled VALUES (1, 'ABC', '24 hours', '{1.00}'), (2, 'same', '1 hour', '{2}')" >/dev/null
+q cisrc "INSERT INTO spelled VALUES (1, 'abc', '1 day', '{1.0}', 'x'), (2, 'same', '1 hour', '{2}', 'Label')" >/dev/null
+q cidst "INSERT INTO spelled VALUES (1, 'ABC', '24 hours', '{1.00}', 'x'), (2, 'same', '1 hour', '{2}', 'LABEL')" >/dev/null
 for method in dump diff; do
   sync --from dbname=cisrc --to dbname=cidst --tables spelled --method "$method" --verify --json
   expect_status 0 "values equal by = but spelled differently converge (--method $method)"
 done
 expect_equal "$(q cidst "SELECT name || ' ' || span || ' ' || amounts::text FROM spelled WHERE id = 1")" \
   "abc 1 day {1.0}" "the target holds the source's spelling"
+expect_equal "$(q cidst "SELECT label FROM spelled WHERE id = 2")" "Label" \
+  "a case-insensitive collation's column too"
 sync --from dbname=cisrc --to dbname=cidst --tables spelled --json
 expect_equal "$(field "t->>'updated'" spelled)" "0" "and the next run writes nothing"
 for f in nocase-src nocase-dst; do
