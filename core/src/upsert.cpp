@@ -975,6 +975,12 @@ const UpsertConverter::Table& UpsertConverter::table(const TableName& name, size
         table.by_name.emplace(column, i);
         table.by_folded_name.emplace(fold(column), i);
     }
+    table.by_text.assign(found->columns.size(), false);
+    for (const std::string& column : found->compared_by_text) {
+        auto position = table.by_name.find(column);
+        if (position != table.by_name.end())
+            table.by_text[position->second] = true;
+    }
     table.is_key.assign(found->columns.size(), false);
     for (const std::string& key_column : found->key_columns) {
         auto position = table.by_name.find(key_column);
@@ -1102,8 +1108,8 @@ void append_insert_head(std::string& out, const std::string& table,
 // ON CONFLICT ... DO UPDATE SET ... WHERE the row differs, or DO NOTHING when
 // the INSERT writes key columns only.
 void append_conflict_clause(std::string& out, const std::vector<std::string>& quoted_columns,
-                            const std::vector<size_t>& keys, const InsertPlan& plan,
-                            const std::string& qualifier, Dialect target) {
+                            const std::vector<bool>& by_text, const std::vector<size_t>& keys,
+                            const InsertPlan& plan, const std::string& qualifier, Dialect target) {
     out += " ON CONFLICT (";
     for (size_t i = 0; i < keys.size(); i++)
         out += (i ? ", " : "") + quoted_columns[keys[i]];
@@ -1123,8 +1129,9 @@ void append_conflict_clause(std::string& out, const std::vector<std::string>& qu
         std::string existing = "(", incoming = "(";
         for (size_t i = 0; i < plan.updated.size(); i++) {
             const std::string& column = quoted_columns[plan.updated[i]];
-            existing += (i ? ", " : "") + qualifier + "." + column;
-            incoming += (i ? ", " : "") + excluded + column;
+            const char* as = by_text[plan.updated[i]] ? "::text" : "";
+            existing += (i ? ", " : "") + qualifier + "." + column + as;
+            incoming += (i ? ", " : "") + excluded + column + as;
         }
         out += existing + ") IS DISTINCT FROM " + incoming + ");";
         return;
@@ -1183,7 +1190,8 @@ uint64_t convert_rows(Tokens& tokens, const ValueReader& reader, const detail::T
         append_row(out, row, rows == 0);
         rows++;
     } while (tokens.take_if(","));
-    append_conflict_clause(out, table.quoted_columns, table.keys, plan, table.qualifier, target);
+    append_conflict_clause(out, table.quoted_columns, table.by_text, table.keys, plan,
+                           table.qualifier, target);
     return rows;
 }
 

@@ -30,6 +30,29 @@ void invalidate(Datum, Oid relid) {
     }
 }
 
+// Whether root is a row of ferry.tracked_tables, as the current statement
+// sees it. PostgreSQL calls only.
+bool is_tracked(Oid root) noexcept {
+    Oid schema = get_namespace_oid("ferry", true);
+    Oid tracked_tables =
+        OidIsValid(schema) ? get_relname_relid("tracked_tables", schema) : InvalidOid;
+    Oid tracked_pkey =
+        OidIsValid(schema) ? get_relname_relid("tracked_tables_pkey", schema) : InvalidOid;
+    if (!OidIsValid(tracked_tables) || !OidIsValid(tracked_pkey))
+        return false;
+    Relation table = table_open(tracked_tables, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(root));
+    Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+    SysScanDesc scan = systable_beginscan(table, tracked_pkey, true, snapshot, 1, &key);
+    bool found = HeapTupleIsValid(systable_getnext(scan));
+    systable_endscan(scan);
+    table_close(table, AccessShareLock);
+    return found;
+}
+
+}  // namespace
+
 TypeClass classify(Oid type) {
     switch (type) {
         case INT2OID:
@@ -70,29 +93,6 @@ TypeClass classify(Oid type) {
             return TypeClass::other;
     }
 }
-
-// Whether root is a row of ferry.tracked_tables, as the current statement
-// sees it. PostgreSQL calls only.
-bool is_tracked(Oid root) noexcept {
-    Oid schema = get_namespace_oid("ferry", true);
-    Oid tracked_tables =
-        OidIsValid(schema) ? get_relname_relid("tracked_tables", schema) : InvalidOid;
-    Oid tracked_pkey =
-        OidIsValid(schema) ? get_relname_relid("tracked_tables_pkey", schema) : InvalidOid;
-    if (!OidIsValid(tracked_tables) || !OidIsValid(tracked_pkey))
-        return false;
-    Relation table = table_open(tracked_tables, AccessShareLock);
-    ScanKeyData key;
-    ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(root));
-    Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
-    SysScanDesc scan = systable_beginscan(table, tracked_pkey, true, snapshot, 1, &key);
-    bool found = HeapTupleIsValid(systable_getnext(scan));
-    systable_endscan(scan);
-    table_close(table, AccessShareLock);
-    return found;
-}
-
-}  // namespace
 
 void describe_columns(TableInfo& info, TupleDesc desc, MemoryContext context) noexcept {
     MemoryContext old = MemoryContextSwitchTo(context);

@@ -26,6 +26,16 @@ enum class TypeClass {
     other,  // the type's output function
 };
 
+// How values of a (base) type are encoded (docs/hashing.md).
+TypeClass classify(Oid type);
+
+// Whether values of a type of this class are compared by their text: json
+// has no `=`, and a type hashed by its output text (other) can have `=`
+// hold between values whose text differs.
+inline bool compared_by_text(TypeClass type_class) {
+    return type_class == TypeClass::other || type_class == TypeClass::json;
+}
+
 struct ColumnInfo {
     AttrNumber attnum;
     const char* name;

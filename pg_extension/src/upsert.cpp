@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "ferry/upsert.hpp"
+#include "table_info.hpp"
 
 namespace ferry::pg {
 namespace {
@@ -131,6 +132,7 @@ struct CatalogTable {
     const char* name;
     int column_count;
     const char** columns;  // in attnum order, dropped columns left out
+    bool* by_text;         // per column: compared_by_text() of its base type
     int key_count;
     AttrNumber* key_attnums;   // the primary key, in key order
     const char** key_columns;  // their names
@@ -158,10 +160,14 @@ CatalogTable* read_catalog(Oid relid) {
         table->schema = get_namespace_name(table->schema_oid);
         table->name = pstrdup(RelationGetRelationName(rel));
         table->columns = static_cast<const char**>(palloc(sizeof(char*) * (desc->natts + 1)));
+        table->by_text = static_cast<bool*>(palloc(sizeof(bool) * (desc->natts + 1)));
         for (int i = 0; i < desc->natts; i++) {
             Form_pg_attribute attr = TupleDescAttr(desc, i);
-            if (!attr->attisdropped)
-                table->columns[table->column_count++] = pstrdup(NameStr(attr->attname));
+            if (attr->attisdropped)
+                continue;
+            table->by_text[table->column_count] =
+                compared_by_text(classify(getBaseType(attr->atttypid)));
+            table->columns[table->column_count++] = pstrdup(NameStr(attr->attname));
         }
         Oid key_index = RelationGetPrimaryKeyIndex(rel);
         if (OidIsValid(key_index)) {
@@ -268,8 +274,11 @@ upsert::TableLookup lookup_tables(upsert::Dialect source, Oid ferry_schema) {
         check_not_system(table);
         check_is_table(table);
         check_key_privileges(table);
-        for (int i = 0; i < table.column_count; i++)
+        for (int i = 0; i < table.column_count; i++) {
             columns.columns.push_back(to_utf8(table.columns[i]));
+            if (table.by_text[i])
+                columns.compared_by_text.push_back(columns.columns.back());
+        }
         for (int k = 0; k < table.key_count; k++)
             columns.key_columns.push_back(to_utf8(table.key_columns[k]));
         columns.output_name = upsert::TableName{

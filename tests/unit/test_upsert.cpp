@@ -318,6 +318,19 @@ TEST_CASE("a table named excluded gets an alias", "[upsert]") {
         R"sql(INSERT INTO "excluded" AS "existing" ("id", "v") VALUES (1, 2) ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE ("existing"."v") IS DISTINCT FROM (EXCLUDED."v");)sql");
 }
 
+TEST_CASE("columns the lookup names are compared by their text", "[upsert]") {
+    Catalog catalog;
+    catalog.tables["docs"] = {{"id", "doc", "n"}, {"id"}, {}, false, {"doc"}};
+    CHECK(
+        convert_dump("INSERT INTO docs VALUES (1, '{}', 2);", Dialect::postgresql,
+                     catalog.lookup()) ==
+        R"sql(INSERT INTO "docs" ("id", "doc", "n") VALUES (1, '{}', 2) ON CONFLICT ("id") DO UPDATE SET "doc" = EXCLUDED."doc", "n" = EXCLUDED."n" WHERE ("docs"."doc"::text, "docs"."n") IS DISTINCT FROM (EXCLUDED."doc"::text, EXCLUDED."n");)sql");
+    // SQLite compares values as they are stored.
+    CHECK_THAT(
+        convert_dump("INSERT INTO docs VALUES (1, '{}', 2);", Dialect::sqlite, catalog.lookup()),
+        Catch::Matchers::Contains(R"sql(WHERE "docs"."doc" IS NOT excluded."doc")sql"));
+}
+
 TEST_CASE("the lookup is asked once per table", "[upsert]") {
     Catalog catalog = shop();
     convert_dump(

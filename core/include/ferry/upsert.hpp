@@ -7,9 +7,9 @@
 // the same dump twice writes nothing the second time.
 //
 // In PostgreSQL the WHERE clause compares the old and new row with IS
-// DISTINCT FROM, which needs an equality operator for every updated column's
-// type: tables with json, xml or point columns cannot be converted as they
-// are (PostgreSQL says so when the statement runs).
+// DISTINCT FROM; the columns the lookup names in compared_by_text (json,
+// xml, point, and every type hashed by its text) are compared as text, so
+// that a row differs exactly where its hash would.
 //
 // A dump is data, never SQL to run: every output statement is rebuilt from
 // validated tokens (names re-quoted, values that must be literals re-written)
@@ -64,6 +64,11 @@ struct TableColumns {
     // skip_other_statements, dropped, as sqlite_sequence is. Nothing else
     // of it is used.
     bool internal = false;
+    // Columns a PostgreSQL upsert compares by their text, not with `=`: types
+    // without an equality operator (json, xml, point), and types hashed by
+    // their text (docs/hashing.md), whose `=` can hold between values that
+    // hash apart ('1 day' and '24:00:00' as intervals, citext's 'A' and 'a').
+    std::vector<std::string> compared_by_text{};
 };
 
 // Looks a table up on the target; nullopt when there is no such table.
@@ -99,7 +104,8 @@ struct Table {
     std::vector<std::string> columns;  // in table order
     std::vector<std::string> quoted_columns;
     std::vector<bool> is_key;
-    std::vector<size_t> keys;  // column positions, in key order
+    std::vector<bool> by_text;  // TableColumns::compared_by_text, by position
+    std::vector<size_t> keys;   // column positions, in key order
     std::map<std::string, size_t> by_name;
     std::map<std::string, size_t> by_folded_name;  // ASCII lower case
 };
