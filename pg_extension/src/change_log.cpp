@@ -28,7 +28,6 @@ struct LogTargets {
     LocalTransactionId transaction = InvalidLocalTransactionId;
     Oid changes = InvalidOid;
     Oid position_seq = InvalidOid;
-    int64 positions_per_value = 1;  // the sequence's increment (see next_position)
     int index_count = 0;
     LogIndex indexes[8];
 };
@@ -75,20 +74,6 @@ void look_up_targets() noexcept {
     if (!OidIsValid(targets.changes) || !OidIsValid(targets.position_seq))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("ferry's change log is missing"),
                         errhint("Reinstall the extension: ALTER EXTENSION ferry UPDATE.")));
-    // Each value the sequence hands out reserves the positions up to the
-    // next one: [value, value + increment). ferry.read_changes() ends a
-    // window at last_value + increment - 1 to match.
-    HeapTuple sequence = SearchSysCache1(SEQRELID, ObjectIdGetDatum(targets.position_seq));
-    if (!HeapTupleIsValid(sequence))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("ferry's change log is missing"),
-                        errhint("Reinstall the extension: ALTER EXTENSION ferry UPDATE.")));
-    targets.positions_per_value =
-        reinterpret_cast<Form_pg_sequence>(GETSTRUCT(sequence))->seqincrement;
-    ReleaseSysCache(sequence);
-    if (targets.positions_per_value < 1)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("ferry.changes_position_seq must count up"),
-                        errhint("ALTER SEQUENCE ferry.changes_position_seq INCREMENT BY 1000")));
     Relation log = table_open(targets.changes, RowExclusiveLock);
     if (RelationGetDescr(log)->natts != column_count)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -165,7 +150,6 @@ ChangeLogWriter::ChangeLogWriter(int64_t expected_changes) {
             indexes_[i] = index_open(index_targets_[i].oid, RowExclusiveLock);
         }
         position_seq_ = targets.position_seq;
-        positions_per_value_ = targets.positions_per_value;
         xid_ = FullTransactionIdGetDatum(GetTopFullTransactionId());
         changed_at_ = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
         const char* origin = current_origin();
@@ -186,7 +170,7 @@ void ChangeLogWriter::append(const Change& change) {
     pg::call([&]() noexcept {
         Datum values[column_count];
         bool nulls[column_count] = {};
-        values[col_position] = Int64GetDatum(next_position());
+        values[col_position] = Int64GetDatum(nextval_internal(position_seq_, false));
         values[col_xid] = xid_;
         values[col_relid] = ObjectIdGetDatum(change.table);
         values[col_op] = CharGetDatum(static_cast<char>(change.op));
@@ -212,19 +196,7 @@ void ChangeLogWriter::append(const Change& change) {
     });
 }
 
-// One nextval() per positions_per_value_ entries: the value reserves the
-// positions up to the next one, so a statement of many rows does not call
-// the sequence (its lock, buffer and WAL) for every row. Positions still
-// grow in the order they are taken: a block is taken whole, when needed,
-// and handed out in order. PostgreSQL calls only (as the helpers below).
-int64 ChangeLogWriter::next_position() {
-    if (next_position_ == block_end_) {
-        next_position_ = nextval_internal(position_seq_, false);
-        block_end_ = next_position_ + positions_per_value_;
-    }
-    return next_position_++;
-}
-
+// PostgreSQL calls only (as the helpers below).
 void ChangeLogWriter::write_now(HeapTuple entry, const Datum* values, const bool* nulls) {
     simple_heap_insert(log_, entry);
     insert_index_entries(&entry->t_self, values, nulls);

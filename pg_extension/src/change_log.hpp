@@ -47,7 +47,6 @@ class ChangeLogWriter {
     void finish();
 
   private:
-    int64 next_position();
     void write_now(HeapTuple entry, const Datum* values, const bool* nulls);
     void buffer(HeapTuple entry);
     void write_buffered();
@@ -65,9 +64,6 @@ class ChangeLogWriter {
     Datum previous_keys_[8][INDEX_MAX_KEYS] = {};
     bool previous_nulls_[8][INDEX_MAX_KEYS] = {};
     Oid position_seq_ = InvalidOid;
-    int64 positions_per_value_ = 1;
-    int64 next_position_ = 0;  // the block of positions taken, [next, end)
-    int64 block_end_ = 0;
     Datum xid_ = 0;
     Datum changed_at_ = 0;
     const char* origin_ = nullptr;

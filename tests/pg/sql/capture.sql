@@ -22,13 +22,12 @@ SELECT position, operation, key, jsonb_pretty(new_row) AS new_row, old_hash IS N
 FROM ferry.change_log ORDER BY position;
 
 -- UPDATE logs the new row and the hash of the old one
-SELECT max(position) AS before_updates FROM ferry.changes \gset
 UPDATE items SET name = 'Gadget' WHERE id = 1;
 -- an UPDATE that changes the key logs a delete of the old key and an insert
 UPDATE items SET id = 3 WHERE id = 2;
 DELETE FROM items WHERE id = 1;
 SELECT position, operation, key, new_row ->> 'name' AS name, old_hash IS NOT NULL AS has_old_hash
-FROM ferry.change_log WHERE position > :before_updates ORDER BY position;
+FROM ferry.change_log WHERE position > 2 ORDER BY position;
 
 -- the old-row hash is the canonical hash: equal rows hash equal, whatever the session settings
 CREATE TABLE h (id int PRIMARY KEY, amount numeric, at timestamptz);
@@ -45,12 +44,11 @@ SELECT operation, key, old_hash FROM ferry.change_log WHERE table_name = 'h'::re
 SELECT count(DISTINCT old_hash) FROM ferry.changes WHERE relid = 'h'::regclass AND op = 'D';
 
 -- origin: ferry's apply path sets ferry.origin; changes made under it carry it
-SELECT max(position) AS before_origin FROM ferry.changes \gset
 SET ferry.origin = 'peer-b';
 INSERT INTO items (id, name) VALUES (10, 'from b');
 RESET ferry.origin;
 INSERT INTO items (id, name) VALUES (11, 'local');
-SELECT key, origin FROM ferry.change_log WHERE position > :before_origin ORDER BY position;
+SELECT key, origin FROM ferry.change_log WHERE position > (SELECT max(position) - 2 FROM ferry.changes) ORDER BY position;
 
 -- capture fires under session_replication_role = replica too
 SET session_replication_role = replica;

@@ -104,6 +104,3 @@ SELECT relpersistence FROM pg_class WHERE relname = 'solo';
 ALTER TRIGGER ferry_capture_insert ON solo RENAME TO mine;
 ALTER SEQUENCE ferry.changes_position_seq CACHE 10;
 SELECT seqcache FROM pg_sequence WHERE seqrelid = 'ferry.changes_position_seq'::regclass;
--- each value reserves the positions up to the next one: the step stays
-ALTER SEQUENCE ferry.changes_position_seq INCREMENT BY 1;
-SELECT seqincrement FROM pg_sequence WHERE seqrelid = 'ferry.changes_position_seq'::regclass;
