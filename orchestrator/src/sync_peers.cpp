@@ -900,8 +900,9 @@ WHERE c.contype = 'f' AND c.confrelid = $1::oid AND c.conparentid = 0
                                 "reference through foreign key {} (ON DELETE {})",
                                 parent.name, keys.text(r, 0), quote_identifier(keys.text(r, 1)),
                                 keys.text(r, 3)),
-                    "The deletion would change rows the run has just written. Nothing was "
-                    "deleted; the rows written are kept.",
+                    "The deletion would change rows the run has just written. The deletions "
+                    "from tables that foreign keys reference were rolled back; the rows "
+                    "written are kept.",
                     "A --where condition on the parent table leaves out rows its children "
                     "reference: filter the child table the same way, or run without "
                     "--delete-missing.");
