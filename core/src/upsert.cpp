@@ -1136,9 +1136,11 @@ void append_conflict_clause(std::string& out, const std::vector<std::string>& qu
         out += existing + ") IS DISTINCT FROM " + incoming + ");";
         return;
     }
+    // BINARY: a NOCASE column's 'ABC' and 'abc' hash apart, so they differ.
     for (size_t i = 0; i < plan.updated.size(); i++) {
         const std::string& column = quoted_columns[plan.updated[i]];
-        out += (i ? " OR " : "") + qualifier + "." + column + " IS NOT " + excluded + column;
+        out += (i ? " OR " : "") + qualifier + "." + column + " COLLATE BINARY IS NOT " + excluded +
+               column;
     }
     out += ";";
 }

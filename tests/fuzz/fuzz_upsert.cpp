@@ -220,9 +220,10 @@ bool is_utf8_without_nul(std::string_view text) {
 
 bool is_converter_keyword(std::string_view word) {
     static const std::set<std::string_view> keywords = {
-        "INSERT",   "INTO", "AS",      "OVERRIDING", "SYSTEM", "VALUE", "VALUES",   "ON",
-        "CONFLICT", "DO",   "NOTHING", "UPDATE",     "SET",    "WHERE", "IS",       "DISTINCT",
-        "FROM",     "NOT",  "OR",      "NULL",       "TRUE",   "FALSE", "EXCLUDED", "excluded",
+        "INSERT", "INTO",     "AS",       "OVERRIDING", "SYSTEM", "VALUE", "VALUES",
+        "ON",     "CONFLICT", "DO",       "NOTHING",    "UPDATE", "SET",   "WHERE",
+        "IS",     "DISTINCT", "FROM",     "NOT",        "OR",     "NULL",  "TRUE",
+        "FALSE",  "EXCLUDED", "excluded", "COLLATE",    "BINARY",
     };
     return keywords.count(word) != 0;
 }

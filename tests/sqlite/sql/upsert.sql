@@ -42,3 +42,14 @@ SELECT ferry_to_upsert('INSERT INTO "FERRY_locks" VALUES (''x'');') AS state_ref
 
 -- ==== nothing ran: the table is as it was
 SELECT count(*) AS rows FROM t;
+
+-- ==== a NOCASE column: a value spelled differently is rewritten (its hash
+-- differs), once; applying the same statements again changes nothing
+CREATE TABLE nc (id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE);
+INSERT INTO nc VALUES (1, 'ABC');
+CREATE TEMP TABLE statements AS SELECT ferry_to_upsert('INSERT INTO nc VALUES (1, ''abc'');') AS sql;
+SELECT sql FROM statements;
+INSERT INTO nc VALUES (1, 'abc') ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name" WHERE "nc"."name" COLLATE BINARY IS NOT excluded."name";
+SELECT changes() AS rewritten, name FROM nc;
+INSERT INTO nc VALUES (1, 'abc') ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name" WHERE "nc"."name" COLLATE BINARY IS NOT excluded."name";
+SELECT changes() AS rewritten_again;
