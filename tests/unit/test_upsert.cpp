@@ -328,7 +328,8 @@ TEST_CASE("columns the lookup names are compared by their text", "[upsert]") {
     // SQLite compares values as they are stored.
     CHECK_THAT(
         convert_dump("INSERT INTO docs VALUES (1, '{}', 2);", Dialect::sqlite, catalog.lookup()),
-        Catch::Matchers::Contains(R"sql(WHERE "docs"."doc" COLLATE BINARY IS NOT excluded."doc")sql"));
+        Catch::Matchers::Contains(
+            R"sql(WHERE "docs"."doc" COLLATE BINARY IS NOT excluded."doc")sql"));
 }
 
 TEST_CASE("the lookup is asked once per table", "[upsert]") {
