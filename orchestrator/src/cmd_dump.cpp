@@ -336,11 +336,7 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
     size_t block = block_of(table);
     dump::BlockStart start = reader_->open_table(block);
     WriteOptions write = write_options();
-    write.checkpoint = position.dump();
-    if (!waiting.done)
-        position["tables_done"].push_back(table.target.name);
-    write.checkpoint_done = position.dump();
-    write.delete_later = waiting.deletes;
+    LaterDeletes::plan_write(table, waiting, position, write);
     // One transaction per table on SQLite too: a damaged block rolls back
     // everything of its table.
     write.batch_rows = std::numeric_limits<uint64_t>::max();
@@ -371,11 +367,8 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
     // Checked: now the table may commit.
     TableReport report{table.target.name, "", writer->finish(), false, std::nullopt};
     rows_done_ += report.counts.source_rows;
-    const auto& c = report.counts;
-    progress_.note(fmt::format("{}: {} rows read, {} inserted, {} updated, {} unchanged{}",
-                               table.target.name, c.source_rows, c.inserted, c.updated,
-                               c.unchanged(),
-                               deletions_note(c, options_.delete_missing, waiting.deletes)));
+    progress_.note(
+        progress_line(table.target.name, report.counts, options_.delete_missing, waiting.deletes));
     return report;
 }
 

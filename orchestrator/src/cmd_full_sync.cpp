@@ -192,11 +192,7 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
         partial = compare(table, keys);
     table_rows_total_ = diff ? keys.size() : table.source.estimated_rows;
     WriteOptions write = write_options(position);
-    write.checkpoint = position.dump();
-    if (!waiting.done)
-        position["tables_done"].push_back(table.target.name);
-    write.checkpoint_done = position.dump();
-    write.delete_later = waiting.deletes;
+    LaterDeletes::plan_write(table, waiting, position, write);
     write.batch_rows = options_.batch_rows;
     write.tick = [this](uint64_t rows, uint64_t bytes) { tick(rows, bytes); };
     write.partial = std::move(partial);
@@ -214,11 +210,8 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
     rows_before_table_ += report.counts.source_rows;
     session_updated_ = {};
     tick(rows_before_table_, 0);
-    const auto& c = report.counts;
-    progress_.note(fmt::format("{}: {} rows read, {} inserted, {} updated, {} unchanged{}",
-                               table.target.name, c.source_rows, c.inserted, c.updated,
-                               c.unchanged(),
-                               deletions_note(c, options_.delete_missing, waiting.deletes)));
+    progress_.note(
+        progress_line(table.target.name, report.counts, options_.delete_missing, waiting.deletes));
     return report;
 }
 

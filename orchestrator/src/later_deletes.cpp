@@ -21,6 +21,15 @@ LaterDeletes::Waiting LaterDeletes::wait_for(const SyncTable& table, size_t repo
     return waiting;
 }
 
+void LaterDeletes::plan_write(const SyncTable& table, Waiting waiting, nlohmann::json& position,
+                              WriteOptions& write) {
+    write.checkpoint = position.dump();
+    if (!waiting.done)
+        position["tables_done"].push_back(table.target.name);
+    write.checkpoint_done = position.dump();
+    write.delete_later = waiting.deletes;
+}
+
 void LaterDeletes::run(nlohmann::json& position, WriteOptions options,
                        std::vector<TableReport>& reports,
                        const std::function<void(const std::string&)>& note) {

@@ -34,6 +34,11 @@ class LaterDeletes {
     // Before writing `table`, whose report will be reports[report].
     Waiting wait_for(const SyncTable& table, size_t report);
 
+    // The checkpoint positions of `table`'s write, before and after it
+    // (`position` gains the table unless it waits), and delete_later.
+    static void plan_write(const SyncTable& table, Waiting waiting, nlohmann::json& position,
+                           WriteOptions& write);
+
     // After the last table: deletes the noted rows, adds the waiting tables
     // to position["tables_done"], and puts the rows deleted in `reports`.
     // `options` carries the checkpoint's job and scope, the origin and the

@@ -7,12 +7,14 @@
 
 namespace ferry::cli {
 
-std::string deletions_note(const TableCounts& counts, bool delete_missing, bool delete_later) {
-    if (!delete_missing)
-        return fmt::format(", {} only on the target (kept)", counts.only_on_target);
-    if (delete_later)
-        return fmt::format(", {} to delete after the tables referencing it", counts.deleted);
-    return fmt::format(", {} deleted", counts.deleted);
+std::string progress_line(const std::string& table, const TableCounts& c, bool delete_missing,
+                          bool delete_later) {
+    std::string deletions =
+        !delete_missing ? fmt::format(", {} only on the target (kept)", c.only_on_target)
+        : delete_later  ? fmt::format(", {} to delete after the tables referencing it", c.deleted)
+                        : fmt::format(", {} deleted", c.deleted);
+    return fmt::format("{}: {} rows read, {} inserted, {} updated, {} unchanged{}", table,
+                       c.source_rows, c.inserted, c.updated, c.unchanged(), deletions);
 }
 
 nlohmann::json reports_json(const std::vector<TableReport>& reports) {

@@ -19,10 +19,11 @@ struct TableReport {
     std::optional<bool> verified;
 };
 
-// The end of a table's progress line: ", 3 deleted", ", 3 only on the
-// target (kept)", or with delete_later ", 3 to delete after the tables
-// referencing it".
-std::string deletions_note(const TableCounts& counts, bool delete_missing, bool delete_later);
+// A table's progress line once written: "t: 10 rows read, 2 inserted, 1
+// updated, 7 unchanged" and ", 3 deleted", ", 3 only on the target (kept)"
+// or, with delete_later, ", 3 to delete after the tables referencing it".
+std::string progress_line(const std::string& table, const TableCounts& counts, bool delete_missing,
+                          bool delete_later);
 
 // The "tables" array of the JSON report.
 nlohmann::json reports_json(const std::vector<TableReport>& reports);

@@ -530,6 +530,23 @@ expect_contains "$err" 'ON DELETE CASCADE' "the error says why"
 expect_equal "$(q cascdst "SELECT string_agg(id::text, ',' ORDER BY id) FROM notes")" "10,20" \
   "the child rows are still there"
 
+# Two tables referencing each other through DEFERRABLE keys: their rows
+# are deleted in one transaction whose keys are checked at its commit
+createdb cyclesrc
+createdb cycledst
+for db in cyclesrc cycledst; do
+  q "$db" "CREATE EXTENSION ferry;
+           CREATE TABLE hens (id int PRIMARY KEY, egg int);
+           CREATE TABLE eggs (id int PRIMARY KEY, hen int REFERENCES hens DEFERRABLE);
+           ALTER TABLE hens ADD FOREIGN KEY (egg) REFERENCES eggs DEFERRABLE" >/dev/null
+done
+q cycledst "BEGIN; SET CONSTRAINTS ALL DEFERRED;
+            INSERT INTO hens VALUES (1, 1); INSERT INTO eggs VALUES (1, 1); COMMIT" >/dev/null
+sync --from dbname=cyclesrc --to dbname=cycledst --tables hens,eggs --delete-missing
+expect_status 0 "rows of two tables that reference each other (DEFERRABLE) are deleted"
+expect_equal "$(q cycledst "SELECT (SELECT count(*) FROM hens) + (SELECT count(*) FROM eggs)")" \
+  "0" "both of them"
+
 # --- values equal by `=` but spelled differently (citext case, an interval's
 # units, a numeric array's scale, a NOCASE column in SQLite) hash apart, so a
 # full sync rewrites them: the target converges and verifies
