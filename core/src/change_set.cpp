@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "ferry/error.hpp"
 
 namespace ferry::changes {
@@ -55,9 +57,13 @@ std::vector<TableChanges> collapse(const std::vector<Change>& batch) {
             net.first = change.op;
             if (change.op != Operation::insert)
                 net.old_hash = change.old_hash;
+            if (change.op == Operation::remove)
+                net.first_row = change.old_row;
             table.rows.push_back(std::move(net));
         }
         NetChange& net = table.rows[at->second];
+        if (!first && net.first == Operation::update && !net.first_row)
+            net.first_row = net.row;
         if (change.op == Operation::remove)
             net.row.reset();
         else
@@ -106,7 +112,54 @@ Policy reversed(Policy policy) {
     return policy;
 }
 
+const std::string* old_row_columns(const NetChange& change) {
+    if (change.first == Operation::remove)
+        return change.first_row ? &*change.first_row : nullptr;
+    if (change.first != Operation::update)
+        return nullptr;
+    const std::optional<std::string>& row = change.first_row ? change.first_row : change.row;
+    return row ? &*row : nullptr;
+}
+
+std::vector<std::vector<std::string>> column_sets_before_added(
+    const NetChange& change, const std::vector<std::string>& target_columns,
+    const std::string& target_row) {
+    const std::string* logged = old_row_columns(change);
+    nlohmann::json row = nlohmann::json::parse(logged ? *logged : target_row, nullptr, false);
+    if (!row.is_object())
+        return {};
+    std::vector<std::vector<std::string>> sets;
+    if (logged) {
+        std::vector<std::string> columns;
+        for (const std::string& column : target_columns)
+            if (row.contains(column))
+                columns.push_back(column);
+        if (columns.size() < target_columns.size())
+            sets.push_back(std::move(columns));
+        return sets;
+    }
+    for (size_t kept = target_columns.size(); kept > 0; kept--) {
+        auto found = row.find(target_columns[kept - 1]);
+        if (found == row.end() || !found->is_null())
+            break;
+        sets.emplace_back(target_columns.begin(), target_columns.begin() + (kept - 1));
+    }
+    return sets;
+}
+
 namespace {
+
+// Whether the target holds what the source had before the batch: the old
+// row (by its hash), or no row before an insert.
+bool unchanged_since(const NetChange& change, const TargetRow& target) {
+    std::optional<int64_t> expected;
+    if (change.first != Operation::insert)
+        expected = change.old_hash;
+    if (target.hash == expected)
+        return true;
+    const auto& others = target.hashes_without_added_columns;
+    return expected && std::find(others.begin(), others.end(), *expected) != others.end();
+}
 
 bool source_is_later(const NetChange& change, const TargetRow& target,
                      const std::string& source_peer, const std::string& target_peer) {
@@ -123,23 +176,20 @@ bool source_is_later(const NetChange& change, const TargetRow& target,
 
 Verdict judge(const NetChange& change, const TargetRow& target, Policy policy,
               const std::string& source_peer, const std::string& target_peer) {
-    std::optional<int64_t> expected;  // the hash the target row should have
-    if (change.first != Operation::insert)
-        expected = change.old_hash;
     if (target.in_filter == false) {
         // The row leaves the target: cleanly when the target holds what the
         // source had; a target that changed it too is a conflict, whose
         // conflict_apply deletes it (the source's version is "not here").
         if (!target.hash)
             return Verdict::already_done;
-        if (target.hash == expected)
+        if (unchanged_since(change, target))
             return Verdict::moved_out;
     } else {
         bool final_state_there =
             change.row ? (target.hash && target.new_hash == target.hash) : !target.hash.has_value();
         if (final_state_there)
             return Verdict::already_done;
-        if (target.hash == expected || (target.in_filter == true && !target.hash))
+        if (unchanged_since(change, target) || (target.in_filter == true && !target.hash))
             return Verdict::apply;
     }
     switch (policy) {

@@ -63,19 +63,33 @@ bool scope_covers(const std::string& scope, const std::vector<std::string>& tabl
 }
 
 // The verdicts of one table's rows: first without times (which rows
-// conflict at all), then, for latest-wins, with the target's own change
-// times of just those rows.
-template <typename FetchTimes>
+// conflict at all); then, for those, with the target row's hash over the
+// columns the old row had (columns added since the change was logged);
+// then, for latest-wins, with the target's own change times of the rows
+// still in conflict.
+template <typename FetchHashes, typename FetchTimes>
 std::vector<Verdict> judge_rows(const std::vector<NetChange>& rows,
                                 std::vector<changes::TargetRow>& targets, const LinkRules& rules,
+                                FetchHashes fetch_hashes_without_added_columns,
                                 FetchTimes fetch_times) {
     std::vector<Verdict> verdicts(rows.size());
-    std::vector<size_t> conflicting;
-    for (size_t i = 0; i < rows.size(); i++) {
-        verdicts[i] = changes::judge(rows[i], targets[i], changes::Policy::manual,
-                                     rules.source_peer, rules.target_peer);
-        if (changes::is_conflict(verdicts[i]))
-            conflicting.push_back(i);
+    auto still_conflicting = [&](const std::vector<size_t>& candidates) {
+        std::vector<size_t> conflicting;
+        for (size_t i : candidates) {
+            verdicts[i] = changes::judge(rows[i], targets[i], changes::Policy::manual,
+                                         rules.source_peer, rules.target_peer);
+            if (changes::is_conflict(verdicts[i]))
+                conflicting.push_back(i);
+        }
+        return conflicting;
+    };
+    std::vector<size_t> all(rows.size());
+    for (size_t i = 0; i < rows.size(); i++)
+        all[i] = i;
+    std::vector<size_t> conflicting = still_conflicting(all);
+    if (!conflicting.empty()) {
+        fetch_hashes_without_added_columns(conflicting);
+        conflicting = still_conflicting(conflicting);
     }
     if (conflicting.empty() || rules.policy == changes::Policy::manual)
         return verdicts;
@@ -386,8 +400,11 @@ class SqliteChangeReader : public ChangeReader {
                 change.key = shortest_reals(column_text(rows.get(), 3));
                 if (auto new_row = column_value(rows.get(), 4))
                     change.new_row = shortest_reals(*new_row);
-                if (auto old_row = column_value(rows.get(), 5))
+                if (auto old_row = column_value(rows.get(), 5)) {
                     change.old_hash = hash_of(old_hash.get(), table, *old_row);
+                    if (change.op == Operation::remove)
+                        change.old_row = std::move(*old_row);
+                }
                 change.changed_at = sqlite3_column_double(rows.get(), 7);
                 change.echo = origin == echo_origin;
                 batch.changes.push_back(std::move(change));
@@ -700,12 +717,73 @@ class PostgresChangeApplier : public ChangeApplier {
                 targets[rows[std::stoull(times.text(r, 0)) - 1]].last_changed =
                     std::stod(times.text(r, 1));
         };
-        std::vector<Verdict> verdicts = judge_rows(changes.rows, targets, rules, fetch_times);
+        auto fetch_hashes = [&](const std::vector<size_t>& rows) {
+            hash_without_added_columns(target, changes, rows, targets);
+        };
+        std::vector<Verdict> verdicts =
+            judge_rows(changes.rows, targets, rules, fetch_hashes, fetch_times);
         TablePlan plan;
         auto conflicts = settle(changes, targets, verdicts, plan, counts);
         if (!conflicts.empty())
             record_conflicts(target, changes, conflicts, rules);
         return plan;
+    }
+
+    // One query over the target rows of `changes.rows[rows]` (those the
+    // target has): each row's ordinal in `rows` (from 1) and `select` over
+    // the target row t.
+    PgResult query_target_rows(const PeerTable& target, const changes::TableChanges& changes,
+                               const std::vector<size_t>& rows, const std::string& select) {
+        std::string keys = "[";
+        for (size_t i : rows)
+            keys += (keys.size() > 1 ? "," : "") + changes.rows[i].key;
+        return db_.query(
+            fmt::format("SELECT i.ord, {0} FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY "
+                        "AS i(item, ord) CROSS JOIN LATERAL jsonb_to_record(i.item) AS k{1} JOIN "
+                        "{2} AS t ON {3}",
+                        select, row_sql(target).definition, target.name,
+                        key_match(target.key_columns, "t", "k", "=")),
+            {keys + "]"});
+    }
+
+    // For the conflicting `rows` whose target row exists: its hashes over
+    // the column sets the change's old row may have had, when the target
+    // has more columns (docs/incremental-sync.md#schema-changes-and-refused-values).
+    // One query per set of columns: after an ADD COLUMN on both peers, one.
+    void hash_without_added_columns(const PeerTable& target, const changes::TableChanges& changes,
+                                    const std::vector<size_t>& rows,
+                                    std::vector<changes::TargetRow>& targets) {
+        std::vector<size_t> present;
+        for (size_t i : rows)
+            if (targets[i].hash && changes.rows[i].first != Operation::insert)
+                present.push_back(i);
+        if (present.empty())
+            return;
+        // Deletes log no row here: their columns are judged from the target's.
+        std::vector<size_t> unlogged;
+        for (size_t i : present)
+            if (!changes::old_row_columns(changes.rows[i]))
+                unlogged.push_back(i);
+        std::map<size_t, std::string> target_rows;
+        if (!unlogged.empty()) {
+            PgResult found = query_target_rows(target, changes, unlogged, "to_jsonb(t)::text");
+            for (int r = 0; r < found.rows(); r++)
+                target_rows[unlogged.at(std::stoull(found.text(r, 0)) - 1)] = found.text(r, 1);
+        }
+        const std::vector<std::string>& columns = row_sql(target).in_table_order;
+        std::map<std::vector<std::string>, std::vector<size_t>> by_columns;
+        for (size_t i : present)
+            for (auto& set :
+                 changes::column_sets_before_added(changes.rows[i], columns, target_rows[i]))
+                by_columns[std::move(set)].push_back(i);
+        for (const auto& [set, group] : by_columns) {
+            PgResult hashes = query_target_rows(
+                target, changes, group,
+                "(SELECT ferry.row_hash(s) FROM (SELECT " + join_quoted(set, "t.") + ") AS s)");
+            for (int r = 0; r < hashes.rows(); r++)
+                targets[group.at(std::stoull(hashes.text(r, 0)) - 1)]
+                    .hashes_without_added_columns.push_back(std::stoll(hashes.text(r, 1)));
+        }
     }
 
   public:
@@ -841,12 +919,13 @@ class PostgresChangeApplier : public ChangeApplier {
     // Generated columns are computed by the target, never written; the
     // whole row (for ROW(...)::table and its hash) takes the source's value.
     struct RowSql {
-        std::vector<std::string> names;  // the columns ferry writes
-        std::vector<std::string> exprs;  // each one's value
-        std::string values;              // the same, comma-separated
-        std::string whole_row;           // every column's value, in table order
-        std::set<std::string> jsonb;     // the columns of jsonb type or a domain over it
-        std::string definition;          // record_definition(): reads p and k
+        std::vector<std::string> names;           // the columns ferry writes
+        std::vector<std::string> exprs;           // each one's value
+        std::string values;                       // the same, comma-separated
+        std::string whole_row;                    // every column's value, in table order
+        std::vector<std::string> in_table_order;  // every column's name
+        std::set<std::string> jsonb;              // the columns of jsonb type or a domain over it
+        std::string definition;                   // record_definition(): reads p and k
     };
     const RowSql& row_sql(const PeerTable& target) {
         auto found = row_sql_.find(target.oid);
@@ -874,6 +953,7 @@ class PostgresChangeApplier : public ChangeApplier {
                           quote_literal(name))
                     : "p." + q;
             row.whole_row += (row.whole_row.empty() ? "" : ", ") + expr;
+            row.in_table_order.push_back(name);
             if (columns.text(r, 2) == "t")
                 continue;
             row.names.push_back(name);
@@ -1063,9 +1143,13 @@ class SqliteChangeApplier : public ChangeApplier {
         TableStatements& statements = statements_for(table);
         for (NetChange& change : changes.rows) {
             refuse_null_key(table, change.key);
-            if (change.row)
-                keep_target_values(statements, change.key, *change.row,
-                                   parse_object(*change.row, table.target.name));
+            if (!change.row)
+                continue;
+            std::string logged = *change.row;  // an update's: its columns are the old row's
+            if (keep_target_values(statements, change.key, *change.row,
+                                   parse_object(*change.row, table.target.name)) &&
+                change.first == Operation::update && !change.first_row)
+                change.first_row = std::move(logged);
         }
     }
 
@@ -1106,7 +1190,14 @@ class SqliteChangeApplier : public ChangeApplier {
                 sqlite3_reset(times);
             }
         };
-        std::vector<Verdict> verdicts = judge_rows(changes.rows, targets, rules, fetch_times);
+        auto fetch_hashes = [&](const std::vector<size_t>& rows) {
+            for (size_t i : rows)
+                if (targets[i].hash && changes.rows[i].first != Operation::insert)
+                    targets[i].hashes_without_added_columns =
+                        hashes_without_added_columns(statements, changes.rows[i]);
+        };
+        std::vector<Verdict> verdicts =
+            judge_rows(changes.rows, targets, rules, fetch_hashes, fetch_times);
         TablePlan plan;
         for (const auto& [i, resolution] : settle(changes, targets, verdicts, plan, counts))
             record_conflict(statements, changes.rows[i], resolution, rules);
@@ -1335,6 +1426,27 @@ class SqliteChangeApplier : public ChangeApplier {
         int64_t hash = sqlite3_column_int64(statement, 0);
         sqlite3_reset(statement);
         return hash;
+    }
+
+    // The target row's hashes over the column sets the change's old row
+    // may have had, when the target has more columns
+    // (docs/incremental-sync.md#schema-changes-and-refused-values).
+    std::vector<int64_t> hashes_without_added_columns(TableStatements& s, const NetChange& change) {
+        std::vector<int64_t> hashes;
+        std::optional<std::string> current = current_row(s, change.key);
+        if (!current)
+            return hashes;
+        std::vector<std::string> names;
+        for (const sqlite::Column& column : s.shape.columns)
+            names.push_back(column.name);
+        nlohmann::json values = parse_object(*current, s.shape.name);
+        for (const auto& set : changes::column_sets_before_added(change, names, *current)) {
+            nlohmann::json kept = nlohmann::json::object();
+            for (const std::string& column : set)
+                kept[column] = values.at(column);
+            hashes.push_back(row_hash(s, kept.dump()));
+        }
+        return hashes;
     }
 
     // The target's row of `key` as change log JSON; nullopt when it has none.

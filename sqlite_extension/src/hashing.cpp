@@ -428,7 +428,8 @@ CanonicalValue canonical_json_value(const Column& column, const nlohmann::json& 
 }
 
 // ferry_row_hash(table, row_json): the row hash of a row given as a JSON
-// object of column values (new_row or old_row of ferry_changes).
+// object of column values (new_row or old_row of ferry_changes), over the
+// columns it has.
 void row_hash(const Call& call, const Args& args, Result& result) {
     TableShape shape = describe_table(call.db, args.text(0, "table"));
     if (!args.has(1)) {
@@ -451,13 +452,11 @@ void row_hash(const Call& call, const Args& args, Result& result) {
     RowEncoder encoder;
     for (size_t i : shape.name_order) {
         const Column& column = shape.columns[i];
+        // A row logged before a column was added lacks it: its hash is
+        // that of the columns it has, as it was taken then.
         auto found = row.find(column.name);
-        if (found == row.end())
-            throw ferry::Error(
-                ErrorKind::invalid_input,
-                "row lacks column \"" + column.name + "\" of table " + quote_identifier(shape.name),
-                "", "If the table changed after ferry_track(), run ferry_track() again.");
-        add_to_row(encoder, column.name, canonical_json_value(column, *found));
+        if (found != row.end())
+            add_to_row(encoder, column.name, canonical_json_value(column, *found));
     }
     result.integer(static_cast<int64_t>(encoder.hash()));
 }

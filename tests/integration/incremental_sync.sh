@@ -416,36 +416,52 @@ link --from dbname=a --to dbname=b
 expect_equal "$(q b "SELECT note FROM orders WHERE id = 9910002")" "later" "the link goes on from there"
 
 # --- changes logged before a column was added on both peers lack it: the
-# target keeps its own value of that column, on either engine
+# target keeps its own value of that column, on either engine, and judges
+# them by the columns their old row had (target-wins would otherwise keep
+# its row and drop the update as a conflict)
 sqlite3 "$work/nc.db" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"
 for db in nca ncb ncm; do
   createdb "$db"
   q "$db" "CREATE TABLE t (id int PRIMARY KEY, v text)" >/dev/null
 done
-q nca "INSERT INTO t VALUES (1, 'one')" >/dev/null
+q nca "INSERT INTO t VALUES (1, 'one'), (3, 'three')" >/dev/null
 "$ferry" init dbname=nca --track t >/dev/null
 for peer in dbname=ncb dbname=ncm "sqlite:$work/nc.db"; do
   "$ferry" init "$peer" --track t >/dev/null
   "$ferry" full-sync --from dbname=nca --to "$peer" --tables t --quiet >/dev/null
 done
-q nca "UPDATE t SET v = 'A1' WHERE id = 1; INSERT INTO t VALUES (2, 'two');
+q nca "UPDATE t SET v = 'A1' WHERE id = 1; INSERT INTO t VALUES (2, 'two'); DELETE FROM t WHERE id = 3;
        ALTER TABLE t ADD COLUMN extra text" >/dev/null
-for db in ncb ncm; do
-  q "$db" "ALTER TABLE t ADD COLUMN extra text; UPDATE t SET extra = 'mine' WHERE id = 1" >/dev/null
-done
+q ncb "ALTER TABLE t ADD COLUMN extra text; UPDATE t SET extra = 'mine' WHERE id = 1" >/dev/null
+q ncm "ALTER TABLE t ADD COLUMN extra text; UPDATE t SET extra = 'mine', v = 'M1' WHERE id = 1" >/dev/null
 sqlite3 "$work/nc.db" "ALTER TABLE t ADD COLUMN extra TEXT; UPDATE t SET extra = 'mine' WHERE id = 1"
 "$ferry" init "sqlite:$work/nc.db" --track t >/dev/null
-link --from dbname=nca --to dbname=ncb --tables t
+link --from dbname=nca --to dbname=ncb --tables t --policy target-wins
 expect_status 0 "changes logged before a column was added apply to PostgreSQL"
 expect_equal "$(q ncb "SELECT string_agg(id || '|' || v || '|' || coalesce(extra, '-'), ' ' ORDER BY id) FROM t")" \
-  "1|A1|mine 2|two|-" "keeping the target's value of the new column"
-link --from dbname=nca --to "sqlite:$work/nc.db" --tables t
+  "1|A1|mine 2|two|-" "keeping the target's value of the new column, the update and the delete applied"
+expect_equal "$(q ncb "SELECT count(*) FROM ferry.conflicts")" "0" \
+  "judged by the columns their old row had: no conflict"
+link --from dbname=nca --to "sqlite:$work/nc.db" --tables t --policy target-wins
 expect_status 0 "and to SQLite"
 expect_equal "$(sqlite3 "$work/nc.db" "SELECT group_concat(id || '|' || v || '|' || coalesce(extra, '-'), ' ') FROM (SELECT * FROM t ORDER BY id)")" \
   "1|A1|mine 2|two|-" "keeping the target's value there too"
-# Under manual, such a change is a conflict; keeping the remote version
-# keeps the target's value of the new column too.
+expect_equal "$(sqlite3 "$work/nc.db" "SELECT count(*) FROM ferry_conflicts")" "0" "no conflict there either"
+# A SQLite source whose log holds rows from before the column: its old rows
+# hash over the columns they have.
+"$ferry" full-sync --from "sqlite:$work/nc.db" --to dbname=ncb --tables t --quiet >/dev/null
+sqlite3 "$work/nc.db" "UPDATE t SET v = 'S1' WHERE id = 1; DELETE FROM t WHERE id = 2;
+  ALTER TABLE t ADD COLUMN more TEXT"
+"$ferry" init "sqlite:$work/nc.db" --track t >/dev/null
+q ncb "ALTER TABLE t ADD COLUMN more text" >/dev/null
+link --from "sqlite:$work/nc.db" --to dbname=ncb --tables t --policy target-wins
+expect_status 0 "a SQLite source with changes logged before a column was added"
+expect_equal "$(q ncb "SELECT string_agg(id || '|' || v || '|' || coalesce(extra, '-'), ' ' ORDER BY id) FROM t")" \
+  "1|S1|mine" "applies them without conflicts"
+# Under manual, a row both peers changed is a conflict; keeping the remote
+# version keeps the target's value of the new column.
 link --from dbname=nca --to dbname=ncm --tables t --policy manual
+expect_equal "$(q ncm "SELECT count(*) FROM ferry.conflicts")" "1" "a row both changed is still a conflict"
 run "$ferry" conflicts dbname=ncm --resolve "$(q ncm "SELECT min(id) FROM ferry.conflicts")" --keep remote
 expect_status 0 "ferry conflicts --keep remote of a row logged before the column"
 expect_equal "$(q ncm "SELECT v || '|' || extra FROM t WHERE id = 1")" "A1|mine" \

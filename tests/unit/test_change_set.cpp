@@ -166,3 +166,58 @@ TEST_CASE("the conflict check", "[change_set]") {
     CHECK(is_conflict(Verdict::conflict_open));
     CHECK_FALSE(is_conflict(Verdict::already_done));
 }
+
+TEST_CASE("changes logged before columns were added on both peers", "[change_set]") {
+    const std::vector<std::string> columns = {"id", "v", "added"};  // in table order
+    SECTION("an update's logged row tells the old row's columns, even when replaced") {
+        std::vector<Change> batch = {
+            change("t", Operation::update, R"({"id": 1})", R"({"id": 1, "v": "b"})", 10, 1),
+            change("t", Operation::update, R"({"id": 1})", R"({"id": 1, "v": "c", "added": 5})", 11,
+                   2),
+        };
+        NetChange net = collapse(batch).at(0).rows.at(0);
+        REQUIRE(old_row_columns(net) != nullptr);
+        CHECK(*old_row_columns(net) == R"({"id": 1, "v": "b"})");
+        auto sets = column_sets_before_added(net, columns, R"({"id": 1, "v": "x", "added": 7})");
+        CHECK(sets == std::vector<std::vector<std::string>>{{"id", "v"}});
+        // A row logged with every column has nothing left out.
+        net.first_row.reset();
+        CHECK(column_sets_before_added(net, columns, "{}").empty());
+    }
+    SECTION("a SQLite delete logs its old row") {
+        Change removed = change("t", Operation::remove, R"({"id": 1})", {}, 10, 1);
+        removed.old_row = R"({"id": 1, "v": null})";
+        NetChange net = collapse({removed}).at(0).rows.at(0);
+        auto sets = column_sets_before_added(net, columns, R"({"id": 1, "v": null, "added": 1})");
+        CHECK(sets == std::vector<std::vector<std::string>>{{"id", "v"}});
+    }
+    SECTION("a delete without its old row: each run of last columns that are NULL") {
+        NetChange net =
+            collapse({change("t", Operation::remove, R"({"id": 1})", {}, 10, 1)}).at(0).rows.at(0);
+        CHECK(old_row_columns(net) == nullptr);
+        CHECK(column_sets_before_added(net, columns, R"({"id": 1, "v": null, "added": null})") ==
+              std::vector<std::vector<std::string>>{{"id", "v"}, {"id"}});
+        CHECK(column_sets_before_added(net, columns, R"({"id": 1, "v": "x", "added": 3})").empty());
+        CHECK(
+            column_sets_before_added(net, columns, R"({"id": 1, "v": null, "added": 3})").empty());
+    }
+    SECTION("an insert expects no row: nothing to try") {
+        NetChange net =
+            collapse({change("t", Operation::insert, R"({"id": 1})", R"({"id": 1})", {}, 1)})
+                .at(0)
+                .rows.at(0);
+        CHECK(old_row_columns(net) == nullptr);
+    }
+    SECTION("a hash over the old row's columns that matches is no conflict") {
+        NetChange update{R"({"id": 1})", Operation::update, 100, R"({"id": 1, "v": 2})", 50};
+        TargetRow target{300, 200, {}, {}};
+        CHECK(judge(update, target, Policy::target_wins, "a", "b") == Verdict::conflict_keep);
+        target.hashes_without_added_columns = {400, 100};
+        CHECK(judge(update, target, Policy::target_wins, "a", "b") == Verdict::apply);
+        target.in_filter = false;
+        CHECK(judge(update, target, Policy::target_wins, "a", "b") == Verdict::moved_out);
+        NetChange insert{R"({"id": 1})", Operation::insert, {}, R"({"id": 1, "v": 2})", 50};
+        TargetRow other{300, 200, {}, {}, {300}};
+        CHECK(judge(insert, other, Policy::target_wins, "a", "b") == Verdict::conflict_keep);
+    }
+}

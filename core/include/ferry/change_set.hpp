@@ -28,6 +28,9 @@ struct Change {
     // Written by ferry on behalf of the peer this batch goes to: never sent
     // back, and it supersedes the changes to its row before it.
     bool echo = false;
+    // The old row of a remove, where the log holds it (SQLite): its columns
+    // are those `old_hash` covers.
+    std::optional<std::string> old_row{};
 };
 
 // What a batch does to one row: its final state, and what the row was
@@ -38,7 +41,29 @@ struct NetChange {
     std::optional<int64_t> old_hash;      // before it (update, remove): nullopt = no row
     std::optional<std::string> row;       // after the batch: nullopt = deleted
     double changed_at = 0;                // the last change's time
+    // A row logged by the batch's first change whose columns are those
+    // `old_hash` covers: an update's new row, kept here when a later change
+    // (or filling in columns) replaced it in `row`; a remove's old row
+    // where the log holds it. See old_row_columns().
+    std::optional<std::string> first_row{};
 };
+
+// A JSON row with the columns that `old_hash` covers, when the log tells:
+// an update logs its new row with the columns its old row had, a SQLite
+// delete its old row. nullptr otherwise (an insert; a PostgreSQL delete).
+const std::string* old_row_columns(const NetChange& change);
+
+// Column sets to hash a target row over when its hash differs from the
+// change's old-row hash, in case columns were added on both peers after the
+// change was logged (the old-row hash lacks them). When the log tells
+// (old_row_columns()), the target's columns that row has. Otherwise, each
+// set that leaves out a run of the last columns of `target_columns` (in
+// table order) that are NULL in `target_row` (a JSON object): ADD COLUMN
+// puts a column last, and it holds NULL unless it has a default. None when
+// nothing is left out.
+std::vector<std::vector<std::string>> column_sets_before_added(
+    const NetChange& change, const std::vector<std::string>& target_columns,
+    const std::string& target_row);
 
 struct TableChanges {
     std::string table;
@@ -72,6 +97,10 @@ struct TargetRow {
     // The link's row filter on the change's final row: nullopt without a
     // filter (or for a delete).
     std::optional<bool> in_filter;
+    // The target row's hashes over column_sets_before_added(): one matches
+    // the old-row hash when only columns added since the change was logged
+    // differ.
+    std::vector<int64_t> hashes_without_added_columns{};
 };
 
 enum class Verdict {

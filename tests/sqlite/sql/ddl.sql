@@ -1,7 +1,8 @@
 -- ddl: schema changes of a tracked table. SQLite has no DDL triggers, so
 -- ferry_tracked.capture_state reports what changed, ferry_track() again
--- refreshes the triggers, and ferry_row_hash() refuses rows whose columns no
--- longer match the table instead of hashing a wrong row.
+-- refreshes the triggers, and ferry_row_hash() refuses rows with columns the
+-- table no longer has instead of hashing a wrong row (rows lacking columns
+-- added since hash over the columns they have).
 .headers on
 .mode list
 .nullvalue NULL
@@ -13,12 +14,19 @@ INSERT INTO items VALUES (1, 'pen', 1.5);
 SELECT table_name, columns, capture_state FROM ferry_tracked;
 
 -- ==== ADD COLUMN: the triggers do not capture the new column until ferry_track() runs again
+CREATE TEMP TABLE hashed_before AS
+SELECT ferry_row_hash('items', new_row) AS hash FROM ferry_changes WHERE position = 1;
 ALTER TABLE items ADD COLUMN colour TEXT DEFAULT 'red';
 SELECT table_name, columns, capture_state FROM ferry_tracked;
 INSERT INTO items VALUES (2, 'ink', 2.25, 'blue');
 SELECT position, operation, new_row FROM ferry_change_log ORDER BY position;
--- the row logged before the refresh lacks the new column: ferry_row_hash refuses it
-SELECT ferry_row_hash('items', new_row) FROM ferry_changes WHERE position = 2;
+-- rows logged before the refresh lack the new column: they hash over the
+-- columns they have, as they did before the column was added, and not as
+-- the row with the new column NULL
+SELECT ferry_row_hash('items', new_row) = (SELECT hash FROM hashed_before) AS same_as_before,
+       ferry_row_hash('items', new_row) <> ferry_row_hash('items', json_set(new_row, '$.colour', NULL)) AS differs_from_null
+FROM ferry_changes WHERE position = 1;
+SELECT ferry_row_hash('items', new_row) IS NOT NULL AS hashed FROM ferry_changes WHERE position = 2;
 SELECT ferry_track('items');
 SELECT table_name, columns, capture_state FROM ferry_tracked;
 SELECT ferry_track('items');
