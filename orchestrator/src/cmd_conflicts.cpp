@@ -104,8 +104,7 @@ int print_conflicts(const ConflictsOptions& options) {
                            {"detected_at", *r[kDetected]},
                            {"local_row", json_or_null(r[kLocal])},
                            {"remote_row", json_or_null(r[kRemote])}});
-        fmt::print("{}\n", nlohmann::json{{"peer", peer}, {"conflicts", out}}.dump(
-                               -1, ' ', false, nlohmann::json::error_handler_t::replace));
+        print_json({{"peer", peer}, {"conflicts", out}});
         return exit_ok;
     }
     if (rows.empty()) {

@@ -250,7 +250,7 @@ void PeerDiff::print_json(const std::vector<TableResult>& results) const {
                           {"equal", all_equal},
                           {"bytes_received", bytes_received()},
                           {"tables", tables}};
-    fmt::print("{}\n", out.dump());
+    cli::print_json(out);
 }
 
 }  // namespace

@@ -351,7 +351,7 @@ void FullSync::print(const std::vector<TableReport>& reports, bool all_verified)
             {"tables", reports_json(reports)}};
         if (session_ && session_->id())
             out["session"] = *session_->id();
-        fmt::print("{}\n", out.dump());
+        print_json(out);
         return;
     }
     std::vector<std::string> differing = print_reports(reports, "SOURCE ROWS");

@@ -121,7 +121,7 @@ void print_json(const std::string& peer, const std::vector<SessionRow>& sessions
                         {"seconds", std::stod(*s[kSeconds])},
                         {"phase", text_or_null(s[kPhase])},
                         {"error", text_or_null(s[kError])}});
-    fmt::print("{}\n", nlohmann::json{{"peer", peer}, {"sessions", rows}}.dump());
+    cli::print_json(nlohmann::json{{"peer", peer}, {"sessions", rows}});
 }
 
 // Long errors are cut for the table; --json has them whole.

@@ -141,7 +141,7 @@ int run_init(const InitOptions& options) {
             {"peer", peer},
             {"extension", {{"action", report.action}, {"version", report.version}}},
             {"tracked", report.tracked}};
-        fmt::print("{}\n", out.dump());
+        print_json(out);
     } else {
         fmt::print("ferry {} {} in {}\n", report.version, report.action, peer);
         for (const auto& table : report.tracked)

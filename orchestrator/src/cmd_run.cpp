@@ -113,7 +113,7 @@ class Homes {
             stores_[home] = open_job_store(home);
             return &(states_[home] = stores_[home]->read());
         } catch (const Error& e) {
-            errors_[home] = e.what();
+            errors_[home] = error_line(e);
             return nullptr;
         }
     }
@@ -370,7 +370,7 @@ void Runner::finish(const JobSpec& job, const std::string& kind, JobReport& repo
         // sync) is a skip, as when the job's own lease is held; the record
         // still says the run did not succeed, so it is retried next time.
         report.outcome = error->kind() == ErrorKind::locked ? "locked" : "failed";
-        report.error = error->what();
+        report.error = error_line(*error);
         if (std::string(error->what()) == kCancelledMessage)
             if (auto pause = homes_.reread(job.home()).pause_of(job.name)) {
                 report.outcome = "paused";
@@ -393,6 +393,7 @@ void Runner::finish(const JobSpec& job, const std::string& kind, JobReport& repo
     } else {
         report.outcome = r.unchanged ? "unchanged" : "succeeded";
     }
+    report.error = valid_utf8(report.error);  // member values are file names: any bytes
     try {
         if (report.outcome == "succeeded" || report.outcome == "unchanged") {
             position["outcome"] =
@@ -447,7 +448,7 @@ int Runner::run() {
         try {
             report = consider(job);
         } catch (const Error& e) {  // the home failed under us: this job only
-            report = {job.name, "", "", "failed", e.what(), 0, {}, false};
+            report = {job.name, "", "", "failed", error_line(e), 0, {}, false};
         }
         done_[job.name] = report;
         reports.push_back(report);
@@ -484,7 +485,7 @@ void Runner::print(const std::vector<JobReport>& reports) const {
             }
             out.push_back(one);
         }
-        fmt::print("{}\n", nlohmann::json{{"jobs", out}, {"dry_run", options_.dry_run}}.dump());
+        print_json(nlohmann::json{{"jobs", out}, {"dry_run", options_.dry_run}});
         return;
     }
     if (!options_.dry_run && !options_.all_links)

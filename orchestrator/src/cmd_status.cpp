@@ -120,7 +120,7 @@ int run_status(const StatusOptions& options) {
                             {"last_sync_at", text_or_null(5)},
                             {"open_conflicts", std::stoll(*row[6])}});
         }
-        fmt::print("{}\n", nlohmann::json{{"peer", peer}, {"tables", rows}}.dump());
+        print_json(nlohmann::json{{"peer", peer}, {"tables", rows}});
         return exit_ok;
     }
     std::vector<std::vector<std::string>> rows;

@@ -457,7 +457,7 @@ void print_reports(const SyncOptions& options, const std::vector<LinkReport>& re
         nlohmann::json links = nlohmann::json::array();
         for (const auto& report : reports)
             links.push_back(report_json(report));
-        fmt::print("{}\n", nlohmann::json{{"links", links}}.dump());
+        print_json(nlohmann::json{{"links", links}});
         return;
     }
     std::vector<std::vector<std::string>> rows;
@@ -495,10 +495,15 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
                        changes::Policy p) {
         try {
             reports.push_back(LinkSync(link, from, to, p, progress).run());
+        } catch (const NoStartingPoint&) {
+            throw;  // nothing ran yet: the caller may copy first
         } catch (const Error& error) {
             if (!options.both)
                 throw;
-            report_error(error);  // only this direction stops; the other still runs
+            // Only this direction stops; the other still runs. A caller
+            // that prints no report gets the error itself (result->failure).
+            if (options.print_report)
+                report_error(error);
             if (!failed)
                 failed = error;
         }
@@ -520,6 +525,7 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
             result->settled_hash = report.settled_hash;
             result->settled_cursor = report.settled_cursor;
         }
+        result->failure = failed;
     }
     if (options.print_report)
         print_reports(options, reports);
@@ -638,9 +644,20 @@ void setup_sync(CLI::App& app, int* exit_code) {
     cmd->add_flag("--restart", options->restart,
                   "Forget the link's checkpoint and start where the newest full sync ended (after "
                   "re-copying with ferry full-sync)");
-    cmd->callback([options, exit_code] {
-        // Without peers: the links of the config file (its incremental jobs).
-        *exit_code = options->from.empty() ? run_config_links(options->json) : run_sync(*options);
+    cmd->callback([cmd, options, exit_code] {
+        if (!options->from.empty()) {
+            *exit_code = run_sync(*options);
+            return;
+        }
+        // Without peers: the links of the config file (its incremental
+        // jobs), each with its own settings; an option here would be ignored.
+        for (const char* name : {"--tables", "--where", "--both", "--policy", "--batch",
+                                 "--lease-seconds", "--quiet", "--restart"})
+            if (cmd->count(name) > 0)
+                throw CLI::ValidationError(
+                    name, std::string("applies to one link: give --from and --to, or set it "
+                                      "in the config file's job"));
+        *exit_code = run_config_links(options->json);
     });
 
     auto follow_options = std::make_shared<SyncOptions>();

@@ -96,10 +96,15 @@ WorkResult apply_changes(const JobSpec& job, const Pair& pair, const WorkOptions
     sync.on_session = options.on_session;
     SyncResult synced;
     WorkResult result;
+    // A direction that failed fails the job with its own error (a lease
+    // held elsewhere is "locked", not "failed").
+    auto sync_both_ways = [&] {
+        if (run_sync(sync, &synced) != exit_ok)
+            throw synced.failure.value_or(
+                Error(ErrorKind::conflict, "a direction of the link failed"));
+    };
     try {
-        int code = run_sync(sync, &synced);
-        if (code != exit_ok)
-            throw Error(ErrorKind::conflict, "a direction of the link failed (see above)");
+        sync_both_ways();
     } catch (const NoStartingPoint&) {
         if (options.log)
             options.log(fmt::format("job {}: {} -> {}: no starting point, copying the tables first",
@@ -107,8 +112,7 @@ WorkResult apply_changes(const JobSpec& job, const Pair& pair, const WorkOptions
         result = copy(job, pair, options, job.method);
         sync.settle_when_equal = false;
         synced = {};
-        if (run_sync(sync, &synced) != exit_ok)
-            throw Error(ErrorKind::conflict, "a direction of the link failed (see above)");
+        sync_both_ways();
     }
     result.changes += synced.changes;
     result.written += synced.written;
@@ -292,7 +296,7 @@ WorkResult run_fleet(const JobSpec& job, bool full, const WorkOptions& options) 
                 check_member_value(job, value);
                 one = run_pair(job, member_pair(job, value), full, options);
             } catch (const std::exception& e) {
-                error = e.what();
+                error = error_line(e);
             }
             std::lock_guard<std::mutex> guard(mutex);
             total.members++;

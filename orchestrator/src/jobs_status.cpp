@@ -193,7 +193,7 @@ int print_jobs_status(bool json, bool prometheus) {
                             {"paused", s.paused ? nlohmann::json(*s.paused) : nlohmann::json()},
                             {"lag_seconds", optional(lag(s))}});
         }
-        fmt::print("{}\n", nlohmann::json{{"jobs", jobs}}.dump());
+        print_json(nlohmann::json{{"jobs", jobs}});
         return exit_ok;
     }
     std::vector<std::vector<std::string>> rows;

@@ -33,7 +33,13 @@ int main(int argc, char** argv) {
                    "Config file with named peers (default: FERRY_CONFIG, ./ferry.toml, "
                    "~/.config/ferry/ferry.toml, /etc/ferry/ferry.toml)");
     app.fallthrough();  // --config may come after the command
-    find_config_option(argc, argv);
+    try {
+        find_config_option(argc, argv);
+        require_named_config();
+    } catch (const ferry::Error& e) {
+        report_error(e);
+        return exit_code_for(e);
+    }
     int exit_code = exit_ok;
     setup_init(app, &exit_code);
     setup_status(app, &exit_code);

@@ -105,3 +105,29 @@ void report_error(const Error& error) {
 }
 
 }  // namespace ferry::cli
+
+namespace ferry::cli {
+
+std::string error_line(const std::exception& error) {
+    std::string line = error.what();
+    if (const auto* ferry_error = dynamic_cast<const Error*>(&error)) {
+        if (!ferry_error->detail().empty())
+            line += " (" + ferry_error->detail() + ")";
+        if (!ferry_error->hint().empty())
+            line += " HINT: " + ferry_error->hint();
+    }
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    return valid_utf8(line);
+}
+
+std::string valid_utf8(const std::string& text) {
+    std::string quoted =
+        nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return nlohmann::json::parse(quoted).get<std::string>();
+}
+
+void print_json(const nlohmann::json& value) {
+    fmt::print("{}\n", value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+}  // namespace ferry::cli

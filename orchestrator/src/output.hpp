@@ -2,6 +2,9 @@
 // timestamped log lines on stderr.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -38,5 +41,18 @@ void also_log_to_syslog();
 
 // Reports an error on stderr: message, then DETAIL and HINT lines.
 void report_error(const Error& error);
+
+// An error on one line, with its detail and hint, as valid UTF-8: for log
+// lines, --json reports and the state tables of `ferry run`.
+std::string error_line(const std::exception& error);
+
+// `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD
+// (a file name or a message in another encoding): JSON and a PostgreSQL
+// database take only UTF-8.
+std::string valid_utf8(const std::string& text);
+
+// Prints `value` as one line of JSON on stdout (--json), invalid UTF-8
+// replaced as by valid_utf8().
+void print_json(const nlohmann::json& value);
 
 }  // namespace ferry::cli

@@ -89,7 +89,24 @@ Config read_config(const std::string& path) {
             for (const auto& [peer_key, peer] : *value.as_table()) {
                 std::string peer_name(peer_key.str());
                 const toml::table* section = peer.as_table();
-                auto url = section ? (*section)["url"].value<std::string>() : std::nullopt;
+                if (!section)
+                    throw config_error(path,
+                                       fmt::format("line {}: peers.{} must be a [peers.{}] section",
+                                                   peer.source().begin.line, peer_name, peer_name));
+                for (const auto& [setting, setting_value] : *section)
+                    if (setting.str() != "url")
+                        throw config_error(
+                            path,
+                            fmt::format("line {}: unknown setting \"{}\" of peer \"{}\"",
+                                        setting_value.source().begin.line, setting.str(),
+                                        peer_name),
+                            "A peer has one setting, url; connection options (sslmode=..., "
+                            "port=...) go into the url itself.");
+                const toml::node* url_node = section->get("url");
+                if (url_node && !url_node->is_string())
+                    throw config_error(path, fmt::format("line {}: peers.{}.url must be a string",
+                                                         url_node->source().begin.line, peer_name));
+                auto url = (*section)["url"].value<std::string>();
                 if (!url || url->empty())
                     throw config_error(path, fmt::format("peer \"{}\" has no url", peer_name),
                                        fmt::format("Add: [peers.{}] url = \"host=... dbname=...\" "
@@ -147,6 +164,18 @@ bool is_peer_name(const std::string& peer) {
 
 void set_config_path(const std::string& path) {
     g_explicit_path = path;
+}
+
+void require_named_config() {
+    const char* env = std::getenv("FERRY_CONFIG");
+    std::optional<std::string> named = g_explicit_path;
+    if (!named && env && *env)
+        named = env;
+    if (named && !fs::exists(*named))
+        throw Error(ErrorKind::not_found, fmt::format("config file {} does not exist", *named),
+                    g_explicit_path ? "named by --config" : "named by FERRY_CONFIG",
+                    g_explicit_path ? "Give the path of an existing file (docs/config.md)."
+                                    : "Fix or unset FERRY_CONFIG (docs/config.md).");
 }
 
 std::string resolve_peer(const std::string& peer) {

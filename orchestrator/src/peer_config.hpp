@@ -22,6 +22,10 @@ namespace ferry::cli {
 // ~/.config/ferry/ferry.toml and /etc/ferry/ferry.toml, the first that exists.
 void set_config_path(const std::string& path);
 
+// Fails when --config or FERRY_CONFIG names a file that does not exist: a
+// typo there must not make ferry run without the config it was given.
+void require_named_config();
+
 // A peer name's address; anything else unchanged. Throws Error(invalid_input)
 // for an unknown name or a broken config file.
 std::string resolve_peer(const std::string& peer);

@@ -73,6 +73,8 @@ struct SyncResult {
     std::string consumer;        // the (last) link's consumer at its source
     std::string settled_hash;    // settled: the source's digests, "rows:hex,..." per table
     std::string settled_cursor;  // settled: where the checkpoint moved
+    // With `both`: the error that stopped a direction (the other ran).
+    std::optional<Error> failure;
 };
 
 // A link that has no checkpoint and no full sync to start from.

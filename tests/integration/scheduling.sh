@@ -18,8 +18,7 @@ pg_cluster_start scheduling
 tables='customers,orders,"Line Items"'
 source "$here/../lib/shop_fixture.sh"
 
-config=$work/ferry.toml
-export FERRY_CONFIG=$config
+config=$work/ferry.toml  # FERRY_CONFIG once it is written
 # age DB JOB KIND INTERVAL: the job's last run of KIND happened INTERVAL ago.
 age() {
   q "$1" "UPDATE ferry.checkpoints SET last_attempt_at = last_attempt_at - interval '$4',
@@ -80,6 +79,19 @@ expect_contains "$err" "jobs.a.source: holds a password" "a password in a job's 
 expect_not_contains "$err" "s3cret" "without printing it either"
 run "$ferry" run --config "$work/missing.toml"
 expect_status 1 "a missing config file is an error"
+run "$ferry" status sqlite:/nonexistent.db --config "$work/missing.toml"
+expect_contains "$err" "config file $work/missing.toml does not exist" \
+  "a missing --config file is an error even when no name needs it"
+FERRY_CONFIG=$work/missing.toml run "$ferry" run
+expect_contains "$err" "does not exist" "so is a FERRY_CONFIG naming no file"
+expect_contains "$err" "FERRY_CONFIG" "naming the variable"
+printf '%s\n' '[peers.hub]' 'url = "dbname=hub"' 'sslmode = "require"' >"$work/bad.toml"
+bad
+expect_contains "$err" "line 3: unknown setting \"sslmode\" of peer \"hub\"" \
+  "an unknown setting of a peer is refused"
+printf '%s\n' '[peers.hub]' 'url = 5' >"$work/bad.toml"
+bad
+expect_contains "$err" "peers.hub.url must be a string" "a url of another type says so"
 
 # --- the shop: a hub and a PostgreSQL site; a SQLite file for line items
 new_pg hub
@@ -121,6 +133,7 @@ full_every = "2h"
 fresh_within = "1h"
 priority = 20
 EOF
+export FERRY_CONFIG=$config
 
 run "$ferry" run --dry-run
 expect_status 0 "dry run"
@@ -521,6 +534,23 @@ expect_status 4 "a job whose tables another sync holds exits 4"
 expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x")" "locked" \
   "and is reported locked"
 expect_contains "$err" "a ferry follow elsewhere" "naming the holder"
+cat >"$work/held-both.toml" <<EOF
+[jobs.both]
+source = "dbname=hub"
+target = "dbname=site"
+tables = ["orders"]
+mode = "bidirectional"
+delta_every = "1h"
+EOF
+run "$ferry" run --config "$work/held-both.toml" --json
+expect_status 4 "a bidirectional job whose tables another sync holds exits 4 too"
+expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x")" "locked" \
+  "and is reported locked, not failed"
+expect_contains "$(json_query "$out" "SELECT x->>'error' FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "Lease \"sync public.orders\" is held" "with the error's detail"
+run "$ferry" sync --config "$work/held-both.toml" --policy manual
+expect_status 2 "ferry sync without --from/--to refuses an option it would ignore"
+expect_contains "$err" "--policy: applies to one link" "naming it"
 q site "SELECT ferry.unlock('sync public.orders', 'a ferry follow elsewhere')" >/dev/null
 
 # --- a pause given while ferry run is busy with another job holds the
@@ -574,5 +604,19 @@ EOF
 run "$ferry" run --config "$work/nomembers.toml"
 expect_contains "$err" "job nobody: the fleet has no members: its members_glob found none" \
   "a fleet without members is reported"
+
+# --- a file name that is not UTF-8 (a stray Latin-1 file among the members):
+# the member fails, the JSON report stays JSON and the run is recorded
+mkdir -p "$work/l1fleet"
+sqlite3 "$work/l1fleet/notes-u1.db" "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id TEXT, body TEXT)"
+"$ferry" init "sqlite:$work/l1fleet/notes-u1.db" --track notes >/dev/null
+cp "$work/l1fleet/notes-u1.db" "$work/l1fleet/notes-caf"$'\xe9'".db"
+sed -e 's/jobs.nobody/jobs.latin1/' -e 's/nowhere/l1fleet/g' "$work/nomembers.toml" >"$work/latin1.toml"
+run "$ferry" run --config "$work/latin1.toml" --json
+expect_status 1 "a member whose name is not UTF-8 fails"
+expect_equal "$(json_query "$out" "SELECT (x->>'members') || ' ' || (x->>'outcome') FROM input, jsonb_array_elements(j->'jobs') x")" \
+  "2 failed" "the --json report is still JSON"
+expect_equal "$(q hub "SELECT status FROM ferry.checkpoints WHERE job = 'job latin1'")" "failed" \
+  "and the failure is recorded in the home"
 
 finish
