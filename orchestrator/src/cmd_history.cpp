@@ -160,12 +160,14 @@ void select_job(HistoryOptions& options) {
         options.peer = resolve_peer(options.peer);
         return;
     }
-    if (job->fleet)
+    if (job->fleet && job->fleet->pattern_is_target)
         throw Error(ErrorKind::invalid_input,
                     fmt::format("job {} is a fleet: its sessions are in each member", job->name),
                     {}, "Give one member's address: ferry history sqlite:/data/member.db");
     options.peer = job->target;
-    options.source = redact(job->source);
+    // A fleet of sources: every member's sessions are in the one target.
+    if (!job->fleet)
+        options.source = redact(job->source);
 }
 
 int run_history(HistoryOptions options) {

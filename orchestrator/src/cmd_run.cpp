@@ -5,11 +5,13 @@
 // nothing is due. Also `ferry pause` / `ferry resume`, and the job view of
 // `ferry status` and `ferry history`.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +56,7 @@ struct JobReport {
     double seconds = 0;
     WorkResult result;
     bool executed = false;  // it ran (and logged how it ended)
+    bool fleet = false;     // its --json object has the members' figures
 };
 
 const char* work_name(Work work) {
@@ -179,8 +182,9 @@ std::optional<std::string> Runner::waiting_for(const JobSpec& job) {
     return std::nullopt;
 }
 
-// A run whose lease is gone while its record still says running: its ferry
-// died. The record is marked failed (and retried), its sessions finished.
+// A run whose record still says running while no live ferry holds its lease
+// (the lease expired, or its holder was a ferry of this machine that is
+// gone): its ferry died. The record is marked failed (and retried), its sessions finished.
 void Runner::recover_abandoned(const JobSpec& job, HomeState& state) {
     schedule::History& history = state.histories[job.name];
     for (auto* run : {&history.full, &history.delta}) {
@@ -189,7 +193,7 @@ void Runner::recover_abandoned(const JobSpec& job, HomeState& state) {
         std::string kind = run == &history.full ? "full" : "delta";
         nlohmann::json position = state.positions[job.name + " " + kind];
         std::string reason = fmt::format(
-            "abandoned: the run {} started stopped without finishing (its lease is gone)",
+            "abandoned: the run {} started stopped without finishing (no live ferry holds it)",
             position.is_object() ? position.value("holder", "?") : "?");
         log_line(fmt::format("job {}: {}; retrying", job.name, reason));
         homes_.store(job.home()).fail(job.name, kind, reason);
@@ -212,15 +216,7 @@ JobReport Runner::consider(const JobSpec& job) {
         report.error = homes_.error(job.home());
         return report;
     }
-    const schedule::History& history = state->histories[job.name];
-    Decision decision = schedule::decide(job.timing, history, state->now);
-    bool abandoned = (history.full.status == "running" || history.delta.status == "running") &&
-                     !state->running.count(job.name);
-    if (abandoned && decision.work == Work::none)
-        decision = {history.full.status == "running" ? Work::full : Work::delta,
-                    "retry: the last run was abandoned",
-                    {},
-                    false};
+    Decision decision = state->decide(job.name, job.timing);
     if (forced() && decision.work == Work::none && !decision.fresh)
         decision = {job.timing.delta_every ? Work::delta : Work::full,
                     options_.all_links ? "run by ferry sync" : "run by --once",
@@ -450,12 +446,15 @@ int Runner::run() {
         } catch (const Error& e) {  // the home failed under us: this job only
             report = {job.name, "", "", "failed", error_line(e), 0, {}, false};
         }
+        report.fleet = job.fleet.has_value();
         done_[job.name] = report;
         reports.push_back(report);
         bool skipped = report.outcome == "paused" || report.outcome == "locked" ||
                        report.outcome == "waiting" || report.outcome == "failed";
         if (skipped && !report.executed)
             log_line(fmt::format("job {}: {}: {}", job.name, report.outcome, report.error));
+        else if (!report.executed && job.name == options_.once)  // asked for by name: answer
+            log_line(fmt::format("job {}: {} ({})", job.name, report.outcome, report.reason));
     }
     print(reports);
     bool failed = false, skipped = false;
@@ -478,7 +477,7 @@ void Runner::print(const std::vector<JobReport>& reports) const {
                                   {"seconds", r.seconds},
                                   {"written", r.result.written},
                                   {"changes", r.result.changes}};
-            if (r.result.members || !r.result.failed_members.empty()) {
+            if (r.fleet) {
                 one["members"] = r.result.members;
                 one["members_unchanged"] = r.result.members_unchanged;
                 one["failed_members"] = r.result.failed_members;
@@ -551,6 +550,28 @@ void stop_running(const std::vector<std::string>& jobs, JobStore& store) {
     }
 }
 
+// Runs `act` in each home of the jobs `options` names. A home that fails
+// does not stop the others: each failure is reported (what was done where
+// stays done), and the result is exit_error if any failed.
+int in_each_home(const PauseOptions& options,
+                 const std::function<void(const std::string&, JobStore&)>& act) {
+    std::vector<std::string> failed;
+    for (const auto& home : homes_of(options)) {
+        try {
+            std::unique_ptr<JobStore> store = open_job_store(home);
+            act(home, *store);
+        } catch (const Error& e) {
+            report_error(e);
+            failed.push_back(redact(home));
+        }
+    }
+    if (failed.empty())
+        return exit_ok;
+    fmt::print(stderr, "ferry: not done in {}; run the command again once {} reachable\n",
+               fmt::join(failed, ", "), failed.size() == 1 ? "it is" : "they are");
+    return exit_error;
+}
+
 int run_pause(const PauseOptions& options) {
     check_pause_target(options, "pause");
     const passwd* user = getpwuid(geteuid());
@@ -559,17 +580,21 @@ int run_pause(const PauseOptions& options) {
     std::string reason =
         fmt::format("{} (by {})", options.reason.empty() ? "no reason given" : options.reason, who);
     std::string name = options.all ? "*" : options.job;
-    for (const auto& home : homes_of(options)) {
-        std::unique_ptr<JobStore> store = open_job_store(home);
-        store->pause(name, reason);
+    bool any = false;
+    int code = in_each_home(options, [&](const std::string& home, JobStore& store) {
+        store.pause(name, reason);
+        any = true;
         std::vector<std::string> jobs;
         for (const auto& job : configured_jobs())
             if (job.home() == home && (options.all || job.name == options.job))
                 jobs.push_back(job.name);
-        stop_running(jobs, *store);
-    }
-    fmt::print("paused {}: {}\n", options.all ? "all jobs" : "job " + options.job, reason);
-    return exit_ok;
+        stop_running(jobs, store);
+        if (options.all)
+            fmt::print("paused the jobs of {}\n", store.peer());
+    });
+    if (any)
+        fmt::print("paused {}: {}\n", options.all ? "all jobs" : "job " + options.job, reason);
+    return code;
 }
 
 int run_resume(const PauseOptions& options) {
@@ -577,18 +602,20 @@ int run_resume(const PauseOptions& options) {
     std::string name = options.all ? "*" : options.job;
     bool found = false;
     bool all_paused = false;
-    for (const auto& home : homes_of(options)) {
-        std::unique_ptr<JobStore> store = open_job_store(home);
-        found = store->force_unlock(pause_lease(name)) || found;
-        all_paused = all_paused || store->read().pauses.count("*");
-    }
+    int code = in_each_home(options, [&](const std::string&, JobStore& store) {
+        bool resumed = store.force_unlock(pause_lease(name));
+        found = resumed || found;
+        all_paused = all_paused || store.read().pauses.count("*");
+        if (options.all && resumed)
+            fmt::print("resumed the jobs of {}\n", store.peer());
+    });
     if (!found)
         fmt::print("{} was not paused\n", options.all ? "--all" : "job " + options.job);
     else
         fmt::print("resumed {}\n", options.all ? "all jobs" : "job " + options.job);
     if (all_paused)
         fmt::print("note: all jobs are still paused (ferry resume --all)\n");
-    return exit_ok;
+    return code;
 }
 
 }  // namespace

@@ -148,9 +148,10 @@ void setup_status(CLI::App& app, int* exit_code) {
                     "libpq connection string, URI, sqlite:PATH or a config name (omit it for "
                     "the jobs of the config file)")
         ->transform(resolve_peer);
-    cmd->add_flag("--json", options->json, "Print the result as JSON");
+    auto* json = cmd->add_flag("--json", options->json, "Print the result as JSON");
     cmd->add_flag("--prometheus", options->prometheus,
-                  "Prometheus text format (node_exporter's textfile collector)");
+                  "Prometheus text format (node_exporter's textfile collector)")
+        ->excludes(json);
     cmd->callback([options, exit_code, cmd] {
         options->peer_given = cmd->get_option("peer")->count() > 0;
         *exit_code = run_status(*options);

@@ -9,6 +9,7 @@
 #include "pg_connection.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_peer.hpp"
+#include "table_leases.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -44,7 +45,7 @@ HomeState state_from_rows(const std::vector<StateRow>& rows) {
             const std::string& name = *row[1];
             if (name.rfind("pause ", 0) == 0)
                 state.pauses[name.substr(6)] = *row[2];
-            else if (name.rfind("job ", 0) == 0)
+            else if (name.rfind("job ", 0) == 0 && !holder_is_gone(*row[2]))
                 state.running[name.substr(4)] = *row[2];
         }
     }
@@ -255,6 +256,21 @@ std::optional<std::string> HomeState::pause_of(const std::string& job) const {
     if (all != pauses.end())
         return all->second;
     return std::nullopt;
+}
+
+schedule::Decision HomeState::decide(const std::string& job, const schedule::Timing& timing) const {
+    schedule::History history;
+    if (auto found = histories.find(job); found != histories.end())
+        history = found->second;
+    schedule::Decision decision = schedule::decide(timing, history, now);
+    bool abandoned = (history.full.status == "running" || history.delta.status == "running") &&
+                     !running.count(job);
+    if (abandoned && decision.work == schedule::Work::none)
+        decision = {history.full.status == "running" ? schedule::Work::full : schedule::Work::delta,
+                    "retry: the last run was abandoned",
+                    {},
+                    false};
+    return decision;
 }
 
 std::string job_record(const std::string& job) {

@@ -25,10 +25,15 @@ struct HomeState {
     std::map<std::string, schedule::History> histories;  // by job name
     std::map<std::string, nlohmann::json> positions;     // by "NAME full" / "NAME delta"
     std::map<std::string, std::string> pauses;           // job name or "*" -> reason
-    std::map<std::string, std::string> running;          // job name -> lease holder
+    // job name -> lease holder; not a holder known to be dead (a ferry
+    // process of this machine that is gone)
+    std::map<std::string, std::string> running;
 
     // The pause that stops a job, if any: its own or "*".
     std::optional<std::string> pause_of(const std::string& job) const;
+    // What the job is due for: by its timing, or at once to retry a run
+    // that was abandoned (its record says running, no live ferry holds it).
+    schedule::Decision decide(const std::string& job, const schedule::Timing& timing) const;
 };
 
 std::string job_record(const std::string& job);   // "job NAME"

@@ -333,7 +333,12 @@ std::vector<std::string> fleet_members(const JobSpec& job) {
     const FleetSpec& fleet = *job.fleet;
     std::vector<std::string> values;
     if (fleet.query) {
-        values = query_members(fleet.pattern_is_target ? job.source : job.target, *fleet.query);
+        try {
+            values = query_members(fleet.pattern_is_target ? job.source : job.target, *fleet.query);
+        } catch (const Error& e) {
+            throw Error(e.kind(), fmt::format("members_query of job {}: {}", job.name, e.what()),
+                        e.detail(), e.hint());
+        }
     } else {
         values = glob_members(*fleet.glob);
     }

@@ -61,7 +61,7 @@ std::vector<JobStatus> read_all() {
         status.now = state->now;
         if (auto found = state->histories.find(job.name); found != state->histories.end())
             status.history = found->second;
-        status.decision = schedule::decide(job.timing, status.history, state->now);
+        status.decision = state->decide(job.name, job.timing);
         status.paused = state->pause_of(job.name);
         if (auto holder = state->running.find(job.name); holder != state->running.end())
             status.running = holder->second;
@@ -181,14 +181,19 @@ int print_jobs_status(bool json, bool prometheus) {
             auto optional = [](std::optional<double> v) {
                 return v ? nlohmann::json(*v) : nlohmann::json();
             };
+            auto time = [](std::optional<double> epoch) {  // null: never
+                return epoch ? nlohmann::json(utc(epoch)) : nlohmann::json();
+            };
+            bool waits = s.reachable && !s.paused && s.decision.work == schedule::Work::none;
             jobs.push_back({{"job", s.job->name},
                             {"mode", s.job->mode},
                             {"home", s.home},
                             {"reachable", s.reachable},
-                            {"last_attempt_at", utc(s.history.last_attempt())},
-                            {"last_success_at", utc(s.history.last_success())},
+                            {"last_attempt_at", time(s.history.last_attempt())},
+                            {"last_success_at", time(s.history.last_success())},
                             {"outcome", outcome(s)},
                             {"next_due", next_due(s)},
+                            {"next_due_at", waits ? time(s.decision.next_due) : nlohmann::json()},
                             {"due", s.reachable && s.decision.work != schedule::Work::none},
                             {"paused", s.paused ? nlohmann::json(*s.paused) : nlohmann::json()},
                             {"lag_seconds", optional(lag(s))}});

@@ -18,6 +18,18 @@ std::string this_host() {
     return host;
 }
 
+namespace {
+
+// `text` as one word for a POSIX shell, for commands a hint suggests.
+std::string shell_quoted(const std::string& text) {
+    std::string quoted = "'";
+    for (char c : text)
+        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
+}  // namespace
+
 bool holder_is_gone(const std::string& holder) {
     pid_t pid = 0;
     char host[256] = "";
@@ -52,9 +64,9 @@ void TableLeases::take(const std::vector<SyncTable>& tables,
                                     target_.name(), *holder),
                         fmt::format("Lease \"{}\" is held; nothing was written.", lease),
                         fmt::format("Wait for it to finish. If that holder is gone, its lease "
-                                    "expires by itself within {} s, or clear it now with: ferry "
-                                    "unlock '{}' --peer TARGET",
-                                    ttl_seconds_, lease));
+                                    "expires by itself (ferry.locks says when), or clear it now "
+                                    "with: ferry unlock {} --peer {}",
+                                    shell_quoted(lease), shell_quoted(target_.name())));
         }
         held_.push_back(lease);
     }

@@ -191,6 +191,7 @@ q_lite "$work/items.db" "UPDATE ferry_checkpoints SET
   WHERE job = 'job items'"
 run "$ferry" run --once items
 expect_status 0 "--once of a fresh job"
+expect_contains "$err" "job items: fresh (fresh: succeeded" "says why it did not run"
 run "$ferry" run --once items --json
 expect_equal "$(json_query "$out" "SELECT j->'jobs'->0->>'outcome' FROM input")" "fresh" \
   "a job completed within fresh_within is skipped, even with --once"
@@ -304,6 +305,32 @@ run "$ferry" run
 expect_status 4 "pause --all stops every job"
 run "$ferry" resume --all
 expect_contains "$out" "resumed all jobs" "resume --all"
+# With a home that cannot be reached, --all still does what it can and says
+# where it could not.
+cat >"$work/twohomes.toml" <<EOF
+[jobs.here]
+source = "dbname=hub"
+target = "dbname=site"
+tables = ["customers"]
+mode = "full"
+full_every = "1h"
+[jobs.gone]
+source = "dbname=hub"
+target = "host=127.0.0.1 port=1 dbname=x connect_timeout=2"
+tables = ["customers"]
+mode = "full"
+full_every = "1h"
+EOF
+run "$ferry" pause --all --config "$work/twohomes.toml" --reason "two homes"
+expect_status 1 "pause --all with an unreachable home exits 1"
+expect_contains "$out" "paused the jobs of dbname=site" "saying where it paused"
+expect_contains "$err" "not done in host=127.0.0.1 port=1" "and where it could not"
+expect_equal "$(q site "SELECT count(*) FROM ferry.locks WHERE name = 'pause *'")" 1 "the reachable home is paused"
+run "$ferry" resume --all --config "$work/twohomes.toml"
+expect_status 1 "resume --all likewise"
+expect_equal "$(q site "SELECT count(*) FROM ferry.locks WHERE name = 'pause *'")" 0 "and resumes what it reaches"
+run "$ferry" status --json --prometheus
+expect_status 2 "--json and --prometheus exclude each other"
 
 # A running job is paused: it stops after its current batch, and resumes
 # from its checkpoint after ferry resume.
@@ -350,6 +377,10 @@ done
 kill -9 $victim; wait $victim 2>/dev/null || true
 expect_equal "$(sqlite3 "$work/big.db" "SELECT status FROM ferry_checkpoints WHERE job = 'job big' AND scope = 'full'")" \
   "running" "the killed run left its record running"
+run "$ferry" status --json
+expect_equal "$(json_query "$out" "SELECT (x->>'outcome') || ' ' || (x->>'due') FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'big'")" \
+  "abandoned (retried on the next run) true" \
+  "ferry status knows the run's ferry is gone before its lease expires"
 run "$ferry" run --json
 expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'big'")" \
   "succeeded" "the next run takes the dead run's lease and retries the job"
@@ -517,6 +548,7 @@ EOF
 run "$ferry" run --config "$work/rohub.toml"
 expect_status 1 "a members_query that writes fails"
 expect_contains "$err" "readonly" "SQLite refuses the write"
+expect_contains "$err" "members_query of job" "the error says it came from members_query"
 expect_equal "$(sqlite3 "$work/rohub.db" "SELECT count(*) FROM users")" "2" "and the hub's rows are untouched"
 
 # --- a job whose tables another sync holds is skipped as locked (exit 4)
