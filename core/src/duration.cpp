@@ -63,7 +63,8 @@ double parse_duration(std::string_view text) {
         return clock_duration(text);
     double total = 0;
     size_t i = 0;
-    bool any = false;
+    int parts = 0;
+    bool bare_number = false;  // a part without a unit: seconds, only when alone
     auto skip_space = [&] {
         while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])))
             i++;
@@ -83,11 +84,13 @@ double parse_duration(std::string_view text) {
         size_t unit_start = i;
         while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])))
             i++;
+        bare_number = bare_number || i == unit_start;
         total += value * unit_seconds(text.substr(unit_start, i - unit_start), text);
-        any = true;
+        parts++;
         skip_space();
     }
-    if (!any)
+    // "1h30" could mean 1 h 30 min as well as 1 h 30 s: refused.
+    if (parts == 0 || (bare_number && parts > 1))
         invalid(text);
     return total;
 }
