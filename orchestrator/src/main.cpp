@@ -1,6 +1,7 @@
 // ferry: the command-line orchestrator. main() only wires the subcommands
 // (one cmd_<verb>.cpp each) and maps errors to documented exit codes.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include <cstring>
 
@@ -52,6 +53,14 @@ int main(int argc, char** argv) {
     setup_run(app, &exit_code);
     setup_conflicts(app, &exit_code);
     try {
+        // CLI11 reports an unknown command as a missing one.
+        if (argc > 1 && argv[1][0] != '-') {
+            const auto known = app.get_subcommands(
+                [&](CLI::App* command) { return command->check_name(argv[1]); });
+            if (known.empty())
+                throw CLI::ValidationError(fmt::format(
+                    "unknown command \"{}\" (ferry --help lists the commands)", argv[1]));
+        }
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         int code = app.exit(e);

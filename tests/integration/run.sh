@@ -122,6 +122,7 @@ run "$ferry" status
 expect_status 2 "a missing peer is a usage error"
 run "$ferry" frobnicate
 expect_status 2 "an unknown command is a usage error"
+expect_contains "$err" "unknown command \"frobnicate\"" "named as unknown, not as missing"
 run "$ferry" --version
 expect_status 0 "--version works"
 
