@@ -66,26 +66,29 @@ enum Column {
 }
 
 // Fills targets for the current transaction. PostgreSQL calls only.
+// Opening a relation takes a lock, which processes pending invalidations:
+// forget_targets() may run in the middle (a TRUNCATE by ferry.purge() in
+// another session, say). So the lookup fills a local copy and publishes it
+// only after its last open.
 void look_up_targets() noexcept {
-    targets.transaction = InvalidLocalTransactionId;
+    LogTargets found;
     Oid schema = get_namespace_oid("ferry", false);
-    targets.changes = get_relname_relid("changes", schema);
-    targets.position_seq = get_relname_relid("changes_position_seq", schema);
-    if (!OidIsValid(targets.changes) || !OidIsValid(targets.position_seq))
+    found.changes = get_relname_relid("changes", schema);
+    found.position_seq = get_relname_relid("changes_position_seq", schema);
+    if (!OidIsValid(found.changes) || !OidIsValid(found.position_seq))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("ferry's change log is missing"),
                         errhint("Reinstall the extension: ALTER EXTENSION ferry UPDATE.")));
-    Relation log = table_open(targets.changes, RowExclusiveLock);
+    Relation log = table_open(found.changes, RowExclusiveLock);
     if (RelationGetDescr(log)->natts != column_count)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("ferry.changes does not have the expected columns"),
                         errhint("Do not alter ferry's tables; reinstall the extension.")));
     MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
     List* index_oids = RelationGetIndexList(log);
-    if (list_length(index_oids) > static_cast<int>(lengthof(targets.indexes)))
+    if (list_length(index_oids) > static_cast<int>(lengthof(found.indexes)))
         ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
                         errmsg("ferry.changes has too many indexes"),
                         errhint("Drop the indexes you added to ferry.changes.")));
-    targets.index_count = 0;
     ListCell* cell;
     foreach (cell, index_oids) {
         Relation index = index_open(lfirst_oid(cell), RowExclusiveLock);
@@ -100,14 +103,14 @@ void look_up_targets() noexcept {
             refuse_index(index, "an expression index");
         if (info->ii_Predicate != NIL)
             refuse_index(index, "a partial index");
-        targets.indexes[targets.index_count++] = {RelationGetRelid(index),
-                                                  index->rd_index->indisunique,
-                                                  index->rd_rel->relam == BRIN_AM_OID, info};
+        found.indexes[found.index_count++] = {RelationGetRelid(index), index->rd_index->indisunique,
+                                              index->rd_rel->relam == BRIN_AM_OID, info};
         index_close(index, NoLock);
     }
     MemoryContextSwitchTo(old);
     table_close(log, NoLock);
-    targets.transaction = MyProc->lxid;
+    found.transaction = MyProc->lxid;
+    targets = found;
 }
 
 }  // namespace
