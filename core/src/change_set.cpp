@@ -64,6 +64,10 @@ std::vector<TableChanges> collapse(const std::vector<Change>& batch) {
         NetChange& net = table.rows[at->second];
         if (!first && net.first == Operation::update && !net.first_row)
             net.first_row = net.row;
+        if (!first && change.old_hash)
+            net.passed_hashes.push_back(*change.old_hash);
+        if (!first && change.op == Operation::insert)
+            net.passed_absent = true;
         if (change.op == Operation::remove)
             net.row.reset();
         else
@@ -149,13 +153,18 @@ std::vector<std::vector<std::string>> column_sets_before_added(
 
 namespace {
 
-// Whether the target holds what the source had before the batch: the old
-// row (by its hash), or no row before an insert.
+// Whether the target holds what the source had before the batch (the old
+// row, by its hash, or no row before an insert), or a state the source
+// passed through during the batch: then the target is only behind.
 bool unchanged_since(const NetChange& change, const TargetRow& target) {
     std::optional<int64_t> expected;
     if (change.first != Operation::insert)
         expected = change.old_hash;
     if (target.hash == expected)
+        return true;
+    const auto& passed = change.passed_hashes;
+    if (target.hash ? std::find(passed.begin(), passed.end(), *target.hash) != passed.end()
+                    : change.passed_absent)
         return true;
     const auto& others = target.hashes_without_added_columns;
     return expected && std::find(others.begin(), others.end(), *expected) != others.end();

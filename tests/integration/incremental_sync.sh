@@ -348,6 +348,31 @@ link --from dbname=manual_a --to dbname=manual_b --both --policy manual
 expect_equal "$(report changes 1)" "0" "the remote versions written by resolving are not sent back to A"
 expect_equal "$(names manual_a)" '201=A 202=A 203=- 210=B only 211=A only 5001=A' "A is unchanged"
 
+# --- both peers made the same change, and the B->A half of that --both run
+# did not run (a lease held on A); B then moved on. B's batch passes
+# through the state A holds: A is behind, not in conflict (before, A kept
+# its row as a conflict and the peers stayed different for good).
+for db in behind_a behind_b; do
+  createdb "$db"
+  q "$db" "CREATE TABLE acc (id int PRIMARY KEY, balance int)" >/dev/null
+done
+q behind_a "INSERT INTO acc VALUES (1, 0)" >/dev/null
+"$ferry" init dbname=behind_a --track acc >/dev/null
+"$ferry" init dbname=behind_b --track acc >/dev/null
+"$ferry" full-sync --from dbname=behind_a --to dbname=behind_b --tables acc --quiet >/dev/null
+q behind_a "UPDATE acc SET balance = 1" >/dev/null
+q behind_b "UPDATE acc SET balance = 1" >/dev/null
+q behind_a "SELECT ferry.try_lock('sync public.acc', 'another sync', '1 hour')" >/dev/null
+link --from dbname=behind_a --to dbname=behind_b --tables acc --both
+expect_status 4 "the B->A half finds A's table leased"
+q behind_a "SELECT ferry.unlock('sync public.acc', 'another sync')" >/dev/null
+q behind_b "UPDATE acc SET balance = 2" >/dev/null
+link --from dbname=behind_a --to dbname=behind_b --tables acc --both
+expect_status 0 "the next --both run"
+expect_equal "$(q behind_a "SELECT balance FROM acc")|$(q behind_b "SELECT balance FROM acc")" "2|2" \
+  "brings A to B's row: A held a state B passed through"
+expect_equal "$(q behind_a "SELECT count(*) FROM ferry.conflicts")" "0" "without a conflict"
+
 # --- a SQLite peer both ways: its own conflict check and ferry_conflicts
 new_pg hub
 fill_shop hub 100

@@ -221,3 +221,34 @@ TEST_CASE("changes logged before columns were added on both peers", "[change_set
         CHECK(judge(insert, other, Policy::target_wins, "a", "b") == Verdict::conflict_keep);
     }
 }
+
+TEST_CASE("a target at a state the source passed through is behind, not in conflict",
+          "[change_set]") {
+    // The source went 0 -> 1 -> 2 in one batch (hashes 10, 11; final 12);
+    // the target holds 1: it only missed the second change.
+    std::vector<Change> batch = {
+        change("t", Operation::update, R"({"id": 1})", R"({"id": 1, "v": 1})", 10, 1),
+        change("t", Operation::update, R"({"id": 1})", R"({"id": 1, "v": 2})", 11, 2),
+    };
+    NetChange net = collapse(batch).at(0).rows.at(0);
+    CHECK(net.old_hash == 10);
+    CHECK(net.passed_hashes == std::vector<int64_t>{11});
+    CHECK(judge(net, {11, 12, {}, {}}, Policy::target_wins, "a", "b") == Verdict::apply);
+    CHECK(judge(net, {13, 12, {}, {}}, Policy::target_wins, "a", "b") == Verdict::conflict_keep);
+    // Deleted and inserted again: a target without the row is behind too.
+    std::vector<Change> again = {
+        change("t", Operation::remove, R"({"id": 2})", {}, 20, 1),
+        change("t", Operation::insert, R"({"id": 2})", R"({"id": 2, "v": 9})", {}, 2),
+    };
+    NetChange reinserted = collapse(again).at(0).rows.at(0);
+    CHECK(reinserted.passed_absent);
+    CHECK(judge(reinserted, {{}, 29, {}, {}}, Policy::manual, "a", "b") == Verdict::apply);
+    // An echo starts the row afresh: what came before it is settled.
+    std::vector<Change> echoed = batch;
+    echoed.insert(echoed.begin() + 1,
+                  change("t", Operation::update, R"({"id": 1})", R"({"id": 1, "v": 5})", 15, 1.5));
+    echoed[1].echo = true;
+    NetChange after_echo = collapse(echoed).at(0).rows.at(0);
+    CHECK(after_echo.old_hash == 11);
+    CHECK(after_echo.passed_hashes.empty());
+}

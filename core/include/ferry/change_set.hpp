@@ -46,6 +46,11 @@ struct NetChange {
     // (or filling in columns) replaced it in `row`; a remove's old row
     // where the log holds it. See old_row_columns().
     std::optional<std::string> first_row{};
+    // The old-row hashes of the batch's later changes to the row: states
+    // the source passed through. A target holding one of them is behind the
+    // source, not in conflict with it (as if the changes applied one by one).
+    std::vector<int64_t> passed_hashes{};
+    bool passed_absent = false;  // a later change inserted it: "no row" was passed too
 };
 
 // A JSON row with the columns that `old_hash` covers, when the log tells:
