@@ -264,7 +264,8 @@ int FullSync::run(FullSyncResult* result) {
         // An interrupted run left the tables it finished in the checkpoint.
         nlohmann::json position = {{"tables_done", nlohmann::json::array()},
                                    {"source", nlohmann::json::parse(snapshot)},
-                                   {"where", filters_by_table(tables)}};
+                                   {"where", filters_by_table(tables)},
+                                   {"delete_missing", options_.delete_missing}};
         if (!options_.dry_run)
             position["target_cursor"] = nlohmann::json::parse(target_->change_cursor());
         std::set<std::string> done_before;
@@ -276,10 +277,14 @@ int FullSync::run(FullSyncResult* result) {
                     previous_done.insert(name.get<std::string>());
                 // A run that wrote every table and then failed (its verify
                 // found a difference) has nothing to resume: start over. So
-                // does one with other --where filters: its tables hold other rows.
+                // does one with other --where filters (its tables hold other
+                // rows), and one without --delete-missing when this run has
+                // it (its tables kept rows this run deletes).
                 bool same_filters =
                     !previous.contains("where") || previous["where"] == position["where"];
-                if (previous_done.size() < tables.size() && same_filters) {
+                bool deleted_as_asked =
+                    !options_.delete_missing || previous.value("delete_missing", false);
+                if (previous_done.size() < tables.size() && same_filters && deleted_as_asked) {
                     position = previous;
                     done_before = previous_done;
                     progress_.note(

@@ -169,6 +169,8 @@ SELECT 'now', NULL, NULL, NULL, (julianday('now') - 2440587.5) * 86400.0, NULL, 
 
     std::optional<std::string> try_lock(const std::string& lease, const std::string& holder,
                                         int ttl_seconds) override {
+        if (auto other = other_live_holder(db_, lease, holder))
+            return other;
         auto row = db_.query(
                           "SELECT ferry_try_lock(?1, ?2, ?3), "
                           "(SELECT holder FROM ferry_locks WHERE name = ?1)",

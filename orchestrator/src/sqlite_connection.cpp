@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "extension.hpp"
 #include "ferry/error.hpp"
 
@@ -68,10 +71,26 @@ std::vector<SqliteRow> SqliteConnection::query(
                                 SQLITE_TRANSIENT, SQLITE_UTF8);
     }
     std::vector<SqliteRow> rows;
+    // In WAL mode a statement that reads and then writes (ferry_ack() and
+    // the other state functions) fails at once with SQLITE_BUSY when another
+    // writer committed since its read began: the busy handler cannot help,
+    // as its snapshot is stale. Outside an explicit transaction nothing of
+    // the failed attempt remains, so it is run again, for as long as the
+    // busy timeout.
+    bool own_transaction = sqlite3_get_autocommit(db_.get()) != 0;
+    auto started = std::chrono::steady_clock::now();
     while (true) {
         int rc = sqlite3_step(raw);
         if (rc == SQLITE_DONE)
             break;
+        if ((rc & 0xff) == SQLITE_BUSY && own_transaction && rows.empty() &&
+            sqlite3_get_autocommit(db_.get()) &&
+            std::chrono::steady_clock::now() - started <
+                std::chrono::milliseconds(kSqliteBusyTimeoutMs)) {
+            sqlite3_reset(raw);
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            continue;
+        }
         if (rc != SQLITE_ROW) {
             // Errors of ferry's functions carry their DETAIL and HINT lines.
             std::string message = sqlite3_errmsg(db_.get());
@@ -99,6 +118,19 @@ std::vector<SqliteRow> SqliteConnection::query(
         rows.push_back(std::move(row));
     }
     return rows;
+}
+
+std::optional<std::string> other_live_holder(SqliteConnection& db, const std::string& lease,
+                                             const std::string& holder) {
+    // expires_at is written as strftime('%Y-%m-%dT%H:%M:%fZ') by the
+    // extension (ferry_try_lock), so text order is time order.
+    auto rows = db.query(
+        "SELECT holder FROM ferry_locks WHERE name = ?1 AND holder <> ?2 AND expires_at > "
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        {lease, holder});
+    if (rows.empty())
+        return std::nullopt;
+    return rows.at(0).at(0).value_or("another holder");
 }
 
 std::string sqlite_table_name(const std::string& sql_name) {

@@ -39,6 +39,13 @@ class SqliteConnection {
     std::string peer_;
 };
 
+// Who holds `lease` in a SQLite peer, when that is not `holder` and the lease
+// has not expired. A read: in WAL mode it never waits for a writer, so a
+// second ferry learns at once that a lease is taken, and by whom, instead
+// of waiting for the first one's write transaction to take the lease itself.
+std::optional<std::string> other_live_holder(SqliteConnection& db, const std::string& lease,
+                                             const std::string& holder);
+
 // How long the CLI waits for another writer's transaction (docs/sqlite.md).
 inline constexpr int kSqliteBusyTimeoutMs = 30000;
 

@@ -1236,6 +1236,8 @@ class SqliteTarget : public SyncTarget {
 
     std::optional<std::string> try_lock(const std::string& lease, const std::string& holder,
                                         int ttl_seconds) override {
+        if (auto other = other_live_holder(state_, lease, holder))
+            return other;
         auto taken = state_.query("SELECT ferry_try_lock(?1, ?2, ?3)",
                                   {lease, holder, std::to_string(ttl_seconds)});
         if (taken.at(0).at(0) == std::optional<std::string>("1"))

@@ -288,6 +288,16 @@ sync --from dbname=src --to dbname=dst --tables big1,big2 --where 'big1:id <= 10
 expect_status 0 "a run with another filter than the interrupted one"
 expect_not_contains "$out" "(done before)" "starts over instead of resuming"
 expect_equal "$(q dst "SELECT count(*) FROM big1 WHERE id <= 5")" "5" "and copies the filter's rows"
+# Nor is a run without --delete-missing resumed by one with it: the tables
+# it finished kept rows that this run must delete.
+q dst "UPDATE ferry.checkpoints SET status = 'running',
+         position = jsonb_set(position, '{tables_done}', '[\"public.big1\"]')
+       WHERE job = 'full-sync from dbname=src' AND scope = 'public.big1,public.big2';
+       INSERT INTO big1 VALUES (0, 'only on the target')" >/dev/null
+sync --from dbname=src --to dbname=dst --tables big1,big2 --where 'big1:id <= 10' --delete-missing
+expect_status 0 "a run with --delete-missing after an interrupted one without it"
+expect_not_contains "$out" "(done before)" "starts over too"
+expect_equal "$(q dst "SELECT count(*) FROM big1 WHERE id = 0")" "0" "and deletes what only the target has"
 
 # SQLite target, killed between batches, twice, then resumed
 for point in lite_done lite_big2; do

@@ -147,6 +147,22 @@ link --from "sqlite:$work/site.db" --to dbname=c
 expect_status 0 "SQLite -> PostgreSQL sync"
 check_same "sqlite:$work/site.db" dbname=c "PostgreSQL equals SQLite"
 expect_not_equal "$(report deleted)" "0" "deletes travel from SQLite"
+# An application writing the SQLite source in short transactions meanwhile
+# (WAL): ferry's acknowledgement (a read, then a write) must wait its turn,
+# not fail with "database is locked" (exit 4).
+( i=0; while [[ ! -e $work/writer.stop ]]; do i=$((i + 1))
+    sqlite3 -cmd ".timeout 30000" "$work/site.db" "UPDATE customers SET name = 'busy $i' WHERE id = 1 + $i % 5" 2>/dev/null
+  done ) &
+busy_writer=$!
+failed_runs=0
+for i in $(seq 1 10); do
+  "$ferry" sync --from "sqlite:$work/site.db" --to dbname=c --quiet >/dev/null 2>"$work/busy.err" ||
+    failed_runs=$((failed_runs + 1))
+done
+touch "$work/writer.stop"; wait $busy_writer
+expect_equal "$failed_runs" "0" "syncs from a SQLite file being written all succeed ($(head -1 "$work/busy.err"))"
+link --from "sqlite:$work/site.db" --to dbname=c
+check_same "sqlite:$work/site.db" dbname=c "and PostgreSQL equals SQLite after them"
 
 # --- row filters: a per-customer peer keeps only its rows
 # only_mine PEER: the ids of customer 7's orders, on A and on PEER
