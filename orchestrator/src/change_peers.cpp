@@ -485,7 +485,9 @@ class SqliteChangeReader : public ChangeReader {
 class PostgresChangeApplier : public ChangeApplier {
   public:
     explicit PostgresChangeApplier(const std::string& peer)
-        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {}
+        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {
+        db_.read_times_as_utc();
+    }
     ~PostgresChangeApplier() override { rollback(); }
 
     const std::string& peer_id() const override { return peer_id_; }
@@ -619,8 +621,8 @@ class PostgresChangeApplier : public ChangeApplier {
                 "jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) CROSS JOIN "
                 "LATERAL (SELECT i.item->'r' AS r) AS x CROSS JOIN LATERAL "
                 "jsonb_to_record(x.r) AS p{4} WHERE {2} AND x.r ?& c.a AND (x.r - "
-                "c.a) = '{{}}' AND ferry.row_hash(t) = (i.item->>'h')::bigint AND "
-                "ferry.row_hash(t) <> ferry.row_hash(ROW({3})::{0}) RETURNING i.ord",
+                "c.a) = '{{}}' AND ferry.row_hash(t.*) = (i.item->>'h')::bigint AND "
+                "ferry.row_hash(t.*) <> ferry.row_hash(ROW({3})::{0}) RETURNING i.ord",
                 target.name, set, key_match(target.key_columns, "t", "p", "="), row.whole_row,
                 row.definition),
             {items, nlohmann::json(target.columns).dump()});
@@ -669,7 +671,7 @@ class PostgresChangeApplier : public ChangeApplier {
         const RowSql& row = row_sql(target);
         PgResult found = db_.query(
             fmt::format(
-                "SELECT CASE WHEN {0} THEN NULL ELSE ferry.row_hash(t) END, "
+                "SELECT CASE WHEN {0} THEN NULL ELSE ferry.row_hash(t.*) END, "
                 "CASE WHEN jsonb_typeof(i.item->'r') = 'object' THEN "
                 "ferry.row_hash(ROW({3})::{1}) END, "
                 "jsonb_typeof(i.item->'r') = 'object' AND (i.item->'r') - c.a <> '{{}}', "
@@ -683,7 +685,7 @@ class PostgresChangeApplier : public ChangeApplier {
                 "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{6} "
                 "ORDER BY i.ord",
                 key_null, target.name, key_match(target.key_columns, "t", "k", "="), row.whole_row,
-                fmt::format("WHEN NOT {} AND NOT (i.item->'r') ?& c.a THEN to_jsonb(t) || "
+                fmt::format("WHEN NOT {} AND NOT (i.item->'r') ?& c.a THEN to_jsonb(t.*) || "
                             "i.item->'r'",
                             key_null),
                 in_filter_sql(table), row.definition),
@@ -766,7 +768,7 @@ class PostgresChangeApplier : public ChangeApplier {
                 unlogged.push_back(i);
         std::map<size_t, std::string> target_rows;
         if (!unlogged.empty()) {
-            PgResult found = query_target_rows(target, changes, unlogged, "to_jsonb(t)::text");
+            PgResult found = query_target_rows(target, changes, unlogged, "to_jsonb(t.*)::text");
             for (int r = 0; r < found.rows(); r++)
                 target_rows[unlogged.at(std::stoull(found.text(r, 0)) - 1)] = found.text(r, 1);
         }
@@ -779,7 +781,7 @@ class PostgresChangeApplier : public ChangeApplier {
         for (const auto& [set, group] : by_columns) {
             PgResult hashes = query_target_rows(
                 target, changes, group,
-                "(SELECT ferry.row_hash(s) FROM (SELECT " + join_quoted(set, "t.") + ") AS s)");
+                "(SELECT ferry.row_hash(s.*) FROM (SELECT " + join_quoted(set, "t.") + ") AS s)");
             for (int r = 0; r < hashes.rows(); r++)
                 targets[group.at(std::stoull(hashes.text(r, 0)) - 1)]
                     .hashes_without_added_columns.push_back(std::stoll(hashes.text(r, 1)));
@@ -970,7 +972,7 @@ class PostgresChangeApplier : public ChangeApplier {
     static std::string merged_row(bool merge, const std::string& key_null, const std::string& row) {
         if (!merge)
             return "";
-        return fmt::format("WHEN NOT {0} THEN to_jsonb(t) || {1}", key_null, row);
+        return fmt::format("WHEN NOT {0} THEN to_jsonb(t.*) || {1}", key_null, row);
     }
 
     // Whether the change's final row (p) is inside the link's row filter
@@ -1013,7 +1015,7 @@ class PostgresChangeApplier : public ChangeApplier {
             fmt::format(
                 "INSERT INTO ferry.conflicts (table_name, key, peer, local_row, remote_row, "
                 "policy, resolution, resolved_at) SELECT $2::oid::regclass, i.k, $3, CASE WHEN "
-                "t.{0} IS NULL THEN NULL ELSE to_jsonb(t) END, i.r, $4, i.res, CASE WHEN i.res "
+                "t.{0} IS NULL THEN NULL ELSE to_jsonb(t.*) END, i.r, $4, i.res, CASE WHEN i.res "
                 "IS NULL THEN NULL ELSE now() END FROM jsonb_to_recordset($1::jsonb) AS i(k "
                 "jsonb, r jsonb, res text) CROSS JOIN LATERAL jsonb_to_record(i.k) AS k{3} "
                 "LEFT JOIN {1} AS t ON {2}",
@@ -1216,7 +1218,8 @@ class SqliteChangeApplier : public ChangeApplier {
                 values = parse_object(text, table.target.name);
             for (size_t c = 0; c < statements.shape.columns.size(); c++) {
                 const sqlite::Column& column = statements.shape.columns[c];
-                bind_json(upsert, static_cast<int>(c) + 1, values.at(column.name), column);
+                if (!column.generated)
+                    bind_json(upsert, static_cast<int>(c) + 1, values.at(column.name), column);
             }
             step_done(db_, upsert);
         }
@@ -1332,8 +1335,10 @@ class SqliteChangeApplier : public ChangeApplier {
         }
         for (size_t c = 0; c < s.shape.columns.size(); c++) {
             const sqlite::Column& column = s.shape.columns[c];
-            columns += (c ? ", " : "") + quote_identifier(column.name);
-            values += fmt::format("{}?{}", c ? ", " : "", c + 1);
+            if (column.generated)  // SQLite computes it; its parameter stays unused
+                continue;
+            columns += (columns.empty() ? "" : ", ") + quote_identifier(column.name);
+            values += fmt::format("{}?{}", values.empty() ? "" : ", ", c + 1);
             if (column.key_position == 0)
                 set += fmt::format("{}{} = excluded.{}", set.empty() ? "" : ", ",
                                    quote_identifier(column.name), quote_identifier(column.name));

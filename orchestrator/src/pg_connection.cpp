@@ -55,10 +55,17 @@ PgConnection::PgConnection(const std::string& conninfo)
     PQsetNoticeReceiver(connection_.get(), silence_notices, nullptr);
     // Values travel in one form whatever the database or role sets: UTF-8
     // text (what SQLite peers and dump files hold), bytea in hex, dates in
-    // ISO (which every DateStyle reads back).
+    // ISO (which every DateStyle reads back), intervals in PostgreSQL's own
+    // style (which every IntervalStyle reads back, and which the hashes of
+    // intervals are taken in: docs/hashing.md).
     query(
         "SELECT set_config('client_encoding', 'UTF8', false), "
-        "set_config('bytea_output', 'hex', false), set_config('DateStyle', 'ISO', false)");
+        "set_config('bytea_output', 'hex', false), set_config('DateStyle', 'ISO', false), "
+        "set_config('IntervalStyle', 'postgres', false)");
+}
+
+void PgConnection::read_times_as_utc() {
+    query("SELECT set_config('TimeZone', 'UTC', false)");
 }
 
 namespace {

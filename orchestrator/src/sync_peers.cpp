@@ -181,7 +181,7 @@ class PostgresSource : public SyncSource {
 
     std::string own_digest(const SyncTable& table) override {
         PgResult digest = db_.query(fmt::format(
-            "SELECT count(*) || ':' || coalesce(sum(ferry.row_hash(t)::numeric), 0) "
+            "SELECT count(*) || ':' || coalesce(sum(ferry.row_hash(t.*)::numeric), 0) "
             "FROM {} t{}",
             table.source.name, table.filter ? " WHERE (" + *table.filter + ")" : std::string()));
         return digest.text(0, 0);
@@ -754,7 +754,9 @@ std::vector<SyncTable> order_by_references(
 class PostgresTarget : public SyncTarget {
   public:
     explicit PostgresTarget(const std::string& conninfo)
-        : data_(connect_postgres_peer(conninfo)), state_(connect_postgres_peer(conninfo)) {}
+        : data_(connect_postgres_peer(conninfo)), state_(connect_postgres_peer(conninfo)) {
+        data_.read_times_as_utc();
+    }
 
     const std::string& name() const override { return data_.peer(); }
     void require_ferry() override { cli::require_ferry(data_, "0.2"); }

@@ -97,7 +97,41 @@ std::string_view varlena_view(Datum value) {
     return std::string_view(VARDATA_ANY(detoasted), VARSIZE_ANY_EXHDR(detoasted));
 }
 
+namespace {
+
+// While it lives, output functions print in one form whatever the session
+// sets (docs/hashing.md): dates in ISO, intervals in PostgreSQL's style, as
+// pg_dump prints them. Arrays, ranges and other types logged and hashed by
+// their text then read and hash alike in every session. (The settings are
+// the GUC variables themselves; each is put back also when the output
+// function fails, as that comes here as an exception.) TimeZone stays: a
+// full sync writes such values in the server's zone, as pg_dump does.
+class PinnedOutputStyles {
+  public:
+    PinnedOutputStyles()
+        : date_style_(DateStyle), date_order_(DateOrder), interval_style_(IntervalStyle) {
+        DateStyle = USE_ISO_DATES;
+        DateOrder = DATEORDER_YMD;
+        IntervalStyle = INTSTYLE_POSTGRES;
+    }
+    ~PinnedOutputStyles() {
+        DateStyle = date_style_;
+        DateOrder = date_order_;
+        IntervalStyle = interval_style_;
+    }
+    PinnedOutputStyles(const PinnedOutputStyles&) = delete;
+    PinnedOutputStyles& operator=(const PinnedOutputStyles&) = delete;
+
+  private:
+    int date_style_;
+    int date_order_;
+    int interval_style_;
+};
+
+}  // namespace
+
 std::string output_text(const ColumnInfo& column, Datum value) {
+    PinnedOutputStyles pinned;
     char* text = pg::value([&]() noexcept {
         return OutputFunctionCall(const_cast<FmgrInfo*>(&column.output), value);
     });

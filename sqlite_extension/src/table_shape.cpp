@@ -97,7 +97,7 @@ TableShape describe_table(sqlite3* db, std::string_view name) {
                            "cannot use " + quoted + ": it is ferry's or SQLite's own table");
 
     Statement columns(db,
-                      "SELECT name, type, pk FROM pragma_table_xinfo(?1) "
+                      "SELECT name, type, pk, hidden IN (2, 3) FROM pragma_table_xinfo(?1) "
                       "WHERE hidden IN (0, 2, 3) ORDER BY cid");
     columns.bind(1, shape.name);
     while (columns.step()) {
@@ -106,6 +106,7 @@ TableShape describe_table(sqlite3* db, std::string_view name) {
         column.declared_type = columns.text(1);
         column.kind = kind_of_declared_type(column.declared_type);
         column.key_position = static_cast<int>(columns.integer(2));
+        column.generated = columns.integer(3) != 0;
         shape.columns.push_back(std::move(column));
     }
     for (size_t i = 0; i < shape.columns.size(); i++) {

@@ -33,7 +33,8 @@ struct Column {
     std::string name;
     std::string declared_type;
     ValueKind kind = ValueKind::plain;
-    int key_position = 0;  // 1-based position in the primary key; 0 = not a key column
+    int key_position = 0;    // 1-based position in the primary key; 0 = not a key column
+    bool generated = false;  // GENERATED ALWAYS AS: computed by SQLite, never written
 };
 
 struct TableShape {

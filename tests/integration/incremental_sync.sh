@@ -797,12 +797,19 @@ done
 "$ferry" init dbname=gena --track boxes >/dev/null
 "$ferry" init dbname=genb >/dev/null
 q gena "INSERT INTO boxes (id, w) VALUES (1, 1), (2, 2)" >/dev/null
+sqlite3 "$work/gen.db" "CREATE TABLE boxes (id INTEGER PRIMARY KEY, w INTEGER, area INTEGER GENERATED ALWAYS AS (w * w) STORED)"
+"$ferry" init "sqlite:$work/gen.db" >/dev/null
 "$ferry" full-sync --from dbname=gena --to dbname=genb --quiet >/dev/null
+"$ferry" full-sync --from dbname=gena --to "sqlite:$work/gen.db" --quiet >/dev/null
 q gena "UPDATE boxes SET w = 10 WHERE id = 1; INSERT INTO boxes (id, w) VALUES (3, 3); DELETE FROM boxes WHERE id = 2" >/dev/null
 link --from dbname=gena --to dbname=genb
 expect_status 0 "a table with a generated column syncs"
 expect_equal "$(q genb "SELECT string_agg(id || ':' || w || ':' || area, ' ' ORDER BY id) FROM boxes")" \
   "1:10:100 3:3:9" "its rows arrive and the target computes the column"
+link --from dbname=gena --to "sqlite:$work/gen.db"
+expect_status 0 "into SQLite too"
+expect_equal "$(sqlite3 "$work/gen.db" "SELECT group_concat(id || ':' || w || ':' || area, ' ') FROM (SELECT * FROM boxes ORDER BY id)")" \
+  "1:10:100 3:3:9" "where SQLite computes the column"
 
 # --- a NOT NULL domain column: keys and deleted rows lack it, never checked
 for db in doma domb; do
@@ -848,5 +855,23 @@ sqlite3 "$work/odd.db" "UPDATE $odd SET v = 'r'"
 link --from "sqlite:$work/odd.db" --to dbname=oddpg
 expect_status 0 "a SQLite table named with quotes syncs to PostgreSQL"
 expect_equal "$(q oddpg "SELECT v FROM $odd")" "r" "and its change arrives"
+
+# --- columns named like the aliases of ferry's own SQL (t, s, p, k, x, i, c)
+for db in alias_a alias_b; do
+  createdb "$db"
+  q "$db" "CREATE TABLE al (t int PRIMARY KEY, s text, p text, k text, x text, i text, c text)" >/dev/null
+done
+q alias_a "INSERT INTO al VALUES (1, 's', 'p', 'k', 'x', 'i', 'c'), (2, 's', 'p', 'k', 'x', 'i', 'c')" >/dev/null
+"$ferry" init dbname=alias_a --track al >/dev/null
+"$ferry" init dbname=alias_b --track al >/dev/null
+"$ferry" full-sync --from dbname=alias_a --to dbname=alias_b --tables al --quiet >/dev/null
+q alias_a "UPDATE al SET s = 'S' WHERE t = 1; DELETE FROM al WHERE t = 2; INSERT INTO al VALUES (3, 'new', NULL, NULL, NULL, NULL, NULL)" >/dev/null
+q alias_b "UPDATE al SET p = 'mine' WHERE t = 1" >/dev/null
+link --from dbname=alias_a --to dbname=alias_b --tables al --policy manual
+expect_status 0 "a table whose columns are named t, s, p, k, x, i and c syncs"
+expect_equal "$(q alias_b "SELECT string_agg(t || '|' || s || '|' || coalesce(p, '-'), ' ' ORDER BY t) FROM al")" \
+  "1|s|mine 3|new|-" "its rows arrive; the row both changed is a conflict, kept"
+expect_equal "$(q alias_b "SELECT count(*) FROM ferry.conflicts WHERE table_name = 'al'::regclass")" "1" \
+  "and recorded"
 
 finish

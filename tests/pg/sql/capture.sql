@@ -145,3 +145,16 @@ CREATE TABLE docs (id int PRIMARY KEY, body json);
 SELECT ferry.track('docs');
 INSERT INTO docs VALUES (1, '{"a": "x\u0000y", "a": 2}');
 SELECT new_row FROM ferry.change_log WHERE table_name = 'docs'::regclass;
+
+-- values logged by their text are printed in one style whatever the writer's
+-- session sets (dates in ISO, intervals in PostgreSQL's style), and hash alike
+CREATE TABLE styled (id int PRIMARY KEY, days date[], span daterange, wait interval);
+SELECT ferry.track('styled');
+SET DateStyle = 'SQL, DMY';
+SET IntervalStyle = 'sql_standard';
+INSERT INTO styled VALUES (1, '{2024-01-02,2024-03-04}', '[2024-01-02,2024-03-05)', '-1 days -02:03:04');
+SELECT ferry.row_hash(s) AS hash_in_sql_styles FROM styled s \gset
+RESET DateStyle;
+RESET IntervalStyle;
+SELECT new_row FROM ferry.change_log WHERE table_name = 'styled'::regclass;
+SELECT ferry.row_hash(s) = :hash_in_sql_styles AS same_hash_in_default_styles FROM styled s;
