@@ -11,6 +11,7 @@
 #include "output.hpp"
 #include "peer_config.hpp"
 #include "ferry/conninfo.hpp"
+#include "peer_identity.hpp"
 #include "pg_connection.hpp"
 #include "schema.hpp"
 #include "sqlite_connection.hpp"
@@ -84,6 +85,9 @@ InitReport init_sqlite_file(const std::string& path, const std::vector<std::stri
     try {
         std::optional<int> before = sqlite::installed_schema_version(db.handle());
         db.execute("SELECT ferry_init()");
+        // The peer's id now, in this transaction: made later, it would be
+        // a write at the start of a run, waiting for another ferry's.
+        sqlite_peer_id(db);
         if (!before)
             report.action = "created";
         else if (before != sqlite::installed_schema_version(db.handle()))

@@ -609,4 +609,25 @@ q ivsrc "CREATE TABLE ev (id int PRIMARY KEY, at timestamptz, span interval);
 sync --from dbname=ivsrc --to dbname=tzdst --tables ev --verify --delete-missing
 expect_status 0 "intervals into a database with IntervalStyle iso_8601 verify"
 
+# --- a second run into a SQLite file that another ferry is writing exits at
+# once, naming the holder, instead of waiting for its write transaction
+q src "CREATE TABLE lk (id int PRIMARY KEY); INSERT INTO lk VALUES (1)" >/dev/null
+"$ferry" init dbname=src --track lk >/dev/null
+sqlite3 "$work/lk.db" "CREATE TABLE lk (id INTEGER PRIMARY KEY)"
+"$ferry" init "sqlite:$work/lk.db" --track lk >/dev/null
+sqlite3 "$work/lk.db" "INSERT INTO ferry_locks VALUES ('sync lk', 'ferry restore (pid 1 on elsewhere)',
+  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour'))"
+# The other ferry's write transaction, held for several seconds.
+sqlite3 "$work/lk.db" "BEGIN IMMEDIATE; INSERT INTO lk VALUES (2);
+  SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 8000000) SELECT x FROM c);
+  ROLLBACK;" >/dev/null &
+writer=$!
+sleep 0.5
+started=$SECONDS
+sync --from dbname=src --to "sqlite:$work/lk.db" --tables lk
+expect_status 4 "a full sync into a SQLite file whose table another ferry holds exits 4"
+expect_contains "$err" "is being synced by ferry restore (pid 1 on elsewhere)" "naming the holder"
+expect_equal "$(( SECONDS - started < 3 ))" "1" "at once, not after the other's write transaction"
+wait $writer
+
 finish
