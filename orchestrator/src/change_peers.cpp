@@ -485,9 +485,7 @@ class SqliteChangeReader : public ChangeReader {
 class PostgresChangeApplier : public ChangeApplier {
   public:
     explicit PostgresChangeApplier(const std::string& peer)
-        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {
-        db_.read_times_as_utc();
-    }
+        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {}
     ~PostgresChangeApplier() override { rollback(); }
 
     const std::string& peer_id() const override { return peer_id_; }

@@ -64,10 +64,6 @@ PgConnection::PgConnection(const std::string& conninfo)
         "set_config('IntervalStyle', 'postgres', false)");
 }
 
-void PgConnection::read_times_as_utc() {
-    query("SELECT set_config('TimeZone', 'UTC', false)");
-}
-
 namespace {
 
 // libpq's option array as (keyword, value) pairs, unset options left out;

@@ -71,10 +71,6 @@ class PgConnection {
     explicit PgConnection(const std::string& conninfo);
 
     PgResult query(const std::string& sql, const std::vector<Param>& params = {});
-    // For a connection that writes a peer's rows: a timestamptz written
-    // without an offset (a SQLite peer's '2024-01-01 00:00:00') is UTC, as
-    // ferry hashes it, whatever TimeZone the database or role sets.
-    void read_times_as_utc();
     void execute(const std::string& sql, const std::vector<Param>& params = {}) {
         query(sql, params);
     }

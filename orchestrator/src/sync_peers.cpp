@@ -754,9 +754,7 @@ std::vector<SyncTable> order_by_references(
 class PostgresTarget : public SyncTarget {
   public:
     explicit PostgresTarget(const std::string& conninfo)
-        : data_(connect_postgres_peer(conninfo)), state_(connect_postgres_peer(conninfo)) {
-        data_.read_times_as_utc();
-    }
+        : data_(connect_postgres_peer(conninfo)), state_(connect_postgres_peer(conninfo)) {}
 
     const std::string& name() const override { return data_.peer(); }
     void require_ferry() override { cli::require_ferry(data_, "0.2"); }
