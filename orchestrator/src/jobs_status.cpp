@@ -129,6 +129,11 @@ void print_prometheus(const std::vector<JobStatus>& all) {
         std::function<std::optional<double>(const JobStatus&)> value;
     };
     auto flag = [](bool b) { return std::optional<double>(b ? 1 : 0); };
+    // What only the home knows: no sample while it cannot be reached (a 0
+    // would read as "not failed", "not due"); ferry_job_up says why.
+    auto known = [&](const JobStatus& s, bool b) {
+        return s.reachable ? flag(b) : std::optional<double>();
+    };
     std::vector<Metric> metrics = {
         {"ferry_job_up", "1 when the job's home peer answered",
          [&](const JobStatus& s) { return flag(s.reachable); }},
@@ -137,16 +142,15 @@ void print_prometheus(const std::vector<JobStatus>& all) {
         {"ferry_job_lag_seconds", "Seconds since the last successful run", lag},
         {"ferry_job_failed", "1 when the last run failed",
          [&](const JobStatus& s) {
-             return flag(s.history.full.status == "failed" || s.history.delta.status == "failed");
+             return known(s,
+                          s.history.full.status == "failed" || s.history.delta.status == "failed");
          }},
         {"ferry_job_running", "1 while a ferry run holds the job's lease",
-         [&](const JobStatus& s) { return flag(s.running.has_value()); }},
+         [&](const JobStatus& s) { return known(s, s.running.has_value()); }},
         {"ferry_job_paused", "1 when ferry pause stopped the job",
-         [&](const JobStatus& s) { return flag(s.paused.has_value()); }},
+         [&](const JobStatus& s) { return known(s, s.paused.has_value()); }},
         {"ferry_job_due", "1 when the job would run now",
-         [&](const JobStatus& s) {
-             return flag(s.reachable && s.decision.work != schedule::Work::none);
-         }},
+         [&](const JobStatus& s) { return known(s, s.decision.work != schedule::Work::none); }},
         {"ferry_job_rows_written", "Rows the last successful run wrote",
          [](const JobStatus& s) -> std::optional<double> {
              if (!s.last.is_object() || !s.last.contains("written"))

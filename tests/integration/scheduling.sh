@@ -331,6 +331,11 @@ expect_status 1 "resume --all likewise"
 expect_equal "$(q site "SELECT count(*) FROM ferry.locks WHERE name = 'pause *'")" 0 "and resumes what it reaches"
 run "$ferry" status --json --prometheus
 expect_status 2 "--json and --prometheus exclude each other"
+run "$ferry" status --config "$work/twohomes.toml" --prometheus
+expect_contains "$out" 'ferry_job_up{job="gone"' "an unreachable home's job is reported down"
+expect_not_contains "$out" 'ferry_job_failed{job="gone"' \
+  "with no failed/due samples for it: a 0 would read as healthy"
+expect_contains "$out" 'ferry_job_failed{job="here"' "the reachable home's job has them"
 
 # A running job is paused: it stops after its current batch, and resumes
 # from its checkpoint after ferry resume.
