@@ -19,6 +19,18 @@ source "$here/../lib/shop_fixture.sh"
 
 # link ARGS...: ferry sync with a JSON report.
 link() { run "$ferry" sync --quiet --json "$@"; }
+# twin_databases A B TABLE COLUMNS ROWS: databases A and B with TABLE
+# (COLUMNS) tracked, ROWS inserted at A and copied to B by a full sync.
+twin_databases() {
+  local db
+  for db in "$1" "$2"; do
+    createdb "$db"
+    q "$db" "CREATE TABLE $3 ($4)" >/dev/null
+    "$ferry" init "dbname=$db" --track "$3" >/dev/null
+  done
+  q "$1" "INSERT INTO $3 VALUES $5" >/dev/null
+  "$ferry" full-sync --from "dbname=$1" --to "dbname=$2" --tables "$3" --quiet >/dev/null
+}
 # report FIELD [LINK]: a figure of the JSON report's first (or LINK-th) link.
 report() { json_query "$out" "SELECT j->'links'->${2:-0}->>'$1' FROM input"; }
 # check_same A B NAME: a test that the peers' tables are equal; on failure
@@ -368,14 +380,7 @@ expect_equal "$(names manual_a)" '201=A 202=A 203=- 210=B only 211=A only 5001=A
 # did not run (a lease held on A); B then moved on. B's batch passes
 # through the state A holds: A is behind, not in conflict (before, A kept
 # its row as a conflict and the peers stayed different for good).
-for db in behind_a behind_b; do
-  createdb "$db"
-  q "$db" "CREATE TABLE acc (id int PRIMARY KEY, balance int)" >/dev/null
-done
-q behind_a "INSERT INTO acc VALUES (1, 0)" >/dev/null
-"$ferry" init dbname=behind_a --track acc >/dev/null
-"$ferry" init dbname=behind_b --track acc >/dev/null
-"$ferry" full-sync --from dbname=behind_a --to dbname=behind_b --tables acc --quiet >/dev/null
+twin_databases behind_a behind_b acc "id int PRIMARY KEY, balance int" "(1, 0)"
 q behind_a "UPDATE acc SET balance = 1" >/dev/null
 q behind_b "UPDATE acc SET balance = 1" >/dev/null
 q behind_a "SELECT ferry.try_lock('sync public.acc', 'another sync', '1 hour')" >/dev/null
@@ -857,14 +862,8 @@ expect_status 0 "a SQLite table named with quotes syncs to PostgreSQL"
 expect_equal "$(q oddpg "SELECT v FROM $odd")" "r" "and its change arrives"
 
 # --- columns named like the aliases of ferry's own SQL (t, s, p, k, x, i, c)
-for db in alias_a alias_b; do
-  createdb "$db"
-  q "$db" "CREATE TABLE al (t int PRIMARY KEY, s text, p text, k text, x text, i text, c text)" >/dev/null
-done
-q alias_a "INSERT INTO al VALUES (1, 's', 'p', 'k', 'x', 'i', 'c'), (2, 's', 'p', 'k', 'x', 'i', 'c')" >/dev/null
-"$ferry" init dbname=alias_a --track al >/dev/null
-"$ferry" init dbname=alias_b --track al >/dev/null
-"$ferry" full-sync --from dbname=alias_a --to dbname=alias_b --tables al --quiet >/dev/null
+twin_databases alias_a alias_b al "t int PRIMARY KEY, s text, p text, k text, x text, i text, c text" \
+  "(1, 's', 'p', 'k', 'x', 'i', 'c'), (2, 's', 'p', 'k', 'x', 'i', 'c')"
 q alias_a "UPDATE al SET s = 'S' WHERE t = 1; DELETE FROM al WHERE t = 2; INSERT INTO al VALUES (3, 'new', NULL, NULL, NULL, NULL, NULL)" >/dev/null
 q alias_b "UPDATE al SET p = 'mine' WHERE t = 1" >/dev/null
 link --from dbname=alias_a --to dbname=alias_b --tables al --policy manual

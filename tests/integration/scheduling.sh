@@ -307,24 +307,11 @@ run "$ferry" resume --all
 expect_contains "$out" "resumed all jobs" "resume --all"
 # With a home that cannot be reached, --all still does what it can and says
 # where it could not.
-cat >"$work/twohomes.toml" <<EOF
-[jobs.here]
-source = "dbname=hub"
-target = "dbname=site"
-tables = ["customers"]
-mode = "full"
-full_every = "1h"
-[jobs.gone]
-source = "dbname=hub"
-target = "host=127.0.0.1 port=1 dbname=x connect_timeout=2"
-tables = ["customers"]
-mode = "full"
-full_every = "1h"
-EOF
+deps_config "$work/twohomes.toml" dbname=hub "$nowhere"  # products is homed there
 run "$ferry" pause --all --config "$work/twohomes.toml" --reason "two homes"
 expect_status 1 "pause --all with an unreachable home exits 1"
 expect_contains "$out" "paused the jobs of dbname=site" "saying where it paused"
-expect_contains "$err" "not done in host=127.0.0.1 port=1" "and where it could not"
+expect_contains "$err" "not done in host=127.0.0.1 port=1 dbname=nowhere" "and where it could not"
 expect_equal "$(q site "SELECT count(*) FROM ferry.locks WHERE name = 'pause *'")" 1 "the reachable home is paused"
 run "$ferry" resume --all --config "$work/twohomes.toml"
 expect_status 1 "resume --all likewise"
@@ -332,10 +319,10 @@ expect_equal "$(q site "SELECT count(*) FROM ferry.locks WHERE name = 'pause *'"
 run "$ferry" status --json --prometheus
 expect_status 2 "--json and --prometheus exclude each other"
 run "$ferry" status --config "$work/twohomes.toml" --prometheus
-expect_contains "$out" 'ferry_job_up{job="gone"' "an unreachable home's job is reported down"
-expect_not_contains "$out" 'ferry_job_failed{job="gone"' \
+expect_contains "$out" 'ferry_job_up{job="products"' "an unreachable home's job is reported down"
+expect_not_contains "$out" 'ferry_job_failed{job="products"' \
   "with no failed/due samples for it: a 0 would read as healthy"
-expect_contains "$out" 'ferry_job_failed{job="here"' "the reachable home's job has them"
+expect_contains "$out" 'ferry_job_failed{job="prices"' "the reachable home's job has them"
 
 # A running job is paused: it stops after its current batch, and resumes
 # from its checkpoint after ferry resume.
