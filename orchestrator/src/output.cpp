@@ -104,10 +104,6 @@ void report_error(const Error& error) {
     std::fputs(text.c_str(), stderr);
 }
 
-}  // namespace ferry::cli
-
-namespace ferry::cli {
-
 std::string error_line(const std::exception& error) {
     std::string line = error.what();
     if (const auto* ferry_error = dynamic_cast<const Error*>(&error)) {
