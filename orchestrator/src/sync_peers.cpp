@@ -512,9 +512,12 @@ class PostgresWriter : public TableWriter {
         db_.execute("BEGIN");
         open_ = true;
         db_.execute("SELECT ferry.set_origin($1)", {options_.origin});
-        // Writers wait until this table is written; readers go on.
-        db_.execute("LOCK TABLE " + table_.target.name + " IN SHARE ROW EXCLUSIVE MODE");
+        // Writers wait until this table is written; readers go on. A dry
+        // run writes nothing, and holds no one up.
+        if (!options_.dry_run)
+            db_.execute("LOCK TABLE " + table_.target.name + " IN SHARE ROW EXCLUSIVE MODE");
         direct_ =
+            !options_.dry_run &&
             db_.query("SELECT EXISTS (SELECT FROM " + table_.target.name + ")").text(0, 0) == "f";
         // --method diff sends a few rows: counting the whole table before
         // and after would cost more than writing them.
@@ -550,7 +553,9 @@ class PostgresWriter : public TableWriter {
         bool later = options_.delete_missing && options_.delete_later;
         if (later)
             start_notes();
-        if (direct_) {
+        if (options_.dry_run) {
+            count_without_writing(counts);
+        } else if (direct_) {
             counts.inserted = counts.source_rows;
         } else if (partial) {
             // The few differing rows are merged by index lookups: left
@@ -601,6 +606,31 @@ class PostgresWriter : public TableWriter {
     }
 
   private:
+    // --dry-run: what the merge and the deletes would do, counted against
+    // the target as it is. Writing and rolling back would not do: a child
+    // row's new parent, rolled back with its own table, would be missing
+    // when the child's foreign key is checked.
+    void count_without_writing(TableCounts& counts) {
+        const auto& keys = table_.target.key_columns;
+        std::string differs = compared_columns().differs;
+        PgResult staged = db_.query(fmt::format(
+            "SELECT count(*) FILTER (WHERE t.ctid IS NULL), count(*) FILTER (WHERE t.ctid IS NOT "
+            "NULL AND ({})) FROM ferry_staging s LEFT JOIN {} t ON {}",
+            differs.empty() ? "false" : differs, table_.target.name,
+            key_match(keys, "t", "s", "=")));
+        counts.inserted = std::stoull(staged.text(0, 0));
+        counts.updated = std::stoull(staged.text(0, 1));
+        uint64_t only_on_target =
+            options_.partial
+                ? options_.partial->target_only_keys.size()
+                : count(fmt::format("{} NOT EXISTS (SELECT FROM ferry_staging s WHERE {})",
+                                    filter_and(), key_match(keys, "t", "s", "=")));
+        if (options_.delete_missing)
+            counts.deleted = only_on_target;
+        else
+            counts.only_on_target = only_on_target;
+    }
+
     uint64_t count(const std::string& where) {
         std::string sql = "SELECT count(*) FROM " + table_.target.name + " t";
         if (!where.empty())
@@ -672,8 +702,14 @@ class PostgresWriter : public TableWriter {
         return noted;
     }
 
-    // Inserts new rows and rewrites the rows that differ; returns how many.
-    uint64_t merge() {
+    // The conditions that find a staged row different from its target row,
+    // and the assignments that make it equal.
+    struct Comparison {
+        std::string differs;  // empty when every column is part of the key
+        std::string set;
+    };
+
+    Comparison compared_columns() {
         // A row differs where its hash would (docs/hashing.md). Types hashed
         // by value compare with `=`; the others are hashed by their text,
         // and compare by it too: '1 day' = '24 hours' as intervals, 'ABC' =
@@ -701,16 +737,24 @@ WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped)",
         for (int r = 0; r < comparable.rows(); r++)
             compared_as[comparable.text(r, 0)] = comparable.text(r, 1);
         const auto& keys = table_.target.key_columns;
-        std::string differs, set;
+        Comparison comparison;
         for (const auto& name : names_) {
             if (std::find(keys.begin(), keys.end(), name) != keys.end())
                 continue;
             std::string q = quote_identifier(name);
             const std::string& as = compared_as[name];
-            differs += fmt::format("{}t.{}{} IS DISTINCT FROM s.{}{}",
-                                   differs.empty() ? "" : " OR ", q, as, q, as);
-            set += fmt::format("{}{} = s.{}", set.empty() ? "" : ", ", q, q);
+            comparison.differs +=
+                fmt::format("{}t.{}{} IS DISTINCT FROM s.{}{}",
+                            comparison.differs.empty() ? "" : " OR ", q, as, q, as);
+            comparison.set += fmt::format("{}{} = s.{}", comparison.set.empty() ? "" : ", ", q, q);
         }
+        return comparison;
+    }
+
+    // Inserts new rows and rewrites the rows that differ; returns how many.
+    uint64_t merge() {
+        const auto& keys = table_.target.key_columns;
+        auto [differs, set] = compared_columns();
         std::string matched =
             set.empty() ? ""
                         : fmt::format("WHEN MATCHED AND ({}) THEN UPDATE SET {} ", differs, set);

@@ -462,19 +462,23 @@ for method in dump diff; do
 done
 q fksrc "UPDATE players SET team = 2 WHERE team = 1; DELETE FROM teams WHERE id = 1;
          DELETE FROM players WHERE team = 3; DELETE FROM teams WHERE id = 3;
-         DELETE FROM nodes WHERE id > 1000" >/dev/null
+         DELETE FROM nodes WHERE id > 1000;
+         INSERT INTO teams VALUES (4, 'team 4'); INSERT INTO players VALUES (31, 4, 'player 31')" >/dev/null
 sync --from dbname=fksrc --to dbname=fkdump --tables teams,players,nodes --delete-missing --dry-run --json
-expect_status 0 "foreign keys: a dry run"
+expect_status 0 "foreign keys: a dry run (a new child of a new parent)"
 expect_equal "$(field "t->>'deleted'" teams),$(field "t->>'deleted'" players),$(field "t->>'deleted'" nodes)"   "2,10,11000" "it reports the rows it would delete from each table"
+expect_equal "$(field "t->>'inserted'" teams),$(field "t->>'inserted'" players),$(field "t->>'updated'" players)" \
+  "1,1,10" "and the rows it would insert and update"
 expect_equal "$(q fkdump "SELECT count(*) FROM nodes")" "12000" "and deletes nothing"
+expect_equal "$(q fkdump "SELECT count(*) FROM teams WHERE id = 4")" "0" "and inserts nothing"
 for method in dump diff; do
   sync --from dbname=fksrc --to "dbname=fk$method" --tables teams,players,nodes \
     --method "$method" --delete-missing --verify --json
   expect_status 0 "--method $method --delete-missing deletes parents after their children"
   expect_equal "$(field "t->>'deleted'" teams),$(field "t->>'deleted'" players),$(field "t->>'deleted'" nodes)" \
     "2,10,11000" "the rows deleted per table ($method)"
-  expect_equal "$(q "fk$method" "SELECT string_agg(id::text, ',' ORDER BY id) FROM teams")" "2" \
-    "only the source's team is left ($method)"
+  expect_equal "$(q "fk$method" "SELECT string_agg(id::text, ',' ORDER BY id) FROM teams")" "2,4" \
+    "only the source's teams are left ($method)"
   expect_equal "$(q "fk$method" "SELECT position->'tables_done' FROM ferry.checkpoints WHERE job LIKE 'full-sync%'")" \
     '["public.teams", "public.players", "public.nodes"]' "the tables on either side of a key are done once the rows are deleted ($method)"
 done
