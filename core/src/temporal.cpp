@@ -262,4 +262,13 @@ std::optional<std::string> normalize_temporal(std::string_view text, TemporalKin
     return std::nullopt;
 }
 
+std::optional<std::string> zoneless_timestamptz_in_utc(std::string_view text) {
+    if (is_infinity(text))
+        return std::nullopt;
+    std::optional<Parsed> parsed = parse(text);
+    if (!parsed || !parsed->has_date || parsed->has_zone)
+        return std::nullopt;
+    return normalize_temporal(text, TemporalKind::timestamptz);
+}
+
 }  // namespace ferry::canonical

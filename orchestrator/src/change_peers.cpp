@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <limits>
@@ -16,6 +17,7 @@
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "ferry/sql_identifier.hpp"
+#include "ferry/temporal.hpp"
 #include "ferry/text.hpp"
 #include "peer_identity.hpp"
 #include "pg_connection.hpp"
@@ -181,36 +183,37 @@ std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) 
 // depth. The set of such types is found once per query (from jsonb down to
 // its domains), not once per column: a per-column search made the reader's
 // query cost enough to be JIT-compiled, half a second a batch.
-std::string is_jsonb_sql(const std::string& type_oid) {
+// An SQL condition: the type `type_oid` is `base` or a domain over it.
+std::string is_of_base_type_sql(const std::string& type_oid, const std::string& base) {
     return fmt::format(
-        "{} IN (WITH RECURSIVE jt(oid) AS (SELECT 'jsonb'::regtype::oid UNION SELECT d.oid "
-        "FROM pg_type d JOIN jt ON d.typbasetype = jt.oid WHERE d.typtype = 'd') SELECT oid "
-        "FROM jt)",
-        type_oid);
+        "{} IN (WITH RECURSIVE bt(oid) AS (SELECT {}::regtype::oid UNION SELECT d.oid "
+        "FROM pg_type d JOIN bt ON d.typbasetype = bt.oid WHERE d.typtype = 'd') SELECT oid "
+        "FROM bt)",
+        type_oid, quote_literal(base));
 }
 
-// A JSON object (a change's row or key) with the string values of `columns`
-// that hold JSON text replaced by that text itself: the JSON value they
-// spell, its numbers exactly as written. Other values are written again as
-// read. nullopt when nothing is to be replaced. Text with a \u0000 escape,
-// which jsonb refuses, stays a string.
-std::optional<std::string> with_json_text_spliced(const std::string& object,
-                                                  const std::set<std::string>& columns) {
+std::string is_jsonb_sql(const std::string& type_oid) {
+    return is_of_base_type_sql(type_oid, "jsonb");
+}
+
+// A JSON object (a change's row or key) with some values rewritten:
+// `rewrite` gets a column's name and value, and returns the JSON text to
+// put in its place, or nullopt to keep it. Other values are written again
+// as read. nullopt when nothing was rewritten.
+using ValueRewrite =
+    std::function<std::optional<std::string>(const std::string&, const nlohmann::json&)>;
+
+std::optional<std::string> with_values_rewritten(const std::string& object,
+                                                 const ValueRewrite& rewrite) {
     nlohmann::json parsed = nlohmann::json::parse(object, nullptr, false);
     if (!parsed.is_object())
         return std::nullopt;
-    auto spells_json = [](const nlohmann::json& value) {
-        if (!value.is_string())
-            return false;
-        const std::string& text = value.get_ref<const std::string&>();
-        return text.find("\\u0000") == std::string::npos && nlohmann::json::accept(text);
-    };
     bool any = false;
     std::string out = "{";
     for (const auto& item : parsed.items()) {
         out += (out.size() > 1 ? "," : "") + nlohmann::json(item.key()).dump() + ":";
-        if (columns.count(item.key()) && spells_json(item.value())) {
-            out += item.value().get_ref<const std::string&>();
+        if (auto rewritten = rewrite(item.key(), item.value())) {
+            out += *rewritten;
             any = true;
         } else {
             out += item.value().dump();
@@ -219,6 +222,28 @@ std::optional<std::string> with_json_text_spliced(const std::string& object,
     if (!any)
         return std::nullopt;
     return out + "}";
+}
+
+// The string of a jsonb column that holds JSON text becomes that text
+// itself: the JSON value it spells, its numbers exactly as written. Text
+// with a \u0000 escape, which jsonb refuses, stays a string.
+std::optional<std::string> json_text_spliced(const nlohmann::json& value) {
+    if (!value.is_string())
+        return std::nullopt;
+    const std::string& text = value.get_ref<const std::string&>();
+    if (text.find("\\u0000") != std::string::npos || !nlohmann::json::accept(text))
+        return std::nullopt;
+    return text;
+}
+
+// The string of a timestamptz column written without a zone (a SQLite
+// source's) becomes its UTC form, so that PostgreSQL reads the instant
+// ferry hashed rather than one in the session's TimeZone.
+std::optional<std::string> zoneless_timestamp_in_utc(const nlohmann::json& value) {
+    if (!value.is_string())
+        return std::nullopt;
+    auto utc = canonical::zoneless_timestamptz_in_utc(value.get_ref<const std::string&>());
+    return utc ? std::optional<std::string>(nlohmann::json(*utc).dump()) : std::nullopt;
 }
 
 // ---- PostgreSQL source -----------------------------------------------------
@@ -530,15 +555,22 @@ class PostgresChangeApplier : public ChangeApplier {
     // in the key. Text that is not JSON (a jsonb string ferry 0.5 wrote into
     // SQLite bare) stays a string.
     void adapt(const SyncTable& table, changes::TableChanges& changes) override {
-        const std::set<std::string>& columns = row_sql(table.target).jsonb;
-        if (columns.empty())
+        const RowSql& row = row_sql(table.target);
+        if (row.jsonb.empty() && row.timestamptz.empty())
             return;
+        auto rewrite = [&](const std::string& column, const nlohmann::json& value) {
+            if (row.jsonb.count(column))
+                return json_text_spliced(value);
+            if (row.timestamptz.count(column))
+                return zoneless_timestamp_in_utc(value);
+            return std::optional<std::string>();
+        };
         for (NetChange& change : changes.rows) {
             if (change.row)
-                if (auto spliced = with_json_text_spliced(*change.row, columns))
-                    change.row = std::move(*spliced);
-            if (auto spliced = with_json_text_spliced(change.key, columns))
-                change.key = std::move(*spliced);
+                if (auto rewritten = with_values_rewritten(*change.row, rewrite))
+                    change.row = std::move(*rewritten);
+            if (auto rewritten = with_values_rewritten(change.key, rewrite))
+                change.key = std::move(*rewritten);
         }
     }
 
@@ -925,6 +957,7 @@ class PostgresChangeApplier : public ChangeApplier {
         std::string whole_row;                    // every column's value, in table order
         std::vector<std::string> in_table_order;  // every column's name
         std::set<std::string> jsonb;              // the columns of jsonb type or a domain over it
+        std::set<std::string> timestamptz;        // the same for timestamptz
         std::string definition;                   // record_definition(): reads p and k
     };
     const RowSql& row_sql(const PeerTable& target) {
@@ -934,7 +967,8 @@ class PostgresChangeApplier : public ChangeApplier {
         PgResult columns = db_.query(
             "SELECT a.attname, a.atttypid = 'json'::regtype OR t.typbasetype = 'json'::regtype, "
             "a.attgenerated <> '', " +
-                is_jsonb_sql("a.atttypid") +
+                is_jsonb_sql("a.atttypid") + ", " +
+                is_of_base_type_sql("a.atttypid", "timestamptz") +
                 " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
                 "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY "
                 "a.attnum",
@@ -945,6 +979,8 @@ class PostgresChangeApplier : public ChangeApplier {
             std::string q = quote_identifier(name);
             if (columns.text(r, 3) == "t")
                 row.jsonb.insert(name);
+            if (columns.text(r, 4) == "t")
+                row.timestamptz.insert(name);
             std::string expr =
                 columns.text(r, 1) == "t"
                     ? fmt::format(

@@ -128,18 +128,22 @@ int resolve_conflict(const ConflictsOptions& options) {
     std::unique_ptr<ChangeApplier> applier = open_change_applier(options.peer);
     ChangeApplier::OpenConflict conflict = applier->open_conflict(options.resolve);
     bool remote = options.keep == "remote";
-    changes::NetChange row{conflict.key, changes::Operation::update, std::nullopt,
-                           conflict.remote_row, 0};
-    TablePlan plan;
+    changes::TableChanges remote_change{conflict.table, false, {}};
+    remote_change.rows.push_back(changes::NetChange{conflict.key, changes::Operation::update,
+                                                    std::nullopt, conflict.remote_row, 0});
     std::optional<SyncTable> table;
     if (remote) {
         PeerTable described = open_sync_target(options.peer)->describe(conflict.table);
         table = SyncTable{described, described, {}};
-        (conflict.remote_row ? plan.upserts : plan.deletes).push_back(&row);
     }
     applier->begin(remote ? conflict.peer : applier->peer_id());
     try {
         if (remote) {
+            // Spelled for this peer as a sync would (a SQLite timestamp's zone).
+            applier->adapt(*table, remote_change);
+            TablePlan plan;
+            const changes::NetChange* row = &remote_change.rows.front();
+            (conflict.remote_row ? plan.upserts : plan.deletes).push_back(row);
             applier->write_upserts(*table, plan);
             applier->write_deletes(*table, plan, false);
         }

@@ -507,11 +507,17 @@ class PostgresWriter : public TableWriter {
         }
     }
 
-    void columns(const std::vector<std::string>& names, const std::vector<std::string>&) override {
+    void columns(const std::vector<std::string>& names,
+                 const std::vector<std::string>& pg_types) override {
         names_ = names;
         db_.execute("BEGIN");
         open_ = true;
         db_.execute("SELECT ferry.set_origin($1)", {options_.origin});
+        // A SQLite source's timestamps without a zone are UTC to ferry
+        // (docs/sqlite.md); PostgreSQL reads them in the session's zone.
+        // (Those of a PostgreSQL source always carry their offset.)
+        if (pg_types.empty())
+            db_.execute("SET LOCAL TimeZone = 'UTC'");
         // Writers wait until this table is written; readers go on. A dry
         // run writes nothing, and holds no one up.
         if (!options_.dry_run)

@@ -794,6 +794,46 @@ expect_equal "$(q jsonpg2 "SELECT string_agg(id || ':' || body::text, ' ' ORDER 
   "$(q jsonpg "SELECT string_agg(id || ':' || body::text, ' ' ORDER BY id) FROM docs WHERE id IN (9, 10)")" \
   "PostgreSQL -> PostgreSQL: jsonb strings and objects arrive unchanged"
 
+# --- a SQLite timestamp without a zone is UTC (docs/sqlite.md), also to a
+# PostgreSQL target whose TimeZone is another: full sync, restore, sync (as
+# a key and as a value) and a conflict kept from the SQLite side
+createdb tzpg
+createdb tzpg2
+for db in tzpg tzpg2; do
+  q "$db" "ALTER DATABASE $db SET timezone = 'Asia/Tokyo'" >/dev/null
+  q "$db" "CREATE TABLE events (at timestamptz PRIMARY KEY, seen timestamptz, note text)" >/dev/null
+  "$ferry" init "dbname=$db" --track events >/dev/null
+done
+sqlite3 "$work/tz.db" "CREATE TABLE events (at TIMESTAMPTZ PRIMARY KEY, seen TIMESTAMPTZ, note TEXT);
+  INSERT INTO events VALUES ('2024-01-01 00:00:00', '2024-01-01 09:30:00', 'a'),
+                            ('2024-02-01 10:00:00+09:00', '2024-02-01', 'b')"
+"$ferry" init "sqlite:$work/tz.db" --track events >/dev/null
+utc_rows() { q "$1" "SELECT string_agg(note || '=' || to_char(at AT TIME ZONE 'UTC', 'MM-DD HH24:MI') || '/' || coalesce(to_char(seen AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), '-'), ' ' ORDER BY note) FROM events"; }
+run "$ferry" full-sync --from "sqlite:$work/tz.db" --to dbname=tzpg --verify --quiet
+expect_status 0 "SQLite timestamps without a zone, full sync into a TimeZone other than UTC, verified"
+expect_equal "$(utc_rows tzpg)" "a=01-01 00:00/01-01 09:30 b=02-01 01:00/02-01 00:00" "they arrive as UTC"
+"$ferry" dump "sqlite:$work/tz.db" "$work/tz.ferry" --quiet >/dev/null
+run "$ferry" restore "$work/tz.ferry" dbname=tzpg2 --verify --quiet
+expect_status 0 "the same through a dump file, verified"
+expect_equal "$(utc_rows tzpg2)" "$(utc_rows tzpg)" "the restore reads them as UTC too"
+sqlite3 "$work/tz.db" "UPDATE events SET seen = '2024-06-01 12:00:00' WHERE note = 'a';
+  INSERT INTO events VALUES ('2024-03-01 00:00:00', NULL, 'c')"
+link --from "sqlite:$work/tz.db" --to dbname=tzpg
+expect_status 0 "ferry sync of SQLite timestamps without a zone"
+expect_equal "$(report conflicts)|$(utc_rows tzpg)" \
+  "0|a=01-01 00:00/06-01 12:00 b=02-01 01:00/02-01 00:00 c=03-01 00:00/-" \
+  "the update finds its row by its key, and every value arrives as UTC"
+run "$ferry" diff "sqlite:$work/tz.db" dbname=tzpg --tables events
+expect_status 0 "and the peers hash alike"
+q tzpg "UPDATE events SET seen = now() WHERE note = 'c'" >/dev/null
+sqlite3 "$work/tz.db" "UPDATE events SET seen = '2024-07-01 00:00:00' WHERE note = 'c'"
+link --from "sqlite:$work/tz.db" --to dbname=tzpg --policy manual
+expect_equal "$(report conflicts)" "1" "a conflict with the SQLite side's timestamp"
+run "$ferry" conflicts dbname=tzpg --resolve "$(q tzpg "SELECT max(id) FROM ferry.conflicts")" --keep remote
+expect_status 0 "kept from the SQLite side"
+expect_equal "$(q tzpg "SELECT to_char(seen AT TIME ZONE 'UTC', 'MM-DD HH24:MI') FROM events WHERE note = 'c'")" \
+  "07-01 00:00" "as UTC"
+
 # --- a stored generated column: computed by each peer, never written
 for db in gena genb; do
   createdb "$db"

@@ -90,3 +90,16 @@ TEST_CASE("text that is not a date or time is left to the caller", "[temporal]")
     CHECK_FALSE(normalize_temporal("13:14+01", TemporalKind::time).has_value());
     CHECK_FALSE(normalize_temporal("infinity", TemporalKind::time).has_value());
 }
+
+TEST_CASE("a timestamptz without a zone is spelled as UTC for PostgreSQL", "[temporal]") {
+    CHECK(zoneless_timestamptz_in_utc("2024-02-29 13:14:15") == "2024-02-29T13:14:15.000000Z");
+    CHECK(zoneless_timestamptz_in_utc("2024-02-29") == "2024-02-29T00:00:00.000000Z");
+    CHECK(zoneless_timestamptz_in_utc("0044-03-15 10:00 BC") == "0044-03-15T10:00:00.000000Z BC");
+    // PostgreSQL reads these as ferry does: left as they are.
+    for (const char* text :
+         {"2024-02-29 13:14:15+01", "2024-02-29T13:14:15Z", "2024-02-29 13:14:15+00:00", "infinity",
+          "-infinity", "13:14:15", "yesterday", "2024-02-30 10:00"}) {
+        INFO(text);
+        CHECK_FALSE(zoneless_timestamptz_in_utc(text).has_value());
+    }
+}

@@ -28,4 +28,11 @@ enum class TemporalKind { date, time, timestamp, timestamptz };
 // as it is.
 std::optional<std::string> normalize_temporal(std::string_view text, TemporalKind kind);
 
+// A timestamptz written without a zone (SQLite's CURRENT_TIMESTAMP) is UTC to
+// ferry, but PostgreSQL reads it in the session's TimeZone. This gives its
+// canonical form, which says UTC ("2024-02-29T13:14:15.000000Z" for
+// "2024-02-29 13:14:15"), and nullopt for text PostgreSQL reads as ferry
+// does: with a zone, infinity, or not a timestamp at all.
+std::optional<std::string> zoneless_timestamptz_in_utc(std::string_view text);
+
 }  // namespace ferry::canonical
