@@ -203,26 +203,6 @@ void write_json_string(std::string_view s, std::string& out) {
     out += '"';
 }
 
-// Length of the well-formed UTF-8 sequence at s[i], or 0.
-size_t utf8_sequence(std::string_view s, size_t i) {
-    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-    unsigned char lead = byte(i);
-    size_t length = lead < 0x80                    ? 1
-                    : lead >= 0xC2 && lead <= 0xDF ? 2
-                    : (lead & 0xF0) == 0xE0        ? 3
-                    : lead >= 0xF0 && lead <= 0xF4 ? 4
-                                                   : 0;
-    if (length == 0 || i + length > s.size())
-        return 0;
-    for (size_t k = 1; k < length; k++)
-        if ((byte(i + k) & 0xC0) != 0x80)
-            return 0;
-    if ((lead == 0xE0 && byte(i + 1) < 0xA0) || (lead == 0xED && byte(i + 1) > 0x9F) ||
-        (lead == 0xF0 && byte(i + 1) < 0x90) || (lead == 0xF4 && byte(i + 1) > 0x8F))
-        return 0;  // overlong, surrogate or beyond U+10FFFF
-    return length;
-}
-
 // A single pass over JSON text that writes its canonical form. Objects are
 // buffered per level to sort their members; nesting is kept on an explicit
 // stack, so depth is bounded by memory, not by the C stack (this runs inside
@@ -411,7 +391,7 @@ class JsonNormalizer {
             if (c < 0x20)
                 fail("control character in a string");
             if (c != '\\') {
-                size_t length = utf8_sequence(in_, pos_);
+                size_t length = text::utf8_sequence_length(in_, pos_);
                 if (length == 0)
                     fail("invalid UTF-8");
                 text.append(in_.substr(pos_, length));

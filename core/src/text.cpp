@@ -21,6 +21,35 @@ void append_utf8(std::string& out, uint32_t code_point) {
     }
 }
 
+size_t utf8_sequence_length(std::string_view text, size_t pos) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(text[pos + k]); };
+    unsigned char lead = byte(0);
+    size_t length = lead < 0x80                    ? 1
+                    : lead >= 0xC2 && lead <= 0xDF ? 2
+                    : (lead & 0xF0) == 0xE0        ? 3
+                    : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                                   : 0;
+    if (length == 0 || pos + length > text.size())
+        return 0;
+    for (size_t k = 1; k < length; k++)
+        if ((byte(k) & 0xC0) != 0x80)
+            return 0;
+    if ((lead == 0xE0 && byte(1) < 0xA0) || (lead == 0xED && byte(1) > 0x9F) ||
+        (lead == 0xF0 && byte(1) < 0x90) || (lead == 0xF4 && byte(1) > 0x8F))
+        return 0;  // overlong, surrogate or beyond U+10FFFF
+    return length;
+}
+
+size_t invalid_utf8_at(std::string_view text) {
+    for (size_t pos = 0; pos < text.size();) {
+        size_t length = utf8_sequence_length(text, pos);
+        if (length == 0)
+            return pos;
+        pos += length;
+    }
+    return std::string_view::npos;
+}
+
 int hex_digit_value(char c) {
     if (c >= '0' && c <= '9')
         return c - '0';

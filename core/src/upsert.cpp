@@ -63,41 +63,10 @@ std::string quoted(std::string_view text) {
     return "\"" + std::string(shown) + (shown.size() < text.size() ? "...\"" : "\"");
 }
 
-// Length of the UTF-8 character at text[pos], or 0 if it is not one (NUL,
-// a stray continuation byte, an overlong form, a surrogate, beyond U+10FFFF).
-size_t utf8_char_length(std::string_view text, size_t pos) {
-    auto byte = [&](size_t i) {
-        return pos + i < text.size() ? static_cast<unsigned char>(text[pos + i]) : 0u;
-    };
-    unsigned lead = byte(0);
-    if (lead == 0)
-        return 0;
-    if (lead < 0x80)
-        return 1;
-    size_t length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
-    if (length == 0 || lead > 0xf4 || lead == 0xc0 || lead == 0xc1)
-        return 0;
-    for (size_t i = 1; i < length; i++) {
-        if ((byte(i) & 0xc0) != 0x80)
-            return 0;
-    }
-    unsigned second = byte(1);
-    if ((lead == 0xe0 && second < 0xa0) || (lead == 0xed && second >= 0xa0) ||
-        (lead == 0xf0 && second < 0x90) || (lead == 0xf4 && second >= 0x90))
-        return 0;
-    return length;
-}
-
 // The offset of the first byte that is not part of a UTF-8 character other
 // than NUL, or npos.
-size_t invalid_utf8_at(std::string_view text) {
-    for (size_t pos = 0; pos < text.size();) {
-        size_t length = utf8_char_length(text, pos);
-        if (length == 0)
-            return pos;
-        pos += length;
-    }
-    return std::string_view::npos;
+size_t invalid_text_at(std::string_view text) {
+    return std::min(text::invalid_utf8_at(text), text.find('\0'));
 }
 
 [[noreturn]] void not_utf8(size_t line) {
@@ -107,7 +76,7 @@ size_t invalid_utf8_at(std::string_view text) {
 }
 
 void check_utf8(std::string_view text, size_t line) {
-    if (invalid_utf8_at(text) != std::string_view::npos)
+    if (invalid_text_at(text) != std::string_view::npos)
         not_utf8(line);
 }
 
@@ -1148,7 +1117,7 @@ void append_conflict_clause(std::string& out, const std::vector<std::string>& qu
 // The whole statement must be UTF-8 text, so that every name and string
 // taken from it is.
 void check_statement_text(const Statement& statement) {
-    size_t bad = invalid_utf8_at(statement.text);
+    size_t bad = invalid_text_at(statement.text);
     if (bad == std::string_view::npos)
         return;
     std::string_view before = statement.text.substr(0, bad);

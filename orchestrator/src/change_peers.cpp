@@ -19,6 +19,7 @@
 #include "ferry/sql_identifier.hpp"
 #include "ferry/temporal.hpp"
 #include "ferry/text.hpp"
+#include "output.hpp"
 #include "peer_identity.hpp"
 #include "pg_connection.hpp"
 #include "sql_text.hpp"
@@ -419,6 +420,7 @@ class SqliteChangeReader : public ChangeReader {
                 std::optional<std::string> origin = column_value(rows.get(), 6);
                 if (!tables.count(table))
                     continue;
+                require_utf8(rows.get(), after, table);
                 Change change;
                 change.table = table;
                 change.op = changes::operation_from(column_text(rows.get(), 2));
@@ -485,6 +487,27 @@ class SqliteChangeReader : public ChangeReader {
         if (sqlite3_column_type(s, column) == SQLITE_NULL)
             return std::nullopt;
         return column_text(s, column);
+    }
+
+    // JSON carries text as UTF-8, and SQLite stores whatever bytes it is
+    // given: a change whose row holds other bytes can be neither hashed nor
+    // written anywhere, so the link stops on it, saying how to go on.
+    void require_utf8(sqlite3_stmt* row, int64_t position, const std::string& table) const {
+        for (int column : {3, 4, 5}) {  // key, new_row, old_row
+            auto bytes = reinterpret_cast<const char*>(sqlite3_column_text(row, column));
+            std::string_view logged(bytes ? bytes : "",
+                                    static_cast<size_t>(sqlite3_column_bytes(row, column)));
+            if (text::invalid_utf8_at(logged) == std::string_view::npos)
+                continue;
+            throw Error(ErrorKind::invalid_input,
+                        fmt::format("change {} to {} in {} holds text that is not valid UTF-8",
+                                    position, table, db_.peer()),
+                        "Its key: " + valid_utf8(column_text(row, 3)),
+                        "ferry sync carries text as UTF-8 only. Make the row's text valid UTF-8 "
+                        "on the source (or keep such bytes in a BLOB column), copy the table "
+                        "again with ferry full-sync, then run ferry sync: it starts where that "
+                        "copy ended.");
+        }
     }
 
     int64_t hash_of(sqlite3_stmt* statement, const std::string& table, const std::string& row) {

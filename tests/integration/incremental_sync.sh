@@ -834,6 +834,26 @@ expect_status 0 "kept from the SQLite side"
 expect_equal "$(q tzpg "SELECT to_char(seen AT TIME ZONE 'UTC', 'MM-DD HH24:MI') FROM events WHERE note = 'c'")" \
   "07-01 00:00" "as UTC"
 
+# --- SQLite text that is not UTF-8 (SQLite stores any bytes): the link
+# stops on its change saying how to go on, and goes on after a new copy
+for f in u8a u8b; do
+  sqlite3 "$work/$f.db" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'ok')"
+  "$ferry" init "sqlite:$work/$f.db" --track t >/dev/null
+done
+"$ferry" full-sync --from "sqlite:$work/u8a.db" --to "sqlite:$work/u8b.db" --quiet >/dev/null
+sqlite3 "$work/u8a.db" "INSERT INTO t VALUES (2, CAST(X'63616665E9' AS TEXT))"
+link --from "sqlite:$work/u8a.db" --to "sqlite:$work/u8b.db"
+expect_status 1 "a change holding text that is not UTF-8 stops the link"
+expect_contains "$err" "holds text that is not valid UTF-8" "the error says what is wrong"
+expect_contains "$err" "ferry full-sync" "and how to go on"
+sqlite3 "$work/u8a.db" "UPDATE t SET v = 'café' WHERE id = 2"
+"$ferry" full-sync --from "sqlite:$work/u8a.db" --to "sqlite:$work/u8b.db" --quiet >/dev/null
+sqlite3 "$work/u8a.db" "UPDATE t SET v = 'after' WHERE id = 1"
+link --from "sqlite:$work/u8a.db" --to "sqlite:$work/u8b.db"
+expect_status 0 "after the row is fixed and copied again, the link goes on"
+expect_equal "$(sqlite3 "$work/u8b.db" "SELECT group_concat(v, ',') FROM (SELECT v FROM t ORDER BY id)")" \
+  "after,café" "with the rows of both"
+
 # --- a stored generated column: computed by each peer, never written
 for db in gena genb; do
   createdb "$db"
