@@ -21,6 +21,102 @@ Operation operation_from(const std::string& text) {
     throw Error(ErrorKind::invalid_input, "unknown change operation \"" + text + "\"");
 }
 
+namespace {
+
+// Writes JSON back as text while it is parsed: numbers as they were
+// written, strings escaped anew, and the top-level members' strings passed
+// through the rewrite.
+class RespellingWriter : public nlohmann::json::json_sax_t {
+  public:
+    explicit RespellingWriter(const StringRewrite& rewrite) : rewrite_(rewrite) {}
+
+    bool null() override { return scalar("null"); }
+    bool boolean(bool value) override { return scalar(value ? "true" : "false"); }
+    bool number_integer(number_integer_t value) override { return scalar(std::to_string(value)); }
+    bool number_unsigned(number_unsigned_t value) override { return scalar(std::to_string(value)); }
+    bool number_float(number_float_t, const string_t& written) override { return scalar(written); }
+    bool string(string_t& value) override {
+        if (open_.size() == 1)
+            if (auto respelled = rewrite_(member_, value)) {
+                rewritten_ = true;
+                return scalar(*respelled);
+            }
+        return scalar(nlohmann::json(value).dump());
+    }
+    bool binary(binary_t&) override { return false; }
+    bool start_object(std::size_t) override { return open('{'); }
+    bool end_object() override { return close('}'); }
+    bool start_array(std::size_t) override { return open('['); }
+    bool end_array() override { return close(']'); }
+    bool key(string_t& name) override {
+        separate();
+        out_ += nlohmann::json(name).dump() + ':';
+        if (open_.size() == 1)
+            member_ = name;
+        after_key_ = true;
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+        return false;
+    }
+
+    bool was_object() const { return was_object_; }
+    bool rewritten() const { return rewritten_; }
+    std::string take() { return std::move(out_); }
+
+  private:
+    // A comma before every member or element but the first of its level.
+    void separate() {
+        if (after_key_) {
+            after_key_ = false;
+            return;
+        }
+        if (!open_.empty() && !first_.back())
+            out_ += ',';
+        if (!first_.empty())
+            first_.back() = false;
+    }
+    bool scalar(const std::string& text) {
+        separate();
+        out_ += text;
+        return true;
+    }
+    bool open(char bracket) {
+        if (open_.empty())
+            was_object_ = bracket == '{';
+        separate();
+        out_ += bracket;
+        open_.push_back(bracket);
+        first_.push_back(true);
+        return true;
+    }
+    bool close(char bracket) {
+        out_ += bracket;
+        open_.pop_back();
+        first_.pop_back();
+        return true;
+    }
+
+    const StringRewrite& rewrite_;
+    std::string out_;
+    std::vector<char> open_;   // the brackets open, outermost first
+    std::vector<bool> first_;  // per open level: nothing written in it yet
+    std::string member_;       // the top-level member being read
+    bool after_key_ = false;
+    bool was_object_ = false;
+    bool rewritten_ = false;
+};
+
+}  // namespace
+
+std::optional<std::string> with_strings_rewritten(std::string_view object,
+                                                  const StringRewrite& rewrite) {
+    RespellingWriter writer(rewrite);
+    if (!nlohmann::json::sax_parse(object, &writer) || !writer.was_object() || !writer.rewritten())
+        return std::nullopt;
+    return writer.take();
+}
+
 std::vector<TableChanges> collapse(const std::vector<Change>& batch) {
     std::vector<TableChanges> tables;
     std::map<std::string, size_t> table_index;

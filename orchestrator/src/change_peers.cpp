@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
-#include <functional>
 #include <map>
 #include <set>
 #include <limits>
@@ -197,41 +196,10 @@ std::string is_jsonb_sql(const std::string& type_oid) {
     return is_of_base_type_sql(type_oid, "jsonb");
 }
 
-// A JSON object (a change's row or key) with some values rewritten:
-// `rewrite` gets a column's name and value, and returns the JSON text to
-// put in its place, or nullopt to keep it. Other values are written again
-// as read. nullopt when nothing was rewritten.
-using ValueRewrite =
-    std::function<std::optional<std::string>(const std::string&, const nlohmann::json&)>;
-
-std::optional<std::string> with_values_rewritten(const std::string& object,
-                                                 const ValueRewrite& rewrite) {
-    nlohmann::json parsed = nlohmann::json::parse(object, nullptr, false);
-    if (!parsed.is_object())
-        return std::nullopt;
-    bool any = false;
-    std::string out = "{";
-    for (const auto& item : parsed.items()) {
-        out += (out.size() > 1 ? "," : "") + nlohmann::json(item.key()).dump() + ":";
-        if (auto rewritten = rewrite(item.key(), item.value())) {
-            out += *rewritten;
-            any = true;
-        } else {
-            out += item.value().dump();
-        }
-    }
-    if (!any)
-        return std::nullopt;
-    return out + "}";
-}
-
 // The string of a jsonb column that holds JSON text becomes that text
 // itself: the JSON value it spells, its numbers exactly as written. Text
 // with a \u0000 escape, which jsonb refuses, stays a string.
-std::optional<std::string> json_text_spliced(const nlohmann::json& value) {
-    if (!value.is_string())
-        return std::nullopt;
-    const std::string& text = value.get_ref<const std::string&>();
+std::optional<std::string> json_text_spliced(const std::string& text) {
     if (text.find("\\u0000") != std::string::npos || !nlohmann::json::accept(text))
         return std::nullopt;
     return text;
@@ -240,10 +208,8 @@ std::optional<std::string> json_text_spliced(const nlohmann::json& value) {
 // The string of a timestamptz column written without a zone (a SQLite
 // source's) becomes its UTC form, so that PostgreSQL reads the instant
 // ferry hashed rather than one in the session's TimeZone.
-std::optional<std::string> zoneless_timestamp_in_utc(const nlohmann::json& value) {
-    if (!value.is_string())
-        return std::nullopt;
-    auto utc = canonical::zoneless_timestamptz_in_utc(value.get_ref<const std::string&>());
+std::optional<std::string> zoneless_timestamp_in_utc(const std::string& text) {
+    auto utc = canonical::zoneless_timestamptz_in_utc(text);
     return utc ? std::optional<std::string>(nlohmann::json(*utc).dump()) : std::nullopt;
 }
 
@@ -581,7 +547,7 @@ class PostgresChangeApplier : public ChangeApplier {
         const RowSql& row = row_sql(table.target);
         if (row.jsonb.empty() && row.timestamptz.empty())
             return;
-        auto rewrite = [&](const std::string& column, const nlohmann::json& value) {
+        auto rewrite = [&](const std::string& column, const std::string& value) {
             if (row.jsonb.count(column))
                 return json_text_spliced(value);
             if (row.timestamptz.count(column))
@@ -590,9 +556,9 @@ class PostgresChangeApplier : public ChangeApplier {
         };
         for (NetChange& change : changes.rows) {
             if (change.row)
-                if (auto rewritten = with_values_rewritten(*change.row, rewrite))
+                if (auto rewritten = changes::with_strings_rewritten(*change.row, rewrite))
                     change.row = std::move(*rewritten);
-            if (auto rewritten = with_values_rewritten(change.key, rewrite))
+            if (auto rewritten = changes::with_strings_rewritten(change.key, rewrite))
                 change.key = std::move(*rewritten);
         }
     }

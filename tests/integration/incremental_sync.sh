@@ -793,6 +793,15 @@ link --from dbname=jsonpg --to dbname=jsonpg2
 expect_equal "$(q jsonpg2 "SELECT string_agg(id || ':' || body::text, ' ' ORDER BY id) FROM docs WHERE id IN (9, 10)")" \
   "$(q jsonpg "SELECT string_agg(id || ':' || body::text, ' ' ORDER BY id) FROM docs WHERE id IN (9, 10)")" \
   "PostgreSQL -> PostgreSQL: jsonb strings and objects arrive unchanged"
+# a row whose jsonb string is respelled keeps its other numbers to the last digit
+twin_databases numa numb nums "id int PRIMARY KEY, n numeric, j jsonb, o jsonb" "(0, 1, '1', '{}')"
+q numa "INSERT INTO nums VALUES (1, 12345678901234567890.123456789, '\"active\"',
+          '{\"big\": 123456789012345678901234567890, \"f\": 0.1000000000000000055511151231257827, \"s\": \"x\"}');
+        UPDATE nums SET n = -0.000000000000000000012345678901234567890123, j = '\"on\"' WHERE id = 0" >/dev/null
+link --from dbname=numa --to dbname=numb
+expect_equal "$(q numb "SELECT string_agg(n || ' ' || j::text || ' ' || o::text, ' | ' ORDER BY id) FROM nums")" \
+  "$(q numa "SELECT string_agg(n || ' ' || j::text || ' ' || o::text, ' | ' ORDER BY id) FROM nums")" \
+  "numbers beside a jsonb string arrive to their last digit"
 
 # --- a SQLite timestamp without a zone is UTC (docs/sqlite.md), also to a
 # PostgreSQL target whose TimeZone is another: full sync, restore, sync (as

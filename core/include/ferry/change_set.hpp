@@ -4,14 +4,27 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace ferry::changes {
 
 enum class Operation { insert, update, remove, truncate };
+
+// A change's row or key (a JSON object) with the string values of some of
+// its members respelled for a target: `rewrite` gets a member's name and its
+// string, and returns the JSON text to put in its place, or nullopt to keep
+// it. Everything else stays as written, numbers to their last digit (a
+// numeric's 30 digits would not survive a double). nullopt when nothing was
+// rewritten or the text is not a JSON object.
+using StringRewrite =
+    std::function<std::optional<std::string>(const std::string& name, const std::string& value)>;
+std::optional<std::string> with_strings_rewritten(std::string_view object,
+                                                  const StringRewrite& rewrite);
 
 // "I", "U", "D", "T" (as ferry.changes.op) or INSERT, UPDATE, DELETE,
 // TRUNCATE (as ferry.read_changes() prints them).
