@@ -1168,6 +1168,7 @@ class SqliteChangeApplier : public ChangeApplier {
         TableStatements& statements = statements_for(table);
         for (NetChange& change : changes.rows) {
             refuse_null_key(table, change.key);
+            respell_uuid_key(statements, change);
             if (!change.row)
                 continue;
             std::string logged = *change.row;  // an update's: its columns are the old row's
@@ -1326,6 +1327,7 @@ class SqliteChangeApplier : public ChangeApplier {
         StatementPtr remove;        // by key
         StatementPtr conflict;      // a row of ferry_conflicts
         StatementPtr in_filter;     // the link's row filter over a row's values, if any
+        std::unique_ptr<UuidKeySpelling> spelling;
     };
 
     TableStatements& statements_for(const SyncTable& table) {
@@ -1334,6 +1336,7 @@ class SqliteChangeApplier : public ChangeApplier {
             return found->second;
         TableStatements s;
         s.shape = sqlite::describe_keyed_table(db_.handle(), table.target.name);
+        s.spelling = std::make_unique<UuidKeySpelling>(db_, s.shape.name);
         for (size_t k : s.shape.key) {
             sqlite::ValueKind kind = s.shape.columns[k].kind;
             if (kind != sqlite::ValueKind::plain && kind != sqlite::ValueKind::numeric &&
@@ -1475,6 +1478,37 @@ class SqliteChangeApplier : public ChangeApplier {
             hashes.push_back(row_hash(s, kept.dump()));
         }
         return hashes;
+    }
+
+    // A change to a row the target holds with its key's UUIDs in another
+    // case (UuidKeySpelling) is respelled so, in its key and row: it then
+    // updates or deletes that row instead of adding a second one.
+    void respell_uuid_key(TableStatements& s, NetChange& change) {
+        if (!s.spelling->applies())
+            return;
+        nlohmann::json values = parse_object(change.key, s.shape.name);
+        std::vector<std::string> key;
+        for (size_t k : s.shape.key) {
+            const nlohmann::json& value = values.value(s.shape.columns[k].name, nlohmann::json());
+            key.push_back(value.is_string() ? value.get<std::string>() : value.dump());
+        }
+        auto held = s.spelling->held_spelling(key);
+        if (!held)
+            return;
+        std::map<std::string, std::string> spelled;  // by column
+        for (size_t n = 0; n < key.size(); n++)
+            if ((*held)[n] != key[n])
+                spelled[s.shape.columns[s.shape.key[n]].name] = nlohmann::json((*held)[n]).dump();
+        auto respell = [&](const std::string& column, const std::string&) {
+            auto found = spelled.find(column);
+            return found == spelled.end() ? std::nullopt
+                                          : std::optional<std::string>(found->second);
+        };
+        if (auto respelled = changes::with_strings_rewritten(change.key, respell))
+            change.key = std::move(*respelled);
+        if (change.row)
+            if (auto respelled = changes::with_strings_rewritten(*change.row, respell))
+                change.row = std::move(*respelled);
     }
 
     // The target's row of `key` as change log JSON; nullopt when it has none.

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "ferry/error.hpp"
@@ -89,6 +90,52 @@ std::vector<std::string> sqlite_tracked_tables(SqliteConnection& db) {
     for (const auto& row : db.query("SELECT table_name FROM ferry_tracked_tables ORDER BY 1"))
         names.push_back(sql_written_name(*row.at(0)));
     return names;
+}
+
+UuidKeySpelling::UuidKeySpelling(SqliteConnection& db, const std::string& table) : db_(db) {
+    sqlite::TableShape shape = sqlite::describe_keyed_table(db.handle(), table);
+    std::string where;
+    bool any = false;
+    for (size_t n = 0; n < shape.key.size(); n++) {
+        const sqlite::Column& column = shape.columns[shape.key[n]];
+        any = any || column.kind == sqlite::ValueKind::uuid;
+        uuid_.push_back(column.kind == sqlite::ValueKind::uuid);
+        where += fmt::format("{}{} IS ?{}", n ? " AND " : "", quote_identifier(column.name), n + 1);
+    }
+    if (!any) {
+        uuid_.clear();
+        return;
+    }
+    exists_ = prepare(
+        db, fmt::format("SELECT 1 FROM main.{} WHERE {}", quote_identifier(shape.name), where));
+}
+
+bool UuidKeySpelling::held(const std::vector<std::string>& key) {
+    for (size_t n = 0; n < key.size(); n++)
+        sqlite3_bind_text(exists_.get(), static_cast<int>(n) + 1, key[n].data(),
+                          static_cast<int>(key[n].size()), SQLITE_STATIC);
+    int rc = sqlite3_step(exists_.get());
+    sqlite3_reset(exists_.get());
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        throw Error(ErrorKind::io, sqlite3_errmsg(db_.handle()),
+                    fmt::format("Looking up a key in {}.", db_.peer()));
+    return rc == SQLITE_ROW;
+}
+
+std::optional<std::vector<std::string>> UuidKeySpelling::held_spelling(
+    const std::vector<std::string>& key) {
+    if (!applies() || key.size() != uuid_.size() || held(key))
+        return std::nullopt;
+    for (int (*to_case)(int) : {::toupper, ::tolower}) {
+        std::vector<std::string> other = key;
+        for (size_t n = 0; n < other.size(); n++)
+            if (uuid_[n])
+                std::transform(other[n].begin(), other[n].end(), other[n].begin(),
+                               [&](unsigned char c) { return static_cast<char>(to_case(c)); });
+        if (other != key && held(other))
+            return other;
+    }
+    return std::nullopt;
 }
 
 }  // namespace ferry::cli

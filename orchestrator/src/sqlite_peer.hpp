@@ -2,10 +2,12 @@
 // peer_tables.hpp for PostgreSQL.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "peer_tables.hpp"
+#include "sql_text.hpp"
 #include "sqlite_connection.hpp"
 
 namespace ferry::cli {
@@ -23,5 +25,32 @@ std::string sql_written_name(const std::string& name);
 
 // Tracked tables, written as in SQL ("Order Lines").
 std::vector<std::string> sqlite_tracked_tables(SqliteConnection& db);
+
+// Applications store UUID keys in upper case too (Apple's
+// UUID().uuidString does). ferry reads 'A0…' and 'a0…' in a column declared
+// UUID as one UUID (docs/sqlite.md), but SQLite's primary key compares them
+// as written: a row ferry writes under the other spelling would be a second
+// row. This finds how a target table spells a key it holds, so that the
+// write goes to that row.
+class UuidKeySpelling {
+  public:
+    // The table's key columns, in key order.
+    UuidKeySpelling(SqliteConnection& db, const std::string& table);
+
+    // Whether the key has a UUID column at all (else nothing to find).
+    bool applies() const { return !uuid_.empty(); }
+
+    // The key's values as text, in key order: nullopt when the table holds
+    // no row under another spelling of them (the values as given may well be
+    // there), else the spelling it holds, its UUIDs in upper or lower case.
+    std::optional<std::vector<std::string>> held_spelling(const std::vector<std::string>& key);
+
+  private:
+    bool held(const std::vector<std::string>& key);
+
+    SqliteConnection& db_;
+    std::vector<bool> uuid_;  // per key column; empty when none is a UUID
+    StatementPtr exists_;
+};
 
 }  // namespace ferry::cli

@@ -1042,6 +1042,7 @@ class SqliteWriter : public TableWriter {
                                              "VALUES ({})",
                                              key_values));
         }
+        spelling_.emplace(db_, table_.target.name);
         before_ = count("");
         begin_batch();
         // Deleted first: a key that hashes differently on the two peers but
@@ -1064,6 +1065,7 @@ class SqliteWriter : public TableWriter {
                                         table_.source.name, fields_.size(), bindings_.size()));
             for (size_t i = 0; i < fields_.size(); i++)
                 bind_field(upsert_.get(), static_cast<int>(i) + 1, bindings_[i], fields_[i]);
+            key_.clear();
             for (size_t k = 0; k < key_positions_.size(); k++) {
                 size_t column = static_cast<size_t>(key_positions_[k]);
                 if (fields_[column].is_null)
@@ -1071,7 +1073,9 @@ class SqliteWriter : public TableWriter {
                 if (seen_)
                     bind_field(seen_.get(), static_cast<int>(k) + 1, bindings_[column],
                                fields_[column]);
+                key_.push_back(fields_[column].value);
             }
+            bind_held_spelling();
             bytes_ += end - start + 1;
             write_bound_row();
             start = end + 1;
@@ -1081,13 +1085,18 @@ class SqliteWriter : public TableWriter {
     void sqlite_row(sqlite3_stmt* row) override {
         for (int i = 0; i < static_cast<int>(bindings_.size()); i++)
             sqlite3_bind_value(upsert_.get(), i + 1, sqlite3_column_value(row, i));
+        key_.clear();
         for (size_t k = 0; k < key_positions_.size(); k++) {
             if (sqlite3_column_type(row, key_positions_[k]) == SQLITE_NULL)
                 throw null_key(k);
             if (seen_)
                 sqlite3_bind_value(seen_.get(), static_cast<int>(k) + 1,
                                    sqlite3_column_value(row, key_positions_[k]));
+            auto text = reinterpret_cast<const char*>(sqlite3_column_text(row, key_positions_[k]));
+            key_.emplace_back(text,
+                              static_cast<size_t>(sqlite3_column_bytes(row, key_positions_[k])));
         }
+        bind_held_spelling();
         for (int i = 0; i < static_cast<int>(bindings_.size()); i++)
             bytes_ += static_cast<uint64_t>(sqlite3_column_bytes(row, i));
         write_bound_row();
@@ -1128,6 +1137,27 @@ class SqliteWriter : public TableWriter {
   private:
     uint64_t delete_keys(const std::vector<std::string>& keys) {
         return SqliteKeyLookup(db_, table_.target.name).delete_rows(keys);
+    }
+
+    // The row's key (key_) as the target spells it, when it holds the row
+    // with its UUIDs in another case: the upsert then updates that row, and
+    // --delete-missing sees it.
+    void bind_held_spelling() {
+        if (!spelling_->applies())
+            return;
+        auto held = spelling_->held_spelling(key_);
+        if (!held)
+            return;
+        for (size_t k = 0; k < key_positions_.size(); k++) {
+            const std::string& value = (*held)[k];
+            if (value == key_[k])
+                continue;
+            sqlite3_bind_text(upsert_.get(), key_positions_[k] + 1, value.data(),
+                              static_cast<int>(value.size()), SQLITE_TRANSIENT);
+            if (seen_)
+                sqlite3_bind_text(seen_.get(), static_cast<int>(k) + 1, value.data(),
+                                  static_cast<int>(value.size()), SQLITE_TRANSIENT);
+        }
     }
 
     Error null_key(size_t k) const {
@@ -1247,6 +1277,8 @@ class SqliteWriter : public TableWriter {
     const SyncTable& table_;
     const WriteOptions& options_;
     std::vector<Binding> bindings_;
+    std::optional<UuidKeySpelling> spelling_;
+    std::vector<std::string> key_;  // the current row's key values as text
     std::vector<int> key_positions_;
     StatementPtr upsert_;
     StatementPtr seen_;

@@ -863,6 +863,40 @@ expect_status 0 "after the row is fixed and copied again, the link goes on"
 expect_equal "$(sqlite3 "$work/u8b.db" "SELECT group_concat(v, ',') FROM (SELECT v FROM t ORDER BY id)")" \
   "after,café" "with the rows of both"
 
+# --- UUID keys an app writes in upper case (Apple's UUID().uuidString) in a
+# SQLite column declared UUID: PostgreSQL spells them in lower case, and a
+# full sync or a change from there updates or deletes the app's row instead
+# of adding a second one
+createdb uuidhub
+q uuidhub "CREATE TABLE devices (id uuid PRIMARY KEY, name text)" >/dev/null
+"$ferry" init dbname=uuidhub --track devices >/dev/null
+sqlite3 "$work/uuid.db" "CREATE TABLE devices (id UUID PRIMARY KEY, name TEXT);
+  INSERT INTO devices VALUES ('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'phone'),
+                             ('B1EEBC99-9C0B-4EF8-BB6D-6BB9BD380A22', 'tablet'),
+                             ('C2EEBC99-9C0B-4EF8-BB6D-6BB9BD380A33', 'watch')"
+"$ferry" init "sqlite:$work/uuid.db" --track devices >/dev/null
+"$ferry" full-sync --from "sqlite:$work/uuid.db" --to dbname=uuidhub --quiet >/dev/null
+q uuidhub "UPDATE devices SET name = 'old phone' WHERE name = 'phone'" >/dev/null
+run "$ferry" full-sync --from dbname=uuidhub --to "sqlite:$work/uuid.db" --delete-missing --json --quiet
+expect_status 0 "a full sync of lower-case UUID keys into upper-case ones"
+expect_equal "$(sqlite3 "$work/uuid.db" "SELECT group_concat(id || '=' || name, ' ') FROM (SELECT * FROM devices ORDER BY id)")" \
+  "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11=old phone B1EEBC99-9C0B-4EF8-BB6D-6BB9BD380A22=tablet C2EEBC99-9C0B-4EF8-BB6D-6BB9BD380A33=watch" \
+  "updates the app's rows in place: none added, none deleted"
+q uuidhub "UPDATE devices SET name = 'new tablet' WHERE name = 'tablet';
+           DELETE FROM devices WHERE name = 'watch'" >/dev/null
+link --from dbname=uuidhub --to "sqlite:$work/uuid.db"
+expect_equal "$(report conflicts)|$(sqlite3 "$work/uuid.db" "SELECT group_concat(id || '=' || name, ' ') FROM (SELECT * FROM devices ORDER BY id)")" \
+  "0|A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11=old phone B1EEBC99-9C0B-4EF8-BB6D-6BB9BD380A22=new tablet" \
+  "ferry sync updates and deletes them by the app's spelling"
+sqlite3 "$work/uuid.db" "INSERT INTO devices VALUES ('D3EEBC99-9C0B-4EF8-BB6D-6BB9BD380A44', 'laptop')"
+link --from "sqlite:$work/uuid.db" --to dbname=uuidhub
+q uuidhub "UPDATE devices SET name = 'work laptop' WHERE name = 'laptop'" >/dev/null
+link --from dbname=uuidhub --to "sqlite:$work/uuid.db"
+expect_equal "$(sqlite3 "$work/uuid.db" "SELECT group_concat(id || '=' || name, ' ') FROM devices WHERE name LIKE '%laptop'")" \
+  "D3EEBC99-9C0B-4EF8-BB6D-6BB9BD380A44=work laptop" "a row the app added since comes back updated in place"
+run "$ferry" diff dbname=uuidhub "sqlite:$work/uuid.db" --tables devices
+expect_status 0 "and the peers hash alike"
+
 # --- a stored generated column: computed by each peer, never written
 for db in gena genb; do
   createdb "$db"
