@@ -659,24 +659,6 @@ class PostgresChangeApplier : public ChangeApplier {
         return items + "]";
     }
 
-    // Whether each row of the batch is inside the link's row filter; empty
-    // without a filter.
-    std::vector<bool> rows_in_filter(const SyncTable& table, const changes::TableChanges& changes) {
-        std::vector<bool> inside;
-        if (!table.filter)
-            return inside;
-        PgResult found = db_.query(
-            fmt::format("SELECT coalesce({0}, false) FROM jsonb_array_elements($1::jsonb) WITH "
-                        "ORDINALITY AS i(item, ord) CROSS JOIN LATERAL (SELECT CASE WHEN "
-                        "jsonb_typeof(i.item->'r') <> 'object' THEN '{{}}' ELSE i.item->'r' END "
-                        "AS r) AS x CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{1} ORDER BY i.ord",
-                        in_filter_sql(table), row_sql(table.target).definition),
-            {batch_items(changes)});
-        for (int r = 0; r < found.rows(); r++)
-            inside.push_back(found.text(r, 0) == "t");
-        return inside;
-    }
-
     // Each row checked against the target in one query, conflicts settled
     // and recorded: the plan of what to write.
     TablePlan judge_each(const SyncTable& table, const changes::TableChanges& changes,
@@ -808,6 +790,33 @@ class PostgresChangeApplier : public ChangeApplier {
     }
 
   public:
+    std::vector<bool> rows_in_filter(const SyncTable& table,
+                                     const changes::TableChanges& changes) override {
+        std::vector<bool> inside;
+        if (!table.filter)
+            return inside;
+        PgResult found = db_.query(
+            fmt::format("SELECT coalesce({0}, false) FROM jsonb_array_elements($1::jsonb) WITH "
+                        "ORDINALITY AS i(item, ord) CROSS JOIN LATERAL (SELECT CASE WHEN "
+                        "jsonb_typeof(i.item->'r') <> 'object' THEN '{{}}' ELSE i.item->'r' END "
+                        "AS r) AS x CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{1} ORDER BY i.ord",
+                        in_filter_sql(table), row_sql(table.target).definition),
+            {batch_items(changes)});
+        for (int r = 0; r < found.rows(); r++)
+            inside.push_back(found.text(r, 0) == "t");
+        return inside;
+    }
+
+    std::optional<std::string> link_filter(const std::string& source_peer,
+                                           const std::string& table) override {
+        PgResult found = db_.query(
+            "SELECT w.value FROM ferry.checkpoints c CROSS JOIN LATERAL jsonb_each_text(CASE WHEN "
+            "jsonb_typeof(c.position->'where') = 'object' THEN c.position->'where' ELSE '{}' END) "
+            "AS w WHERE c.job = 'sync from ' || $1 AND w.key = $2 LIMIT 1",
+            {source_peer, table});
+        return found.rows() ? std::optional<std::string>(found.text(0, 0)) : std::nullopt;
+    }
+
     void write_upserts(const SyncTable& table, const TablePlan& plan) override {
         if (plan.upserts.empty())
             return;
@@ -1314,6 +1323,24 @@ class SqliteChangeApplier : public ChangeApplier {
         db_.execute("SELECT ferry_set_origin(NULL)");
         db_.execute("COMMIT");
         open_ = false;
+    }
+    std::optional<std::string> link_filter(const std::string& source_peer,
+                                           const std::string& table) override {
+        auto found = db_.query(
+            "SELECT w.value FROM ferry_checkpoints c, json_each(c.position, '$.where') w WHERE "
+            "c.job = 'sync from ' || ?1 AND w.key = ?2 AND json_valid(c.position) LIMIT 1",
+            {source_peer, table});
+        return found.empty() ? std::nullopt : found.at(0).at(0);
+    }
+    std::vector<bool> rows_in_filter(const SyncTable& table,
+                                     const changes::TableChanges& changes) override {
+        std::vector<bool> inside;
+        if (!table.filter)
+            return inside;
+        TableStatements& statements = statements_for(table);
+        for (const NetChange& row : changes.rows)
+            inside.push_back(row.row && in_filter(statements, *row.row));
+        return inside;
     }
 
   private:

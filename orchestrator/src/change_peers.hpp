@@ -144,6 +144,14 @@ class ChangeApplier {
     // commit_resolution() commits whatever the transaction wrote.
     virtual void mark_resolved(int64_t id, const std::string& resolution) = 0;
     virtual void commit_resolution() = 0;
+    // The row filter (--where) that the link from source_peer into this
+    // peer applies to `table` (this peer's name of it), as its checkpoint
+    // records it; nullopt without one.
+    virtual std::optional<std::string> link_filter(const std::string& source_peer,
+                                                   const std::string& table) = 0;
+    // Whether each row's final version passes table.filter; empty without one.
+    virtual std::vector<bool> rows_in_filter(const SyncTable& table,
+                                             const changes::TableChanges& changes) = 0;
 };
 
 // Wakes `ferry follow` when a peer may have new changes: PostgreSQL by

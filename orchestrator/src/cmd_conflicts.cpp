@@ -132,18 +132,24 @@ int resolve_conflict(const ConflictsOptions& options) {
     remote_change.rows.push_back(changes::NetChange{conflict.key, changes::Operation::update,
                                                     std::nullopt, conflict.remote_row, 0});
     std::optional<SyncTable> table;
+    bool left_filter = false;
     if (remote) {
         PeerTable described = open_sync_target(options.peer)->describe(conflict.table);
-        table = SyncTable{described, described, {}};
+        table =
+            SyncTable{described, described, applier->link_filter(conflict.peer, described.name)};
     }
     applier->begin(remote ? conflict.peer : applier->peer_id());
     try {
         if (remote) {
             // Spelled for this peer as a sync would (a SQLite timestamp's zone).
             applier->adapt(*table, remote_change);
+            // A remote version outside the link's filter is not this peer's
+            // to hold: as under source-wins, the row goes.
+            left_filter = conflict.remote_row && table->filter &&
+                          !applier->rows_in_filter(*table, remote_change).front();
             TablePlan plan;
             const changes::NetChange* row = &remote_change.rows.front();
-            (conflict.remote_row ? plan.upserts : plan.deletes).push_back(row);
+            (conflict.remote_row && !left_filter ? plan.upserts : plan.deletes).push_back(row);
             applier->write_upserts(*table, plan);
             applier->write_deletes(*table, plan, false);
         }
@@ -153,8 +159,9 @@ int resolve_conflict(const ConflictsOptions& options) {
         applier->rollback();
         throw;
     }
-    fmt::print("conflict {} resolved: kept the {} version of {} {}\n", options.resolve,
-               remote ? "remote" : "local", conflict.table, conflict.key);
+    fmt::print("conflict {} resolved: kept the {} version of {} {}{}\n", options.resolve,
+               remote ? "remote" : "local", conflict.table, conflict.key,
+               left_filter ? " (outside this peer's filter: the row was deleted here)" : "");
     return exit_ok;
 }
 

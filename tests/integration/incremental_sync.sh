@@ -223,6 +223,18 @@ expect_equal "$(sqlite3 "$work/mine.db" "SELECT note FROM orders WHERE id = $x1"
   "target-wins keeps the peer's edit"
 expect_equal "$(sqlite3 "$work/mine.db" "SELECT count(*) FROM orders WHERE id = $x2")" 0 \
   "source-wins deletes the row, which left the filter"
+# The same under manual, resolved with --keep remote: as under source-wins.
+x3=$(pick 1)
+sqlite3 "$work/mine.db" "UPDATE orders SET note = 'peer edit' WHERE id = $x3"
+q a "UPDATE orders SET customer_id = 8 WHERE id = $x3" >/dev/null
+link --from dbname=a --to "sqlite:$work/mine.db" --tables orders --where 'orders:customer_id = 7' --policy manual
+expect_equal "$(report conflicts)|$(sqlite3 "$work/mine.db" "SELECT note FROM orders WHERE id = $x3")" \
+  "1|peer edit" "manual: the conflict is open, the peer's edit kept"
+run "$ferry" conflicts "sqlite:$work/mine.db" --resolve "$(sqlite3 "$work/mine.db" "SELECT max(id) FROM ferry_conflicts")" --keep remote
+expect_status 0 "--keep remote of a version that left the peer's filter"
+expect_contains "$out" "outside this peer's filter" "says the row left the filter"
+expect_equal "$(sqlite3 "$work/mine.db" "SELECT count(*) FROM orders WHERE id = $x3")" 0 \
+  "and deletes it there, as source-wins does"
 # A TRUNCATE and new rows on a filtered link: the peer gets only its rows.
 createdb trunca
 q trunca "CREATE TABLE notes (id int PRIMARY KEY, user_id text); INSERT INTO notes VALUES (1, 'u1'), (2, 'u2')" >/dev/null
