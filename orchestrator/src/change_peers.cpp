@@ -1363,7 +1363,10 @@ class SqliteChangeApplier : public ChangeApplier {
             return found->second;
         TableStatements s;
         s.shape = sqlite::describe_keyed_table(db_.handle(), table.target.name);
-        s.spelling = std::make_unique<UuidKeySpelling>(db_, s.shape.name);
+        std::vector<std::string> key_order;  // as respell_uuid_key() gives the values
+        for (size_t k : s.shape.key)
+            key_order.push_back(s.shape.columns[k].name);
+        s.spelling = std::make_unique<UuidKeySpelling>(db_, s.shape.name, key_order);
         for (size_t k : s.shape.key) {
             sqlite::ValueKind kind = s.shape.columns[k].kind;
             if (kind != sqlite::ValueKind::plain && kind != sqlite::ValueKind::numeric &&

@@ -92,22 +92,37 @@ std::vector<std::string> sqlite_tracked_tables(SqliteConnection& db) {
     return names;
 }
 
-UuidKeySpelling::UuidKeySpelling(SqliteConnection& db, const std::string& table) : db_(db) {
+UuidKeySpelling::UuidKeySpelling(SqliteConnection& db, const std::string& table,
+                                 const std::vector<std::string>& key_columns)
+    : db_(db) {
     sqlite::TableShape shape = sqlite::describe_keyed_table(db.handle(), table);
-    std::string where;
-    bool any = false;
-    for (size_t n = 0; n < shape.key.size(); n++) {
-        const sqlite::Column& column = shape.columns[shape.key[n]];
-        any = any || column.kind == sqlite::ValueKind::uuid;
-        uuid_.push_back(column.kind == sqlite::ValueKind::uuid);
-        where += fmt::format("{}{} IS ?{}", n ? " AND " : "", quote_identifier(column.name), n + 1);
+    std::string table_name = "main." + quote_identifier(shape.name);
+    std::string where, upper, lower;
+    for (size_t n = 0; n < key_columns.size(); n++) {
+        auto column =
+            std::find_if(shape.columns.begin(), shape.columns.end(),
+                         [&](const sqlite::Column& c) { return c.name == key_columns[n]; });
+        if (column == shape.columns.end())
+            throw Error(ErrorKind::internal, "a key column is not in the table");
+        std::string name = quote_identifier(column->name);
+        uuid_.push_back(column->kind == sqlite::ValueKind::uuid);
+        where += fmt::format("{}{} IS ?{}", n ? " AND " : "", name, n + 1);
+        if (uuid_.back()) {
+            upper += fmt::format("{}{} GLOB '*[A-F]*'", upper.empty() ? "" : " OR ", name);
+            lower += fmt::format("{}{} GLOB '*[a-f]*'", lower.empty() ? "" : " OR ", name);
+        }
     }
-    if (!any) {
+    if (upper.empty()) {
         uuid_.clear();
         return;
     }
-    exists_ = prepare(
-        db, fmt::format("SELECT 1 FROM main.{} WHERE {}", quote_identifier(shape.name), where));
+    auto spelled =
+        db.query(fmt::format("SELECT EXISTS (SELECT 1 FROM {0} WHERE {1}), "
+                             "EXISTS (SELECT 1 FROM {0} WHERE {2})",
+                             table_name, upper, lower));
+    upper_held_ = spelled.at(0).at(0) == std::optional<std::string>("1");
+    lower_held_ = spelled.at(0).at(1) == std::optional<std::string>("1");
+    exists_ = prepare(db, fmt::format("SELECT 1 FROM {} WHERE {}", table_name, where));
 }
 
 bool UuidKeySpelling::held(const std::vector<std::string>& key) {
@@ -124,9 +139,11 @@ bool UuidKeySpelling::held(const std::vector<std::string>& key) {
 
 std::optional<std::vector<std::string>> UuidKeySpelling::held_spelling(
     const std::vector<std::string>& key) {
-    if (!applies() || key.size() != uuid_.size() || held(key))
+    if (!applies() || key.size() != uuid_.size() || !(upper_held_ || lower_held_) || held(key))
         return std::nullopt;
     for (int (*to_case)(int) : {::toupper, ::tolower}) {
+        if (!(to_case == ::toupper ? upper_held_ : lower_held_))
+            continue;
         std::vector<std::string> other = key;
         for (size_t n = 0; n < other.size(); n++)
             if (uuid_[n])

@@ -34,13 +34,15 @@ std::vector<std::string> sqlite_tracked_tables(SqliteConnection& db);
 // write goes to that row.
 class UuidKeySpelling {
   public:
-    // The table's key columns, in key order.
-    UuidKeySpelling(SqliteConnection& db, const std::string& table);
+    // The table's key columns, named in the order the caller gives their
+    // values, and the spellings its UUIDs have now (one scan of the key).
+    UuidKeySpelling(SqliteConnection& db, const std::string& table,
+                    const std::vector<std::string>& key_columns);
 
     // Whether the key has a UUID column at all (else nothing to find).
     bool applies() const { return !uuid_.empty(); }
 
-    // The key's values as text, in key order: nullopt when the table holds
+    // The key's values as text, in the constructor's order: nullopt when the table holds
     // no row under another spelling of them (the values as given may well be
     // there), else the spelling it holds, its UUIDs in upper or lower case.
     std::optional<std::vector<std::string>> held_spelling(const std::vector<std::string>& key);
@@ -50,6 +52,10 @@ class UuidKeySpelling {
 
     SqliteConnection& db_;
     std::vector<bool> uuid_;  // per key column; empty when none is a UUID
+    // Whether any key held when this was made spells a UUID in upper (or
+    // lower) case: the look-ups are only made where another spelling can be.
+    bool upper_held_ = false;
+    bool lower_held_ = false;
     StatementPtr exists_;
 };
 

@@ -1042,7 +1042,7 @@ class SqliteWriter : public TableWriter {
                                              "VALUES ({})",
                                              key_values));
         }
-        spelling_.emplace(db_, table_.target.name);
+        spelling_.emplace(db_, table_.target.name, keys);
         before_ = count("");
         begin_batch();
         // Deleted first: a key that hashes differently on the two peers but

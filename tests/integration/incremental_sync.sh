@@ -900,6 +900,14 @@ link --from dbname=uuidhub --to "sqlite:$work/uuid.db"
 expect_equal "$(report conflicts)|$(sqlite3 "$work/uuid.db" "SELECT group_concat(id || '=' || name, ' ') FROM (SELECT * FROM devices ORDER BY id)")" \
   "0|A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11=old phone B1EEBC99-9C0B-4EF8-BB6D-6BB9BD380A22=new tablet" \
   "ferry sync updates and deletes them by the app's spelling"
+# a composite key whose declared order is not the names' order
+q uuidhub "CREATE TABLE notes (owner uuid, n int, body text, PRIMARY KEY (owner, n));
+           INSERT INTO notes VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 1, 'from the hub')" >/dev/null
+sqlite3 "$work/uuid.db" "CREATE TABLE notes (owner UUID, n INTEGER, body TEXT, PRIMARY KEY (owner, n));
+  INSERT INTO notes VALUES ('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 1, 'by the app')"
+"$ferry" full-sync --from dbname=uuidhub --to "sqlite:$work/uuid.db" --tables notes --quiet >/dev/null
+expect_equal "$(sqlite3 "$work/uuid.db" "SELECT group_concat(owner || ' ' || n || ' ' || body, ', ') FROM notes")" \
+  "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11 1 from the hub" "a composite key with a UUID is paired too"
 sqlite3 "$work/uuid.db" "INSERT INTO devices VALUES ('D3EEBC99-9C0B-4EF8-BB6D-6BB9BD380A44', 'laptop')"
 link --from "sqlite:$work/uuid.db" --to dbname=uuidhub
 q uuidhub "UPDATE devices SET name = 'work laptop' WHERE name = 'laptop'" >/dev/null
