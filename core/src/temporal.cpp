@@ -2,6 +2,8 @@
 #include "ferry/temporal.hpp"
 
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 
@@ -47,18 +49,27 @@ class Reader {
         out = value;
         return true;
     }
-    // Fraction digits after a point, scaled to microseconds; at most six.
+    // Fraction digits after a point, in microseconds. More than six (.NET
+    // writes seven, Go and Java up to nine) are rounded as PostgreSQL rounds
+    // them, which reads the fraction as a double and rounds its microseconds
+    // to the nearest (ties to even): 1,000,000 when it rounds up to a whole
+    // second, which the caller carries.
     bool fraction(int& microseconds) {
-        int count = 0;
-        microseconds = 0;
-        while (std::isdigit(static_cast<unsigned char>(peek()))) {
-            if (++count > 6)
-                return false;
-            microseconds = microseconds * 10 + (text_[pos_++] - '0');
+        size_t start = pos_;
+        while (std::isdigit(static_cast<unsigned char>(peek())))
+            pos_++;
+        size_t count = pos_ - start;
+        if (count == 0 || count > 30)
+            return false;
+        if (count > 6) {
+            std::string digits = "0." + std::string(text_.substr(start, count));
+            microseconds = static_cast<int>(std::rint(std::strtod(digits.c_str(), nullptr) * 1e6));
+            return true;
         }
-        for (int i = count; i < 6; i++)
-            microseconds *= 10;
-        return count > 0;
+        microseconds = 0;
+        for (size_t i = 0; i < 6; i++)
+            microseconds = microseconds * 10 + (i < count ? text_[start + i] - '0' : 0);
+        return true;
     }
 
   private:
@@ -111,6 +122,14 @@ bool read_time(Reader& in, Parsed& out) {
     bool end_of_day = out.hour == 24 && out.minute == 0 && out.second == 0 && out.microsecond == 0;
     if ((out.hour > 23 && !end_of_day) || out.minute > 59 || out.second > 59)
         return false;
+    if (out.microsecond == 1000000) {  // rounded up: 23:59:59.9999999 is 24:00:00
+        out.microsecond = 0;
+        out.second++;
+        out.minute += out.second / 60;
+        out.second %= 60;
+        out.hour += out.minute / 60;
+        out.minute %= 60;
+    }
     out.has_time = true;
     return true;
 }
