@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "tracking.hpp"
+
 namespace ferry::sqlite {
 namespace {
 
@@ -14,6 +16,16 @@ CREATE TABLE IF NOT EXISTS ferry_meta (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL
 );
+
+-- The rows an INSERT into a tracked table is about to meet, noted by its
+-- BEFORE INSERT trigger: INSERT OR REPLACE removes them without firing
+-- DELETE triggers, and the AFTER INSERT trigger logs what became of them.
+CREATE TABLE IF NOT EXISTS ferry_replaced (
+    table_name  TEXT NOT NULL,
+    key         TEXT NOT NULL,    -- JSON object of the primary key columns
+    old_row     TEXT NOT NULL,    -- JSON object, as ferry_changes.old_row
+    PRIMARY KEY (table_name, key)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS ferry_tracked_tables (
     table_name   TEXT PRIMARY KEY,
@@ -122,8 +134,9 @@ SELECT t.table_name, t.key_columns, t.columns, t.options, t.tracked_at,
          WHEN (SELECT count(*) FROM sqlite_schema s
                WHERE s.type = 'trigger' AND s.tbl_name = t.table_name
                  AND s.name IN ('ferry_insert_' || t.table_name, 'ferry_update_' || t.table_name,
-                                'ferry_rekey_' || t.table_name,
-                                'ferry_delete_' || t.table_name)) <> 4
+                                'ferry_rekey_' || t.table_name, 'ferry_delete_' || t.table_name,
+                                'ferry_replace_' || t.table_name,
+                                'ferry_replaced_' || t.table_name)) <> 6
            THEN 'triggers missing: run ferry_track() again'
          WHEN (SELECT json_group_array(name)
                FROM (SELECT name FROM pragma_table_xinfo(t.table_name)
@@ -165,6 +178,8 @@ GROUP BY r.table_name, r.peer;
 // What changed since an older version, applied before kSchemaSql creates
 // whatever is missing. Version 2: a consumer per sync link, naming its peer
 // and tables (docs/sqlite.md#consumers); a version 1 consumer was its peer.
+// Version 3: the triggers that capture INSERT OR REPLACE, and ferry_tracked
+// counting them (the triggers are made again after kSchemaSql).
 void upgrade_from(sqlite3* db, int version) {
     if (version == 1)
         exec(db, R"sql(
@@ -173,6 +188,8 @@ ALTER TABLE ferry_consumers ADD COLUMN tables TEXT;
 UPDATE ferry_consumers SET peer = name;
 DROP VIEW IF EXISTS ferry_status;
 )sql");
+    if (version <= 2)
+        exec(db, "DROP VIEW IF EXISTS ferry_tracked;");
 }
 
 }  // namespace
@@ -199,6 +216,8 @@ void install_schema(sqlite3* db) {
     if (installed)
         upgrade_from(db, *installed);
     exec(db, kSchemaSql);
+    if (installed && *installed < 3)
+        refresh_tracked_triggers(db);
     Statement set(db,
                   "INSERT INTO ferry_meta (key, value) VALUES ('schema_version', ?1) "
                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value");

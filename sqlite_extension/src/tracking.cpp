@@ -14,7 +14,8 @@ namespace ferry::sqlite {
 namespace {
 
 // ferry_<operation>_<table>: the capture triggers of a table.
-const char* const kTriggerOperations[] = {"insert", "update", "rekey", "delete"};
+const char* const kTriggerOperations[] = {"insert", "update",  "rekey",
+                                          "delete", "replace", "replaced"};
 
 std::string trigger_name(const char* operation, const std::string& table) {
     return quote_identifier(std::string("ferry_") + operation + "_" + table);
@@ -66,11 +67,70 @@ std::string log_statement(const TableShape& shape, char op, const char* key_row,
            ", " + new_row + ", " + old_row + ", NULL, julianday('now'));\n";
 }
 
-std::vector<std::string> trigger_ddl(const TableShape& shape) {
+// The column sets of the table's UNIQUE constraints and indexes on plain
+// columns (not partial, no expressions): those an INSERT OR REPLACE makes
+// room through.
+std::vector<std::vector<std::string>> unique_column_sets(sqlite3* db, const TableShape& shape) {
+    std::vector<std::vector<std::string>> sets;
+    Statement indexes(db,
+                      "SELECT name FROM pragma_index_list(?1) WHERE \"unique\" AND NOT partial "
+                      "AND origin <> 'pk'");
+    indexes.bind(1, shape.name);
+    while (indexes.step()) {
+        Statement columns(db, "SELECT cid, name FROM pragma_index_info(?1) ORDER BY seqno");
+        columns.bind(1, indexes.text(0));
+        std::vector<std::string> set;
+        bool plain = true;
+        while (columns.step()) {
+            plain = plain && columns.integer(0) >= 0;
+            if (plain)
+                set.push_back(columns.text(1));
+        }
+        if (plain && !set.empty())
+            sets.push_back(std::move(set));
+    }
+    return sets;
+}
+
+// SQL that is true for a row `alias` of the table that an inserted NEW row
+// would meet: the same primary key, or the same values of a UNIQUE set.
+std::string conflict_condition(const TableShape& shape,
+                               const std::vector<std::vector<std::string>>& unique_sets,
+                               const std::string& alias) {
+    std::vector<std::vector<std::string>> sets = unique_sets;
+    std::vector<std::string> key;
+    for (size_t i : shape.key)
+        key.push_back(shape.columns[i].name);
+    sets.insert(sets.begin(), key);
+    std::string any;
+    for (const auto& set : sets) {
+        std::string all;
+        for (const std::string& column : set)
+            all += (all.empty() ? "" : " AND ") + alias + "." + quote_identifier(column) +
+                   " = NEW." + quote_identifier(column);
+        any += (any.empty() ? "(" : " OR (") + all + ")";
+    }
+    return any;
+}
+
+std::vector<std::string> trigger_ddl(const TableShape& shape,
+                                     const std::vector<std::vector<std::string>>& unique_sets) {
     std::string table = quote_identifier(shape.name);
+    std::string table_literal = quote_literal(shape.name);
     std::vector<size_t> all = all_columns(shape);
     std::string new_row = json_of(shape, all, "NEW");
     std::string old_row = json_of(shape, all, "OLD");
+    std::string new_key = json_of(shape, shape.key, "NEW");
+    // INSERT OR REPLACE removes the rows it meets without firing DELETE
+    // triggers (unless the writer turned recursive_triggers on), so the
+    // rows an INSERT is about to meet are noted in ferry_replaced first. An
+    // INSERT that then happens replaced them: the row it met under its own
+    // key is logged as updated, the others as deleted. An INSERT that did
+    // not happen (OR IGNORE, an upsert, a failure) leaves its notes to the
+    // next INSERT into the table, which clears them first.
+    std::string noted =
+        "EXISTS (SELECT 1 FROM ferry_replaced WHERE table_name = " + table_literal + ")";
+    std::string meets = conflict_condition(shape, unique_sets, "r");
     // An UPDATE that changes the key is a DELETE of the old key and an INSERT
     // of the new one, as in PostgreSQL.
     std::string same_key;
@@ -81,9 +141,29 @@ std::vector<std::string> trigger_ddl(const TableShape& shape) {
     }
     // Two UPDATE triggers, told apart by WHEN, so that the common case runs
     // one statement.
+    std::string noted_old_row =
+        "(SELECT old_row FROM ferry_replaced WHERE table_name = " + table_literal +
+        " AND key = " + new_key + ")";
     return {
+        "CREATE TRIGGER " + trigger_name("replace", shape.name) + " BEFORE INSERT ON " + table +
+            " WHEN " + noted + " OR EXISTS (SELECT 1 FROM " + table + " AS r WHERE " + meets +
+            ") BEGIN\nDELETE FROM ferry_replaced WHERE table_name = " + table_literal +
+            ";\nINSERT OR REPLACE INTO ferry_replaced (table_name, key, old_row) SELECT " +
+            table_literal + ", " + json_of(shape, shape.key, "r") + ", " +
+            json_of(shape, all, "r") + " FROM " + table + " AS r WHERE " + meets + ";\nEND",
         "CREATE TRIGGER " + trigger_name("insert", shape.name) + " AFTER INSERT ON " + table +
-            " BEGIN\n" + log_statement(shape, 'I', "NEW", new_row, "NULL") + "END",
+            " WHEN NOT " + noted + " BEGIN\n" + log_statement(shape, 'I', "NEW", new_row, "NULL") +
+            "END",
+        "CREATE TRIGGER " + trigger_name("replaced", shape.name) + " AFTER INSERT ON " + table +
+            " WHEN " + noted +
+            " BEGIN\nINSERT INTO ferry_changes (table_name, op, key, new_row, old_row, origin, "
+            "changed_at) SELECT table_name, 'D', key, NULL, old_row, NULL, julianday('now') FROM "
+            "ferry_replaced WHERE table_name = " +
+            table_literal + " AND key <> " + new_key +
+            " ORDER BY key;\nINSERT INTO ferry_changes (table_name, op, key, new_row, old_row, "
+            "origin, changed_at) VALUES (" +
+            table_literal + ", CASE WHEN " + noted_old_row + " IS NULL THEN 'I' ELSE 'U' END, " +
+            new_key + ", " + new_row + ", " + noted_old_row + ", NULL, julianday('now'));\nEND",
         "CREATE TRIGGER " + trigger_name("update", shape.name) + " AFTER UPDATE ON " + table +
             " WHEN " + same_key + " BEGIN\n" + log_statement(shape, 'U', "NEW", new_row, old_row) +
             "END",
@@ -91,14 +171,24 @@ std::vector<std::string> trigger_ddl(const TableShape& shape) {
             " WHEN NOT (" + same_key + ") BEGIN\n" +
             log_statement(shape, 'D', "OLD", "NULL", old_row) +
             log_statement(shape, 'I', "NEW", new_row, "NULL") + "END",
+        // A writer with recursive_triggers on has REPLACE fire this one: the
+        // row is then logged deleted here, and no longer noted as replaced.
         "CREATE TRIGGER " + trigger_name("delete", shape.name) + " AFTER DELETE ON " + table +
-            " BEGIN\n" + log_statement(shape, 'D', "OLD", "NULL", old_row) + "END",
+            " BEGIN\n" + log_statement(shape, 'D', "OLD", "NULL", old_row) +
+            "DELETE FROM ferry_replaced WHERE table_name = " + table_literal +
+            " AND key = " + json_of(shape, shape.key, "OLD") + ";\nEND",
     };
 }
 
 void drop_triggers(sqlite3* db, const std::string& table) {
     for (const char* operation : kTriggerOperations)
         exec(db, "DROP TRIGGER IF EXISTS " + trigger_name(operation, table));
+}
+
+void create_triggers(sqlite3* db, const TableShape& shape) {
+    drop_triggers(db, shape.name);
+    for (const std::string& ddl : trigger_ddl(shape, unique_column_sets(db, shape)))
+        exec(db, ddl);
 }
 
 std::string json_names(const TableShape& shape, const std::vector<size_t>& columns) {
@@ -137,18 +227,16 @@ void track(const Call& call, const Args& args, Result& result) {
     Statement triggers(
         call.db,
         "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
-        "AND name IN ('ferry_insert_' || ?1, 'ferry_update_' || ?1, "
-        "'ferry_rekey_' || ?1, 'ferry_delete_' || ?1)");
+        "AND name IN ('ferry_insert_' || ?1, 'ferry_update_' || ?1, 'ferry_rekey_' || ?1, "
+        "'ferry_delete_' || ?1, 'ferry_replace_' || ?1, 'ferry_replaced_' || ?1)");
     triggers.bind(1, shape.name);
     triggers.step();
-    if (before == columns && triggers.integer(0) == 4) {
+    if (before == columns && triggers.integer(0) == 6) {
         result.text("already tracked");
         return;
     }
     Savepoint savepoint(call.db);
-    drop_triggers(call.db, shape.name);
-    for (const std::string& ddl : trigger_ddl(shape))
-        exec(call.db, ddl);
+    create_triggers(call.db, shape);
     Statement record(
         call.db,
         "INSERT INTO ferry_tracked_tables (table_name, key_columns, columns, options, "
@@ -254,6 +342,17 @@ void add_tracking_functions(std::vector<FunctionSpec>& specs) {
     specs.push_back({"ferry_track", 1, 2, track, SQLITE_DIRECTONLY});
     specs.push_back({"ferry_untrack", 1, 1, untrack, SQLITE_DIRECTONLY});
     specs.push_back({"ferry_set_origin", 1, 1, set_origin, SQLITE_DIRECTONLY});
+}
+
+void refresh_tracked_triggers(sqlite3* db) {
+    Statement tracked(db,
+                      "SELECT t.table_name FROM ferry_tracked_tables t WHERE EXISTS (SELECT 1 "
+                      "FROM sqlite_schema s WHERE s.type = 'table' AND s.name = t.table_name)");
+    std::vector<std::string> tables;
+    while (tracked.step())
+        tables.push_back(tracked.text(0));
+    for (const std::string& table : tables)
+        create_triggers(db, describe_keyed_table(db, table));
 }
 
 std::string row_json_sql(const TableShape& shape, const std::string& alias) {

@@ -11,6 +11,10 @@ namespace ferry::sqlite {
 
 void add_tracking_functions(std::vector<FunctionSpec>& specs);
 
+// Creates the capture triggers of every tracked table again (an upgrade
+// that changed them).
+void refresh_tracked_triggers(sqlite3* db);
+
 // SQL for the JSON object of a whole row of `alias` as the change log holds
 // it (what ferry_row_hash() takes): the incremental sync's conflict check
 // hashes a target row with it.

@@ -876,6 +876,26 @@ expect_status 0 "after the row is fixed and copied again, the link goes on"
 expect_equal "$(sqlite3 "$work/u8b.db" "SELECT group_concat(v, ',') FROM (SELECT v FROM t ORDER BY id)")" \
   "after,café" "with the rows of both"
 
+# --- an app's INSERT OR REPLACE (Android's CONFLICT_REPLACE) reaches the hub
+# as the update it is, and a row it removes through another UNIQUE column
+# as a delete (before, a bare insert: a conflict, or a UNIQUE violation
+# that stopped the link)
+createdb rephub
+q rephub "CREATE TABLE members (id int PRIMARY KEY, email text UNIQUE, name text);
+          INSERT INTO members VALUES (1, 'a@x', 'Ann'), (2, 'b@x', 'Bob')" >/dev/null
+"$ferry" init dbname=rephub --track members >/dev/null
+sqlite3 "$work/rep.db" "CREATE TABLE members (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT)"
+"$ferry" init "sqlite:$work/rep.db" --track members >/dev/null
+"$ferry" full-sync --from dbname=rephub --to "sqlite:$work/rep.db" --quiet >/dev/null
+sqlite3 "$work/rep.db" "INSERT OR REPLACE INTO members VALUES (1, 'a@x', 'Ann Smith');
+                        INSERT OR REPLACE INTO members VALUES (3, 'b@x', 'Bo')"
+link --from dbname=rephub --to "sqlite:$work/rep.db" --both
+expect_status 0 "INSERT OR REPLACE on the device, synced both ways"
+expect_equal "$(report conflicts 1)|$(q rephub "SELECT string_agg(id || '=' || name, ' ' ORDER BY id) FROM members")" \
+  "0|1=Ann Smith 3=Bo" "the hub takes the update, and the delete before the insert"
+run "$ferry" diff dbname=rephub "sqlite:$work/rep.db" --tables members
+expect_status 0 "and the peers hash alike"
+
 # --- UUID keys an app writes in upper case (Apple's UUID().uuidString) in a
 # SQLite column declared UUID: PostgreSQL spells them in lower case, and a
 # full sync or a change from there updates or deletes the app's row instead

@@ -151,6 +151,34 @@ UPDATE boxes SET side = 3 WHERE id = 1;
 SELECT operation, key, new_row, old_row FROM ferry_change_log WHERE table_name = 'boxes' ORDER BY position;
 SELECT columns, capture_state FROM ferry_tracked WHERE table_name = 'boxes';
 
+-- ==== INSERT OR REPLACE (Android's CONFLICT_REPLACE, Room's REPLACE): the
+-- row it replaces under its own key is an update, a row it removes through
+-- another UNIQUE column a delete; OR IGNORE and upserts log nothing extra
+CREATE TABLE members (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT,
+                      team TEXT, seat INTEGER, UNIQUE (team, seat));
+INSERT INTO members VALUES (1, 'a@x', 'Ann', 'red', 1), (2, 'b@x', 'Bob', 'red', 2),
+                           (3, 'c@x', 'Cy', 'blue', 1);
+SELECT ferry_track('members');
+INSERT OR REPLACE INTO members VALUES (1, 'a@x', 'Ann Smith', 'red', 1);
+INSERT OR IGNORE INTO members VALUES (2, 'b@x', 'ignored', 'red', 2);
+INSERT INTO members VALUES (2, 'b@x', 'nothing', 'red', 2) ON CONFLICT DO NOTHING;
+INSERT INTO members VALUES (3, 'c@x', 'Cyrus', 'blue', 1)
+  ON CONFLICT (id) DO UPDATE SET name = excluded.name;
+INSERT INTO members VALUES (4, 'd@x', 'Di', 'blue', 2);
+-- takes Bob's email and Ann's seat: both rows go
+REPLACE INTO members VALUES (5, 'b@x', 'Bo', 'red', 1);
+SELECT operation, key, new_row, old_row FROM ferry_change_log WHERE table_name = 'members'
+ORDER BY position;
+SELECT id, name FROM members ORDER BY id;
+-- a writer with recursive_triggers on has REPLACE fire the DELETE trigger:
+-- a delete and an insert, not an update too
+PRAGMA recursive_triggers = ON;
+INSERT OR REPLACE INTO members VALUES (4, 'd@x', 'Diana', 'blue', 2);
+PRAGMA recursive_triggers = OFF;
+SELECT operation, key, new_row, old_row FROM ferry_change_log
+WHERE table_name = 'members' AND key = '{"id":4}' ORDER BY position;
+SELECT capture_state FROM ferry_tracked WHERE table_name = 'members';
+
 -- ==== ferry_untrack stops capture and keeps the logged changes
 SELECT ferry_untrack('accounts');
 INSERT INTO accounts VALUES (300, 'not captured', 1, NULL, NULL);

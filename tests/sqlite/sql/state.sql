@@ -304,3 +304,16 @@ SELECT name FROM ferry_consumers ORDER BY name;
 SELECT ferry_register_consumer('old-peer/c', 'old-peer', '["customers"]');
 SELECT ferry_ack('old-peer/c', (SELECT max(position) FROM ferry_changes));
 SELECT name FROM ferry_consumers ORDER BY name;
+
+-- ==== a version 2 database is upgraded by ferry_init(): the tracked tables
+-- get the triggers that capture INSERT OR REPLACE
+DROP TRIGGER ferry_replace_orders;
+DROP TRIGGER ferry_replaced_orders;
+DROP TABLE ferry_replaced;
+UPDATE ferry_meta SET value = '2' WHERE key = 'schema_version';
+SELECT ferry_init();
+SELECT value AS schema_version FROM ferry_meta WHERE key = 'schema_version';
+SELECT table_name, capture_state FROM ferry_tracked ORDER BY table_name;
+SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'orders' ORDER BY name;
+INSERT OR REPLACE INTO orders (id, item) VALUES (9, 'replaced');
+SELECT operation, key FROM ferry_change_log ORDER BY position DESC LIMIT 1;
