@@ -433,6 +433,26 @@ expect_equal "$(json_query "$out" "SELECT string_agg(x->>'resolution', ' ' ORDER
   "remote remote local" "ferry conflicts --all on a SQLite peer"
 check_same dbname=hub "sqlite:$work/two-way.db" "the hub and the SQLite peer are equal"
 
+# The hub's delete wins on the device (source-wins) and comes back as an
+# echo; the device's own delete and re-insert before it, in an earlier
+# batch than the echo (--batch 2), stay on the device's side too.
+createdb echohub
+q echohub "CREATE TABLE notes (id int PRIMARY KEY, body text);
+           INSERT INTO notes SELECT i, 'v' || i FROM generate_series(1, 5) i" >/dev/null
+"$ferry" init dbname=echohub --track notes >/dev/null
+sqlite3 "$work/echo.db" "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"
+"$ferry" init "sqlite:$work/echo.db" --track notes >/dev/null
+"$ferry" full-sync --from dbname=echohub --to "sqlite:$work/echo.db" --quiet >/dev/null
+q echohub "DELETE FROM notes WHERE id = 1" >/dev/null
+sqlite3 "$work/echo.db" "DELETE FROM notes WHERE id = 1; INSERT INTO notes VALUES (1, 'again on the device');
+                         UPDATE notes SET body = body || ' edited' WHERE id > 1"
+link --from dbname=echohub --to "sqlite:$work/echo.db" --tables notes --both --batch 2
+expect_status 0 "both ways, the device's log in batches of 2"
+expect_equal "$(q echohub "SELECT count(*) FROM notes WHERE id = 1")|$(sqlite3 "$work/echo.db" "SELECT count(*) FROM notes WHERE id = 1")" \
+  "0|0" "the hub's delete holds on both: the changes its echo superseded stay behind, batch or not"
+run "$ferry" diff dbname=echohub "sqlite:$work/echo.db" --tables notes
+expect_status 0 "and the peers hash alike"
+
 # --- schema drift: a column the target lacks stops the link, nothing applied
 q a "INSERT INTO orders VALUES (9910001, 1, 'before the drift')" >/dev/null
 q a "ALTER TABLE customers ADD COLUMN extra int; UPDATE customers SET extra = 1 WHERE id = 1" >/dev/null
