@@ -242,6 +242,7 @@ void LinkSync::tick() {
 // after the upserts (parents first), which may move the referencing rows.
 void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch& read) {
     std::vector<std::pair<const SyncTable*, TablePlan>> plans;
+    const SyncTable* at = nullptr;  // the table being judged or written, for errors
     applier_->begin(reader_->peer_id());
     try {
         // tables_ is in parents-first order.
@@ -249,32 +250,41 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
             for (auto& changes : batch)
                 if (&tables_[table_of_identity_.at(changes.table)] == &table &&
                     (changes.truncated || !changes.rows.empty())) {
+                    at = &table;
                     applier_->adapt(table, changes);
                     plans.emplace_back(&table,
                                        applier_->judge(table, changes, rules_, report_.counts));
                 }
         for (auto it = plans.rbegin(); it != plans.rend(); ++it)
-            applier_->write_truncate(*it->first, it->second, report_.counts);
+            applier_->write_truncate(*(at = it->first), it->second, report_.counts);
         std::vector<bool> deleted(plans.size());
         for (size_t i = plans.size(); i-- > 0;)
-            deleted[i] = applier_->write_deletes(*plans[i].first, plans[i].second, true);
+            deleted[i] = applier_->write_deletes(*(at = plans[i].first), plans[i].second, true);
         for (auto& [table, plan] : plans)
-            applier_->write_upserts(*table, plan);
+            applier_->write_upserts(*(at = table), plan);
         for (size_t i = plans.size(); i-- > 0;)
             if (!deleted[i])
-                applier_->write_deletes(*plans[i].first, plans[i].second, false);
+                applier_->write_deletes(*(at = plans[i].first), plans[i].second, false);
+        at = nullptr;
         applier_->commit(job_, scope_, link_position(read.cursor, filters_),
                          report_.counts.changes);
     } catch (const Error& error) {
         applier_->rollback();
-        if (!error.hint().empty())
-            throw;
-        // A value the target refuses, a constraint: the database said what.
-        throw Error(error.kind(), error.what(), error.detail(),
-                    fmt::format("Nothing of this batch of changes from {} was applied to {}. Fix "
-                                "the target's table (or the row on the source), then run ferry "
-                                "sync again.",
-                                source_->name(), target_->name()));
+        // A value the target refuses, a constraint: the database said what,
+        // and the detail says where.
+        std::string where = at ? fmt::format("While applying changes to {} in {}.", at->target.name,
+                                             target_->name())
+                               : std::string();
+        std::string detail = error.detail().empty() || where.empty()
+                                 ? error.detail() + where
+                                 : error.detail() + "\n" + where;
+        throw Error(error.kind(), error.what(), detail,
+                    !error.hint().empty()
+                        ? error.hint()
+                        : fmt::format("Nothing of this batch of changes from {} was applied to "
+                                      "{}. Fix the target's table (or the row on the source), "
+                                      "then run ferry sync again.",
+                                      source_->name(), target_->name()));
     } catch (...) {
         applier_->rollback();
         throw;
