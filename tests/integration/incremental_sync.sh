@@ -551,6 +551,7 @@ q a "INSERT INTO orders VALUES (9920001, 1, 'short'); INSERT INTO orders VALUES 
 link --from dbname=a --to dbname=b
 expect_status 1 "a value the target refuses stops the link"
 expect_contains "$err" "value too long" "PostgreSQL's error is shown"
+expect_contains "$err" "While applying changes to public.orders in dbname=b" "the table is named"
 expect_contains "$err" "HINT" "with what to do"
 expect_equal "$(q b "SELECT count(*) FROM orders WHERE id IN (9920001, 9920002)")" "0" "no row of that batch was written"
 
