@@ -23,8 +23,19 @@ WHERE c.oid = to_regclass($1))";
 const char* const kColumnsQuery = R"(
 SELECT a.attname::text,
        EXISTS (SELECT 1 FROM pg_index i
-               WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY (i.indkey))
-FROM pg_attribute a
+               WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY (i.indkey)),
+       format_type(a.atttypid, a.atttypmod),
+       CASE coalesce(nullif(t.typbasetype, 0), a.atttypid)
+         WHEN 'timestamptz'::regtype THEN 'timestamptz' WHEN 'timestamp'::regtype THEN 'timestamp'
+         WHEN 'date'::regtype THEN 'date' WHEN 'time'::regtype THEN 'time'
+         WHEN 'bool'::regtype THEN 'boolean' WHEN 'uuid'::regtype THEN 'uuid'
+         WHEN 'json'::regtype THEN 'json' WHEN 'jsonb'::regtype THEN 'json'
+         WHEN 'bytea'::regtype THEN 'bytes'
+         WHEN 'int2'::regtype THEN 'number' WHEN 'int4'::regtype THEN 'number'
+         WHEN 'int8'::regtype THEN 'number' WHEN 'numeric'::regtype THEN 'number'
+         WHEN 'float4'::regtype THEN 'number' WHEN 'float8'::regtype THEN 'number'
+         ELSE 'text' END
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped)";
 
 // reltuples is -1 for a table never vacuumed or analyzed: estimate from its
@@ -107,6 +118,7 @@ PeerTable describe_table(PgConnection& db, const std::string& table) {
     auto columns = db.query(kColumnsQuery, {described.oid});
     for (int r = 0; r < columns.rows(); r++) {
         described.columns.push_back(columns.text(r, 0));
+        described.value_classes[columns.text(r, 0)] = {columns.text(r, 3), columns.text(r, 2)};
         if (columns.text(r, 1) == "t")
             described.key_columns.push_back(columns.text(r, 0));
     }
@@ -183,6 +195,44 @@ std::pair<std::string, std::string> split_table_filter(const std::string& option
     }
     throw Error(ErrorKind::invalid_input, fmt::format("invalid --where \"{}\"", option), {},
                 "Write TABLE:CONDITION, e.g. --where 'orders:customer_id = 42'.");
+}
+
+namespace {
+
+// Whether values of the two classes hash alike when the peers hold the same
+// data (as a full sync writes it). Measured pair by pair: a number kept as
+// text (TEXT affinity) hashes as text; blobs hash as bytes in any column;
+// a date or a uuid written as text is already in its canonical form, while
+// times, timestamps, booleans and JSON are not.
+bool hash_alike(const std::string& a, const std::string& b) {
+    auto either = [&](const std::string& x, const std::string& y) {
+        return (a == x && b == y) || (a == y && b == x);
+    };
+    return a == b || either("number", "any") || either("text", "any") || either("bytes", "text") ||
+           either("bytes", "any") || either("boolean", "number") || either("date", "text") ||
+           either("date", "any") || either("uuid", "text") || either("uuid", "any");
+}
+
+}  // namespace
+
+std::vector<std::string> value_class_mismatches(const PeerTable& source, const std::string& from,
+                                                const PeerTable& target, const std::string& to) {
+    std::vector<std::string> warnings;
+    for (const auto& [column, source_class] : source.value_classes) {
+        auto found = target.value_classes.find(column);
+        if (found == target.value_classes.end())
+            continue;
+        const auto& [a, a_type] = source_class;
+        const auto& [b, b_type] = found->second;
+        if (!hash_alike(a, b))
+            warnings.push_back(fmt::format(
+                "column {} of {} is {} ({}) in {} but {} ({}) in {}: its values hash "
+                "differently on the two peers, so ferry diff and --verify report such rows and "
+                "a sync may take their changes for conflicts. Declare the same kind of type "
+                "on both (docs/sqlite.md, \"Declared types\").",
+                quote_identifier(column), target.name, a_type, a, from, b_type, b, to));
+    }
+    return warnings;
 }
 
 }  // namespace ferry::cli

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,7 +23,20 @@ struct PeerTable {
     std::vector<std::string> columns;      // sorted
     std::vector<std::string> key_columns;  // sorted
     uint64_t estimated_rows = 0;           // planner statistics, all partitions
+    // How each column's values hash (docs/hashing.md), by column: "number",
+    // "text", "bytes", "boolean", "uuid", "json", "date", "time",
+    // "timestamp", "timestamptz"; a SQLite column of no declared kind is
+    // "text" with TEXT affinity and "any" otherwise (its values hash by
+    // their storage class). With the type as the peer declares it, for
+    // messages.
+    std::map<std::string, std::pair<std::string, std::string>> value_classes;
 };
+
+// Warnings for the columns whose values the two peers hash as different
+// classes (a PostgreSQL timestamptz against a SQLite TEXT, say): their rows
+// never compare equal. One line each, naming the column and both types.
+std::vector<std::string> value_class_mismatches(const PeerTable& source, const std::string& from,
+                                                const PeerTable& target, const std::string& to);
 
 // Resolves a table as SQL would in the peer (its search_path applies): only
 // oid and name are filled in. Fails for missing tables and for views,

@@ -34,6 +34,47 @@ void require_sqlite_ferry(SqliteConnection& db) {
                     {}, "Upgrade ferry on this machine.");
 }
 
+namespace {
+
+// The class of values a column's declared kind reads (PeerTable::value_classes).
+std::string value_class_of(const sqlite::Column& column) {
+    switch (column.kind) {
+        case sqlite::ValueKind::numeric:
+            return "number";
+        case sqlite::ValueKind::boolean:
+            return "boolean";
+        case sqlite::ValueKind::json:
+            return "json";
+        case sqlite::ValueKind::uuid:
+            return "uuid";
+        case sqlite::ValueKind::date:
+            return "date";
+        case sqlite::ValueKind::time:
+            return "time";
+        case sqlite::ValueKind::timestamp:
+            return "timestamp";
+        case sqlite::ValueKind::timestamptz:
+            return "timestamptz";
+        case sqlite::ValueKind::bpchar:
+            return "text";
+        case sqlite::ValueKind::bytes:
+            return "bytes";
+        case sqlite::ValueKind::plain:
+            break;
+    }
+    // TEXT affinity (SQLite's rule: CHAR, CLOB or TEXT in the type) stores
+    // a number as text; without a type a value keeps its storage class.
+    std::string type = column.declared_type;
+    std::transform(type.begin(), type.end(), type.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    for (const char* text : {"CHAR", "CLOB", "TEXT"})
+        if (type.find(text) != std::string::npos)
+            return "text";
+    return "any";
+}
+
+}  // namespace
+
 PeerTable describe_sqlite_table(SqliteConnection& db, const std::string& table) {
     sqlite::TableShape shape;
     try {
@@ -56,6 +97,9 @@ PeerTable describe_sqlite_table(SqliteConnection& db, const std::string& table) 
     described.name = shape.name;
     for (const auto& column : shape.columns) {
         described.columns.push_back(column.name);
+        described.value_classes[column.name] = {value_class_of(column), column.declared_type.empty()
+                                                                            ? std::string("no type")
+                                                                            : column.declared_type};
         if (column.key_position > 0)
             described.key_columns.push_back(column.name);
     }

@@ -15,6 +15,7 @@
 #include "ferry/error.hpp"
 #include "ferry/sql_identifier.hpp"
 #include "ferry/text.hpp"
+#include "output.hpp"
 #include "pg_connection.hpp"
 #include "peer_identity.hpp"
 #include "pg_dump_process.hpp"
@@ -1461,6 +1462,9 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
             SyncTable table{source.describe(name), target.describe(name), {}};
             require_same_columns(table.source, fmt::format("the source ({})", source.name()),
                                  table.target, fmt::format("the target ({})", target.name()));
+            for (const auto& warning :
+                 value_class_mismatches(table.source, source.name(), table.target, target.name()))
+                log_line("warning: " + warning);
             tables.push_back(std::move(table));
         } catch (const Error& e) {
             problems.push_back(e.detail().empty() ? e.what()

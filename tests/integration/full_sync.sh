@@ -624,4 +624,20 @@ expect_contains "$err" "is being synced by ferry restore (pid 1 on elsewhere)" "
 expect_equal "$(( SECONDS - started < 3 ))" "1" "at once, not after the other's write transaction"
 wait $writer
 
+# --- declared types whose values the two peers hash differently are named
+# before anything is copied (a SQLite TEXT for a timestamptz), and types
+# that hash alike are not (an ISO date or a uuid as TEXT, a boolean as INTEGER)
+createdb types
+q types "CREATE EXTENSION ferry;
+  CREATE TABLE events (id int PRIMARY KEY, at timestamptz, day date, tag uuid, done boolean, n numeric);
+  INSERT INTO events VALUES (1, '2024-01-02 03:04:05+00', '2024-01-02', gen_random_uuid(), true, 9.90)" >/dev/null
+sqlite3 "$work/types.db" "CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT, day TEXT, tag TEXT, done INTEGER, n TEXT)"
+"$ferry" init "sqlite:$work/types.db" >/dev/null
+sync --from dbname=types --to "sqlite:$work/types.db" --tables events
+expect_status 0 "a full sync between declared types that hash differently still copies"
+expect_contains "$err" 'warning: column "at" of events is timestamp with time zone (timestamptz) in dbname=types but TEXT (text)' \
+  "a timestamptz against TEXT is named"
+expect_contains "$err" 'warning: column "n" of events is numeric (number)' "a number kept as text is named"
+expect_equal "$(grep -c 'warning: column' <<<"$err")" "2" "and nothing else: a date, a uuid and a boolean hash alike"
+
 finish
