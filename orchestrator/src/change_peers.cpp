@@ -375,7 +375,7 @@ class SqliteChangeReader : public ChangeReader {
         sqlite3_bind_int64(rows.get(), 2, static_cast<int64_t>(max_changes));
         StatementPtr old_hash = prepare(db_, "SELECT ferry_row_hash(?1, ?2)");
         ChangeBatch batch;
-        std::vector<std::pair<int64_t, std::string>> logged;  // each change's position and key
+        std::vector<int64_t> positions;  // of each change in the batch
         size_t read = 0;
         int rc;
         db_.execute("BEGIN");  // one snapshot for the batch and its hashes
@@ -401,7 +401,7 @@ class SqliteChangeReader : public ChangeReader {
                 }
                 change.changed_at = sqlite3_column_double(rows.get(), 7);
                 change.echo = origin == echo_origin;
-                logged.emplace_back(after, column_text(rows.get(), 3));
+                positions.push_back(after);
                 batch.changes.push_back(std::move(change));
             }
             if (rc != SQLITE_DONE)
@@ -409,8 +409,8 @@ class SqliteChangeReader : public ChangeReader {
                             fmt::format("Reading the change log of {}.", db_.peer()));
             if (read < max_changes)
                 later_echoes_.reset();  // the next batch starts from what is then committed
-            else if (!logged.empty())
-                pass_over_echoed(batch, logged, echo_origin);
+            else if (!positions.empty())
+                pass_over_echoed(batch, positions, echo_origin);
             db_.execute("COMMIT");
         } catch (...) {
             db_.execute("ROLLBACK");
@@ -445,24 +445,24 @@ class SqliteChangeReader : public ChangeReader {
     // batch: applied alone, the change would overwrite what the other
     // direction settled (docs/incremental-sync.md#both-directions-and-echoes).
     // The echoes after the first such batch are found once, in one scan.
-    void pass_over_echoed(ChangeBatch& batch,
-                          const std::vector<std::pair<int64_t, std::string>>& logged,
+    void pass_over_echoed(ChangeBatch& batch, const std::vector<int64_t>& positions,
                           const std::string& echo_origin) {
         if (!later_echoes_) {
             later_echoes_.emplace();
+            // Keys as read() spells them for the batch.
             for (const auto& row : db_.query(
                      "SELECT table_name, key, max(position) FROM ferry_changes WHERE position >= "
                      "?1 AND origin = ?2 GROUP BY table_name, key",
-                     {std::to_string(logged.front().first), echo_origin}))
-                (*later_echoes_)[{row.at(0).value_or(""), row.at(1).value_or("")}] =
+                     {std::to_string(positions.front()), echo_origin}))
+                (*later_echoes_)[{row.at(0).value_or(""), shortest_reals(row.at(1).value_or(""))}] =
                     std::stoll(row.at(2).value_or("0"));
         }
         if (later_echoes_->empty())
             return;
         for (size_t i = 0; i < batch.changes.size(); i++) {
             Change& change = batch.changes[i];
-            auto echo = later_echoes_->find({change.table, logged[i].second});
-            if (echo != later_echoes_->end() && echo->second > logged[i].first &&
+            auto echo = later_echoes_->find({change.table, change.key});
+            if (echo != later_echoes_->end() && echo->second > positions[i] &&
                 change.op != Operation::truncate)
                 change.echo = true;
         }

@@ -183,7 +183,7 @@ bool UuidKeySpelling::held(const std::vector<std::string>& key) {
 
 std::optional<std::vector<std::string>> UuidKeySpelling::held_spelling(
     const std::vector<std::string>& key) {
-    if (!applies() || key.size() != uuid_.size() || !(upper_held_ || lower_held_) || held(key))
+    if (!applies() || key.size() != uuid_.size() || held(key))
         return std::nullopt;
     for (int (*to_case)(int) : {::toupper, ::tolower}) {
         if (!(to_case == ::toupper ? upper_held_ : lower_held_))

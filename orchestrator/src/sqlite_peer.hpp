@@ -39,8 +39,9 @@ class UuidKeySpelling {
     UuidKeySpelling(SqliteConnection& db, const std::string& table,
                     const std::vector<std::string>& key_columns);
 
-    // Whether the key has a UUID column at all (else nothing to find).
-    bool applies() const { return !uuid_.empty(); }
+    // Whether the key has a UUID column and the table holds UUIDs in some
+    // case (else nothing to find: a copy into an empty table, say).
+    bool applies() const { return !uuid_.empty() && (upper_held_ || lower_held_); }
 
     // The key's values as text, in the constructor's order: nullopt when the table holds
     // no row under another spelling of them (the values as given may well be

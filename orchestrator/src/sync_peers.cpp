@@ -528,7 +528,7 @@ class PostgresWriter : public TableWriter {
             db_.query("SELECT EXISTS (SELECT FROM " + table_.target.name + ")").text(0, 0) == "f";
         // --method diff sends a few rows: counting the whole table before
         // and after would cost more than writing them.
-        if (!direct_ && !options_.partial)
+        if (!direct_ && !options_.partial && !options_.dry_run)
             before_ = count("");
         std::string columns = join_quoted(names);
         if (direct_) {
@@ -1044,6 +1044,7 @@ class SqliteWriter : public TableWriter {
                                              key_values));
         }
         spelling_.emplace(db_, table_.target.name, keys);
+        respell_ = spelling_->applies();
         before_ = count("");
         begin_batch();
         // Deleted first: a key that hashes differently on the two peers but
@@ -1074,9 +1075,11 @@ class SqliteWriter : public TableWriter {
                 if (seen_)
                     bind_field(seen_.get(), static_cast<int>(k) + 1, bindings_[column],
                                fields_[column]);
-                key_.push_back(fields_[column].value);
+                if (respell_)
+                    key_.push_back(fields_[column].value);
             }
-            bind_held_spelling();
+            if (respell_)
+                bind_held_spelling();
             bytes_ += end - start + 1;
             write_bound_row();
             start = end + 1;
@@ -1093,11 +1096,15 @@ class SqliteWriter : public TableWriter {
             if (seen_)
                 sqlite3_bind_value(seen_.get(), static_cast<int>(k) + 1,
                                    sqlite3_column_value(row, key_positions_[k]));
-            auto text = reinterpret_cast<const char*>(sqlite3_column_text(row, key_positions_[k]));
-            key_.emplace_back(text,
-                              static_cast<size_t>(sqlite3_column_bytes(row, key_positions_[k])));
+            if (respell_) {
+                auto text =
+                    reinterpret_cast<const char*>(sqlite3_column_text(row, key_positions_[k]));
+                key_.emplace_back(
+                    text, static_cast<size_t>(sqlite3_column_bytes(row, key_positions_[k])));
+            }
         }
-        bind_held_spelling();
+        if (respell_)
+            bind_held_spelling();
         for (int i = 0; i < static_cast<int>(bindings_.size()); i++)
             bytes_ += static_cast<uint64_t>(sqlite3_column_bytes(row, i));
         write_bound_row();
@@ -1144,8 +1151,6 @@ class SqliteWriter : public TableWriter {
     // with its UUIDs in another case: the upsert then updates that row, and
     // --delete-missing sees it.
     void bind_held_spelling() {
-        if (!spelling_->applies())
-            return;
         auto held = spelling_->held_spelling(key_);
         if (!held)
             return;
@@ -1279,6 +1284,7 @@ class SqliteWriter : public TableWriter {
     const WriteOptions& options_;
     std::vector<Binding> bindings_;
     std::optional<UuidKeySpelling> spelling_;
+    bool respell_ = false;          // spelling_ applies: key_ is filled, per row
     std::vector<std::string> key_;  // the current row's key values as text
     std::vector<int> key_positions_;
     StatementPtr upsert_;

@@ -2,10 +2,13 @@
 //
 // The triggers are plain SQL: they call no ferry function, so a writer that
 // never loaded ferry is captured all the same. SQLite has row triggers only;
-// each row costs one INSERT into ferry_changes.
+// each row costs one INSERT into ferry_changes, and an inserted row also a
+// look-up of its key (for INSERT OR REPLACE).
 #include "tracking.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <iterator>
 
 #include "schema.hpp"
 #include "table_shape.hpp"
@@ -139,11 +142,11 @@ std::vector<std::string> trigger_ddl(const TableShape& shape,
         same_key +=
             (same_key.empty() ? "" : " AND ") + std::string("NEW.") + column + " IS OLD." + column;
     }
-    // Two UPDATE triggers, told apart by WHEN, so that the common case runs
-    // one statement.
     std::string noted_old_row =
         "(SELECT old_row FROM ferry_replaced WHERE table_name = " + table_literal +
         " AND key = " + new_key + ")";
+    // Two UPDATE triggers, told apart by WHEN, so that the common case runs
+    // one statement (and two AFTER INSERT ones likewise).
     return {
         "CREATE TRIGGER " + trigger_name("replace", shape.name) + " BEFORE INSERT ON " + table +
             " WHEN " + noted + " OR EXISTS (SELECT 1 FROM " + table + " AS r WHERE " + meets +
@@ -224,14 +227,17 @@ void track(const Call& call, const Args& args, Result& result) {
     TableShape shape = describe_keyed_table(call.db, name);
     std::string columns = json_names(shape, all_columns(shape));
     std::optional<std::string> before = tracked_columns(call.db, shape.name);
-    Statement triggers(
-        call.db,
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
-        "AND name IN ('ferry_insert_' || ?1, 'ferry_update_' || ?1, 'ferry_rekey_' || ?1, "
-        "'ferry_delete_' || ?1, 'ferry_replace_' || ?1, 'ferry_replaced_' || ?1)");
+    std::string names;
+    for (const char* operation : kTriggerOperations)
+        names += std::string(names.empty() ? "" : ", ") + "'ferry_" + operation + "_' || ?1";
+    Statement triggers(call.db,
+                       "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = "
+                       "?1 AND name IN (" +
+                           names + ")");
     triggers.bind(1, shape.name);
     triggers.step();
-    if (before == columns && triggers.integer(0) == 6) {
+    if (before == columns &&
+        triggers.integer(0) == static_cast<int64_t>(std::size(kTriggerOperations))) {
         result.text("already tracked");
         return;
     }

@@ -67,6 +67,14 @@ sync --from dbname=src --to dbname=dst --delete-missing --dry-run --json
 expect_status 0 "a dry run"
 expect_equal "$(field "t->>'deleted'" orders)" "1" "the dry run reports the row it would delete"
 expect_equal "$(q dst "SELECT count(*) FROM orders")" "$before" "the dry run writes nothing"
+# and holds no writer up: it runs beside a transaction that is writing orders
+q dst "BEGIN; LOCK TABLE orders IN ROW EXCLUSIVE MODE; SELECT pg_sleep(30); COMMIT" >/dev/null &
+holder=$!
+sleep 0.5
+run timeout 20 "$ferry" full-sync --quiet --tables "$tables" --from dbname=src --to dbname=dst --delete-missing --dry-run
+expect_status 0 "a dry run beside a writer finishes (it takes no lock that waits for one)"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
+q dst "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()" >/dev/null
 sync --from dbname=src --to dbname=dst --delete-missing --verify --json
 expect_status 0 "--delete-missing mirrors the source"
 expect_equal "$(field "t->>'deleted'" customers),$(field "t->>'deleted'" orders)" "1,1" "both extra rows deleted"
