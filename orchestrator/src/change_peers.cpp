@@ -259,10 +259,13 @@ class PostgresChangeReader : public ChangeReader {
             {cursor, std::to_string(max_changes), echo_origin});
         ChangeBatch batch;
         batch.cursor = cursor;
+        std::vector<int64_t> positions;  // of each change in the batch
+        bool cursor_only = true;
         for (int r = 0; r < rows.rows(); r++) {
             batch.cursor = rows.text(r, 7);
             if (rows.is_null(r, 0))
                 continue;
+            cursor_only = false;
             const std::string& table = oid_of(rows.text(r, 1));
             if (!tables.count(table))
                 continue;
@@ -276,11 +279,19 @@ class PostgresChangeReader : public ChangeReader {
                 change.old_hash = std::stoll(rows.text(r, 5));
             change.changed_at = std::stod(rows.text(r, 6));
             change.echo = rows.text(r, 8) == "t";
+            positions.push_back(std::stoll(rows.text(r, 0)));
             batch.changes.push_back(std::move(change));
         }
         // read_changes returns at most max_changes changes, counting those
-        // it passes over; fewer means it reached the end.
-        batch.complete = static_cast<size_t>(rows.rows()) < max_changes;
+        // it passes over; fewer means it reached the end. So does a batch
+        // that only moves the cursor past what committed since the read
+        // began (with --batch 1 every read would, the last acknowledgement
+        // among it, and the link would never end).
+        batch.complete = static_cast<size_t>(rows.rows()) < max_changes || cursor_only;
+        if (batch.complete)
+            later_echoes_.reset();  // the next batch starts from what is then committed
+        else if (!positions.empty())
+            pass_over_echoed(batch, positions, echo_origin);
         return batch;
     }
 
@@ -301,6 +312,47 @@ class PostgresChangeReader : public ChangeReader {
     }
 
   private:
+    // As the SQLite reader's: a change that an echo beyond this batch
+    // superseded is passed over. Two changes of one row commit in the order
+    // of their positions (the second waits for the first's row lock), so
+    // "beyond" is a greater position. The echoes are found once, in one scan
+    // of the log from the batch on; that needs SELECT on ferry.changes
+    // (docs/permissions.md), without which only echoes within a batch are.
+    void pass_over_echoed(ChangeBatch& batch, const std::vector<int64_t>& positions,
+                          const std::string& echo_origin) {
+        if (!later_echoes_) {
+            later_echoes_.emplace();
+            std::optional<PgResult> rows;
+            try {
+                rows.emplace(
+                    db_.query("WITH j AS MATERIALIZED (SELECT a.attrelid AS relid, "
+                              "array_agg(a.attname::text) "
+                              "AS cols FROM pg_attribute a WHERE a.attrelid IN (SELECT relid FROM "
+                              "ferry.tracked_tables) AND a.attnum > 0 AND NOT a.attisdropped AND " +
+                                  is_jsonb_sql("a.atttypid") +
+                                  " GROUP BY a.attrelid) SELECT c.relid::text, " +
+                                  json_text_of_jsonb_strings("c.key") +
+                                  ", max(c.position) FROM ferry.changes c LEFT JOIN j ON j.relid = "
+                                  "c.relid WHERE c.origin = $1 AND c.position > $2 GROUP BY 1, 2",
+                              {echo_origin, std::to_string(positions.front())}));
+            } catch (const PgError& error) {
+                if (error.sqlstate() != "42501")  // insufficient_privilege
+                    throw;
+                return;
+            }
+            for (int r = 0; r < rows->rows(); r++)
+                (*later_echoes_)[{rows->text(r, 0), rows->text(r, 1)}] =
+                    std::stoll(rows->text(r, 2));
+        }
+        for (size_t i = 0; i < batch.changes.size(); i++) {
+            Change& change = batch.changes[i];
+            auto echo = later_echoes_->find({change.table, change.key});
+            if (echo != later_echoes_->end() && echo->second > positions[i] &&
+                change.op != Operation::truncate)
+                change.echo = true;
+        }
+    }
+
     // SQL: a change's row or key (jsonb) as text, with the string values of
     // the jsonb columns j.cols written as their JSON text.
     static std::string json_text_of_jsonb_strings(const std::string& value) {
@@ -323,6 +375,8 @@ class PostgresChangeReader : public ChangeReader {
     }
 
     PgConnection db_;
+    // Per (table oid, key as read() spells it): the last echo's position.
+    std::optional<std::map<std::pair<std::string, std::string>, int64_t>> later_echoes_;
     std::string peer_id_;
     std::map<std::string, std::string> oids_;
 };
@@ -671,20 +725,34 @@ class PostgresChangeApplier : public ChangeApplier {
                                    quote_identifier(row.names[c]), row.exprs[c]);
         if (candidates.empty() || set.empty())
             return done;
-        PgResult updated = db_.query(
-            fmt::format(
-                "UPDATE {0} AS t SET {1} FROM (SELECT ARRAY(SELECT "
-                "jsonb_array_elements_text($2::jsonb)) AS a) c CROSS JOIN "
-                "jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) CROSS JOIN "
-                "LATERAL (SELECT i.item->'r' AS r) AS x CROSS JOIN LATERAL "
-                "jsonb_to_record(x.r) AS p{4} WHERE {2} AND x.r ?& c.a AND (x.r - "
-                "c.a) = '{{}}' AND ferry.row_hash(t.*) = (i.item->>'h')::bigint AND "
-                "ferry.row_hash(t.*) <> ferry.row_hash(ROW({3})::{0}) RETURNING i.ord",
-                target.name, set, key_match(target.key_columns, "t", "p", "="), row.whole_row,
-                row.definition),
-            {items, nlohmann::json(target.columns).dump()});
-        for (int r = 0; r < updated.rows(); r++)
-            done[candidates.at(std::stoull(updated.text(r, 0)) - 1)] = true;
+        // A row may take a UNIQUE value that a delete of this batch frees:
+        // deletes come after judging, so that UPDATE fails. Then every row
+        // goes through judge_each, whose writes come after the deletes.
+        db_.execute("SAVEPOINT ferry_fast_update");
+        std::optional<PgResult> updated;
+        try {
+            updated.emplace(db_.query(
+                fmt::format(
+                    "UPDATE {0} AS t SET {1} FROM (SELECT ARRAY(SELECT "
+                    "jsonb_array_elements_text($2::jsonb)) AS a) c CROSS JOIN "
+                    "jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) CROSS JOIN "
+                    "LATERAL (SELECT i.item->'r' AS r) AS x CROSS JOIN LATERAL "
+                    "jsonb_to_record(x.r) AS p{4} WHERE {2} AND x.r ?& c.a AND (x.r - "
+                    "c.a) = '{{}}' AND ferry.row_hash(t.*) = (i.item->>'h')::bigint AND "
+                    "ferry.row_hash(t.*) <> ferry.row_hash(ROW({3})::{0}) RETURNING i.ord",
+                    target.name, set, key_match(target.key_columns, "t", "p", "="), row.whole_row,
+                    row.definition),
+                {items, nlohmann::json(target.columns).dump()}));
+        } catch (const PgError& error) {
+            if (error.sqlstate() != "23505" && error.sqlstate() != "23P01")  // unique, exclusion
+                throw;
+            db_.execute("ROLLBACK TO SAVEPOINT ferry_fast_update");
+            db_.execute("RELEASE SAVEPOINT ferry_fast_update");
+            return done;
+        }
+        db_.execute("RELEASE SAVEPOINT ferry_fast_update");
+        for (int r = 0; r < updated->rows(); r++)
+            done[candidates.at(std::stoull(updated->text(r, 0)) - 1)] = true;
         return done;
     }
 

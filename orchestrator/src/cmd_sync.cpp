@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <map>
@@ -21,8 +22,10 @@
 #include "ferry/error.hpp"
 #include "output.hpp"
 #include "peer_config.hpp"
+#include "pg_connection.hpp"
 #include "progress.hpp"
 #include "session_recorder.hpp"
+#include "sql_text.hpp"
 #include "stop_signals.hpp"
 #include "sync_commands.hpp"
 #include "sync_peers.hpp"
@@ -64,6 +67,23 @@ LinkPosition parse_link_position(const std::string& text) {
     if (position.is_object() && position.contains("cursor") && position.contains("where"))
         return {position["cursor"].dump(), position["where"]};
     return {text, std::nullopt};
+}
+
+// A batch that a UNIQUE constraint (or exclusion constraint) refused.
+// Collapsed to one net change per key, a batch can clash where the source's
+// changes did not (two rows swapping a UNIQUE value: whichever is written
+// first meets the other's old value), so drain() applies it again in
+// smaller batches, down to single changes in the source's order.
+class BatchUniqueViolation : public Error {
+  public:
+    using Error::Error;
+};
+
+bool is_unique_violation(const Error& error) {
+    if (dynamic_cast<const UniqueViolation*>(&error))
+        return true;
+    const auto* pg = dynamic_cast<const PgError*>(&error);
+    return pg && (pg->sqlstate() == "23505" || pg->sqlstate() == "23P01");
 }
 
 std::string describe_filters(const nlohmann::json& filters) {
@@ -278,13 +298,16 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
         std::string detail = error.detail().empty() || where.empty()
                                  ? error.detail() + where
                                  : error.detail() + "\n" + where;
-        throw Error(error.kind(), error.what(), detail,
-                    !error.hint().empty()
-                        ? error.hint()
-                        : fmt::format("Nothing of this batch of changes from {} was applied to "
-                                      "{}. Fix the target's table (or the row on the source), "
-                                      "then run ferry sync again.",
-                                      source_->name(), target_->name()));
+        std::string hint = !error.hint().empty()
+                               ? error.hint()
+                               : fmt::format(
+                                     "Nothing of this batch of changes from {} was applied to "
+                                     "{}. Fix the target's table (or the row on the source), "
+                                     "then run ferry sync again.",
+                                     source_->name(), target_->name());
+        if (is_unique_violation(error))
+            throw BatchUniqueViolation(error.kind(), error.what(), detail, hint);
+        throw Error(error.kind(), error.what(), detail, hint);
     } catch (...) {
         applier_->rollback();
         throw;
@@ -367,23 +390,40 @@ void LinkSync::start() {
     reader_->register_consumer(consumer_);
 }
 
-// Applies what the source has committed so far, batch by batch.
+// Applies what the source has committed so far, batch by batch. A batch
+// that clashes on a UNIQUE value is read and applied again in halves; the
+// batches after it grow back to --batch.
 void LinkSync::drain() {
-    auto read_after = [&](const std::string& cursor) {
-        return reader_->read(cursor, options_.batch_changes, applier_->peer_id(), identities_);
+    size_t batch_size = options_.batch_changes;
+    auto read_after = [&](const std::string& cursor, size_t size) {
+        return reader_->read(cursor, size, applier_->peer_id(), identities_);
     };
     if (following_ && stop_requested())
         return;
-    ChangeBatch read = read_after(cursor_);
+    ChangeBatch read = read_after(cursor_, batch_size);
     while (read.cursor != cursor_) {  // else nothing new
         // The source reads the next batch while the target applies this one.
         bool more = !read.complete && !(following_ && stop_requested());
+        size_t next_size = std::min(batch_size * 2, options_.batch_changes);
         std::future<ChangeBatch> next;
         if (more)
-            next = std::async(std::launch::async, read_after, read.cursor);
+            next = std::async(std::launch::async, read_after, read.cursor, next_size);
+        ApplyCounts counted = report_.counts;
         for (const auto& change : read.changes)
             report_.counts.changes += change.echo ? 0 : 1;
-        apply(changes::collapse(read.changes), read);
+        try {
+            apply(changes::collapse(read.changes), read);
+        } catch (const BatchUniqueViolation&) {
+            if (batch_size == 1 || read.changes.size() <= 1)
+                throw;
+            if (next.valid())
+                next.wait();  // the reader is free again; what it read is not needed
+            report_.counts = counted;
+            batch_size = std::max<size_t>(1, std::min(batch_size, read.changes.size()) / 2);
+            read = read_after(cursor_, batch_size);
+            continue;
+        }
+        batch_size = next_size;
         ChangeBatch after = more ? next.get() : ChangeBatch{};
         // Acknowledged only once applied: a crash in between leaves the
         // source keeping a batch the target already has, never the reverse.

@@ -49,10 +49,19 @@ StatementPtr prepare(SqliteConnection& db, const std::string& sql) {
 
 void step_done(SqliteConnection& db, sqlite3_stmt* statement) {
     int rc = sqlite3_step(statement);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        throw Error(rc == SQLITE_CONSTRAINT ? ErrorKind::conflict : ErrorKind::io,
-                    sqlite3_errmsg(db.handle()), fmt::format("In {}.", db.peer()));
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+        sqlite3_reset(statement);
+        return;
+    }
+    int extended = sqlite3_extended_errcode(db.handle());
+    std::string message = sqlite3_errmsg(db.handle());
+    // Reset now: a statement left in its error state takes no new bindings,
+    // and the next step would run it again with this row's values.
     sqlite3_reset(statement);
+    if (extended == SQLITE_CONSTRAINT_UNIQUE || extended == SQLITE_CONSTRAINT_PRIMARYKEY)
+        throw UniqueViolation(ErrorKind::conflict, message, fmt::format("In {}.", db.peer()));
+    throw Error((extended & 0xff) == SQLITE_CONSTRAINT ? ErrorKind::conflict : ErrorKind::io,
+                message, fmt::format("In {}.", db.peer()));
 }
 
 }  // namespace ferry::cli

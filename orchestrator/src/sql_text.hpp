@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/error.hpp"
 #include "sqlite_api.hpp"
 #include "sqlite_connection.hpp"
 
@@ -30,8 +31,14 @@ using StatementPtr = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
 // Throws Error(invalid_input) with SQLite's message, naming the peer.
 StatementPtr prepare(SqliteConnection& db, const std::string& sql);
 
+// A write refused by a UNIQUE constraint or the primary key.
+class UniqueViolation : public Error {
+  public:
+    using Error::Error;
+};
+
 // Steps once (a row or the end) and resets; a failure throws, a constraint
-// failure as Error(conflict).
+// failure as Error(conflict), a UNIQUE one as UniqueViolation.
 void step_done(SqliteConnection& db, sqlite3_stmt* statement);
 
 }  // namespace ferry::cli

@@ -136,7 +136,9 @@ SELECT t.table_name, t.key_columns, t.columns, t.options, t.tracked_at,
                  AND s.name IN ('ferry_insert_' || t.table_name, 'ferry_update_' || t.table_name,
                                 'ferry_rekey_' || t.table_name, 'ferry_delete_' || t.table_name,
                                 'ferry_replace_' || t.table_name,
-                                'ferry_replaced_' || t.table_name)) <> 6
+                                'ferry_replaced_' || t.table_name,
+                                'ferry_displace_' || t.table_name,
+                                'ferry_displaced_' || t.table_name)) <> 8
            THEN 'triggers missing: run ferry_track() again'
          WHEN (SELECT json_group_array(name)
                FROM (SELECT name FROM pragma_table_xinfo(t.table_name)
@@ -179,7 +181,8 @@ GROUP BY r.table_name, r.peer;
 // whatever is missing. Version 2: a consumer per sync link, naming its peer
 // and tables (docs/sqlite.md#consumers); a version 1 consumer was its peer.
 // Version 3: the triggers that capture INSERT OR REPLACE, and ferry_tracked
-// counting them (the triggers are made again after kSchemaSql).
+// counting them (the triggers are made again after kSchemaSql). Version 4:
+// the triggers that capture UPDATE OR REPLACE, likewise.
 void upgrade_from(sqlite3* db, int version) {
     if (version == 1)
         exec(db, R"sql(
@@ -188,7 +191,7 @@ ALTER TABLE ferry_consumers ADD COLUMN tables TEXT;
 UPDATE ferry_consumers SET peer = name;
 DROP VIEW IF EXISTS ferry_status;
 )sql");
-    if (version <= 2)
+    if (version <= 3)
         exec(db, "DROP VIEW IF EXISTS ferry_tracked;");
 }
 
@@ -216,7 +219,7 @@ void install_schema(sqlite3* db) {
     if (installed)
         upgrade_from(db, *installed);
     exec(db, kSchemaSql);
-    if (installed && *installed < 3)
+    if (installed && *installed < 4)
         refresh_tracked_triggers(db);
     Statement set(db,
                   "INSERT INTO ferry_meta (key, value) VALUES ('schema_version', ?1) "

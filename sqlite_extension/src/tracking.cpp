@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iterator>
 
 #include "schema.hpp"
@@ -17,8 +18,8 @@ namespace ferry::sqlite {
 namespace {
 
 // ferry_<operation>_<table>: the capture triggers of a table.
-const char* const kTriggerOperations[] = {"insert", "update",  "rekey",
-                                          "delete", "replace", "replaced"};
+const char* const kTriggerOperations[] = {"insert",  "update",   "rekey",    "delete",
+                                          "replace", "replaced", "displace", "displaced"};
 
 std::string trigger_name(const char* operation, const std::string& table) {
     return quote_identifier(std::string("ferry_") + operation + "_" + table);
@@ -116,6 +117,23 @@ std::string conflict_condition(const TableShape& shape,
     return any;
 }
 
+// The key columns and those of the UNIQUE sets, each once: an UPDATE that
+// sets one of them can meet another row.
+std::vector<std::string> displacing_columns(
+    const TableShape& shape, const std::vector<std::vector<std::string>>& unique_sets) {
+    std::vector<std::string> columns;
+    auto add = [&](const std::string& name) {
+        if (std::find(columns.begin(), columns.end(), name) == columns.end())
+            columns.push_back(name);
+    };
+    for (size_t i : shape.key)
+        add(shape.columns[i].name);
+    for (const auto& set : unique_sets)
+        for (const std::string& name : set)
+            add(name);
+    return columns;
+}
+
 std::vector<std::string> trigger_ddl(const TableShape& shape,
                                      const std::vector<std::vector<std::string>>& unique_sets) {
     std::string table = quote_identifier(shape.name);
@@ -145,25 +163,39 @@ std::vector<std::string> trigger_ddl(const TableShape& shape,
     std::string noted_old_row =
         "(SELECT old_row FROM ferry_replaced WHERE table_name = " + table_literal +
         " AND key = " + new_key + ")";
+    std::string clear_notes =
+        "DELETE FROM ferry_replaced WHERE table_name = " + table_literal + ";\n";
+    auto log_noted_deletes = [&](const std::string& condition) {
+        return "INSERT INTO ferry_changes (table_name, op, key, new_row, old_row, origin, "
+               "changed_at) SELECT table_name, 'D', key, NULL, old_row, NULL, julianday('now') "
+               "FROM ferry_replaced WHERE table_name = " +
+               table_literal + " AND " + condition + " ORDER BY key;\n";
+    };
+    // The columns whose update can meet another row, and "r is the row
+    // being updated".
+    std::string displacing, other_row;
+    for (const std::string& column : displacing_columns(shape, unique_sets))
+        displacing += (displacing.empty() ? "" : ", ") + quote_identifier(column);
+    for (size_t i : shape.key) {
+        std::string column = quote_identifier(shape.columns[i].name);
+        other_row +=
+            (other_row.empty() ? "" : " AND ") + std::string("r.") + column + " IS OLD." + column;
+    }
     // Two UPDATE triggers, told apart by WHEN, so that the common case runs
     // one statement (and two AFTER INSERT ones likewise).
     return {
         "CREATE TRIGGER " + trigger_name("replace", shape.name) + " BEFORE INSERT ON " + table +
             " WHEN " + noted + " OR EXISTS (SELECT 1 FROM " + table + " AS r WHERE " + meets +
-            ") BEGIN\nDELETE FROM ferry_replaced WHERE table_name = " + table_literal +
-            ";\nINSERT OR REPLACE INTO ferry_replaced (table_name, key, old_row) SELECT " +
+            ") BEGIN\n" + clear_notes +
+            "INSERT OR REPLACE INTO ferry_replaced (table_name, key, old_row) SELECT " +
             table_literal + ", " + json_of(shape, shape.key, "r") + ", " +
             json_of(shape, all, "r") + " FROM " + table + " AS r WHERE " + meets + ";\nEND",
         "CREATE TRIGGER " + trigger_name("insert", shape.name) + " AFTER INSERT ON " + table +
             " WHEN NOT " + noted + " BEGIN\n" + log_statement(shape, 'I', "NEW", new_row, "NULL") +
             "END",
         "CREATE TRIGGER " + trigger_name("replaced", shape.name) + " AFTER INSERT ON " + table +
-            " WHEN " + noted +
-            " BEGIN\nINSERT INTO ferry_changes (table_name, op, key, new_row, old_row, origin, "
-            "changed_at) SELECT table_name, 'D', key, NULL, old_row, NULL, julianday('now') FROM "
-            "ferry_replaced WHERE table_name = " +
-            table_literal + " AND key <> " + new_key +
-            " ORDER BY key;\nINSERT INTO ferry_changes (table_name, op, key, new_row, old_row, "
+            " WHEN " + noted + " BEGIN\n" + log_noted_deletes("key <> " + new_key) +
+            "INSERT INTO ferry_changes (table_name, op, key, new_row, old_row, "
             "origin, changed_at) VALUES (" +
             table_literal + ", CASE WHEN " + noted_old_row + " IS NULL THEN 'I' ELSE 'U' END, " +
             new_key + ", " + new_row + ", " + noted_old_row + ", NULL, julianday('now'));\nEND",
@@ -180,6 +212,25 @@ std::vector<std::string> trigger_ddl(const TableShape& shape,
             " BEGIN\n" + log_statement(shape, 'D', "OLD", "NULL", old_row) +
             "DELETE FROM ferry_replaced WHERE table_name = " + table_literal +
             " AND key = " + json_of(shape, shape.key, "OLD") + ";\nEND",
+        // UPDATE OR REPLACE (or a column's ON CONFLICT REPLACE) removes the
+        // other rows that hold the new key or UNIQUE values, again without a
+        // DELETE trigger. Only updates that set such a column fire these
+        // two: the rows the update meets are noted first, and logged as
+        // deleted once it happened. SQLite fires a table's triggers newest
+        // first, so this one, made last, logs those deletes before the
+        // update or rekey that took their place (a peer must free the
+        // value before it can take it; tests/sqlite/sql/capture.sql checks
+        // the order).
+        "CREATE TRIGGER " + trigger_name("displace", shape.name) + " BEFORE UPDATE OF " +
+            displacing + " ON " + table + " WHEN " + noted + " OR EXISTS (SELECT 1 FROM " + table +
+            " AS r WHERE (" + meets + ") AND NOT (" + other_row + ")) BEGIN\n" + clear_notes +
+            "INSERT OR REPLACE INTO ferry_replaced (table_name, key, old_row) SELECT " +
+            table_literal + ", " + json_of(shape, shape.key, "r") + ", " +
+            json_of(shape, all, "r") + " FROM " + table + " AS r WHERE (" + meets + ") AND NOT (" +
+            other_row + ");\nEND",
+        "CREATE TRIGGER " + trigger_name("displaced", shape.name) + " AFTER UPDATE OF " +
+            displacing + " ON " + table + " WHEN " + noted + " BEGIN\n" + log_noted_deletes("1") +
+            clear_notes + "END",
     };
 }
 

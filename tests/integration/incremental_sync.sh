@@ -452,6 +452,19 @@ expect_equal "$(q echohub "SELECT count(*) FROM notes WHERE id = 1")|$(sqlite3 "
   "0|0" "the hub's delete holds on both: the changes its echo superseded stay behind, batch or not"
 run "$ferry" diff dbname=echohub "sqlite:$work/echo.db" --tables notes
 expect_status 0 "and the peers hash alike"
+# The same between two PostgreSQL peers: B's delete and re-insert come in
+# an earlier batch than the echo of A's delete.
+twin_databases echoa echob notes "id int PRIMARY KEY, body text" \
+  "(1, 'v1'), (2, 'v2'), (3, 'v3'), (4, 'v4'), (5, 'v5')"
+q echoa "DELETE FROM notes WHERE id = 1" >/dev/null
+q echob "DELETE FROM notes WHERE id = 1; INSERT INTO notes VALUES (1, 'again on B');
+         UPDATE notes SET body = body || ' edited' WHERE id > 1" >/dev/null
+link --from dbname=echoa --to dbname=echob --both --batch 2
+expect_status 0 "both ways between PostgreSQL peers, B's log in batches of 2"
+expect_equal "$(q echoa "SELECT count(*) FROM notes WHERE id = 1")|$(q echob "SELECT count(*) FROM notes WHERE id = 1")" \
+  "0|0" "A's delete holds on both, read from PostgreSQL too"
+run "$ferry" diff dbname=echoa dbname=echob --tables notes
+expect_status 0 "and the two PostgreSQL peers hash alike"
 
 # --- schema drift: a column the target lacks stops the link, nothing applied
 q a "INSERT INTO orders VALUES (9910001, 1, 'before the drift')" >/dev/null
@@ -697,7 +710,8 @@ run "$ferry" diff dbname=fka dbname=fkb --quiet
 expect_status 0 "both peers are equal afterwards"
 
 # --- order within a batch: a TRUNCATE then inserts keeps the inserts; a
-# UNIQUE value freed by a delete (or a key change) and reused at once; a
+# UNIQUE value freed by a delete (or a key change) and reused at once, by an
+# insert or an update; a
 # parent deleted after its children moved to another parent
 for db in ora orb; do
   createdb "$db"
@@ -708,7 +722,8 @@ for db in ora orb; do
 done
 "$ferry" init dbname=ora --track users,owners,pets,scratch >/dev/null
 "$ferry" init dbname=orb >/dev/null
-q ora "INSERT INTO users VALUES (1, 'x@example.com'), (5, 'k@example.com');
+q ora "INSERT INTO users VALUES (1, 'x@example.com'), (5, 'k@example.com'), (7, 'm@example.com'),
+                             (8, 'n@example.com');
        INSERT INTO owners VALUES (1), (2); INSERT INTO pets VALUES (1, 1), (2, 1);
        INSERT INTO scratch SELECT i, 'old' FROM generate_series(1, 5) i" >/dev/null
 sqlite3 "$work/order.db" "CREATE TABLE scratch (id INTEGER PRIMARY KEY, v TEXT)"
@@ -717,12 +732,13 @@ sqlite3 "$work/order.db" "CREATE TABLE scratch (id INTEGER PRIMARY KEY, v TEXT)"
 "$ferry" full-sync --from dbname=ora --to "sqlite:$work/order.db" --tables scratch --quiet >/dev/null
 q ora "DELETE FROM users WHERE id = 1; INSERT INTO users VALUES (2, 'x@example.com');
        UPDATE users SET id = 6 WHERE id = 5;
+       DELETE FROM users WHERE id = 7; UPDATE users SET email = 'm@example.com' WHERE id = 8;
        UPDATE pets SET owner = 2; DELETE FROM owners WHERE id = 1;
        TRUNCATE scratch; INSERT INTO scratch VALUES (10, 'after the truncate')" >/dev/null
 link --from dbname=ora --to dbname=orb
 expect_status 0 "a batch that reuses a freed UNIQUE value, truncates and moves children syncs"
 expect_equal "$(q orb "SELECT string_agg(id || '=' || email, ' ' ORDER BY id) FROM users")" \
-  "2=x@example.com 6=k@example.com" "the freed e-mail addresses are reused"
+  "2=x@example.com 6=k@example.com 8=m@example.com" "the freed e-mail addresses are reused"
 expect_equal "$(q orb "SELECT string_agg(id::text, ' ' ORDER BY id) FROM owners") / $(q orb "SELECT string_agg(id || '>' || owner, ' ' ORDER BY id) FROM pets")" \
   "2 / 1>2 2>2" "the old parent is gone once its children moved"
 expect_equal "$(q orb "SELECT string_agg(id || '=' || v, ' ') FROM scratch")" "10=after the truncate" \
@@ -733,6 +749,47 @@ link --from dbname=ora --to "sqlite:$work/order.db" --tables scratch
 expect_status 0 "the same TRUNCATE to a SQLite peer"
 expect_equal "$(sqlite3 "$work/order.db" "SELECT group_concat(id || '=' || v, ' ') FROM scratch")" \
   "10=after the truncate" "rows inserted after a TRUNCATE survive it (SQLite target)"
+
+# --- rows that swap a UNIQUE value (a list reordered under UNIQUE (list,
+# pos)): one net change per key, the batch clashes where the source's
+# changes did not; it is applied again in smaller batches, down to the
+# source's own order. A clash that is the target's own still stops the link.
+twin_databases swa swb items "id int PRIMARY KEY, pos int UNIQUE, label text" \
+  "$(seq -s, 1 40 | sed -E 's/([0-9]+)/(\1, \1, '"'"'i\1'"'"')/g')"
+sqlite3 "$work/swap.db" "CREATE TABLE items (id INTEGER PRIMARY KEY, pos INTEGER UNIQUE, label TEXT)"
+"$ferry" init "sqlite:$work/swap.db" --track items >/dev/null
+"$ferry" full-sync --from dbname=swa --to "sqlite:$work/swap.db" --quiet >/dev/null
+q swa "UPDATE items SET label = label || '!' WHERE id <= 10;
+       BEGIN; UPDATE items SET pos = 0 WHERE id = 20; UPDATE items SET pos = 20 WHERE id = 21;
+       UPDATE items SET pos = 21 WHERE id = 20; COMMIT;
+       UPDATE items SET label = label || '?' WHERE id > 30" >/dev/null
+for target in dbname=swb "sqlite:$work/swap.db"; do
+  link --from dbname=swa --to "$target" --batch 16
+  expect_status 0 "a batch in which two rows swap a UNIQUE value applies ($target)"
+  expect_equal "$(report changes 0)" "23" "every change counted once ($target)"
+  run "$ferry" diff dbname=swa "$target" --tables items
+  expect_status 0 "the target equals the source ($target)"
+done
+sqlite3 "$work/swap.db" "UPDATE items SET pos = 0 WHERE id = 5; UPDATE items SET pos = 5 WHERE id = 6;
+                         UPDATE items SET pos = 6 WHERE id = 5"
+link --from "sqlite:$work/swap.db" --to dbname=swa
+expect_status 0 "the same from a SQLite source"
+expect_equal "$(q swa "SELECT id || '@' || pos FROM items WHERE id IN (5, 6) ORDER BY id" | tr '\n' ' ')" \
+  "5@6 6@5 " "the swap arrived"
+q swa "UPDATE items SET label = 'one by one' WHERE id <= 3" >/dev/null
+run timeout 60 "$ferry" sync --from dbname=swa --to dbname=swb --batch 1 --quiet --json
+expect_status 0 "--batch 1 ends (its own acknowledgements are nothing new to read)"
+run "$ferry" diff dbname=swa dbname=swb --tables items
+expect_status 0 "and applies every change (with the SQLite peer's swap, which A passes on)"
+q swb "INSERT INTO items VALUES (99, 99, 'only on B')" >/dev/null
+q swa "UPDATE items SET label = 'first' WHERE id = 1; UPDATE items SET pos = 99 WHERE id = 2;
+       UPDATE items SET label = 'third' WHERE id = 3" >/dev/null
+link --from dbname=swa --to dbname=swb
+expect_status 1 "a value the target's own row holds still stops the link"
+expect_contains "$err" 'duplicate key value violates unique constraint "items_pos_key"' \
+  "naming the constraint"
+expect_equal "$(q swb "SELECT label FROM items WHERE id = 1")" "first" \
+  "the changes before the clashing one are applied"
 
 # --- two links from one source into one target, each with its own tables:
 # each link is its own consumer, so one link's acknowledgement and purge
@@ -916,6 +973,15 @@ expect_equal "$(report conflicts 1)|$(q rephub "SELECT string_agg(id || '=' || n
   "0|1=Ann Smith 3=Bo" "the hub takes the update, and the delete before the insert"
 run "$ferry" diff dbname=rephub "sqlite:$work/rep.db" --tables members
 expect_status 0 "and the peers hash alike"
+# UPDATE OR REPLACE that takes another row's email removes that row: the
+# hub deletes it before it updates the one that took the email
+sqlite3 "$work/rep.db" "UPDATE OR REPLACE members SET email = 'b@x' WHERE id = 1"
+link --from dbname=rephub --to "sqlite:$work/rep.db" --both
+expect_status 0 "UPDATE OR REPLACE on the device, synced both ways"
+expect_equal "$(report conflicts 1)|$(q rephub "SELECT string_agg(id || '=' || email, ' ' ORDER BY id) FROM members")" \
+  "0|1=b@x" "the hub drops the displaced row and takes the update"
+run "$ferry" diff dbname=rephub "sqlite:$work/rep.db" --tables members
+expect_status 0 "and the peers hash alike after it"
 
 # --- UUID keys an app writes in upper case (Apple's UUID().uuidString) in a
 # SQLite column declared UUID: PostgreSQL spells them in lower case, and a

@@ -179,6 +179,42 @@ SELECT operation, key, new_row, old_row FROM ferry_change_log
 WHERE table_name = 'members' AND key = '{"id":4}' ORDER BY position;
 SELECT capture_state FROM ferry_tracked WHERE table_name = 'members';
 
+-- ==== UPDATE OR REPLACE: the rows it removes because the updated row takes
+-- their UNIQUE value or key are logged as deleted, before the update that
+-- took their place; an update that sets no such column, OR IGNORE, and a
+-- failed update log nothing extra
+DELETE FROM members;
+INSERT INTO members VALUES (1, 'a@x', 'Ann', 'red', 1), (2, 'b@x', 'Bob', 'red', 2),
+                           (3, 'c@x', 'Cy', 'blue', 1), (4, 'd@x', 'Di', 'blue', 2);
+DELETE FROM ferry_changes WHERE table_name = 'members';
+UPDATE OR REPLACE members SET name = 'Ann S' WHERE id = 1;
+UPDATE OR REPLACE members SET email = 'b@x' WHERE id = 1;
+UPDATE OR IGNORE members SET email = 'c@x' WHERE id = 1;
+UPDATE members SET email = 'c@x' WHERE id = 1;
+-- takes Cy's seat: Cy goes
+UPDATE OR REPLACE members SET team = 'blue', seat = 1 WHERE id = 4;
+-- takes id 4: Di goes, and Ann is rekeyed
+UPDATE OR REPLACE members SET id = 4 WHERE id = 1;
+SELECT operation, key, new_row, old_row FROM ferry_change_log WHERE table_name = 'members'
+ORDER BY position;
+SELECT id, email, name, team, seat FROM members ORDER BY id;
+SELECT count(*) AS notes_left FROM ferry_replaced;
+-- a column declared ON CONFLICT REPLACE replaces on a plain UPDATE too
+CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT UNIQUE ON CONFLICT REPLACE);
+INSERT INTO tags VALUES (1, 'x'), (2, 'y');
+SELECT ferry_track('tags');
+UPDATE tags SET label = 'y' WHERE id = 1;
+SELECT operation, key, new_row, old_row FROM ferry_change_log WHERE table_name = 'tags'
+ORDER BY position;
+SELECT id, label FROM tags;
+-- with recursive_triggers on, the DELETE trigger logs the removed row once
+PRAGMA recursive_triggers = ON;
+INSERT INTO tags VALUES (3, 'z');
+DELETE FROM ferry_changes WHERE table_name = 'tags';
+UPDATE tags SET label = 'z' WHERE id = 1;
+PRAGMA recursive_triggers = OFF;
+SELECT operation, key FROM ferry_change_log WHERE table_name = 'tags' ORDER BY position;
+
 -- ==== ferry_untrack stops capture and keeps the logged changes
 SELECT ferry_untrack('accounts');
 INSERT INTO accounts VALUES (300, 'not captured', 1, NULL, NULL);

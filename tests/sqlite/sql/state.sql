@@ -317,3 +317,15 @@ SELECT table_name, capture_state FROM ferry_tracked ORDER BY table_name;
 SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'orders' ORDER BY name;
 INSERT OR REPLACE INTO orders (id, item) VALUES (9, 'replaced');
 SELECT operation, key FROM ferry_change_log ORDER BY position DESC LIMIT 1;
+
+-- ==== a version 3 database is upgraded by ferry_init(): the tracked tables
+-- get the triggers that capture UPDATE OR REPLACE
+DROP TRIGGER ferry_displace_orders;
+DROP TRIGGER ferry_displaced_orders;
+UPDATE ferry_meta SET value = '3' WHERE key = 'schema_version';
+SELECT ferry_init();
+SELECT value AS schema_version FROM ferry_meta WHERE key = 'schema_version';
+SELECT table_name, capture_state FROM ferry_tracked ORDER BY table_name;
+INSERT INTO orders (id, item) VALUES (10, 'moved');
+UPDATE OR REPLACE orders SET id = 10 WHERE id = 9;
+SELECT operation, key FROM ferry_change_log ORDER BY position DESC LIMIT 3;
