@@ -230,6 +230,14 @@ bool FullSync::verify(const std::vector<SyncTable>& tables, std::vector<TableRep
     return all_equal;
 }
 
+void count_written(const std::vector<TableReport>& reports, FullSyncResult* result) {
+    if (!result)
+        return;
+    for (const auto& report : reports)
+        result->rows_written +=
+            report.counts.inserted + report.counts.updated + report.counts.deleted;
+}
+
 int FullSync::run(FullSyncResult* result) {
     StopSignals signals;
     source_ = open_sync_source(options_.from);
@@ -331,15 +339,13 @@ int FullSync::run(FullSyncResult* result) {
             session_->ended_by(error);
         }
         leases_.reset();
+        count_written(reports, result);  // the tables it finished
         throw;
     }
     leases_.reset();
-    if (result) {
+    if (result)
         result->verified = verified;
-        for (const auto& report : reports)
-            result->rows_written +=
-                report.counts.inserted + report.counts.updated + report.counts.deleted;
-    }
+    count_written(reports, result);
     if (options_.print_report)
         print(reports, verified);
     return verified ? exit_ok : exit_differences;

@@ -335,6 +335,9 @@ void Runner::execute(const JobSpec& job, Work work, JobReport& report) {
     std::optional<Error> error;
     try {
         report.result = run_job_work(job, work == Work::full, work_options);
+    } catch (const WorkStopped& e) {
+        report.result = e.done;
+        error = e;
     } catch (const Error& e) {
         error = e;
     } catch (const std::exception& e) {
@@ -409,7 +412,9 @@ void Runner::finish(const JobSpec& job, const std::string& kind, JobReport& repo
     }
     std::string summary =
         report.outcome == "failed" || report.outcome == "paused" || report.outcome == "locked"
-            ? fmt::format("{}: {}", report.outcome, report.error)
+            ? fmt::format(
+                  "{}: {}{}", report.outcome, report.error,
+                  r.written ? fmt::format(" ({} rows written before it stopped)", r.written) : "")
             : fmt::format("{} in {:.1f} s: {} rows written, {} changes", report.outcome,
                           report.seconds, r.written, r.changes);
     if (job.fleet)

@@ -113,6 +113,8 @@ class LinkSync {
     void purge();
     LinkReport close();
     void fail(const Error& error) noexcept;  // records how the link stopped
+    // What the committed batches did, also after run() threw.
+    const LinkReport& report() const { return report_; }
     // Following: a stop request ends drain() at a batch boundary instead of
     // cancelling the run.
     void follow() { following_ = true; }
@@ -414,14 +416,17 @@ void LinkSync::drain() {
         try {
             apply(changes::collapse(read.changes), read);
         } catch (const BatchUniqueViolation&) {
+            report_.counts = counted;  // the report counts committed batches only
             if (batch_size == 1 || read.changes.size() <= 1)
                 throw;
             if (next.valid())
                 next.wait();  // the reader is free again; what it read is not needed
-            report_.counts = counted;
             batch_size = std::max<size_t>(1, std::min(batch_size, read.changes.size()) / 2);
             read = read_after(cursor_, batch_size);
             continue;
+        } catch (...) {
+            report_.counts = counted;
+            throw;
         }
         batch_size = next_size;
         ChangeBatch after = more ? next.get() : ChangeBatch{};
@@ -541,13 +546,25 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
     changes::Policy policy = changes::policy_from(options.policy);
     std::vector<LinkReport> reports;
     std::optional<Error> failed;
+    // Into the caller's result: every link's counts, also of one that
+    // stopped after committing batches (its report is not printed).
+    auto add_counts = [&](const LinkReport& report) {
+        if (!result)
+            return;
+        const ApplyCounts& c = report.counts;
+        result->changes += c.changes;
+        result->written += c.inserted + c.updated + c.deleted;
+        result->conflicts += c.conflicts;
+    };
     auto one_way = [&](const SyncOptions& link, const std::string& from, const std::string& to,
                        changes::Policy p) {
+        LinkSync sync(link, from, to, p, progress);
         try {
-            reports.push_back(LinkSync(link, from, to, p, progress).run());
+            reports.push_back(sync.run());
         } catch (const NoStartingPoint&) {
             throw;  // nothing ran yet: the caller may copy first
         } catch (const Error& error) {
+            add_counts(sync.report());
             if (!options.both)
                 throw;
             // Only this direction stops; the other still runs. A caller
@@ -566,10 +583,7 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
     }
     if (result) {
         for (const auto& report : reports) {
-            const ApplyCounts& c = report.counts;
-            result->changes += c.changes;
-            result->written += c.inserted + c.updated + c.deleted;
-            result->conflicts += c.conflicts;
+            add_counts(report);
             result->settled_equal = report.settled_equal;
             result->consumer = report.consumer;
             result->settled_hash = report.settled_hash;

@@ -50,7 +50,15 @@ FullSyncOptions full_options(const JobSpec& job, const Pair& pair, const WorkOpt
 WorkResult copy(const JobSpec& job, const Pair& pair, const WorkOptions& options,
                 const std::string& method) {
     FullSyncResult copied;
-    if (run_full_sync(full_options(job, pair, options, method), &copied) != exit_ok)
+    int status;
+    try {
+        status = run_full_sync(full_options(job, pair, options, method), &copied);
+    } catch (const Error& error) {
+        WorkResult done;
+        done.written = copied.rows_written;
+        throw WorkStopped(error, std::move(done));
+    }
+    if (status != exit_ok)
         throw Error(ErrorKind::conflict,
                     fmt::format("verify: table hashes differ between {} and {} after the copy",
                                 redact(pair.source), redact(pair.target)));
@@ -103,20 +111,31 @@ WorkResult apply_changes(const JobSpec& job, const Pair& pair, const WorkOptions
             throw synced.failure.value_or(
                 Error(ErrorKind::conflict, "a direction of the link failed"));
     };
+    auto add_synced = [&] {
+        result.changes += synced.changes;
+        result.written += synced.written;
+        result.conflicts += synced.conflicts;
+    };
     try {
-        sync_both_ways();
-    } catch (const NoStartingPoint&) {
-        if (options.log)
-            options.log(fmt::format("job {}: {} -> {}: no starting point, copying the tables first",
-                                    job.name, redact(pair.source), redact(pair.target)));
-        result = copy(job, pair, options, job.method);
-        sync.settle_when_equal = false;
-        synced = {};
-        sync_both_ways();
+        try {
+            sync_both_ways();
+        } catch (const NoStartingPoint&) {
+            if (options.log)
+                options.log(
+                    fmt::format("job {}: {} -> {}: no starting point, copying the tables first",
+                                job.name, redact(pair.source), redact(pair.target)));
+            result = copy(job, pair, options, job.method);
+            sync.settle_when_equal = false;
+            synced = {};
+            sync_both_ways();
+        }
+    } catch (const WorkStopped&) {
+        throw;  // the copy's
+    } catch (const Error& error) {
+        add_synced();  // the batches committed before it stopped
+        throw WorkStopped(error, std::move(result));
     }
-    result.changes += synced.changes;
-    result.written += synced.written;
-    result.conflicts += synced.conflicts;
+    add_synced();
     result.unchanged = synced.settled_equal || (synced.changes == 0 && result.written == 0);
     if (synced.settled_equal) {
         result.settled_consumer = synced.consumer;

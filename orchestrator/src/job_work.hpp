@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "job_config.hpp"
@@ -38,6 +39,14 @@ struct WorkResult {
     // One pair settled equal: its link's consumer and the source's digests.
     std::string settled_consumer;
     std::string settled_hash;
+};
+
+// Work that failed or was stopped after writing some rows: what it wrote
+// (the batches it committed, the tables a copy finished) rides along.
+class WorkStopped : public Error {
+  public:
+    WorkStopped(const Error& error, WorkResult done) : Error(error), done(std::move(done)) {}
+    WorkResult done;
 };
 
 struct WorkOptions {

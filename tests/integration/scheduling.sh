@@ -356,6 +356,39 @@ expect_equal "$(json_query "$out" "SELECT x->>'outcome' FROM input, jsonb_array_
   "succeeded" "after resume the paused job is retried at once and completes"
 tables=customers,orders check dbname=hub "sqlite:$work/big.db" "and the copy is whole"
 
+# A delta run stopped by SIGTERM counts the batches it committed: its
+# "written" is the rows the target holds from it (it said 0 before).
+q hub "CREATE TABLE bulk (id int PRIMARY KEY, v int);
+       INSERT INTO bulk SELECT i, 0 FROM generate_series(1, 200000) i" >/dev/null
+q site "CREATE TABLE bulk (id int PRIMARY KEY, v int)" >/dev/null
+"$ferry" init dbname=hub --track bulk >/dev/null
+cat >>"$config" <<EOF
+[jobs.bulk]
+source = "hub"
+target = "site"
+tables = ["bulk"]
+mode = "incremental"
+delta_every = "1h"
+EOF
+"$ferry" run --once bulk >/dev/null 2>&1
+q hub "UPDATE bulk SET v = 1" >/dev/null
+"$ferry" run --once bulk --json >"$work/bulk.out" 2>"$work/bulk.err" &
+bulk=$!
+for _ in $(seq 1 400); do
+  [[ $(q site "SELECT count(*) FROM bulk WHERE v = 1") -gt 20000 ]] && break
+  sleep 0.05
+done
+kill -TERM $bulk
+set +e; wait $bulk; set -e
+moved=$(q site "SELECT count(*) FROM bulk WHERE v = 1")
+expect_equal "$(json_query "$(cat "$work/bulk.out")" "SELECT x->>'outcome' || ' ' || (x->>'written') FROM input, jsonb_array_elements(j->'jobs') x WHERE x->>'job' = 'bulk'")" \
+  "failed $moved" "a stopped delta run reports the rows its committed batches wrote"
+if [[ $moved -gt 0 && $moved -lt 200000 ]]; then pass "it stopped part way ($moved rows)"
+else fail "it stopped part way ($moved rows)"; fi
+expect_contains "$(cat "$work/bulk.err")" "rows written before it stopped" "and its log line says so"
+"$ferry" run --once bulk >/dev/null 2>&1
+tables=bulk check dbname=hub dbname=site "the next run finishes it"
+
 # --- stuck-job recovery: a ferry run killed with -9 mid-job
 sqlite3 "$work/big.db" "DELETE FROM orders WHERE id > 200000"
 age_lite() { sqlite3 "$work/big.db" "UPDATE ferry_checkpoints SET last_completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 days') WHERE job = 'job big'"; }
