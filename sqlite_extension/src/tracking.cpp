@@ -71,71 +71,75 @@ std::string log_statement(const TableShape& shape, char op, const char* key_row,
            ", " + new_row + ", " + old_row + ", NULL, julianday('now'));\n";
 }
 
-// The column sets of the table's UNIQUE constraints and indexes on plain
-// columns (not partial, no expressions): those an INSERT OR REPLACE makes
-// room through.
-std::vector<std::vector<std::string>> unique_column_sets(sqlite3* db, const TableShape& shape) {
-    std::vector<std::vector<std::string>> sets;
+// A column of a UNIQUE set, compared under the index's collation (a
+// UNIQUE index on `email COLLATE NOCASE` makes room for 'ANN@x' by removing
+// 'ann@x').
+struct UniqueColumn {
+    std::string name;
+    std::string collation;
+};
+using UniqueSet = std::vector<UniqueColumn>;
+
+// The primary key's columns, then those of each UNIQUE constraint and index
+// on plain columns (not partial, no expressions): what an INSERT OR REPLACE
+// or UPDATE OR REPLACE makes room through. An INTEGER PRIMARY KEY has no
+// index of its own (it is the rowid): BINARY.
+std::vector<UniqueSet> unique_sets(sqlite3* db, const TableShape& shape) {
+    std::vector<UniqueSet> sets(1);
     Statement indexes(db,
-                      "SELECT name FROM pragma_index_list(?1) WHERE \"unique\" AND NOT partial "
-                      "AND origin <> 'pk'");
+                      "SELECT name, origin = 'pk' FROM pragma_index_list(?1) WHERE \"unique\" AND "
+                      "NOT partial ORDER BY origin = 'pk' DESC, seq");
     indexes.bind(1, shape.name);
     while (indexes.step()) {
-        Statement columns(db, "SELECT cid, name FROM pragma_index_info(?1) ORDER BY seqno");
+        Statement columns(db,
+                          "SELECT cid, name, coll FROM pragma_index_xinfo(?1) WHERE key ORDER BY "
+                          "seqno");
         columns.bind(1, indexes.text(0));
-        std::vector<std::string> set;
+        UniqueSet set;
         bool plain = true;
         while (columns.step()) {
             plain = plain && columns.integer(0) >= 0;
             if (plain)
-                set.push_back(columns.text(1));
+                set.push_back({columns.text(1), columns.text(2)});
         }
-        if (plain && !set.empty())
+        if (indexes.integer(1))
+            sets[0] = std::move(set);
+        else if (plain && !set.empty())
             sets.push_back(std::move(set));
     }
+    if (sets[0].empty())
+        for (size_t i : shape.key)
+            sets[0].push_back({shape.columns[i].name, "BINARY"});
     return sets;
 }
 
-// SQL that is true for a row `alias` of the table that an inserted NEW row
-// would meet: the same primary key, or the same values of a UNIQUE set.
-std::string conflict_condition(const TableShape& shape,
-                               const std::vector<std::vector<std::string>>& unique_sets,
-                               const std::string& alias) {
-    std::vector<std::vector<std::string>> sets = unique_sets;
-    std::vector<std::string> key;
-    for (size_t i : shape.key)
-        key.push_back(shape.columns[i].name);
-    sets.insert(sets.begin(), key);
+// SQL that is true for a row `alias` of the table that a NEW row would
+// meet: the same values of any of the sets.
+std::string conflict_condition(const std::vector<UniqueSet>& sets, const std::string& alias) {
     std::string any;
-    for (const auto& set : sets) {
+    for (const UniqueSet& set : sets) {
         std::string all;
-        for (const std::string& column : set)
-            all += (all.empty() ? "" : " AND ") + alias + "." + quote_identifier(column) +
-                   " = NEW." + quote_identifier(column);
+        for (const UniqueColumn& column : set)
+            all += (all.empty() ? "" : " AND ") + alias + "." + quote_identifier(column.name) +
+                   " = NEW." + quote_identifier(column.name) + " COLLATE " +
+                   quote_identifier(column.collation);
         any += (any.empty() ? "(" : " OR (") + all + ")";
     }
     return any;
 }
 
-// The key columns and those of the UNIQUE sets, each once: an UPDATE that
-// sets one of them can meet another row.
-std::vector<std::string> displacing_columns(
-    const TableShape& shape, const std::vector<std::vector<std::string>>& unique_sets) {
+// The columns of the sets, each once: an UPDATE that sets one of them can
+// meet another row.
+std::vector<std::string> displacing_columns(const std::vector<UniqueSet>& sets) {
     std::vector<std::string> columns;
-    auto add = [&](const std::string& name) {
-        if (std::find(columns.begin(), columns.end(), name) == columns.end())
-            columns.push_back(name);
-    };
-    for (size_t i : shape.key)
-        add(shape.columns[i].name);
-    for (const auto& set : unique_sets)
-        for (const std::string& name : set)
-            add(name);
+    for (const UniqueSet& set : sets)
+        for (const UniqueColumn& column : set)
+            if (std::find(columns.begin(), columns.end(), column.name) == columns.end())
+                columns.push_back(column.name);
     return columns;
 }
 
-std::vector<std::string> trigger_ddl(const TableShape& shape,
-                                     const std::vector<std::vector<std::string>>& unique_sets) {
+std::vector<std::string> trigger_ddl(const TableShape& shape, const std::vector<UniqueSet>& sets) {
     std::string table = quote_identifier(shape.name);
     std::string table_literal = quote_literal(shape.name);
     std::vector<size_t> all = all_columns(shape);
@@ -151,7 +155,7 @@ std::vector<std::string> trigger_ddl(const TableShape& shape,
     // next INSERT into the table, which clears them first.
     std::string noted =
         "EXISTS (SELECT 1 FROM ferry_replaced WHERE table_name = " + table_literal + ")";
-    std::string meets = conflict_condition(shape, unique_sets, "r");
+    std::string meets = conflict_condition(sets, "r");
     // An UPDATE that changes the key is a DELETE of the old key and an INSERT
     // of the new one, as in PostgreSQL.
     std::string same_key;
@@ -174,7 +178,7 @@ std::vector<std::string> trigger_ddl(const TableShape& shape,
     // The columns whose update can meet another row, and "r is the row
     // being updated".
     std::string displacing, other_row;
-    for (const std::string& column : displacing_columns(shape, unique_sets))
+    for (const std::string& column : displacing_columns(sets))
         displacing += (displacing.empty() ? "" : ", ") + quote_identifier(column);
     for (size_t i : shape.key) {
         std::string column = quote_identifier(shape.columns[i].name);
@@ -241,7 +245,7 @@ void drop_triggers(sqlite3* db, const std::string& table) {
 
 void create_triggers(sqlite3* db, const TableShape& shape) {
     drop_triggers(db, shape.name);
-    for (const std::string& ddl : trigger_ddl(shape, unique_column_sets(db, shape)))
+    for (const std::string& ddl : trigger_ddl(shape, unique_sets(db, shape)))
         exec(db, ddl);
 }
 

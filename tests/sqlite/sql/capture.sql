@@ -207,6 +207,19 @@ UPDATE tags SET label = 'y' WHERE id = 1;
 SELECT operation, key, new_row, old_row FROM ferry_change_log WHERE table_name = 'tags'
 ORDER BY position;
 SELECT id, label FROM tags;
+-- a UNIQUE index or key under NOCASE meets rows in another case: compared
+-- under the index's collation
+CREATE TABLE handles (id INTEGER PRIMARY KEY, handle TEXT);
+CREATE UNIQUE INDEX handles_nocase ON handles (handle COLLATE NOCASE);
+CREATE TABLE codes (code TEXT PRIMARY KEY COLLATE NOCASE, v INTEGER) WITHOUT ROWID;
+INSERT INTO handles VALUES (1, 'ann'), (2, 'bob');
+INSERT INTO codes VALUES ('abc', 1), ('xyz', 2);
+SELECT ferry_track('handles'), ferry_track('codes');
+UPDATE OR REPLACE handles SET handle = 'ANN' WHERE id = 2;
+INSERT OR REPLACE INTO handles VALUES (3, 'Ann');
+UPDATE OR REPLACE codes SET code = 'ABC' WHERE code = 'xyz';
+SELECT table_name, operation, key FROM ferry_change_log
+WHERE table_name IN ('handles', 'codes') ORDER BY position;
 -- with recursive_triggers on, the DELETE trigger logs the removed row once
 PRAGMA recursive_triggers = ON;
 INSERT INTO tags VALUES (3, 'z');
