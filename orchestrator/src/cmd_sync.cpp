@@ -79,6 +79,10 @@ class BatchUniqueViolation : public Error {
     using Error::Error;
 };
 
+const char* fix_and_rerun() {
+    return "Fix the target's table (or the row on the source), then run ferry sync again.";
+}
+
 bool is_unique_violation(const Error& error) {
     if (dynamic_cast<const UniqueViolation*>(&error))
         return true;
@@ -303,10 +307,9 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
         std::string hint = !error.hint().empty()
                                ? error.hint()
                                : fmt::format(
-                                     "Nothing of this batch of changes from {} was applied to "
-                                     "{}. Fix the target's table (or the row on the source), "
-                                     "then run ferry sync again.",
-                                     source_->name(), target_->name());
+                                     "Nothing of this batch of changes from {} was "
+                                     "applied to {}. {}",
+                                     source_->name(), target_->name(), fix_and_rerun());
         if (is_unique_violation(error))
             throw BatchUniqueViolation(error.kind(), error.what(), detail, hint);
         throw Error(error.kind(), error.what(), detail, hint);
@@ -415,8 +418,14 @@ void LinkSync::drain() {
             report_.counts.changes += change.echo ? 0 : 1;
         try {
             apply(changes::collapse(read.changes), read);
-        } catch (const BatchUniqueViolation&) {
+        } catch (const BatchUniqueViolation& error) {
             report_.counts = counted;  // the report counts committed batches only
+            if ((batch_size == 1 || read.changes.size() <= 1) &&
+                batch_size < options_.batch_changes)
+                throw Error(error.kind(), error.what(), error.detail(),
+                            fmt::format("The batch was applied in parts, down to this change: the "
+                                        "changes before it were applied, nothing of it was. {}",
+                                        fix_and_rerun()));
             if (batch_size == 1 || read.changes.size() <= 1)
                 throw;
             if (next.valid())

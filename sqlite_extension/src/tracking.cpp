@@ -129,13 +129,25 @@ std::string conflict_condition(const std::vector<UniqueSet>& sets, const std::st
 }
 
 // The columns of the sets, each once: an UPDATE that sets one of them can
-// meet another row.
-std::vector<std::string> displacing_columns(const std::vector<UniqueSet>& sets) {
+// meet another row. A generated column in a set changes with columns SQLite
+// does not name, so then any column the UPDATE sets can.
+std::vector<std::string> displacing_columns(const TableShape& shape,
+                                            const std::vector<UniqueSet>& sets) {
     std::vector<std::string> columns;
     for (const UniqueSet& set : sets)
-        for (const UniqueColumn& column : set)
+        for (const UniqueColumn& column : set) {
+            auto found = std::find_if(shape.columns.begin(), shape.columns.end(),
+                                      [&](const Column& c) { return c.name == column.name; });
+            if (found != shape.columns.end() && found->generated) {
+                columns.clear();
+                for (const Column& c : shape.columns)
+                    if (!c.generated)
+                        columns.push_back(c.name);
+                return columns;
+            }
             if (std::find(columns.begin(), columns.end(), column.name) == columns.end())
                 columns.push_back(column.name);
+        }
     return columns;
 }
 
@@ -178,7 +190,7 @@ std::vector<std::string> trigger_ddl(const TableShape& shape, const std::vector<
     // The columns whose update can meet another row, and "r is the row
     // being updated".
     std::string displacing, other_row;
-    for (const std::string& column : displacing_columns(sets))
+    for (const std::string& column : displacing_columns(shape, sets))
         displacing += (displacing.empty() ? "" : ", ") + quote_identifier(column);
     for (size_t i : shape.key) {
         std::string column = quote_identifier(shape.columns[i].name);

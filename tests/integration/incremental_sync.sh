@@ -788,6 +788,8 @@ link --from dbname=swa --to dbname=swb
 expect_status 1 "a value the target's own row holds still stops the link"
 expect_contains "$err" 'duplicate key value violates unique constraint "items_pos_key"' \
   "naming the constraint"
+expect_contains "$err" "the changes before it were applied, nothing of it was" \
+  "and saying the batch was applied in parts"
 expect_equal "$(q swb "SELECT label FROM items WHERE id = 1")" "first" \
   "the changes before the clashing one are applied"
 

@@ -220,6 +220,13 @@ INSERT OR REPLACE INTO handles VALUES (3, 'Ann');
 UPDATE OR REPLACE codes SET code = 'ABC' WHERE code = 'xyz';
 SELECT table_name, operation, key FROM ferry_change_log
 WHERE table_name IN ('handles', 'codes') ORDER BY position;
+-- a UNIQUE generated column changes with the columns it is computed from
+CREATE TABLE logins (id INTEGER PRIMARY KEY, email TEXT,
+                     folded TEXT GENERATED ALWAYS AS (lower(email)) STORED UNIQUE);
+INSERT INTO logins (id, email) VALUES (1, 'ann@x'), (2, 'bob@x');
+SELECT ferry_track('logins');
+UPDATE OR REPLACE logins SET email = 'ANN@x' WHERE id = 2;
+SELECT operation, key FROM ferry_change_log WHERE table_name = 'logins' ORDER BY position;
 -- with recursive_triggers on, the DELETE trigger logs the removed row once
 PRAGMA recursive_triggers = ON;
 INSERT INTO tags VALUES (3, 'z');
