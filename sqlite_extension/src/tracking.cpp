@@ -181,31 +181,39 @@ std::vector<std::string> trigger_ddl(const TableShape& shape, const std::vector<
         " AND key = " + new_key + ")";
     std::string clear_notes =
         "DELETE FROM ferry_replaced WHERE table_name = " + table_literal + ";\n";
+    // Rows of the table (as r) that meet `condition`: whether there are any,
+    // and noting them, the notes of an earlier statement cleared first.
+    auto any_row = [&](const std::string& condition) {
+        return "EXISTS (SELECT 1 FROM " + table + " AS r WHERE " + condition + ")";
+    };
+    auto note_rows = [&](const std::string& condition) {
+        return clear_notes +
+               "INSERT OR REPLACE INTO ferry_replaced (table_name, key, old_row) SELECT " +
+               table_literal + ", " + json_of(shape, shape.key, "r") + ", " +
+               json_of(shape, all, "r") + " FROM " + table + " AS r WHERE " + condition + ";\n";
+    };
     auto log_noted_deletes = [&](const std::string& condition) {
         return "INSERT INTO ferry_changes (table_name, op, key, new_row, old_row, origin, "
                "changed_at) SELECT table_name, 'D', key, NULL, old_row, NULL, julianday('now') "
                "FROM ferry_replaced WHERE table_name = " +
                table_literal + " AND " + condition + " ORDER BY key;\n";
     };
-    // The columns whose update can meet another row, and "r is the row
-    // being updated".
-    std::string displacing, other_row;
+    // The columns whose update can meet another row, and the rows other
+    // than the one updated that it meets.
+    std::string displacing, updated_row;
     for (const std::string& column : displacing_columns(shape, sets))
         displacing += (displacing.empty() ? "" : ", ") + quote_identifier(column);
     for (size_t i : shape.key) {
         std::string column = quote_identifier(shape.columns[i].name);
-        other_row +=
-            (other_row.empty() ? "" : " AND ") + std::string("r.") + column + " IS OLD." + column;
+        updated_row +=
+            (updated_row.empty() ? "" : " AND ") + std::string("r.") + column + " IS OLD." + column;
     }
+    std::string met_by_update = "(" + meets + ") AND NOT (" + updated_row + ")";
     // Two UPDATE triggers, told apart by WHEN, so that the common case runs
     // one statement (and two AFTER INSERT ones likewise).
     return {
         "CREATE TRIGGER " + trigger_name("replace", shape.name) + " BEFORE INSERT ON " + table +
-            " WHEN " + noted + " OR EXISTS (SELECT 1 FROM " + table + " AS r WHERE " + meets +
-            ") BEGIN\n" + clear_notes +
-            "INSERT OR REPLACE INTO ferry_replaced (table_name, key, old_row) SELECT " +
-            table_literal + ", " + json_of(shape, shape.key, "r") + ", " +
-            json_of(shape, all, "r") + " FROM " + table + " AS r WHERE " + meets + ";\nEND",
+            " WHEN " + noted + " OR " + any_row(meets) + " BEGIN\n" + note_rows(meets) + "END",
         "CREATE TRIGGER " + trigger_name("insert", shape.name) + " AFTER INSERT ON " + table +
             " WHEN NOT " + noted + " BEGIN\n" + log_statement(shape, 'I', "NEW", new_row, "NULL") +
             "END",
@@ -238,12 +246,8 @@ std::vector<std::string> trigger_ddl(const TableShape& shape, const std::vector<
         // value before it can take it; tests/sqlite/sql/capture.sql checks
         // the order).
         "CREATE TRIGGER " + trigger_name("displace", shape.name) + " BEFORE UPDATE OF " +
-            displacing + " ON " + table + " WHEN " + noted + " OR EXISTS (SELECT 1 FROM " + table +
-            " AS r WHERE (" + meets + ") AND NOT (" + other_row + ")) BEGIN\n" + clear_notes +
-            "INSERT OR REPLACE INTO ferry_replaced (table_name, key, old_row) SELECT " +
-            table_literal + ", " + json_of(shape, shape.key, "r") + ", " +
-            json_of(shape, all, "r") + " FROM " + table + " AS r WHERE (" + meets + ") AND NOT (" +
-            other_row + ");\nEND",
+            displacing + " ON " + table + " WHEN " + noted + " OR " + any_row(met_by_update) +
+            " BEGIN\n" + note_rows(met_by_update) + "END",
         "CREATE TRIGGER " + trigger_name("displaced", shape.name) + " AFTER UPDATE OF " +
             displacing + " ON " + table + " WHEN " + noted + " BEGIN\n" + log_noted_deletes("1") +
             clear_notes + "END",
