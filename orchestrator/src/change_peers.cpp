@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <limits>
@@ -213,6 +214,48 @@ std::optional<std::string> zoneless_timestamp_in_utc(const std::string& text) {
     return utc ? std::optional<std::string>(nlohmann::json(*utc).dump()) : std::nullopt;
 }
 
+// Per (table, key as the reader spells it): the position of the newest echo
+// of that row in the log past the batches read so far.
+using LaterEchoes = std::map<std::pair<std::string, std::string>, int64_t>;
+
+// A change that the target's own version of its row, come back as an echo,
+// superseded is passed over like the changes before an echo in one batch
+// (changes::collapse), also when the echo lies beyond this batch: applied
+// alone, the change would overwrite what the other direction settled
+// (docs/incremental-sync.md#both-directions-and-echoes). `positions` are
+// the batch's changes' positions.
+void mark_superseded(ChangeBatch& batch, const std::vector<int64_t>& positions,
+                     const LaterEchoes& echoes) {
+    if (echoes.empty())
+        return;
+    for (size_t i = 0; i < batch.changes.size(); i++) {
+        Change& change = batch.changes[i];
+        auto echo = echoes.find({change.table, change.key});
+        if (echo != echoes.end() && echo->second > positions[i] && change.op != Operation::truncate)
+            change.echo = true;
+    }
+}
+
+// Runs `work` inside a savepoint of the open transaction. An error with one
+// of `sqlstates` rolls back to it and returns false; the transaction goes on.
+template <typename Work>
+bool in_savepoint(PgConnection& db, const std::string& name,
+                  std::initializer_list<const char*> sqlstates, Work work) {
+    db.execute("SAVEPOINT " + name);
+    try {
+        work();
+    } catch (const PgError& error) {
+        if (std::none_of(sqlstates.begin(), sqlstates.end(),
+                         [&](const char* state) { return error.sqlstate() == state; }))
+            throw;
+        db.execute("ROLLBACK TO SAVEPOINT " + name);
+        db.execute("RELEASE SAVEPOINT " + name);
+        return false;
+    }
+    db.execute("RELEASE SAVEPOINT " + name);
+    return true;
+}
+
 // ---- PostgreSQL source -----------------------------------------------------
 
 class PostgresChangeReader : public ChangeReader {
@@ -312,12 +355,12 @@ class PostgresChangeReader : public ChangeReader {
     }
 
   private:
-    // As the SQLite reader's: a change that an echo beyond this batch
-    // superseded is passed over. Two changes of one row commit in the order
-    // of their positions (the second waits for the first's row lock), so
-    // "beyond" is a greater position. The echoes are found once, in one scan
-    // of the log from the batch on; that needs SELECT on ferry.changes
-    // (docs/permissions.md), without which only echoes within a batch are.
+    // mark_superseded, with the echoes found once, in one scan of the log
+    // from the batch on. Two changes of one row commit in the order of their
+    // positions (the second waits for the first's row lock), so "beyond" is
+    // a greater position. The scan needs SELECT on ferry.changes
+    // (docs/permissions.md), without which only echoes within a batch are
+    // passed over.
     void pass_over_echoed(ChangeBatch& batch, const std::vector<int64_t>& positions,
                           const std::string& echo_origin) {
         if (!later_echoes_) {
@@ -344,13 +387,7 @@ class PostgresChangeReader : public ChangeReader {
                 (*later_echoes_)[{rows->text(r, 0), rows->text(r, 1)}] =
                     std::stoll(rows->text(r, 2));
         }
-        for (size_t i = 0; i < batch.changes.size(); i++) {
-            Change& change = batch.changes[i];
-            auto echo = later_echoes_->find({change.table, change.key});
-            if (echo != later_echoes_->end() && echo->second > positions[i] &&
-                change.op != Operation::truncate)
-                change.echo = true;
-        }
+        mark_superseded(batch, positions, *later_echoes_);
     }
 
     // SQL: a change's row or key (jsonb) as text, with the string values of
@@ -375,8 +412,7 @@ class PostgresChangeReader : public ChangeReader {
     }
 
     PgConnection db_;
-    // Per (table oid, key as read() spells it): the last echo's position.
-    std::optional<std::map<std::pair<std::string, std::string>, int64_t>> later_echoes_;
+    std::optional<LaterEchoes> later_echoes_;  // nullopt until a batch needs it
     std::string peer_id_;
     std::map<std::string, std::string> oids_;
 };
@@ -493,12 +529,8 @@ class SqliteChangeReader : public ChangeReader {
     }
 
   private:
-    // A change that the target's own version of its row, come back as an
-    // echo, superseded is passed over like the changes before an echo in
-    // one batch (changes::collapse), also when the echo lies beyond this
-    // batch: applied alone, the change would overwrite what the other
-    // direction settled (docs/incremental-sync.md#both-directions-and-echoes).
-    // The echoes after the first such batch are found once, in one scan.
+    // mark_superseded, with the echoes after the first such batch found
+    // once, in one scan.
     void pass_over_echoed(ChangeBatch& batch, const std::vector<int64_t>& positions,
                           const std::string& echo_origin) {
         if (!later_echoes_) {
@@ -511,15 +543,7 @@ class SqliteChangeReader : public ChangeReader {
                 (*later_echoes_)[{row.at(0).value_or(""), shortest_reals(row.at(1).value_or(""))}] =
                     std::stoll(row.at(2).value_or("0"));
         }
-        if (later_echoes_->empty())
-            return;
-        for (size_t i = 0; i < batch.changes.size(); i++) {
-            Change& change = batch.changes[i];
-            auto echo = later_echoes_->find({change.table, change.key});
-            if (echo != later_echoes_->end() && echo->second > positions[i] &&
-                change.op != Operation::truncate)
-                change.echo = true;
-        }
+        mark_superseded(batch, positions, *later_echoes_);
     }
 
     static int64_t position_of(const std::string& cursor) {
@@ -581,9 +605,7 @@ class SqliteChangeReader : public ChangeReader {
 
     SqliteConnection db_;
     std::string peer_id_;
-    // (table, key) -> the newest echo of the row past the batches read so
-    // far; nullopt until a batch that is not the last needs it.
-    std::optional<std::map<std::pair<std::string, std::string>, int64_t>> later_echoes_;
+    std::optional<LaterEchoes> later_echoes_;  // nullopt until a batch needs it
 };
 
 // ---- PostgreSQL target -----------------------------------------------------
@@ -728,9 +750,8 @@ class PostgresChangeApplier : public ChangeApplier {
         // A row may take a UNIQUE value that a delete of this batch frees:
         // deletes come after judging, so that UPDATE fails. Then every row
         // goes through judge_each, whose writes come after the deletes.
-        db_.execute("SAVEPOINT ferry_fast_update");
         std::optional<PgResult> updated;
-        try {
+        bool wrote = in_savepoint(db_, "ferry_fast_update", {"23505", "23P01"}, [&] {
             updated.emplace(db_.query(
                 fmt::format(
                     "UPDATE {0} AS t SET {1} FROM (SELECT ARRAY(SELECT "
@@ -743,14 +764,9 @@ class PostgresChangeApplier : public ChangeApplier {
                     target.name, set, key_match(target.key_columns, "t", "p", "="), row.whole_row,
                     row.definition),
                 {items, nlohmann::json(target.columns).dump()}));
-        } catch (const PgError& error) {
-            if (error.sqlstate() != "23505" && error.sqlstate() != "23P01")  // unique, exclusion
-                throw;
-            db_.execute("ROLLBACK TO SAVEPOINT ferry_fast_update");
-            db_.execute("RELEASE SAVEPOINT ferry_fast_update");
+        });  // unique_violation, exclusion_violation
+        if (!wrote)
             return done;
-        }
-        db_.execute("RELEASE SAVEPOINT ferry_fast_update");
         for (int r = 0; r < updated->rows(); r++)
             done[candidates.at(std::stoull(updated->text(r, 0)) - 1)] = true;
         return done;
@@ -981,18 +997,8 @@ class PostgresChangeApplier : public ChangeApplier {
             db_.execute(sql, keys);
             return true;
         }
-        db_.execute("SAVEPOINT ferry_deletes");
-        try {
-            db_.execute(sql, keys);
-        } catch (const PgError& error) {
-            if (error.sqlstate() != "23503")  // foreign_key_violation
-                throw;
-            db_.execute("ROLLBACK TO SAVEPOINT ferry_deletes");
-            db_.execute("RELEASE SAVEPOINT ferry_deletes");
-            return false;
-        }
-        db_.execute("RELEASE SAVEPOINT ferry_deletes");
-        return true;
+        return in_savepoint(db_, "ferry_deletes", {"23503"},  // foreign_key_violation
+                            [&] { db_.execute(sql, keys); });
     }
 
     void commit(const std::string& job, const std::string& scope, const std::string& cursor,

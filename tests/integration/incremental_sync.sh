@@ -465,6 +465,25 @@ expect_equal "$(q echoa "SELECT count(*) FROM notes WHERE id = 1")|$(q echob "SE
   "0|0" "A's delete holds on both, read from PostgreSQL too"
 run "$ferry" diff dbname=echoa dbname=echob --tables notes
 expect_status 0 "and the two PostgreSQL peers hash alike"
+# A sync role without SELECT on ferry.changes cannot look past the batch:
+# the link still runs, passing over the echoes within each batch.
+for db in echoa echob; do
+  q "$db" "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'echo_syncer')
+             THEN CREATE ROLE echo_syncer LOGIN; END IF; END\$\$;
+           GRANT USAGE ON SCHEMA ferry TO echo_syncer;
+           GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ferry TO echo_syncer;
+           GRANT SELECT ON ferry.status, ferry.tracked, ferry.sessions, ferry.locks,
+                           ferry.checkpoints, ferry.conflicts, ferry.consumers TO echo_syncer;
+           GRANT INSERT ON ferry.conflicts TO echo_syncer;
+           GRANT USAGE ON SEQUENCE ferry.conflicts_id_seq TO echo_syncer;
+           GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO echo_syncer" >/dev/null
+done
+q echoa "UPDATE notes SET body = 'A again' WHERE id = 2" >/dev/null
+q echob "UPDATE notes SET body = body || ' B again' WHERE id > 2" >/dev/null
+link --from "dbname=echoa user=echo_syncer" --to "dbname=echob user=echo_syncer" --both --batch 2
+expect_status 0 "a sync role without SELECT on ferry.changes still syncs both ways"
+run "$ferry" diff dbname=echoa dbname=echob --tables notes
+expect_status 0 "and the peers hash alike then too"
 
 # --- schema drift: a column the target lacks stops the link, nothing applied
 q a "INSERT INTO orders VALUES (9910001, 1, 'before the drift')" >/dev/null
