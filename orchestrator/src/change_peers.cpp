@@ -747,6 +747,8 @@ class PostgresChangeApplier : public ChangeApplier {
                                    quote_identifier(row.names[c]), row.exprs[c]);
         if (candidates.empty() || set.empty())
             return done;
+        // The new row is compared with the old-row hash, which the target
+        // row's must equal: PostgreSQL would hash the target row twice.
         // A row may take a UNIQUE value that a delete of this batch frees:
         // deletes come after judging, so that UPDATE fails. Then every row
         // goes through judge_each, whose writes come after the deletes.
@@ -760,7 +762,7 @@ class PostgresChangeApplier : public ChangeApplier {
                     "LATERAL (SELECT i.item->'r' AS r) AS x CROSS JOIN LATERAL "
                     "jsonb_to_record(x.r) AS p{4} WHERE {2} AND x.r ?& c.a AND (x.r - "
                     "c.a) = '{{}}' AND ferry.row_hash(t.*) = (i.item->>'h')::bigint AND "
-                    "ferry.row_hash(t.*) <> ferry.row_hash(ROW({3})::{0}) RETURNING i.ord",
+                    "(i.item->>'h')::bigint <> ferry.row_hash(ROW({3})::{0}) RETURNING i.ord",
                     target.name, set, key_match(target.key_columns, "t", "p", "="), row.whole_row,
                     row.definition),
                 {items, nlohmann::json(target.columns).dump()}));
