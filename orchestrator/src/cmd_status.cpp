@@ -76,7 +76,8 @@ std::vector<StatusRow> read_status(const std::string& peer_address, std::string&
     return rows;
 }
 
-// Prometheus text for a peer: pending changes and lag per table and peer.
+// Prometheus text for a peer: pending changes, lag and open conflicts per
+// table and peer.
 void print_peer_prometheus(const std::string& peer, const std::vector<StatusRow>& result) {
     std::string text =
         "# HELP ferry_pending_changes Changes not yet acknowledged by the consuming peer\n"
@@ -84,14 +85,18 @@ void print_peer_prometheus(const std::string& peer, const std::vector<StatusRow>
     std::string lag =
         "# HELP ferry_lag_seconds Age of the oldest pending change\n"
         "# TYPE ferry_lag_seconds gauge\n";
+    std::string conflicts =
+        "# HELP ferry_open_conflicts Conflicts with the peer not yet resolved\n"
+        "# TYPE ferry_open_conflicts gauge\n";
     for (const auto& row : result) {
         std::string labels =
             fmt::format("{{peer=\"{}\",table=\"{}\",consumer=\"{}\"}}", prometheus_label(peer),
                         prometheus_label(*row[0]), prometheus_label(row[1].value_or("")));
         text += fmt::format("ferry_pending_changes{} {}\n", labels, *row[2]);
         lag += fmt::format("ferry_lag_seconds{} {}\n", labels, *row[4]);
+        conflicts += fmt::format("ferry_open_conflicts{} {}\n", labels, *row[6]);
     }
-    fmt::print("{}{}", text, lag);
+    fmt::print("{}{}{}", text, lag, conflicts);
 }
 
 int run_status(const StatusOptions& options) {

@@ -151,7 +151,9 @@ FROM ferry_tracked_tables t;
 -- One row per tracked table and the peer that reads it: is it in sync, how
 -- far behind? A table no consumer reads has one row with peer NULL; where
 -- two consumers of one peer read a table, the one that acknowledged last
--- speaks for it.
+-- speaks for it. Open conflicts that no such row counts (with a peer that
+-- only writes here, or on a table not tracked here) get a row of their own
+-- per table and peer, with nothing pending.
 CREATE VIEW IF NOT EXISTS ferry_status AS
 WITH reader AS (
     SELECT t.table_name, coalesce(c.peer, c.name) AS peer, c.acked_position, c.acked_at,
@@ -174,7 +176,19 @@ FROM reader r
 LEFT JOIN ferry_changes ch ON ch.table_name = r.table_name
                           AND ch.position > coalesce(r.acked_position, 0)
 WHERE r.choice = 1
-GROUP BY r.table_name, r.peer;
+GROUP BY r.table_name, r.peer
+UNION ALL
+SELECT f.table_name, f.peer, 0, NULL, 0.0, NULL, count(*)
+FROM ferry_conflicts f
+WHERE f.resolved_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM ferry_tracked_tables t
+                  LEFT JOIN ferry_consumers c
+                         ON c.tables IS NULL
+                         OR EXISTS (SELECT 1 FROM json_each(c.tables) j
+                                    WHERE j.value = t.table_name)
+                  WHERE t.table_name = f.table_name
+                    AND (c.name IS NULL OR coalesce(c.peer, c.name) = f.peer))
+GROUP BY f.table_name, f.peer;
 )sql";
 
 // What changed since an older version, applied before kSchemaSql creates
@@ -182,7 +196,8 @@ GROUP BY r.table_name, r.peer;
 // and tables (docs/sqlite.md#consumers); a version 1 consumer was its peer.
 // Version 3: the triggers that capture INSERT OR REPLACE, and ferry_tracked
 // counting them (the triggers are made again after kSchemaSql). Version 4:
-// the triggers that capture UPDATE OR REPLACE, likewise.
+// the triggers that capture UPDATE OR REPLACE, likewise. Version 5:
+// ferry_status counts every open conflict.
 void upgrade_from(sqlite3* db, int version) {
     if (version == 1)
         exec(db, R"sql(
@@ -193,6 +208,8 @@ DROP VIEW IF EXISTS ferry_status;
 )sql");
     if (version <= 3)
         exec(db, "DROP VIEW IF EXISTS ferry_tracked;");
+    if (version <= 4)
+        exec(db, "DROP VIEW IF EXISTS ferry_status;");
 }
 
 }  // namespace

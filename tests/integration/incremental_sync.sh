@@ -388,6 +388,35 @@ link --from dbname=manual_a --to dbname=manual_b --both --policy manual
 expect_equal "$(report changes 1)" "0" "the remote versions written by resolving are not sent back to A"
 expect_equal "$(names manual_a)" '201=A 202=A 203=- 210=B only 211=A only 5001=A' "A is unchanged"
 
+# --- ferry status counts the open conflicts of a peer that only writes
+# into this database: here a one-way link's target, which tracks nothing
+createdb solo_a && createdb solo_b
+for db in solo_a solo_b; do
+  q "$db" "CREATE TABLE items (id int PRIMARY KEY, name text)" >/dev/null
+done
+q solo_a "INSERT INTO items VALUES (1, 'one'), (2, 'two')" >/dev/null
+"$ferry" init dbname=solo_a --track items >/dev/null
+"$ferry" init dbname=solo_b >/dev/null
+"$ferry" full-sync --from dbname=solo_a --to dbname=solo_b --tables items --quiet >/dev/null
+q solo_b "UPDATE items SET name = 'edited at B' WHERE id = 1" >/dev/null
+q solo_a "UPDATE items SET name = 'edited at A' WHERE id = 1" >/dev/null
+link --from dbname=solo_a --to dbname=solo_b --policy manual
+expect_equal "$(report conflicts)" "1" "a one-way link meets B's own edit: a conflict"
+solo_a_peer=$(q solo_a "SELECT 'pg:' || system_identifier || ':' || (SELECT oid FROM pg_database
+                        WHERE datname = current_database()) FROM pg_control_system()")
+run "$ferry" status dbname=solo_b --json
+expect_equal "$(json_query "$out" "SELECT string_agg(x->>'table' || ' ' || (x->>'peer') || ' ' ||
+                (x->>'open_conflicts') || ' ' || (x->>'pending_changes'), ', ')
+                FROM input, jsonb_array_elements(j->'tables') x")" "items $solo_a_peer 1 0" \
+  "ferry status at B shows the open conflict with A, though B tracks nothing"
+run "$ferry" status dbname=solo_b --prometheus
+expect_contains "$out" "ferry_open_conflicts{peer=\"dbname=solo_b\",table=\"items\",consumer=\"$solo_a_peer\"} 1" \
+  "and as a Prometheus gauge"
+run "$ferry" conflicts dbname=solo_b --resolve "$(q solo_b "SELECT max(id) FROM ferry.conflicts")" --keep local
+run "$ferry" status dbname=solo_b --json
+expect_equal "$(json_query "$out" "SELECT jsonb_array_length(j->'tables') FROM input")" "0" \
+  "once resolved, the row goes"
+
 # --- both peers made the same change, and the B->A half of that --both run
 # did not run (a lease held on A); B then moved on. B's batch passes
 # through the state A holds: A is behind, not in conflict (before, A kept

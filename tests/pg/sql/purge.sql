@@ -94,6 +94,28 @@ SELECT name FROM ferry.consumers ORDER BY name;
 -- a table no consumer reads shows up with peer NULL
 SELECT ferry.drop_consumer('site/tu');
 SELECT table_name, peer FROM ferry.status ORDER BY table_name::text, peer;
+-- open conflicts (0.8): a reading peer's are counted in its row; those of a
+-- peer that only writes here (a chain upstream -> this -> site), or on a
+-- table not tracked here, get a row of their own; resolved ones are not
+-- counted
+SELECT ferry.register_consumer('site/tu', 'site', ARRAY['t', 'u']::regclass[]);
+CREATE TABLE notes (id int PRIMARY KEY);
+INSERT INTO ferry.conflicts (table_name, key, peer, policy, resolution, resolved_at)
+VALUES ('t', '{"id": 1}', 'site', 'manual', NULL, NULL),
+       ('t', '{"id": 2}', 'upstream', 'manual', NULL, NULL),
+       ('t', '{"id": 3}', 'upstream', 'manual', NULL, NULL),
+       ('t', '{"id": 4}', 'upstream', 'manual', 'local', now()),
+       ('notes', '{"id": 1}', 'upstream', 'manual', NULL, NULL),
+       ('u', '{"id": 1}', 'other', 'source-wins', 'remote', now());
+SELECT table_name, peer, pending_changes, oldest_pending_at IS NULL AS none_pending,
+       CASE WHEN pending_changes = 0 THEN lag = interval '0' END AS no_lag,
+       last_sync_at, open_conflicts
+FROM ferry.status ORDER BY table_name::text, peer;
+-- without a consumer of t, its one row (peer NULL) counts them all
+SELECT ferry.drop_consumer(name) FROM ferry.consumers ORDER BY name;
+SELECT table_name, peer, open_conflicts FROM ferry.status ORDER BY table_name::text, peer;
+DELETE FROM ferry.conflicts;
+DROP TABLE notes;
 -- registering is for the sync role, not PUBLIC
 SELECT has_function_privilege('public', 'ferry.register_consumer(text, text, regclass[])', 'EXECUTE') AS public_registers,
        has_function_privilege('public', 'ferry.row_hash(record)', 'EXECUTE') AS public_hashes;

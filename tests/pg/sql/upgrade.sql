@@ -23,3 +23,9 @@ SELECT table_name, peer, pending_changes FROM ferry.status ORDER BY table_name::
 -- 0.6 -> 0.7: the guard against DETACH PARTITION ... CONCURRENTLY
 ALTER EXTENSION ferry UPDATE TO '0.7';
 SELECT evtname, evtevent, evtenabled, evttags FROM pg_event_trigger ORDER BY evtname;
+-- 0.7 -> 0.8: ferry.status counts the open conflicts of a peer that does
+-- not read this database
+INSERT INTO ferry.conflicts (table_name, key, peer, policy) VALUES ('a', '{"id": 1}', 'upstream', 'manual');
+SELECT table_name, peer, open_conflicts FROM ferry.status ORDER BY table_name::text, peer;
+ALTER EXTENSION ferry UPDATE TO '0.8';
+SELECT table_name, peer, open_conflicts FROM ferry.status ORDER BY table_name::text, peer;

@@ -263,6 +263,29 @@ SELECT name FROM ferry_consumers ORDER BY name;
 SELECT ferry_drop_consumer('site/oc');
 SELECT table_name, peer FROM ferry_status ORDER BY table_name, peer;
 
+-- open conflicts: a reading peer's are counted in its row; those of a peer
+-- that only writes here (a chain upstream -> this -> site), or on a table
+-- not tracked here, get a row of their own; resolved ones are not counted
+SELECT ferry_register_consumer('site/oc', 'site', '["orders","customers"]');
+CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+INSERT INTO ferry_conflicts (table_name, key, peer, policy, resolution, detected_at, resolved_at)
+VALUES ('orders', '{"id":1}', 'site', 'manual', NULL, '2026-11-24T00:00:00Z', NULL),
+       ('orders', '{"id":2}', 'upstream', 'manual', NULL, '2026-11-24T00:00:00Z', NULL),
+       ('orders', '{"id":3}', 'upstream', 'manual', NULL, '2026-11-24T00:00:00Z', NULL),
+       ('orders', '{"id":4}', 'upstream', 'manual', 'local', '2026-11-24T00:00:00Z', '2026-11-24T00:01:00Z'),
+       ('notes', '{"id":1}', 'upstream', 'manual', NULL, '2026-11-24T00:00:00Z', NULL),
+       ('customers', '{"id":1}', 'other', 'source-wins', 'remote', '2026-11-24T00:00:00Z', '2026-11-24T00:00:00Z');
+SELECT table_name, peer, pending_changes, oldest_pending_at IS NULL AS none_pending,
+       CASE WHEN pending_changes = 0 THEN lag_seconds = 0.0 END AS no_lag, last_sync_at,
+       open_conflicts
+FROM ferry_status ORDER BY table_name, peer;
+-- without a consumer of orders, its one row (peer NULL) counts them all
+SELECT ferry_drop_consumer('other/o');
+SELECT ferry_drop_consumer('site/oc');
+SELECT table_name, peer, open_conflicts FROM ferry_status ORDER BY table_name, peer;
+DELETE FROM ferry_conflicts;
+DROP TABLE notes;
+
 -- a link split in two: its old consumer goes once both new links have
 -- acknowledged; the new ones never drop each other (times set apart here)
 DELETE FROM ferry_consumers;
@@ -329,3 +352,15 @@ SELECT table_name, capture_state FROM ferry_tracked ORDER BY table_name;
 INSERT INTO orders (id, item) VALUES (10, 'moved');
 UPDATE OR REPLACE orders SET id = 10 WHERE id = 9;
 SELECT operation, key FROM ferry_change_log ORDER BY position DESC LIMIT 3;
+
+-- ==== a version 4 database is upgraded by ferry_init(): ferry_status counts
+-- every open conflict
+DROP VIEW ferry_status;
+CREATE VIEW ferry_status AS SELECT 4 AS version_4;
+UPDATE ferry_meta SET value = '4' WHERE key = 'schema_version';
+SELECT ferry_purge();
+SELECT ferry_init();
+SELECT value AS schema_version FROM ferry_meta WHERE key = 'schema_version';
+INSERT INTO ferry_conflicts (table_name, key, peer, policy, detected_at)
+VALUES ('orders', '{"id":1}', 'upstream', 'manual', '2026-11-24T00:00:00Z');
+SELECT table_name, peer, open_conflicts FROM ferry_status ORDER BY table_name, peer;
