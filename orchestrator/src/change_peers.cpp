@@ -8,9 +8,10 @@
 #include <cmath>
 #include <deque>
 #include <initializer_list>
-#include <map>
-#include <set>
 #include <limits>
+#include <map>
+#include <numeric>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "ferry/canonical.hpp"
@@ -130,7 +131,7 @@ std::vector<std::pair<size_t, nlohmann::json>> settle(
         } else if (verdict == Verdict::conflict_keep || verdict == Verdict::conflict_open) {
             counts.kept_by_target++;
         } else if (row.row) {
-            plan.upserts.push_back(&row);
+            (targets[i].hash ? plan.upserts : plan.inserts).push_back(&row);
             (targets[i].hash ? counts.updated : counts.inserted)++;
         } else {
             plan.deletes.push_back(&row);
@@ -150,7 +151,7 @@ TablePlan truncate_plan(const changes::TableChanges& changes, ApplyCounts& count
     for (size_t i = 0; i < changes.rows.size(); i++) {
         const NetChange& row = changes.rows[i];
         if (row.row && (in_filter.empty() || in_filter[i])) {
-            plan.upserts.push_back(&row);
+            plan.inserts.push_back(&row);
             counts.inserted++;
         }
     }
@@ -788,6 +789,7 @@ class PostgresChangeApplier : public ChangeApplier {
     TablePlan judge_each(const SyncTable& table, const changes::TableChanges& changes,
                          const LinkRules& rules, ApplyCounts& counts) {
         const PeerTable& target = table.target;
+        lock_target_rows(target, changes);
         std::string items = batch_items(changes);
         std::string key_null = "t." + quote_identifier(target.key_columns.at(0)) + " IS NULL";
         // Per row: the target row's hash, the hash of the row the batch
@@ -860,17 +862,32 @@ class PostgresChangeApplier : public ChangeApplier {
     // target has): each row's ordinal in `rows` (from 1) and `select` over
     // the target row t.
     PgResult query_target_rows(const PeerTable& target, const changes::TableChanges& changes,
-                               const std::vector<size_t>& rows, const std::string& select) {
+                               const std::vector<size_t>& rows, const std::string& select,
+                               const std::string& tail = "") {
         std::string keys = "[";
         for (size_t i : rows)
             keys += (keys.size() > 1 ? "," : "") + changes.rows[i].key;
         return db_.query(
             fmt::format("SELECT i.ord, {0} FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY "
                         "AS i(item, ord) CROSS JOIN LATERAL jsonb_to_record(i.item) AS k{1} JOIN "
-                        "{2} AS t ON {3}",
+                        "{2} AS t ON {3}{4}",
                         select, row_sql(target).definition, target.name,
-                        key_match(target.key_columns, "t", "k", "=")),
+                        key_match(target.key_columns, "t", "k", "="), tail),
             {keys + "]"});
+    }
+
+    // Locks the target rows of `changes` (in key order) before they are
+    // judged: a local writer's change to one of them then waits for the
+    // batch to commit, and travels back as a change of its own, instead of
+    // being overwritten unseen between judging and writing. (The fast
+    // UPDATE needs none: its WHERE is checked again on a row changed
+    // under it.)
+    void lock_target_rows(const PeerTable& target, const changes::TableChanges& changes) {
+        std::vector<size_t> rows(changes.rows.size());
+        std::iota(rows.begin(), rows.end(), size_t{0});
+        query_target_rows(
+            target, changes, rows, "NULL",
+            " ORDER BY " + join_quoted(target.key_columns, "t.") + " FOR NO KEY UPDATE OF t");
     }
 
     // For the conflicting `rows` whose target row exists: its hashes over
@@ -941,9 +958,31 @@ class PostgresChangeApplier : public ChangeApplier {
         return found.rows() ? std::optional<std::string>(found.text(0, 0)) : std::nullopt;
     }
 
+    // The batch's rows were locked when judged (lock_target_rows); rows the
+    // target lacked cannot be locked, so they are inserted only where it
+    // still lacks them: one a local writer inserted since makes the batch
+    // be judged again.
     void write_upserts(const SyncTable& table, const TablePlan& plan) override {
-        if (plan.upserts.empty())
-            return;
+        if (!plan.inserts.empty()) {
+            size_t written = upsert_rows(table, plan.inserts, true);
+            if (written < plan.inserts.size())
+                throw TargetChangedWhileApplying(
+                    ErrorKind::conflict,
+                    fmt::format("{} of {} rows to insert into {} were inserted by another "
+                                "session while the batch was applied",
+                                plan.inserts.size() - written, plan.inserts.size(),
+                                table.target.name));
+        }
+        upsert_rows(table, plan.upserts, false);
+    }
+
+  private:
+    // INSERT … ON CONFLICT DO UPDATE, or DO NOTHING with `only_missing`;
+    // returns the rows written.
+    size_t upsert_rows(const SyncTable& table, const std::vector<const NetChange*>& rows,
+                       bool only_missing) {
+        if (rows.empty())
+            return 0;
         const PeerTable& target = table.target;
         std::string set;
         const RowSql& row = row_sql(target);
@@ -966,18 +1005,21 @@ class PostgresChangeApplier : public ChangeApplier {
                   : "";
         // OVERRIDING SYSTEM VALUE: the source's values of GENERATED ALWAYS
         // identity columns (a key such as pgbench_history.id) are kept.
-        db_.execute(fmt::format("INSERT INTO {0} ({1}) OVERRIDING SYSTEM VALUE SELECT {2} FROM "
-                                "jsonb_array_elements($1::jsonb) AS i(r) {5}CROSS JOIN LATERAL "
-                                "(SELECT CASE WHEN false THEN NULL {6} ELSE i.r END AS r) AS x "
-                                "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{7} "
-                                "ON CONFLICT ({3}) {4}",
-                                target.name, join_quoted(row.names), row.values,
-                                join_quoted(target.key_columns),
-                                set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set, current,
-                                merged_row(merge, key_null, "i.r"), row.definition),
-                    {json_array_of(plan.upserts, false)});
+        PgResult written = db_.query(
+            fmt::format("INSERT INTO {0} ({1}) OVERRIDING SYSTEM VALUE SELECT {2} FROM "
+                        "jsonb_array_elements($1::jsonb) AS i(r) {5}CROSS JOIN LATERAL "
+                        "(SELECT CASE WHEN false THEN NULL {6} ELSE i.r END AS r) AS x "
+                        "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{7} "
+                        "ON CONFLICT ({3}) {4}",
+                        target.name, join_quoted(row.names), row.values,
+                        join_quoted(target.key_columns),
+                        set.empty() || only_missing ? "DO NOTHING" : "DO UPDATE SET " + set,
+                        current, merged_row(merge, key_null, "i.r"), row.definition),
+            {json_array_of(rows, false)});
+        return std::stoull(PQcmdTuples(written.raw()));
     }
 
+  public:
     void write_truncate(const SyncTable& table, const TablePlan& plan,
                         ApplyCounts& counts) override {
         if (!plan.truncate)
@@ -1353,10 +1395,14 @@ class SqliteChangeApplier : public ChangeApplier {
         return plan;
     }
 
+    // BEGIN IMMEDIATE keeps other writers out since the batch was judged:
+    // the rows it found missing are still missing.
     void write_upserts(const SyncTable& table, const TablePlan& plan) override {
         TableStatements& statements = statements_for(table);
         sqlite3_stmt* upsert = statements.upsert.get();
-        for (const NetChange* row : plan.upserts) {
+        std::vector<const NetChange*> rows = plan.inserts;
+        rows.insert(rows.end(), plan.upserts.begin(), plan.upserts.end());
+        for (const NetChange* row : rows) {
             nlohmann::json values = parse_object(*row->row, table.target.name);
             // Only a row that was not judged (ferry conflicts --resolve) can
             // still lack a column.

@@ -79,8 +79,16 @@ class BatchUniqueViolation : public Error {
     using Error::Error;
 };
 
+// How often drain() judges a batch again that local writers raced.
+constexpr int kRaceRetries = 3;
+
 const char* fix_and_rerun() {
     return "Fix the target's table (or the row on the source), then run ferry sync again.";
+}
+
+bool is_deadlock(const Error& error) {
+    const auto* pg = dynamic_cast<const PgError*>(&error);
+    return pg && pg->sqlstate() == "40P01";
 }
 
 bool is_unique_violation(const Error& error) {
@@ -296,6 +304,10 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
                          report_.counts.changes);
     } catch (const Error& error) {
         applier_->rollback();
+        if (dynamic_cast<const TargetChangedWhileApplying*>(&error))
+            throw;
+        if (is_deadlock(error))  // with a local writer, over the rows the batch locked
+            throw TargetChangedWhileApplying(error.kind(), error.what(), error.detail());
         // A value the target refuses, a constraint: the database said what,
         // and the detail says where.
         std::string where = at ? fmt::format("While applying changes to {} in {}.", at->target.name,
@@ -397,9 +409,11 @@ void LinkSync::start() {
 
 // Applies what the source has committed so far, batch by batch. A batch
 // that clashes on a UNIQUE value is read and applied again in halves; the
-// batches after it grow back to --batch.
+// batches after it grow back to --batch. One that a local writer raced is
+// judged again (a few times: it cannot lose each race).
 void LinkSync::drain() {
     size_t batch_size = options_.batch_changes;
+    int raced = 0;
     auto read_after = [&](const std::string& cursor, size_t size) {
         return reader_->read(cursor, size, applier_->peer_id(), identities_);
     };
@@ -433,11 +447,23 @@ void LinkSync::drain() {
             batch_size = std::max<size_t>(1, std::min(batch_size, read.changes.size()) / 2);
             read = read_after(cursor_, batch_size);
             continue;
+        } catch (const TargetChangedWhileApplying& error) {
+            report_.counts = counted;
+            if (++raced > kRaceRetries)
+                throw Error(error.kind(), error.what(), error.detail(),
+                            fmt::format("Nothing of this batch was applied to {}: other sessions "
+                                        "kept writing its rows. Run ferry sync again.",
+                                        target_->name()));
+            if (next.valid())
+                next.wait();
+            read = read_after(cursor_, batch_size);
+            continue;
         } catch (...) {
             report_.counts = counted;
             throw;
         }
         batch_size = next_size;
+        raced = 0;
         ChangeBatch after = more ? next.get() : ChangeBatch{};
         // Acknowledged only once applied: a crash in between leaves the
         // source keeping a batch the target already has, never the reverse.

@@ -417,6 +417,45 @@ run "$ferry" status dbname=solo_b --json
 expect_equal "$(json_query "$out" "SELECT jsonb_array_length(j->'tables') FROM input")" "0" \
   "once resolved, the row goes"
 
+# --- a local write at the target while a batch is applied (between ferry
+# judging a row and writing it) is never overwritten unseen: an update
+# waits for the batch and then travels back; a row inserted meanwhile is a
+# conflict. A slow trigger at B holds the batch open on row 1 (or 11).
+race_databases() {  # race_databases NAME: NAME_a -> NAME_b, parent and child, synced
+  local db
+  for db in "$1_a" "$1_b"; do
+    createdb "$db"
+    q "$db" "CREATE TABLE parent (id int PRIMARY KEY);
+             CREATE TABLE child (id int PRIMARY KEY, pid int REFERENCES parent, v text)" >/dev/null
+    "$ferry" init "dbname=$db" --track parent,child >/dev/null
+  done
+  q "$1_a" "INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1, 'init'), (2, 1, 'init')" >/dev/null
+  "$ferry" full-sync --from "dbname=$1_a" --to "dbname=$1_b" --quiet >/dev/null
+  q "$1_b" "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
+              \$\$BEGIN PERFORM pg_sleep(3); RETURN NEW; END\$\$;
+            CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON child FOR EACH ROW
+              WHEN (NEW.id IN (1, 11)) EXECUTE FUNCTION slow();
+            ALTER TABLE child ENABLE ALWAYS TRIGGER slow" >/dev/null
+}
+race_databases race_upd
+q race_upd_a "UPDATE child SET v = 'A edit' WHERE id IN (1, 2)" >/dev/null
+(sleep 1; q race_upd_b "UPDATE child SET v = 'B edit, later' WHERE id = 2" >/dev/null) &
+link --from dbname=race_upd_a --to dbname=race_upd_b --both --policy latest-wins
+wait
+link --from dbname=race_upd_a --to dbname=race_upd_b --both --policy latest-wins
+expect_equal "$(q race_upd_a "SELECT string_agg(id || '=' || v, ', ' ORDER BY id) FROM child")|$(q race_upd_b "SELECT string_agg(id || '=' || v, ', ' ORDER BY id) FROM child")" \
+  "1=A edit, 2=B edit, later|1=A edit, 2=B edit, later" \
+  "an update at B while the batch was applied waits for it, then reaches A"
+race_databases race_ins
+q race_ins_a "INSERT INTO child VALUES (11, 1, 'A insert'), (12, 1, 'A insert')" >/dev/null
+(sleep 1; q race_ins_b "INSERT INTO child VALUES (12, 1, 'B insert, later')" >/dev/null) &
+link --from dbname=race_ins_a --to dbname=race_ins_b --policy latest-wins
+wait
+expect_status 0 "a row inserted at B while the batch was applied: the batch is judged again"
+expect_equal "$(report conflicts)|$(report inserted)" "1|1" "the row is a conflict, the other one inserted"
+expect_equal "$(q race_ins_b "SELECT string_agg(id || '=' || v, ', ' ORDER BY id) FROM child WHERE id > 10")" \
+  "11=A insert, 12=B insert, later" "latest-wins keeps B's later row"
+
 # --- both peers made the same change, and the B->A half of that --both run
 # did not run (a lease held on A); B then moved on. B's batch passes
 # through the state A holds: A is behind, not in conflict (before, A kept
