@@ -171,6 +171,18 @@ void roll_back_open(Connection& db, bool& open) noexcept {
     }
 }
 
+// Refuses to resolve conflict `id` while a newer open conflict (`newer`)
+// holds the same peer's later version of the row: writing the older
+// version last would leave the peers apart for good.
+void refuse_superseded(int64_t id, const std::optional<std::string>& newer) {
+    if (newer)
+        throw Error(ErrorKind::conflict,
+                    fmt::format("conflict {} is not the newest open conflict of its row: "
+                                "conflict {} holds the peer's later version",
+                                id, *newer),
+                    {}, fmt::format("Resolve conflict {}; that settles {} too.", *newer, id));
+}
+
 std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) {
     std::string out = "[";
     for (const NetChange* row : rows) {
@@ -1079,6 +1091,12 @@ class PostgresChangeApplier : public ChangeApplier {
         if (!found.is_null(0, 4))
             throw Error(ErrorKind::conflict,
                         fmt::format("conflict {} is already resolved ({})", id, found.text(0, 4)));
+        PgResult newer = db_.query(
+            "SELECT min(n.id) FROM ferry.conflicts o JOIN ferry.conflicts n ON n.table_name = "
+            "o.table_name AND n.key = o.key AND n.peer = o.peer AND n.id > o.id AND "
+            "n.resolution IS NULL WHERE o.id = $1::bigint",
+            {std::to_string(id)});
+        refuse_superseded(id, newer.value(0, 0));
         return {found.text(0, 0), found.text(0, 1), found.text(0, 2), found.value(0, 3)};
     }
     void mark_resolved(int64_t id, const std::string& resolution) override {
@@ -1089,6 +1107,11 @@ class PostgresChangeApplier : public ChangeApplier {
         if (std::string(PQcmdTuples(marked.raw())) != "1")
             throw Error(ErrorKind::conflict,
                         fmt::format("conflict {} was resolved meanwhile; nothing was written", id));
+        db_.execute(
+            "UPDATE ferry.conflicts o SET resolution = 'superseded', resolved_at = now() FROM "
+            "ferry.conflicts n WHERE n.id = $1::bigint AND o.table_name = n.table_name AND o.key "
+            "= n.key AND o.peer = n.peer AND o.id < n.id AND o.resolution IS NULL",
+            {std::to_string(id)});
     }
     void commit_resolution() override {
         db_.execute("COMMIT");
@@ -1468,6 +1491,12 @@ class SqliteChangeApplier : public ChangeApplier {
         if (rows[0][4])
             throw Error(ErrorKind::conflict,
                         fmt::format("conflict {} is already resolved ({})", id, *rows[0][4]));
+        auto newer = db_.query(
+            "SELECT min(n.id) FROM ferry_conflicts o JOIN ferry_conflicts n ON n.table_name = "
+            "o.table_name AND n.key = o.key AND n.peer = o.peer AND n.id > o.id AND "
+            "n.resolution IS NULL WHERE o.id = ?1",
+            {std::to_string(id)});
+        refuse_superseded(id, newer.at(0).at(0));
         return {sql_written_name(*rows[0][0]), *rows[0][1], *rows[0][2], rows[0][3]};
     }
     void mark_resolved(int64_t id, const std::string& resolution) override {
@@ -1478,6 +1507,12 @@ class SqliteChangeApplier : public ChangeApplier {
         if (sqlite3_changes(db_.handle()) != 1)
             throw Error(ErrorKind::conflict,
                         fmt::format("conflict {} was resolved meanwhile; nothing was written", id));
+        db_.execute(
+            "UPDATE ferry_conflicts AS o SET resolution = 'superseded', resolved_at = "
+            "strftime('%Y-%m-%dT%H:%M:%fZ') FROM ferry_conflicts AS n WHERE n.id = ?1 AND "
+            "o.table_name = n.table_name AND o.key = n.key AND o.peer = n.peer AND o.id < n.id "
+            "AND o.resolution IS NULL",
+            {std::to_string(id)});
     }
     void commit_resolution() override {
         db_.execute("SELECT ferry_set_origin(NULL)");

@@ -417,6 +417,45 @@ run "$ferry" status dbname=solo_b --json
 expect_equal "$(json_query "$out" "SELECT jsonb_array_length(j->'tables') FROM input")" "0" \
   "once resolved, the row goes"
 
+# --- two open conflicts of one row (A edited it twice under manual): the
+# older one cannot be resolved on its own (its version would be written
+# last); resolving the newer settles both
+twice_conflicted() {  # twice_conflicted TARGET SQL-AT-TARGET
+  local target=$1 at_b=$2
+  createdb "$3" && q "$3" "CREATE TABLE notes (id int PRIMARY KEY, body text)" >/dev/null
+  "$ferry" init "dbname=$3" --track notes >/dev/null
+  q "$3" "INSERT INTO notes VALUES (1, 'original')" >/dev/null
+  "$ferry" full-sync --from "dbname=$3" --to "$target" --quiet >/dev/null
+  link --from "dbname=$3" --to "$target" --policy manual
+  q "$3" "UPDATE notes SET body = 'A1' WHERE id = 1" >/dev/null
+  $at_b "UPDATE notes SET body = 'B1' WHERE id = 1" >/dev/null
+  link --from "dbname=$3" --to "$target" --policy manual
+  q "$3" "UPDATE notes SET body = 'A2' WHERE id = 1" >/dev/null
+  link --from "dbname=$3" --to "$target" --policy manual
+  run "$ferry" conflicts "$target" --json
+  local ids
+  ids=$(json_query "$out" "SELECT string_agg(x->>'id', ' ' ORDER BY (x->>'id')::int) FROM input, jsonb_array_elements(j->'conflicts') x")
+  older=${ids%% *} newer=${ids##* }
+  run "$ferry" conflicts "$target" --resolve "$older" --keep remote
+  expect_status 1 "$target: the older of two open conflicts of a row is refused"
+  expect_contains "$err" "conflict $newer holds the peer's later version" "$target: naming the newer one"
+  run "$ferry" conflicts "$target" --resolve "$newer" --keep remote
+  expect_status 0 "$target: the newer one is resolved"
+  run "$ferry" diff "dbname=$3" "$target" --quiet
+  expect_status 0 "$target: the peers agree (A's later version)"
+  run "$ferry" conflicts "$target" --all --json
+  expect_equal "$(json_query "$out" "SELECT string_agg(x->>'resolution', ' ' ORDER BY (x->>'id')::int) FROM input, jsonb_array_elements(j->'conflicts') x")" \
+    "superseded remote" "$target: the older one is marked superseded"
+}
+createdb twice_b && q twice_b "CREATE TABLE notes (id int PRIMARY KEY, body text)" >/dev/null
+"$ferry" init dbname=twice_b >/dev/null
+at_twice_b() { q twice_b "$1"; }
+twice_conflicted dbname=twice_b at_twice_b twice_a
+sqlite3 "$work/twice.db" "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"
+"$ferry" init "sqlite:$work/twice.db" >/dev/null
+at_twice_sqlite() { sqlite3 "$work/twice.db" "$1"; }
+twice_conflicted "sqlite:$work/twice.db" at_twice_sqlite twice_a2
+
 # --- a local write at the target while a batch is applied (between ferry
 # judging a row and writing it) is never overwritten unseen: an update
 # waits for the batch and then travels back; a row inserted meanwhile is a
