@@ -79,8 +79,9 @@ class BatchUniqueViolation : public Error {
     using Error::Error;
 };
 
-// How often drain() judges a batch again that local writers raced.
-constexpr int kRaceRetries = 3;
+// How often in a row drain() judges again a batch that local writers raced,
+// each time in half as many changes (a shorter window to race in).
+constexpr int kRaceRetries = 10;
 
 const char* fix_and_rerun() {
     return "Fix the target's table (or the row on the source), then run ferry sync again.";
@@ -410,7 +411,7 @@ void LinkSync::start() {
 // Applies what the source has committed so far, batch by batch. A batch
 // that clashes on a UNIQUE value is read and applied again in halves; the
 // batches after it grow back to --batch. One that a local writer raced is
-// judged again (a few times: it cannot lose each race).
+// judged again, also in halves (each one a shorter window to race in).
 void LinkSync::drain() {
     size_t batch_size = options_.batch_changes;
     int raced = 0;
@@ -450,12 +451,14 @@ void LinkSync::drain() {
         } catch (const TargetChangedWhileApplying& error) {
             report_.counts = counted;
             if (++raced > kRaceRetries)
-                throw Error(error.kind(), error.what(), error.detail(),
-                            fmt::format("Nothing of this batch was applied to {}: other sessions "
-                                        "kept writing its rows. Run ferry sync again.",
-                                        target_->name()));
+                throw TargetChangedWhileApplying(
+                    error.kind(), error.what(), error.detail(),
+                    fmt::format("Nothing of this batch was applied to {}: other sessions kept "
+                                "writing its rows. Run ferry sync again.",
+                                target_->name()));
             if (next.valid())
                 next.wait();
+            batch_size = std::max<size_t>(1, std::min(batch_size, read.changes.size()) / 2);
             read = read_after(cursor_, batch_size);
             continue;
         } catch (...) {
@@ -690,7 +693,10 @@ int run_follow(const SyncOptions& options) {
         } catch (const Error& error) {
             for (auto& link : links)
                 link->fail(error);
-            if (error.kind() != ErrorKind::connection)
+            // A lost peer, or a target whose own writers kept racing a batch:
+            // both pass.
+            if (error.kind() != ErrorKind::connection &&
+                !dynamic_cast<const TargetChangedWhileApplying*>(&error))
                 throw;
             report_error(error);
             log_line(fmt::format("retrying in {} s", pause_seconds));
