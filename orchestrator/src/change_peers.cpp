@@ -10,7 +10,6 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
-#include <numeric>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -801,7 +800,6 @@ class PostgresChangeApplier : public ChangeApplier {
     TablePlan judge_each(const SyncTable& table, const changes::TableChanges& changes,
                          const LinkRules& rules, ApplyCounts& counts) {
         const PeerTable& target = table.target;
-        lock_target_rows(target, changes);
         std::string items = batch_items(changes);
         std::string key_null = "t." + quote_identifier(target.key_columns.at(0)) + " IS NULL";
         // Per row: the target row's hash, the hash of the row the batch
@@ -844,6 +842,7 @@ class PostgresChangeApplier : public ChangeApplier {
                 t.new_hash = std::stoll(found.text(r, 1));
         }
         merge_[target.oid] = merge;
+        lock_judged_rows(target, changes, targets);
         auto fetch_times = [&](const std::vector<size_t>& rows) {
             std::vector<std::string> keys;
             for (size_t i : rows)
@@ -888,18 +887,35 @@ class PostgresChangeApplier : public ChangeApplier {
             {keys + "]"});
     }
 
-    // Locks the target rows of `changes` (in key order) before they are
-    // judged: a local writer's change to one of them then waits for the
-    // batch to commit, and travels back as a change of its own, instead of
-    // being overwritten unseen between judging and writing. (The fast
-    // UPDATE needs none: its WHERE is checked again on a row changed
-    // under it.)
-    void lock_target_rows(const PeerTable& target, const changes::TableChanges& changes) {
-        std::vector<size_t> rows(changes.rows.size());
-        std::iota(rows.begin(), rows.end(), size_t{0});
-        query_target_rows(
-            target, changes, rows, "NULL",
+    // Locks the target rows the batch found (in key order) and checks that
+    // they still hash as judged: a local writer's change to one of them
+    // then waits for the batch to commit, and travels back as a change of
+    // its own, instead of being overwritten unseen. A row changed or
+    // deleted since it was judged makes the batch be judged again. Rows
+    // the target lacked are guarded when inserted (write_upserts); the
+    // fast UPDATE needs nothing: its WHERE is checked again on a row
+    // changed under it.
+    void lock_judged_rows(const PeerTable& target, const changes::TableChanges& changes,
+                          const std::vector<changes::TargetRow>& targets) {
+        std::vector<size_t> found;
+        for (size_t i = 0; i < targets.size(); i++)
+            if (targets[i].hash)
+                found.push_back(i);
+        if (found.empty())
+            return;
+        PgResult locked = query_target_rows(
+            target, changes, found, "ferry.row_hash(t.*)",
             " ORDER BY " + join_quoted(target.key_columns, "t.") + " FOR NO KEY UPDATE OF t");
+        size_t unchanged = 0;
+        for (int r = 0; r < locked.rows(); r++)
+            unchanged += std::stoll(locked.text(r, 1)) ==
+                         *targets[found.at(std::stoull(locked.text(r, 0)) - 1)].hash;
+        if (unchanged < found.size())
+            throw TargetChangedWhileApplying(
+                ErrorKind::conflict,
+                fmt::format("{} of {} rows of {} were changed by another session while the "
+                            "batch was judged",
+                            found.size() - unchanged, found.size(), target.name));
     }
 
     // For the conflicting `rows` whose target row exists: its hashes over
@@ -970,7 +986,7 @@ class PostgresChangeApplier : public ChangeApplier {
         return found.rows() ? std::optional<std::string>(found.text(0, 0)) : std::nullopt;
     }
 
-    // The batch's rows were locked when judged (lock_target_rows); rows the
+    // The batch's rows were locked when judged (lock_judged_rows); rows the
     // target lacked cannot be locked, so they are inserted only where it
     // still lacks them: one a local writer inserted since makes the batch
     // be judged again.
