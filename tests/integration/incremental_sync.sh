@@ -494,6 +494,28 @@ expect_status 0 "a row inserted at B while the batch was applied: the batch is j
 expect_equal "$(report conflicts)|$(report inserted)" "1|1" "the row is a conflict, the other one inserted"
 expect_equal "$(q race_ins_b "SELECT string_agg(id || '=' || v, ', ' ORDER BY id) FROM child WHERE id > 10")" \
   "11=A insert, 12=B insert, later" "latest-wins keeps B's later row"
+# A local update committed between ferry's check of a row and its lock
+# (held open here by a filter that is slow at B): the batch is checked
+# again, and the later edit wins.
+for db in race_chk_a race_chk_b; do
+  createdb "$db"
+  q "$db" "CREATE TABLE items (id int PRIMARY KEY, owner int, v text)" >/dev/null
+  "$ferry" init "dbname=$db" --track items >/dev/null
+done
+q race_chk_a "CREATE FUNCTION slow_ok() RETURNS boolean LANGUAGE sql AS 'SELECT true';
+              INSERT INTO items VALUES (1, 1, 'init')" >/dev/null
+q race_chk_b "CREATE FUNCTION slow_ok() RETURNS boolean LANGUAGE sql AS
+                'SELECT pg_sleep(2) IS NOT NULL'" >/dev/null
+race_where=(--where 'items:owner = 1 AND slow_ok()')
+"$ferry" full-sync --from dbname=race_chk_a --to dbname=race_chk_b "${race_where[@]}" --quiet >/dev/null
+q race_chk_a "UPDATE items SET v = 'A edit' WHERE id = 1" >/dev/null
+(sleep 1; q race_chk_b "UPDATE items SET v = 'B edit, later' WHERE id = 1" >/dev/null) &
+link --from dbname=race_chk_a --to dbname=race_chk_b "${race_where[@]}" --both --policy latest-wins
+wait
+expect_equal "$(report conflicts)" "1" "an edit at B between the check and the lock: checked again, a conflict"
+link --from dbname=race_chk_a --to dbname=race_chk_b "${race_where[@]}" --both --policy latest-wins
+expect_equal "$(q race_chk_a "SELECT v FROM items")|$(q race_chk_b "SELECT v FROM items")" \
+  "B edit, later|B edit, later" "and B's later edit is kept on both peers"
 
 # --- both peers made the same change, and the B->A half of that --both run
 # did not run (a lease held on A); B then moved on. B's batch passes
