@@ -130,7 +130,7 @@ std::vector<std::pair<size_t, nlohmann::json>> settle(
         } else if (verdict == Verdict::conflict_keep || verdict == Verdict::conflict_open) {
             counts.kept_by_target++;
         } else if (row.row) {
-            (targets[i].hash ? plan.upserts : plan.inserts).push_back(&row);
+            plan.upserts.push_back(&row);
             (targets[i].hash ? counts.updated : counts.inserted)++;
         } else {
             plan.deletes.push_back(&row);
@@ -150,7 +150,7 @@ TablePlan truncate_plan(const changes::TableChanges& changes, ApplyCounts& count
     for (size_t i = 0; i < changes.rows.size(); i++) {
         const NetChange& row = changes.rows[i];
         if (row.row && (in_filter.empty() || in_filter[i])) {
-            plan.inserts.push_back(&row);
+            plan.upserts.push_back(&row);
             counts.inserted++;
         }
     }
@@ -170,16 +170,22 @@ void roll_back_open(Connection& db, bool& open) noexcept {
     }
 }
 
-// Refuses to resolve conflict `id` while a newer open conflict (`newer`)
-// holds the same peer's later version of the row: writing the older
-// version last would leave the peers apart for good.
-void refuse_superseded(int64_t id, const std::optional<std::string>& newer) {
-    if (newer)
-        throw Error(ErrorKind::conflict,
-                    fmt::format("conflict {} is not the newest open conflict of its row: "
-                                "conflict {} holds the peer's later version",
-                                id, *newer),
-                    {}, fmt::format("Resolve conflict {}; that settles {} too.", *newer, id));
+// Refuses --keep remote for conflict `id` when a newer conflict of the row
+// with the same peer (`newer`, still open when `resolution` is nullopt)
+// holds that peer's later version: written last, the older version would
+// leave the peers apart for good (it is the peer's own change, never sent
+// back to it).
+void refuse_superseded(int64_t id, const std::string& newer,
+                       const std::optional<std::string>& resolution) {
+    throw Error(ErrorKind::conflict,
+                fmt::format("conflict {} is not the newest conflict of its row: conflict {} "
+                            "holds the peer's later version",
+                            id, newer),
+                {},
+                resolution ? fmt::format("Conflict {} is resolved ({}): close {} with --keep "
+                                         "local, which writes nothing.",
+                                         newer, *resolution, id)
+                           : fmt::format("Resolve conflict {}; that settles {} too.", newer, id));
 }
 
 std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) {
@@ -891,10 +897,10 @@ class PostgresChangeApplier : public ChangeApplier {
     // they still hash as judged: a local writer's change to one of them
     // then waits for the batch to commit, and travels back as a change of
     // its own, instead of being overwritten unseen. A row changed or
-    // deleted since it was judged makes the batch be judged again. Rows
-    // the target lacked are guarded when inserted (write_upserts); the
-    // fast UPDATE needs nothing: its WHERE is checked again on a row
-    // changed under it.
+    // deleted since it was judged makes the batch be judged again. (A row
+    // the target lacked cannot be locked: docs/known-issues.md. The fast
+    // UPDATE needs nothing: its WHERE is checked again on a row changed
+    // under it.)
     void lock_judged_rows(const PeerTable& target, const changes::TableChanges& changes,
                           const std::vector<changes::TargetRow>& targets) {
         std::vector<size_t> found;
@@ -986,31 +992,12 @@ class PostgresChangeApplier : public ChangeApplier {
         return found.rows() ? std::optional<std::string>(found.text(0, 0)) : std::nullopt;
     }
 
-    // The batch's rows were locked when judged (lock_judged_rows); rows the
-    // target lacked cannot be locked, so they are inserted only where it
-    // still lacks them: one a local writer inserted since makes the batch
-    // be judged again.
+    // One statement in the batch's order: an update that frees a UNIQUE
+    // value and an insert that takes it, or a row and a new row of the same
+    // table it references, are checked together at its end.
     void write_upserts(const SyncTable& table, const TablePlan& plan) override {
-        if (!plan.inserts.empty()) {
-            size_t written = upsert_rows(table, plan.inserts, true);
-            if (written < plan.inserts.size())
-                throw TargetChangedWhileApplying(
-                    ErrorKind::conflict,
-                    fmt::format("{} of {} rows to insert into {} were inserted by another "
-                                "session while the batch was applied",
-                                plan.inserts.size() - written, plan.inserts.size(),
-                                table.target.name));
-        }
-        upsert_rows(table, plan.upserts, false);
-    }
-
-  private:
-    // INSERT … ON CONFLICT DO UPDATE, or DO NOTHING with `only_missing`;
-    // returns the rows written.
-    size_t upsert_rows(const SyncTable& table, const std::vector<const NetChange*>& rows,
-                       bool only_missing) {
-        if (rows.empty())
-            return 0;
+        if (plan.upserts.empty())
+            return;
         const PeerTable& target = table.target;
         std::string set;
         const RowSql& row = row_sql(target);
@@ -1033,21 +1020,17 @@ class PostgresChangeApplier : public ChangeApplier {
                   : "";
         // OVERRIDING SYSTEM VALUE: the source's values of GENERATED ALWAYS
         // identity columns (a key such as pgbench_history.id) are kept.
-        PgResult written = db_.query(
-            fmt::format("INSERT INTO {0} ({1}) OVERRIDING SYSTEM VALUE SELECT {2} FROM "
-                        "jsonb_array_elements($1::jsonb) AS i(r) {5}CROSS JOIN LATERAL "
-                        "(SELECT CASE WHEN false THEN NULL {6} ELSE i.r END AS r) AS x "
-                        "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{7} "
-                        "ON CONFLICT ({3}) {4}",
-                        target.name, join_quoted(row.names), row.values,
-                        join_quoted(target.key_columns),
-                        set.empty() || only_missing ? "DO NOTHING" : "DO UPDATE SET " + set,
-                        current, merged_row(merge, key_null, "i.r"), row.definition),
-            {json_array_of(rows, false)});
-        return std::stoull(PQcmdTuples(written.raw()));
+        db_.execute(fmt::format("INSERT INTO {0} ({1}) OVERRIDING SYSTEM VALUE SELECT {2} FROM "
+                                "jsonb_array_elements($1::jsonb) AS i(r) {5}CROSS JOIN LATERAL "
+                                "(SELECT CASE WHEN false THEN NULL {6} ELSE i.r END AS r) AS x "
+                                "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{7} "
+                                "ON CONFLICT ({3}) {4}",
+                                target.name, join_quoted(row.names), row.values,
+                                join_quoted(target.key_columns),
+                                set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set, current,
+                                merged_row(merge, key_null, "i.r"), row.definition),
+                    {json_array_of(plan.upserts, false)});
     }
-
-  public:
     void write_truncate(const SyncTable& table, const TablePlan& plan,
                         ApplyCounts& counts) override {
         if (!plan.truncate)
@@ -1107,12 +1090,6 @@ class PostgresChangeApplier : public ChangeApplier {
         if (!found.is_null(0, 4))
             throw Error(ErrorKind::conflict,
                         fmt::format("conflict {} is already resolved ({})", id, found.text(0, 4)));
-        PgResult newer = db_.query(
-            "SELECT min(n.id) FROM ferry.conflicts o JOIN ferry.conflicts n ON n.table_name = "
-            "o.table_name AND n.key = o.key AND n.peer = o.peer AND n.id > o.id AND "
-            "n.resolution IS NULL WHERE o.id = $1::bigint",
-            {std::to_string(id)});
-        refuse_superseded(id, newer.value(0, 0));
         return {found.text(0, 0), found.text(0, 1), found.text(0, 2), found.value(0, 3)};
     }
     void mark_resolved(int64_t id, const std::string& resolution) override {
@@ -1123,6 +1100,15 @@ class PostgresChangeApplier : public ChangeApplier {
         if (std::string(PQcmdTuples(marked.raw())) != "1")
             throw Error(ErrorKind::conflict,
                         fmt::format("conflict {} was resolved meanwhile; nothing was written", id));
+        if (resolution == "remote") {
+            PgResult newer = db_.query(
+                "SELECT n.id, n.resolution FROM ferry.conflicts o JOIN ferry.conflicts n ON "
+                "n.table_name = o.table_name AND n.key = o.key AND n.peer = o.peer AND n.id > "
+                "o.id WHERE o.id = $1::bigint ORDER BY n.id DESC LIMIT 1",
+                {std::to_string(id)});
+            if (newer.rows())
+                refuse_superseded(id, newer.text(0, 0), newer.value(0, 1));
+        }
         db_.execute(
             "UPDATE ferry.conflicts o SET resolution = 'superseded', resolved_at = now() FROM "
             "ferry.conflicts n WHERE n.id = $1::bigint AND o.table_name = n.table_name AND o.key "
@@ -1434,14 +1420,10 @@ class SqliteChangeApplier : public ChangeApplier {
         return plan;
     }
 
-    // BEGIN IMMEDIATE keeps other writers out since the batch was judged:
-    // the rows it found missing are still missing.
     void write_upserts(const SyncTable& table, const TablePlan& plan) override {
         TableStatements& statements = statements_for(table);
         sqlite3_stmt* upsert = statements.upsert.get();
-        std::vector<const NetChange*> rows = plan.inserts;
-        rows.insert(rows.end(), plan.upserts.begin(), plan.upserts.end());
-        for (const NetChange* row : rows) {
+        for (const NetChange* row : plan.upserts) {
             nlohmann::json values = parse_object(*row->row, table.target.name);
             // Only a row that was not judged (ferry conflicts --resolve) can
             // still lack a column.
@@ -1507,12 +1489,6 @@ class SqliteChangeApplier : public ChangeApplier {
         if (rows[0][4])
             throw Error(ErrorKind::conflict,
                         fmt::format("conflict {} is already resolved ({})", id, *rows[0][4]));
-        auto newer = db_.query(
-            "SELECT min(n.id) FROM ferry_conflicts o JOIN ferry_conflicts n ON n.table_name = "
-            "o.table_name AND n.key = o.key AND n.peer = o.peer AND n.id > o.id AND "
-            "n.resolution IS NULL WHERE o.id = ?1",
-            {std::to_string(id)});
-        refuse_superseded(id, newer.at(0).at(0));
         return {sql_written_name(*rows[0][0]), *rows[0][1], *rows[0][2], rows[0][3]};
     }
     void mark_resolved(int64_t id, const std::string& resolution) override {
@@ -1523,6 +1499,15 @@ class SqliteChangeApplier : public ChangeApplier {
         if (sqlite3_changes(db_.handle()) != 1)
             throw Error(ErrorKind::conflict,
                         fmt::format("conflict {} was resolved meanwhile; nothing was written", id));
+        if (resolution == "remote") {
+            auto newer = db_.query(
+                "SELECT n.id, n.resolution FROM ferry_conflicts o JOIN ferry_conflicts n ON "
+                "n.table_name = o.table_name AND n.key = o.key AND n.peer = o.peer AND n.id > "
+                "o.id WHERE o.id = ?1 ORDER BY n.id DESC LIMIT 1",
+                {std::to_string(id)});
+            if (!newer.empty())
+                refuse_superseded(id, *newer[0][0], newer[0][1]);
+        }
         db_.execute(
             "UPDATE ferry_conflicts AS o SET resolution = 'superseded', resolved_at = "
             "strftime('%Y-%m-%dT%H:%M:%fZ') FROM ferry_conflicts AS n WHERE n.id = ?1 AND "

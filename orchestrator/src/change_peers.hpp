@@ -75,17 +75,13 @@ struct LinkRules {
 // The rows of one table that a batch writes, once conflicts are settled.
 struct TablePlan {
     bool truncate = false;  // every row goes first
-    // Rows the target lacked when judged: written only where it still lacks
-    // them (TargetChangedWhileApplying otherwise), before the upserts, which
-    // may reference them.
-    std::vector<const changes::NetChange*> inserts;
-    std::vector<const changes::NetChange*> upserts;  // rows the target had
+    std::vector<const changes::NetChange*> upserts;
     std::vector<const changes::NetChange*> deletes;
 };
 
 // A local writer changed the target's rows between judging a batch and
-// writing it (inserted a row the batch was about to insert, or a deadlock
-// with one): the batch is rolled back and judged again.
+// locking them (or a deadlock or serialization failure with one): the
+// batch is rolled back and judged again.
 class TargetChangedWhileApplying : public Error {
   public:
     using Error::Error;
@@ -127,7 +123,6 @@ class ChangeApplier {
     // written (the batch holds only what came after the TRUNCATE).
     virtual void write_truncate(const SyncTable& table, const TablePlan& plan,
                                 ApplyCounts& counts) = 0;
-    // The plan's inserts, then its upserts.
     virtual void write_upserts(const SyncTable& table, const TablePlan& plan) = 0;
     // Deletes the plan's rows. With `unless_referenced`, writes nothing and
     // returns false when another table's foreign key still references one

@@ -87,9 +87,11 @@ const char* fix_and_rerun() {
     return "Fix the target's table (or the row on the source), then run ferry sync again.";
 }
 
+// A deadlock, or a serialization failure (a target whose default isolation
+// is REPEATABLE READ or SERIALIZABLE), with a local writer.
 bool is_deadlock(const Error& error) {
     const auto* pg = dynamic_cast<const PgError*>(&error);
-    return pg && pg->sqlstate() == "40P01";
+    return pg && (pg->sqlstate() == "40P01" || pg->sqlstate() == "40001");
 }
 
 bool is_unique_violation(const Error& error) {
