@@ -26,6 +26,7 @@
 #include "progress.hpp"
 #include "session_recorder.hpp"
 #include "sql_text.hpp"
+#include "sqlite_connection.hpp"
 #include "stop_signals.hpp"
 #include "sync_commands.hpp"
 #include "sync_peers.hpp"
@@ -327,6 +328,8 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
                                      source_->name(), target_->name(), fix_and_rerun());
         if (is_unique_violation(error))
             throw BatchUniqueViolation(error.kind(), error.what(), detail, hint);
+        if (dynamic_cast<const SqliteBusy*>(&error))
+            throw SqliteBusy(error.kind(), error.what(), detail, hint);
         throw Error(error.kind(), error.what(), detail, hint);
     } catch (...) {
         applier_->rollback();
@@ -695,10 +698,11 @@ int run_follow(const SyncOptions& options) {
         } catch (const Error& error) {
             for (auto& link : links)
                 link->fail(error);
-            // A lost peer, or a target whose own writers kept racing a batch:
-            // both pass.
+            // A lost peer, a target whose own writers kept racing a batch, a
+            // SQLite peer an application held locked: all pass.
             if (error.kind() != ErrorKind::connection &&
-                !dynamic_cast<const TargetChangedWhileApplying*>(&error))
+                !dynamic_cast<const TargetChangedWhileApplying*>(&error) &&
+                !dynamic_cast<const SqliteBusy*>(&error))
                 throw;
             report_error(error);
             log_line(fmt::format("retrying in {} s", pause_seconds));

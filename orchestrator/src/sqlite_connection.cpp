@@ -103,8 +103,11 @@ std::vector<SqliteRow> SqliteConnection::query(
                 detail = message.substr(at + 10);
                 message.erase(at);
             }
-            throw Error(rc == SQLITE_BUSY ? ErrorKind::locked : ErrorKind::invalid_input,
-                        fmt::format("{} (in {})", message, peer_), detail, hint);
+            if (rc == SQLITE_BUSY)
+                throw SqliteBusy(ErrorKind::locked, fmt::format("{} (in {})", message, peer_),
+                                 detail, hint);
+            throw Error(ErrorKind::invalid_input, fmt::format("{} (in {})", message, peer_), detail,
+                        hint);
         }
         SqliteRow row;
         for (int c = 0; c < sqlite3_column_count(raw); c++) {

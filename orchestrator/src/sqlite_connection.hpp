@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/error.hpp"
 #include "sqlite_api.hpp"
 
 namespace ferry::cli {
@@ -48,6 +49,13 @@ std::optional<std::string> other_live_holder(SqliteConnection& db, const std::st
 
 // How long the CLI waits for another writer's transaction (docs/sqlite.md).
 inline constexpr int kSqliteBusyTimeoutMs = 30000;
+
+// Another writer held a SQLite peer's lock for longer than that ("database
+// is locked", exit 4): ferry follow waits and tries again.
+class SqliteBusy : public Error {
+  public:
+    using Error::Error;
+};
 
 // A pause between two write transactions of a long run, long enough for a
 // writer waiting on the lock (retrying every millisecond) to take its turn.

@@ -774,6 +774,34 @@ appears fc 9950004 && pass "follow keeps going when its PostgreSQL target restar
   fail "follow keeps going when its PostgreSQL target restarts"
 kill -TERM "$follower"
 wait "$follower" || true
+# A SQLite target an application holds locked for longer than ferry waits
+# (30 s, longer in practice): follow reports it, waits and goes on,
+# instead of exiting 4.
+"$ferry" follow --from dbname=fa --to "sqlite:$work/follow.db" --tables "$tables" --quiet \
+  >"$work/follow-busy.out" 2>&1 &
+follower=$!
+sleep 1
+python3 - "$work/follow.db" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+time.sleep(45)
+db.execute("COMMIT")
+PY
+holder=$!
+sleep 1
+q fa "INSERT INTO orders VALUES (9950005, 1, 'while the peer was locked')" >/dev/null
+wait "$holder"
+for i in $(seq 1 100); do
+  [[ $(sqlite3 "$work/follow.db" "SELECT count(*) FROM orders WHERE id = 9950005") == 1 ]] && break
+  sleep 0.1
+done
+expect_equal "$(kill -0 "$follower" 2>/dev/null && echo running)|$(sqlite3 "$work/follow.db" \
+  "SELECT count(*) FROM orders WHERE id = 9950005")" "running|1" \
+  "follow outlasts a SQLite target locked for longer than its busy timeout"
+expect_contains "$(cat "$work/follow-busy.out")" "database is locked" "and says why it waited"
+kill -TERM "$follower"
+wait "$follower" || true
 # Both ways with a filter: the filter chooses what the peer receives; a
 # row the peer moves out of its filter is updated on the hub, not deleted.
 createdb fhub
