@@ -436,6 +436,13 @@ void LinkSync::drain() {
         ApplyCounts counted = report_.counts;
         for (const auto& change : read.changes)
             report_.counts.changes += change.echo ? 0 : 1;
+        // The batch rolled back: read again, in half as many changes.
+        auto read_again_in_halves = [&] {
+            if (next.valid())
+                next.wait();  // the reader is free again; what it read is not needed
+            batch_size = std::max<size_t>(1, std::min(batch_size, read.changes.size()) / 2);
+            read = read_after(cursor_, batch_size);
+        };
         try {
             apply(changes::collapse(read.changes), read);
         } catch (const BatchUniqueViolation& error) {
@@ -448,10 +455,7 @@ void LinkSync::drain() {
                                         fix_and_rerun()));
             if (batch_size == 1 || read.changes.size() <= 1)
                 throw;
-            if (next.valid())
-                next.wait();  // the reader is free again; what it read is not needed
-            batch_size = std::max<size_t>(1, std::min(batch_size, read.changes.size()) / 2);
-            read = read_after(cursor_, batch_size);
+            read_again_in_halves();
             continue;
         } catch (const TargetChangedWhileApplying& error) {
             report_.counts = counted;
@@ -461,10 +465,7 @@ void LinkSync::drain() {
                     fmt::format("Nothing of this batch was applied to {}: other sessions kept "
                                 "writing its rows. Run ferry sync again.",
                                 target_->name()));
-            if (next.valid())
-                next.wait();
-            batch_size = std::max<size_t>(1, std::min(batch_size, read.changes.size()) / 2);
-            read = read_after(cursor_, batch_size);
+            read_again_in_halves();
             continue;
         } catch (...) {
             report_.counts = counted;
