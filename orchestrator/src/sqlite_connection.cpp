@@ -13,13 +13,19 @@
 namespace ferry::cli {
 namespace {
 
-// Waits for another writer's lock by retrying every millisecond, up to
-// kSqliteBusyTimeoutMs. SQLite's own busy timeout sleeps in growing steps
-// (up to 100 ms), and a writer that commits batch after batch frees the lock
-// only for moments: such a waiter (ferry cancel, another sync's session row)
-// could miss every one of them and fail with "database is locked".
-int retry_every_millisecond(void*, int attempts) {
-    if (attempts >= kSqliteBusyTimeoutMs)
+// Waits for another writer's lock by retrying every millisecond, for
+// kSqliteBusyTimeoutMs by the clock. SQLite's own busy timeout sleeps in
+// growing steps (up to 100 ms), and a writer that commits batch after batch
+// frees the lock only for moments: such a waiter (ferry cancel, another
+// sync's session row) could miss every one of them and fail with "database
+// is locked". Counting attempts instead of time would wait as much longer
+// as each sleep overshoots its millisecond, which a busy machine makes 50 %.
+int retry_every_millisecond(void* wait_started, int attempts) {
+    auto& started = *static_cast<std::chrono::steady_clock::time_point*>(wait_started);
+    auto now = std::chrono::steady_clock::now();
+    if (attempts == 0)
+        started = now;  // a new wait
+    else if (now - started >= std::chrono::milliseconds(kSqliteBusyTimeoutMs))
         return 0;
     sqlite3_sleep(1);
     return 1;
@@ -45,7 +51,7 @@ SqliteConnection::SqliteConnection(const std::string& path, bool create) : peer_
         throw Error(ErrorKind::connection,
                     fmt::format("cannot open {}: {}", peer_,
                                 raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-    sqlite3_busy_handler(raw, retry_every_millisecond, nullptr);
+    sqlite3_busy_handler(raw, retry_every_millisecond, wait_started_.get());
     char* message = nullptr;
     if (sqlite::register_ferry(raw, &message) != SQLITE_OK) {
         std::string text = message ? message : "cannot register ferry's functions";

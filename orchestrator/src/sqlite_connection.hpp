@@ -3,6 +3,7 @@
 // CLI waits for other writers instead of failing with "database is locked".
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,10 @@ class SqliteConnection {
     };
     std::unique_ptr<sqlite3, Close> db_;
     std::string peer_;
+    // When the busy handler's current wait began; on the heap, so that the
+    // handler's pointer to it survives a move of the connection.
+    std::unique_ptr<std::chrono::steady_clock::time_point> wait_started_ =
+        std::make_unique<std::chrono::steady_clock::time_point>();
 };
 
 // Who holds `lease` in a SQLite peer, when that is not `holder` and the lease
