@@ -631,7 +631,9 @@ class SqliteChangeReader : public ChangeReader {
 class PostgresChangeApplier : public ChangeApplier {
   public:
     explicit PostgresChangeApplier(const std::string& peer)
-        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {}
+        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {
+        require_ferry(db_, "0.9");  // is_current_transaction() guards the upserts
+    }
     ~PostgresChangeApplier() override { rollback(); }
 
     const std::string& peer_id() const override { return peer_id_; }
@@ -667,6 +669,7 @@ class PostgresChangeApplier : public ChangeApplier {
         db_.execute("BEGIN");
         open_ = true;
         leftovers_.clear();
+        locked_rows_.clear();
         db_.execute("SELECT ferry.set_origin($1)", {origin});
     }
 
@@ -697,8 +700,10 @@ class PostgresChangeApplier : public ChangeApplier {
 
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
                     const LinkRules& rules, ApplyCounts& counts) override {
-        if (changes.truncated)
+        if (changes.truncated) {
+            locked_rows_[table.target.oid];  // none: the rows found are local inserts
             return truncate_plan(changes, counts, rows_in_filter(table, changes));
+        }
         if (!fast_path_fits(table))
             return judge_each(table, changes, rules, counts);
         std::vector<bool> done = update_unchanged_since(table.target, changes);
@@ -897,12 +902,13 @@ class PostgresChangeApplier : public ChangeApplier {
     // they still hash as judged: a local writer's change to one of them
     // then waits for the batch to commit, and travels back as a change of
     // its own, instead of being overwritten unseen. A row changed or
-    // deleted since it was judged makes the batch be judged again. (A row
-    // the target lacked cannot be locked: docs/known-issues.md. The fast
-    // UPDATE needs nothing: its WHERE is checked again on a row changed
-    // under it.)
+    // deleted since it was judged makes the batch be judged again. A row
+    // the target lacked cannot be locked: write_upserts guards those. (The
+    // fast UPDATE needs nothing: its WHERE is checked again on a row
+    // changed under it.)
     void lock_judged_rows(const PeerTable& target, const changes::TableChanges& changes,
                           const std::vector<changes::TargetRow>& targets) {
+        std::vector<std::string>& locked_here = locked_rows_[target.oid];
         std::vector<size_t> found;
         for (size_t i = 0; i < targets.size(); i++)
             if (targets[i].hash)
@@ -910,12 +916,14 @@ class PostgresChangeApplier : public ChangeApplier {
         if (found.empty())
             return;
         PgResult locked = query_target_rows(
-            target, changes, found, "ferry.row_hash(t.*)",
+            target, changes, found, "ferry.row_hash(t.*), t.ctid",
             " ORDER BY " + join_quoted(target.key_columns, "t.") + " FOR NO KEY UPDATE OF t");
         size_t unchanged = 0;
-        for (int r = 0; r < locked.rows(); r++)
+        for (int r = 0; r < locked.rows(); r++) {
             unchanged += std::stoll(locked.text(r, 1)) ==
                          *targets[found.at(std::stoull(locked.text(r, 0)) - 1)].hash;
+            locked_here.push_back(locked.text(r, 2));
+        }
         if (unchanged < found.size())
             throw TargetChangedWhileApplying(
                 ErrorKind::conflict,
@@ -994,7 +1002,11 @@ class PostgresChangeApplier : public ChangeApplier {
 
     // One statement in the batch's order: an update that frees a UNIQUE
     // value and an insert that takes it, or a row and a new row of the same
-    // table it references, are checked together at its end.
+    // table it references, are checked together at its end. In a table
+    // judged in this transaction, an existing row is overwritten only if
+    // the batch locked it when judging or this transaction wrote it (its
+    // own earlier writes, the target's triggers): any other was inserted
+    // by a local writer after the batch found its key missing.
     void write_upserts(const SyncTable& table, const TablePlan& plan) override {
         if (plan.upserts.empty())
             return;
@@ -1018,19 +1030,62 @@ class PostgresChangeApplier : public ChangeApplier {
                         "LEFT JOIN {0} AS t ON {1} ",
                         target.name, key_match(target.key_columns, "t", "k", "="), row.definition)
                   : "";
+        auto locked = locked_rows_.find(target.oid);
+        bool guarded = !set.empty() && locked != locked_rows_.end();
+        std::vector<Param> params{json_array_of(plan.upserts, false)};
+        if (guarded)
+            params.emplace_back(nlohmann::json(locked->second).dump());
         // OVERRIDING SYSTEM VALUE: the source's values of GENERATED ALWAYS
         // identity columns (a key such as pgbench_history.id) are kept.
-        db_.execute(fmt::format("INSERT INTO {0} ({1}) OVERRIDING SYSTEM VALUE SELECT {2} FROM "
-                                "jsonb_array_elements($1::jsonb) AS i(r) {5}CROSS JOIN LATERAL "
-                                "(SELECT CASE WHEN false THEN NULL {6} ELSE i.r END AS r) AS x "
-                                "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{7} "
-                                "ON CONFLICT ({3}) {4}",
-                                target.name, join_quoted(row.names), row.values,
-                                join_quoted(target.key_columns),
-                                set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set, current,
-                                merged_row(merge, key_null, "i.r"), row.definition),
-                    {json_array_of(plan.upserts, false)});
+        PgResult written = db_.query(
+            fmt::format("INSERT INTO {0} AS ferry_target ({1}) OVERRIDING SYSTEM VALUE SELECT {2} "
+                        "FROM jsonb_array_elements($1::jsonb) AS i(r) {5}CROSS JOIN LATERAL "
+                        "(SELECT CASE WHEN false THEN NULL {6} ELSE i.r END AS r) AS x "
+                        "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{7} "
+                        "ON CONFLICT ({3}) {4}{8}",
+                        target.name, join_quoted(row.names), row.values,
+                        join_quoted(target.key_columns),
+                        set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set, current,
+                        merged_row(merge, key_null, "i.r"), row.definition,
+                        guarded ? " WHERE " + written_here("ferry_target") : ""),
+            params);
+        // Fewer rows written: the guard held some back, or the target's
+        // triggers skipped them (a BEFORE trigger returning NULL).
+        if (guarded && std::stoull(PQcmdTuples(written.raw())) < plan.upserts.size())
+            refuse_local_inserts(target, plan, params.back());
     }
+
+  private:
+    // Whether the row `alias` was locked by the batch when judged (the
+    // ctids in the query's $2) or written by this transaction.
+    static std::string written_here(const std::string& alias) {
+        return fmt::format(
+            "(ferry.is_current_transaction({0}.xmin) OR {0}.ctid IN (SELECT "
+            "jsonb_array_elements_text($2::jsonb)::tid))",
+            alias);
+    }
+
+    // After a guarded upsert wrote fewer rows than it was given: a row that
+    // holds one of their keys and that neither the batch locked nor this
+    // transaction wrote was inserted by a local writer after the batch
+    // found the key missing. The batch is then judged again (that row is
+    // now a conflict) instead of the row being overwritten unseen.
+    void refuse_local_inserts(const PeerTable& target, const TablePlan& plan, const Param& locked) {
+        PgResult inserted = db_.query(
+            fmt::format("SELECT count(*) FROM jsonb_to_recordset($1::jsonb) AS k{0} JOIN {1} AS "
+                        "t ON {2} WHERE NOT {3}",
+                        row_sql(target).definition, target.name,
+                        key_match(target.key_columns, "t", "k", "="), written_here("t")),
+            {json_array_of(plan.upserts, true), locked});
+        if (inserted.text(0, 0) != "0")
+            throw TargetChangedWhileApplying(
+                ErrorKind::conflict,
+                fmt::format("{} of {} rows to write into {} were inserted by another session "
+                            "while the batch was applied",
+                            inserted.text(0, 0), plan.upserts.size(), target.name));
+    }
+
+  public:
     void write_truncate(const SyncTable& table, const TablePlan& plan,
                         ApplyCounts& counts) override {
         if (!plan.truncate)
@@ -1243,6 +1298,9 @@ class PostgresChangeApplier : public ChangeApplier {
     std::optional<std::string> link_position_;  // the checkpoint as this run last saw it
     std::map<std::string, RowSql> row_sql_;     // by table oid
     std::map<std::string, bool> merge_;         // by table oid: this batch has rows lacking columns
+    // By table oid, for the tables judged in the open transaction: the
+    // ctids of the rows the batch found and locked (write_upserts).
+    std::map<std::string, std::vector<std::string>> locked_rows_;
     std::map<std::string, bool> has_foreign_keys_;  // by table oid
     // The rows the fast path left for judge_each, alive until the batch's
     // plans are written (a plan points into them).

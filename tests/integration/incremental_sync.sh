@@ -477,10 +477,10 @@ expect_status 0 "--keep local closes it"
 expect_equal "$(q settled_a "SELECT body FROM notes")|$(q settled_b "SELECT body FROM notes")" "A2|A2" \
   "and the peers keep A's later version"
 
-# --- a local update at the target while a batch is applied (between ferry
-# judging a row and writing it) is never overwritten unseen: it waits for
-# the batch and then travels back. A slow trigger at B holds the batch open
-# on row 1.
+# --- a local write at the target while a batch is applied (between ferry
+# judging a row and writing it) is never overwritten unseen: an update
+# waits for the batch and then travels back; a row inserted meanwhile is a
+# conflict. A slow trigger at B holds the batch open on row 1 (or 11).
 race_databases() {  # race_databases NAME: NAME_a -> NAME_b, parent and child, synced
   local db
   for db in "$1_a" "$1_b"; do
@@ -494,7 +494,7 @@ race_databases() {  # race_databases NAME: NAME_a -> NAME_b, parent and child, s
   q "$1_b" "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
               \$\$BEGIN PERFORM pg_sleep(3); RETURN NEW; END\$\$;
             CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON child FOR EACH ROW
-              WHEN (NEW.id = 1) EXECUTE FUNCTION slow();
+              WHEN (NEW.id IN (1, 11)) EXECUTE FUNCTION slow();
             ALTER TABLE child ENABLE ALWAYS TRIGGER slow" >/dev/null
 }
 race_databases race_upd
@@ -506,6 +506,44 @@ link --from dbname=race_upd_a --to dbname=race_upd_b --both --policy latest-wins
 expect_equal "$(q race_upd_a "SELECT string_agg(id || '=' || v, ', ' ORDER BY id) FROM child")|$(q race_upd_b "SELECT string_agg(id || '=' || v, ', ' ORDER BY id) FROM child")" \
   "1=A edit, 2=B edit, later|1=A edit, 2=B edit, later" \
   "an update at B while the batch was applied waits for it, then reaches A"
+race_databases race_ins
+q race_ins_a "INSERT INTO child VALUES (11, 1, 'A insert'), (12, 1, 'A insert')" >/dev/null
+(sleep 1; q race_ins_b "INSERT INTO child VALUES (12, 1, 'B insert, later')" >/dev/null) &
+link --from dbname=race_ins_a --to dbname=race_ins_b --policy latest-wins
+wait
+expect_status 0 "a row inserted at B while the batch was applied: the batch is judged again"
+expect_equal "$(report conflicts)|$(report inserted)" "1|1" "the row is a conflict, the other one inserted"
+expect_equal "$(q race_ins_b "SELECT string_agg(id || '=' || v, ', ' ORDER BY id) FROM child WHERE id > 10")" \
+  "11=A insert, 12=B insert, later" "latest-wins keeps B's later row"
+# Rows the batch finds missing that the target's own triggers create while
+# it is applied are the batch's to write, not a local writer's.
+for db in made_a made_b; do
+  createdb "$db"
+  q "$db" "CREATE TABLE accounts (id int PRIMARY KEY, name text);
+           CREATE TABLE settings (id int PRIMARY KEY REFERENCES accounts, theme text);
+           CREATE FUNCTION make_settings() RETURNS trigger LANGUAGE plpgsql AS
+             \$\$BEGIN INSERT INTO settings VALUES (NEW.id, 'default'); RETURN NEW; END\$\$;
+           CREATE TRIGGER make_settings AFTER INSERT ON accounts FOR EACH ROW
+             EXECUTE FUNCTION make_settings()" >/dev/null
+  "$ferry" init "dbname=$db" --track accounts,settings >/dev/null
+done
+"$ferry" full-sync --from dbname=made_a --to dbname=made_b --quiet >/dev/null
+q made_a "INSERT INTO accounts VALUES (1, 'x'); UPDATE settings SET theme = 'dark' WHERE id = 1" >/dev/null
+link --from dbname=made_a --to dbname=made_b
+expect_status 0 "a row the target's trigger made during the batch"
+expect_equal "$(report conflicts)|$(q made_b "SELECT theme FROM settings")" "0|dark" \
+  "is overwritten by the batch's version, without a conflict"
+# A target trigger that skips rows (BEFORE INSERT returning NULL) makes the
+# batch write fewer rows than it holds: that is no local writer's insert.
+twin_databases skip_a skip_b notes "id int PRIMARY KEY, body text" "(1, 'kept')"
+q skip_b "CREATE FUNCTION skip_drafts() RETURNS trigger LANGUAGE plpgsql AS
+            \$\$BEGIN RETURN NULL; END\$\$;
+          CREATE TRIGGER skip_drafts BEFORE INSERT ON notes FOR EACH ROW
+            WHEN (NEW.body = 'draft') EXECUTE FUNCTION skip_drafts()" >/dev/null
+q skip_a "INSERT INTO notes VALUES (2, 'draft'), (3, 'final')" >/dev/null
+link --from dbname=skip_a --to dbname=skip_b
+expect_equal "$status|$(q skip_b "SELECT string_agg(id || '=' || body, ', ' ORDER BY id) FROM notes")" \
+  "0|1=kept, 3=final" "rows a target trigger skips are not taken for local inserts"
 # A local update committed between ferry's check of a row and its lock
 # (held open here by a filter that is slow at B): the batch is checked
 # again, and the later edit wins.
@@ -775,8 +813,8 @@ appears fc 9950004 && pass "follow keeps going when its PostgreSQL target restar
 kill -TERM "$follower"
 wait "$follower" || true
 # A SQLite target an application holds locked for longer than ferry waits
-# (30 s, longer in practice): follow reports it, waits and goes on,
-# instead of exiting 4.
+# (30 s by the clock): follow reports it, waits and goes on, instead of
+# exiting 4.
 "$ferry" follow --from dbname=fa --to "sqlite:$work/follow.db" --tables "$tables" --quiet \
   >"$work/follow-busy.out" 2>&1 &
 follower=$!

@@ -29,3 +29,20 @@ INSERT INTO ferry.conflicts (table_name, key, peer, policy) VALUES ('a', '{"id":
 SELECT table_name, peer, open_conflicts FROM ferry.status ORDER BY table_name::text, peer;
 ALTER EXTENSION ferry UPDATE TO '0.8';
 SELECT table_name, peer, open_conflicts FROM ferry.status ORDER BY table_name::text, peer;
+-- 0.8 -> 0.9: ferry.is_current_transaction(xid), whether a row version was
+-- written by the calling transaction or one of its subtransactions
+ALTER EXTENSION ferry UPDATE TO '0.9';
+CREATE TABLE written (id int PRIMARY KEY);
+INSERT INTO written VALUES (1);
+BEGIN;
+INSERT INTO written VALUES (2);
+SAVEPOINT inner_write;
+INSERT INTO written VALUES (3);
+RELEASE SAVEPOINT inner_write;
+SAVEPOINT undone;
+UPDATE written SET id = 4 WHERE id = 1;
+ROLLBACK TO SAVEPOINT undone;
+SELECT id, ferry.is_current_transaction(xmin) AS written_here FROM written ORDER BY id;
+COMMIT;
+SELECT id, ferry.is_current_transaction(xmin) AS written_here FROM written ORDER BY id;
+SELECT has_function_privilege('public', 'ferry.is_current_transaction(xid)', 'EXECUTE') AS public_may_call;
