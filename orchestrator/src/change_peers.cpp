@@ -631,15 +631,14 @@ class SqliteChangeReader : public ChangeReader {
 class PostgresChangeApplier : public ChangeApplier {
   public:
     explicit PostgresChangeApplier(const std::string& peer)
-        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {
-        require_ferry(db_, "0.9");  // is_current_transaction() guards the upserts
-    }
+        : db_(connect_postgres_peer(peer)), peer_id_(postgres_peer_id(db_)) {}
     ~PostgresChangeApplier() override { rollback(); }
 
     const std::string& peer_id() const override { return peer_id_; }
 
     std::optional<std::string> begin_link(const std::string& job, const std::string& scope,
                                           bool restart) override {
+        require_ferry(db_, "0.9");  // is_current_transaction() guards the upserts
         link_position_ =
             db_.query("SELECT position::text FROM ferry.checkpoint_begin($1, $2, NULL, $3)",
                       {job, scope, restart ? "true" : "false"})
@@ -701,7 +700,7 @@ class PostgresChangeApplier : public ChangeApplier {
     TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
                     const LinkRules& rules, ApplyCounts& counts) override {
         if (changes.truncated) {
-            locked_rows_[table.target.oid];  // none: the rows found are local inserts
+            locked_rows_[table.target.oid] = nlohmann::json::array();  // see write_truncate
             return truncate_plan(changes, counts, rows_in_filter(table, changes));
         }
         if (!fast_path_fits(table))
@@ -905,10 +904,16 @@ class PostgresChangeApplier : public ChangeApplier {
     // deleted since it was judged makes the batch be judged again. A row
     // the target lacked cannot be locked: write_upserts guards those. (The
     // fast UPDATE needs nothing: its WHERE is checked again on a row
-    // changed under it.)
+    // changed under it.) Rows of a table that foreign keys reference are
+    // locked FOR UPDATE: a local insert of a row referencing one then waits
+    // for the batch, so that the batch's delete or key change of the
+    // referenced row cannot rewrite (ON DELETE SET NULL, ON UPDATE CASCADE)
+    // a local row that write_upserts would then take for the batch's own.
+    // Tables are judged parents first, so the rows of a child table are
+    // judged after its parents' are locked.
     void lock_judged_rows(const PeerTable& target, const changes::TableChanges& changes,
                           const std::vector<changes::TargetRow>& targets) {
-        std::vector<std::string>& locked_here = locked_rows_[target.oid];
+        nlohmann::json& locked_here = locked_rows_[target.oid] = nlohmann::json::array();
         std::vector<size_t> found;
         for (size_t i = 0; i < targets.size(); i++)
             if (targets[i].hash)
@@ -916,13 +921,14 @@ class PostgresChangeApplier : public ChangeApplier {
         if (found.empty())
             return;
         PgResult locked = query_target_rows(
-            target, changes, found, "ferry.row_hash(t.*), t.ctid",
-            " ORDER BY " + join_quoted(target.key_columns, "t.") + " FOR NO KEY UPDATE OF t");
+            target, changes, found, "ferry.row_hash(t.*), t.tableoid, t.ctid",
+            fmt::format(" ORDER BY {} FOR {}UPDATE OF t", join_quoted(target.key_columns, "t."),
+                        referenced(target) ? "" : "NO KEY "));
         size_t unchanged = 0;
         for (int r = 0; r < locked.rows(); r++) {
             unchanged += std::stoll(locked.text(r, 1)) ==
                          *targets[found.at(std::stoull(locked.text(r, 0)) - 1)].hash;
-            locked_here.push_back(locked.text(r, 2));
+            locked_here.push_back({locked.text(r, 2), locked.text(r, 3)});
         }
         if (unchanged < found.size())
             throw TargetChangedWhileApplying(
@@ -1034,7 +1040,7 @@ class PostgresChangeApplier : public ChangeApplier {
         bool guarded = !set.empty() && locked != locked_rows_.end();
         std::vector<Param> params{json_array_of(plan.upserts, false)};
         if (guarded)
-            params.emplace_back(nlohmann::json(locked->second).dump());
+            params.emplace_back(locked->second.dump());
         // OVERRIDING SYSTEM VALUE: the source's values of GENERATED ALWAYS
         // identity columns (a key such as pgbench_history.id) are kept.
         PgResult written = db_.query(
@@ -1056,13 +1062,29 @@ class PostgresChangeApplier : public ChangeApplier {
     }
 
   private:
-    // Whether the row `alias` was locked by the batch when judged (the
-    // ctids in the query's $2) or written by this transaction.
+    // Whether the row `alias` was locked by the batch (the [tableoid, ctid]
+    // pairs in the query's $2: a ctid alone repeats across partitions) or
+    // written by this transaction.
     static std::string written_here(const std::string& alias) {
         return fmt::format(
-            "(ferry.is_current_transaction({0}.xmin) OR {0}.ctid IN (SELECT "
-            "jsonb_array_elements_text($2::jsonb)::tid))",
+            "(ferry.is_current_transaction({0}.xmin) OR ({0}.tableoid, {0}.ctid) "
+            "IN (SELECT (e->>0)::oid, (e->>1)::tid FROM "
+            "jsonb_array_elements($2::jsonb) AS e))",
             alias);
+    }
+
+    // Whether foreign keys reference the table (lock_judged_rows).
+    bool referenced(const PeerTable& table) {
+        auto found = referenced_.find(table.oid);
+        if (found == referenced_.end())
+            found = referenced_
+                        .emplace(table.oid, db_.query("SELECT EXISTS (SELECT FROM pg_constraint "
+                                                      "WHERE confrelid = $1::oid AND contype = "
+                                                      "'f')",
+                                                      {table.oid})
+                                                    .text(0, 0) == "t")
+                        .first;
+        return found->second;
     }
 
     // After a guarded upsert wrote fewer rows than it was given: a row that
@@ -1092,6 +1114,13 @@ class PostgresChangeApplier : public ChangeApplier {
             return;
         PgResult gone = db_.query("DELETE FROM " + table.target.name);
         counts.deleted += std::stoull(PQcmdTuples(gone.raw()));
+        // Rows the target's triggers kept from the delete are the batch's
+        // to overwrite (write_upserts), like rows found when judging.
+        PgResult kept = db_.query("SELECT t.tableoid, t.ctid FROM " + table.target.name +
+                                  " AS t FOR UPDATE OF t");
+        nlohmann::json& locked = locked_rows_[table.target.oid];
+        for (int r = 0; r < kept.rows(); r++)
+            locked.push_back({kept.text(r, 0), kept.text(r, 1)});
     }
 
     bool write_deletes(const SyncTable& table, const TablePlan& plan,
@@ -1135,6 +1164,7 @@ class PostgresChangeApplier : public ChangeApplier {
     void rollback() noexcept override { roll_back_open(db_, open_); }
 
     OpenConflict open_conflict(int64_t id) override {
+        require_ferry(db_, "0.9");
         PgResult found = db_.query(
             "SELECT table_name::text, key::text, peer, remote_row::text, resolution FROM "
             "ferry.conflicts WHERE id = $1::bigint",
@@ -1299,8 +1329,9 @@ class PostgresChangeApplier : public ChangeApplier {
     std::map<std::string, RowSql> row_sql_;     // by table oid
     std::map<std::string, bool> merge_;         // by table oid: this batch has rows lacking columns
     // By table oid, for the tables judged in the open transaction: the
-    // ctids of the rows the batch found and locked (write_upserts).
-    std::map<std::string, std::vector<std::string>> locked_rows_;
+    // [tableoid, ctid] of each row the batch found and locked (write_upserts).
+    std::map<std::string, nlohmann::json> locked_rows_;
+    std::map<std::string, bool> referenced_;        // by table oid: foreign keys point at it
     std::map<std::string, bool> has_foreign_keys_;  // by table oid
     // The rows the fast path left for judge_each, alive until the batch's
     // plans are written (a plan points into them).

@@ -515,6 +515,51 @@ expect_status 0 "a row inserted at B while the batch was applied: the batch is j
 expect_equal "$(report conflicts)|$(report inserted)" "1|1" "the row is a conflict, the other one inserted"
 expect_equal "$(q race_ins_b "SELECT string_agg(id || '=' || v, ', ' ORDER BY id) FROM child WHERE id > 10")" \
   "11=A insert, 12=B insert, later" "latest-wins keeps B's later row"
+# The same in a partitioned table, where the local row lands at the ctid of
+# a row the batch locked in another partition (ctids repeat across them).
+for db in race_part_a race_part_b; do
+  createdb "$db"
+  q "$db" "CREATE TABLE ev (region int, id int, v text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+           CREATE TABLE ev_p1 PARTITION OF ev FOR VALUES IN (1);
+           CREATE TABLE ev_p2 PARTITION OF ev FOR VALUES IN (2)" >/dev/null
+  "$ferry" init "dbname=$db" --track ev >/dev/null
+done
+q race_part_a "INSERT INTO ev VALUES (1, 1, 'init')" >/dev/null
+"$ferry" full-sync --from dbname=race_part_a --to dbname=race_part_b --quiet >/dev/null
+q race_part_b "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
+                 \$\$BEGIN PERFORM pg_sleep(3); RETURN OLD; END\$\$;
+               CREATE TRIGGER slow BEFORE DELETE ON ev FOR EACH ROW WHEN (OLD.id = 1)
+                 EXECUTE FUNCTION slow();
+               ALTER TABLE ev_p1 ENABLE ALWAYS TRIGGER slow" >/dev/null
+q race_part_a "DELETE FROM ev WHERE id = 1; INSERT INTO ev VALUES (2, 5, 'A insert')" >/dev/null
+(sleep 1; q race_part_b "INSERT INTO ev VALUES (2, 5, 'B insert, later')" >/dev/null) &
+link --from dbname=race_part_a --to dbname=race_part_b --policy latest-wins
+wait
+expect_equal "$(report conflicts)|$(q race_part_b "SELECT string_agg(v, ', ') FROM ev")" \
+  "1|B insert, later" "a partitioned table: the row inserted at B meanwhile is a conflict too"
+# A local row that references a parent the batch deletes (ON DELETE SET
+# NULL) would be rewritten by the batch's own transaction: the parent is
+# locked FOR UPDATE when judged, so the local insert waits for the batch.
+for db in race_fk_a race_fk_b; do
+  createdb "$db"
+  q "$db" "CREATE TABLE parent (id int PRIMARY KEY);
+           CREATE TABLE child (id int PRIMARY KEY, pid int REFERENCES parent ON DELETE SET NULL, v text)" >/dev/null
+  "$ferry" init "dbname=$db" --track parent,child >/dev/null
+done
+q race_fk_a "INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (9, 2, 'init')" >/dev/null
+"$ferry" full-sync --from dbname=race_fk_a --to dbname=race_fk_b --quiet >/dev/null
+q race_fk_b "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
+               \$\$BEGIN PERFORM pg_sleep(3); RETURN OLD; END\$\$;
+             CREATE TRIGGER slow BEFORE DELETE ON child FOR EACH ROW WHEN (OLD.id = 9)
+               EXECUTE FUNCTION slow();
+             ALTER TABLE child ENABLE ALWAYS TRIGGER slow" >/dev/null
+q race_fk_a "DELETE FROM child WHERE id = 9; DELETE FROM parent WHERE id = 1;
+             INSERT INTO child VALUES (5, 2, 'A insert')" >/dev/null
+(sleep 1; q race_fk_b "INSERT INTO child VALUES (5, 1, 'B insert, later')" >/dev/null 2>&1) &
+link --from dbname=race_fk_a --to dbname=race_fk_b --policy latest-wins
+wait
+expect_equal "$status|$(q race_fk_b "SELECT count(*) FROM ferry.conflicts WHERE resolution IS NULL OR resolution <> 'superseded'")|$(q race_fk_b "SELECT string_agg(id || '=' || coalesce(pid::text, '-') || ' ' || v, ', ') FROM child")" \
+  "0|1|5=- B insert, later" "a local row the batch's ON DELETE SET NULL touches is a conflict, not the batch's row"
 # Rows the batch finds missing that the target's own triggers create while
 # it is applied are the batch's to write, not a local writer's.
 for db in made_a made_b; do
@@ -544,6 +589,17 @@ q skip_a "INSERT INTO notes VALUES (2, 'draft'), (3, 'final')" >/dev/null
 link --from dbname=skip_a --to dbname=skip_b
 expect_equal "$status|$(q skip_b "SELECT string_agg(id || '=' || body, ', ' ORDER BY id) FROM notes")" \
   "0|1=kept, 3=final" "rows a target trigger skips are not taken for local inserts"
+# The same for rows a target trigger keeps from a TRUNCATE's delete.
+twin_databases pin_a pin_b notes "id int PRIMARY KEY, body text, pinned boolean" \
+  "(1, 'a', true), (2, 'b', false)"
+q pin_b "CREATE FUNCTION keep_pinned() RETURNS trigger LANGUAGE plpgsql AS
+           \$\$BEGIN RETURN NULL; END\$\$;
+         CREATE TRIGGER keep_pinned BEFORE DELETE ON notes FOR EACH ROW WHEN (OLD.pinned)
+           EXECUTE FUNCTION keep_pinned()" >/dev/null
+q pin_a "TRUNCATE notes; INSERT INTO notes SELECT i, 'new', false FROM generate_series(1, 3000) i" >/dev/null
+link --from dbname=pin_a --to dbname=pin_b
+expect_equal "$status|$(report conflicts)|$(q pin_b "SELECT count(*) || ' ' || min(body) || ' ' || bool_or(pinned) FROM notes")" \
+  "0|0|3000 new false" "a row a trigger kept from a TRUNCATE is overwritten by the batch"
 # A local update committed between ferry's check of a row and its lock
 # (held open here by a filter that is slow at B): the batch is checked
 # again, and the later edit wins.
