@@ -679,11 +679,13 @@ int run_follow(const SyncOptions& options) {
             if (options.both)
                 waiters.push_back(open_change_waiter(options.to));
             progress.note("following; stop with Ctrl-C or SIGTERM");
-            pause_seconds = 1;
             auto purged = std::chrono::steady_clock::now();
             while (!stop_requested()) {
                 for (auto& link : links)
                     link->drain();
+                // Healthy again once a round applied: an error that comes
+                // back on every drain keeps the pause growing.
+                pause_seconds = 1;
                 if (std::chrono::steady_clock::now() - purged >= std::chrono::seconds(10)) {
                     for (auto& link : links)
                         link->purge();
