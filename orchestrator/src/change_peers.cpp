@@ -731,18 +731,22 @@ class PostgresChangeApplier : public ChangeApplier {
     // the judge phase writes before the parents' inserts, which such a row
     // could otherwise reference.
     bool fast_path_fits(const SyncTable& table) {
-        if (table.filter)
-            return false;
-        auto found = has_foreign_keys_.find(table.target.oid);
-        if (found == has_foreign_keys_.end())
-            found = has_foreign_keys_
-                        .emplace(table.target.oid,
-                                 db_.query("SELECT EXISTS (SELECT FROM pg_constraint WHERE "
-                                           "conrelid = $1::oid AND contype = 'f')",
-                                           {table.target.oid})
-                                         .text(0, 0) == "t")
+        return !table.filter && !has_foreign_key(table.target.oid, "conrelid");
+    }
+
+    // Whether a foreign key starts at (`side` conrelid) or points at
+    // (confrelid) table `oid`; asked once per table and run.
+    bool has_foreign_key(const std::string& oid, const std::string& side) {
+        auto& known = foreign_keys_[side];
+        auto found = known.find(oid);
+        if (found == known.end())
+            found = known
+                        .emplace(oid, db_.query("SELECT EXISTS (SELECT FROM pg_constraint WHERE " +
+                                                    side + " = $1::oid AND contype = 'f')",
+                                                {oid})
+                                              .text(0, 0) == "t")
                         .first;
-        return !found->second;
+        return found->second;
     }
 
     // Which rows of `changes` the fast UPDATE wrote.
@@ -923,7 +927,7 @@ class PostgresChangeApplier : public ChangeApplier {
         PgResult locked = query_target_rows(
             target, changes, found, "ferry.row_hash(t.*), t.tableoid, t.ctid",
             fmt::format(" ORDER BY {} FOR {}UPDATE OF t", join_quoted(target.key_columns, "t."),
-                        referenced(target) ? "" : "NO KEY "));
+                        has_foreign_key(target.oid, "confrelid") ? "" : "NO KEY "));
         size_t unchanged = 0;
         for (int r = 0; r < locked.rows(); r++) {
             unchanged += std::stoll(locked.text(r, 1)) ==
@@ -1073,20 +1077,6 @@ class PostgresChangeApplier : public ChangeApplier {
             alias);
     }
 
-    // Whether foreign keys reference the table (lock_judged_rows).
-    bool referenced(const PeerTable& table) {
-        auto found = referenced_.find(table.oid);
-        if (found == referenced_.end())
-            found = referenced_
-                        .emplace(table.oid, db_.query("SELECT EXISTS (SELECT FROM pg_constraint "
-                                                      "WHERE confrelid = $1::oid AND contype = "
-                                                      "'f')",
-                                                      {table.oid})
-                                                    .text(0, 0) == "t")
-                        .first;
-        return found->second;
-    }
-
     // After a guarded upsert wrote fewer rows than it was given: a row that
     // holds one of their keys and that neither the batch locked nor this
     // transaction wrote was inserted by a local writer after the batch
@@ -1164,7 +1154,6 @@ class PostgresChangeApplier : public ChangeApplier {
     void rollback() noexcept override { roll_back_open(db_, open_); }
 
     OpenConflict open_conflict(int64_t id) override {
-        require_ferry(db_, "0.9");
         PgResult found = db_.query(
             "SELECT table_name::text, key::text, peer, remote_row::text, resolution FROM "
             "ferry.conflicts WHERE id = $1::bigint",
@@ -1331,8 +1320,8 @@ class PostgresChangeApplier : public ChangeApplier {
     // By table oid, for the tables judged in the open transaction: the
     // [tableoid, ctid] of each row the batch found and locked (write_upserts).
     std::map<std::string, nlohmann::json> locked_rows_;
-    std::map<std::string, bool> referenced_;        // by table oid: foreign keys point at it
-    std::map<std::string, bool> has_foreign_keys_;  // by table oid
+    // By side (conrelid, confrelid), then table oid (has_foreign_key).
+    std::map<std::string, std::map<std::string, bool>> foreign_keys_;
     // The rows the fast path left for judge_each, alive until the batch's
     // plans are written (a plan points into them).
     std::deque<changes::TableChanges> leftovers_;

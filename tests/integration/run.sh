@@ -41,6 +41,15 @@ expect_contains "$out" "ferry 0.9 updated" "init reports the upgrade"
 kept=$(psql -X -Atd old_version -c "SELECT count(*) FROM ferry.tracked_tables" \
   -c "SELECT rows FROM ferry.table_hash('kept')")
 expect_equal "$kept" "$(printf '1\n0')" "the upgrade keeps tracking and adds 0.2's functions"
+# ferry sync into a PostgreSQL target of 0.8 is refused before anything is
+# written, and says how to upgrade it
+createdb old_target
+psql -X -q -d old_target -c "CREATE EXTENSION ferry VERSION '0.8'" \
+  -c "CREATE TABLE orders (id int PRIMARY KEY, total numeric)"
+run "$ferry" sync --from "$app" --to "host=127.0.0.1 port=$PGPORT dbname=old_target user=postgres" --tables orders
+expect_status 1 "ferry sync into a 0.8 target is refused"
+expect_contains "$err" "ferry 0.8 in" "the error names the old version"
+expect_contains "$err" "Run: ferry init" "and says how to upgrade"
 
 # bad input changes nothing: the extension is not even created
 empty="host=127.0.0.1 port=$PGPORT dbname=empty user=postgres"
