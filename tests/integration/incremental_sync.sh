@@ -481,21 +481,34 @@ expect_equal "$(q settled_a "SELECT body FROM notes")|$(q settled_b "SELECT body
 # judging a row and writing it) is never overwritten unseen: an update
 # waits for the batch and then travels back; a row inserted meanwhile is a
 # conflict. A slow trigger at B holds the batch open on row 1 (or 11).
-race_databases() {  # race_databases NAME: NAME_a -> NAME_b, parent and child, synced
+# synced_pair NAME DDL TABLES [ROWS_SQL]: databases NAME_a and NAME_b made
+# by DDL with TABLES tracked; ROWS_SQL run at NAME_a, then a full sync to B.
+synced_pair() {
   local db
   for db in "$1_a" "$1_b"; do
     createdb "$db"
-    q "$db" "CREATE TABLE parent (id int PRIMARY KEY);
-             CREATE TABLE child (id int PRIMARY KEY, pid int REFERENCES parent, v text)" >/dev/null
-    "$ferry" init "dbname=$db" --track parent,child >/dev/null
+    q "$db" "$2" >/dev/null
+    "$ferry" init "dbname=$db" --track "$3" >/dev/null
   done
-  q "$1_a" "INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1, 'init'), (2, 1, 'init')" >/dev/null
+  if [[ -n ${4:-} ]]; then q "$1_a" "$4" >/dev/null; fi
   "$ferry" full-sync --from "dbname=$1_a" --to "dbname=$1_b" --quiet >/dev/null
-  q "$1_b" "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
-              \$\$BEGIN PERFORM pg_sleep(3); RETURN NEW; END\$\$;
-            CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON child FOR EACH ROW
-              WHEN (NEW.id IN (1, 11)) EXECUTE FUNCTION slow();
-            ALTER TABLE child ENABLE ALWAYS TRIGGER slow" >/dev/null
+}
+# slow_trigger DB TABLE EVENTS CONDITION [ENABLED_ON]: a BEFORE trigger at DB
+# that sleeps 3 s on the rows CONDITION picks, holding a batch open there
+# (ENABLE ALWAYS on ENABLED_ON, by default TABLE: a partition's own copy).
+slow_trigger() {
+  local row=NEW
+  [[ $3 == DELETE ]] && row=OLD
+  q "$1" "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
+            \$\$BEGIN PERFORM pg_sleep(3); RETURN $row; END\$\$;
+          CREATE TRIGGER slow BEFORE $3 ON $2 FOR EACH ROW WHEN ($4) EXECUTE FUNCTION slow();
+          ALTER TABLE ${5:-$2} ENABLE ALWAYS TRIGGER slow" >/dev/null
+}
+race_databases() {  # race_databases NAME: NAME_a -> NAME_b, parent and child, synced
+  synced_pair "$1" "CREATE TABLE parent (id int PRIMARY KEY);
+                    CREATE TABLE child (id int PRIMARY KEY, pid int REFERENCES parent, v text)" \
+    parent,child "INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1, 'init'), (2, 1, 'init')"
+  slow_trigger "$1_b" child "INSERT OR UPDATE" "NEW.id IN (1, 11)"
 }
 race_databases race_upd
 q race_upd_a "UPDATE child SET v = 'A edit' WHERE id IN (1, 2)" >/dev/null
@@ -517,20 +530,12 @@ expect_equal "$(q race_ins_b "SELECT string_agg(id || '=' || v, ', ' ORDER BY id
   "11=A insert, 12=B insert, later" "latest-wins keeps B's later row"
 # The same in a partitioned table, where the local row lands at the ctid of
 # a row the batch locked in another partition (ctids repeat across them).
-for db in race_part_a race_part_b; do
-  createdb "$db"
-  q "$db" "CREATE TABLE ev (region int, id int, v text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
-           CREATE TABLE ev_p1 PARTITION OF ev FOR VALUES IN (1);
-           CREATE TABLE ev_p2 PARTITION OF ev FOR VALUES IN (2)" >/dev/null
-  "$ferry" init "dbname=$db" --track ev >/dev/null
-done
-q race_part_a "INSERT INTO ev VALUES (1, 1, 'init')" >/dev/null
-"$ferry" full-sync --from dbname=race_part_a --to dbname=race_part_b --quiet >/dev/null
-q race_part_b "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
-                 \$\$BEGIN PERFORM pg_sleep(3); RETURN OLD; END\$\$;
-               CREATE TRIGGER slow BEFORE DELETE ON ev FOR EACH ROW WHEN (OLD.id = 1)
-                 EXECUTE FUNCTION slow();
-               ALTER TABLE ev_p1 ENABLE ALWAYS TRIGGER slow" >/dev/null
+synced_pair race_part "CREATE TABLE ev (region int, id int, v text, PRIMARY KEY (region, id))
+                         PARTITION BY LIST (region);
+                       CREATE TABLE ev_p1 PARTITION OF ev FOR VALUES IN (1);
+                       CREATE TABLE ev_p2 PARTITION OF ev FOR VALUES IN (2)" \
+  ev "INSERT INTO ev VALUES (1, 1, 'init')"
+slow_trigger race_part_b ev DELETE "OLD.id = 1" ev_p1
 q race_part_a "DELETE FROM ev WHERE id = 1; INSERT INTO ev VALUES (2, 5, 'A insert')" >/dev/null
 (sleep 1; q race_part_b "INSERT INTO ev VALUES (2, 5, 'B insert, later')" >/dev/null) &
 link --from dbname=race_part_a --to dbname=race_part_b --policy latest-wins
@@ -540,19 +545,11 @@ expect_equal "$(report conflicts)|$(q race_part_b "SELECT string_agg(v, ', ') FR
 # A local row that references a parent the batch deletes (ON DELETE SET
 # NULL) would be rewritten by the batch's own transaction: the parent is
 # locked FOR UPDATE when judged, so the local insert waits for the batch.
-for db in race_fk_a race_fk_b; do
-  createdb "$db"
-  q "$db" "CREATE TABLE parent (id int PRIMARY KEY);
-           CREATE TABLE child (id int PRIMARY KEY, pid int REFERENCES parent ON DELETE SET NULL, v text)" >/dev/null
-  "$ferry" init "dbname=$db" --track parent,child >/dev/null
-done
-q race_fk_a "INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (9, 2, 'init')" >/dev/null
-"$ferry" full-sync --from dbname=race_fk_a --to dbname=race_fk_b --quiet >/dev/null
-q race_fk_b "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
-               \$\$BEGIN PERFORM pg_sleep(3); RETURN OLD; END\$\$;
-             CREATE TRIGGER slow BEFORE DELETE ON child FOR EACH ROW WHEN (OLD.id = 9)
-               EXECUTE FUNCTION slow();
-             ALTER TABLE child ENABLE ALWAYS TRIGGER slow" >/dev/null
+synced_pair race_fk "CREATE TABLE parent (id int PRIMARY KEY);
+                     CREATE TABLE child (id int PRIMARY KEY,
+                                         pid int REFERENCES parent ON DELETE SET NULL, v text)" \
+  parent,child "INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (9, 2, 'init')"
+slow_trigger race_fk_b child DELETE "OLD.id = 9"
 q race_fk_a "DELETE FROM child WHERE id = 9; DELETE FROM parent WHERE id = 1;
              INSERT INTO child VALUES (5, 2, 'A insert')" >/dev/null
 (sleep 1; q race_fk_b "INSERT INTO child VALUES (5, 1, 'B insert, later')" >/dev/null 2>&1) &
@@ -562,17 +559,12 @@ expect_equal "$status|$(q race_fk_b "SELECT count(*) FROM ferry.conflicts WHERE 
   "0|1|5=- B insert, later" "a local row the batch's ON DELETE SET NULL touches is a conflict, not the batch's row"
 # Rows the batch finds missing that the target's own triggers create while
 # it is applied are the batch's to write, not a local writer's.
-for db in made_a made_b; do
-  createdb "$db"
-  q "$db" "CREATE TABLE accounts (id int PRIMARY KEY, name text);
-           CREATE TABLE settings (id int PRIMARY KEY REFERENCES accounts, theme text);
-           CREATE FUNCTION make_settings() RETURNS trigger LANGUAGE plpgsql AS
-             \$\$BEGIN INSERT INTO settings VALUES (NEW.id, 'default'); RETURN NEW; END\$\$;
-           CREATE TRIGGER make_settings AFTER INSERT ON accounts FOR EACH ROW
-             EXECUTE FUNCTION make_settings()" >/dev/null
-  "$ferry" init "dbname=$db" --track accounts,settings >/dev/null
-done
-"$ferry" full-sync --from dbname=made_a --to dbname=made_b --quiet >/dev/null
+synced_pair made "CREATE TABLE accounts (id int PRIMARY KEY, name text);
+                  CREATE TABLE settings (id int PRIMARY KEY REFERENCES accounts, theme text);
+                  CREATE FUNCTION make_settings() RETURNS trigger LANGUAGE plpgsql AS
+                    \$\$BEGIN INSERT INTO settings VALUES (NEW.id, 'default'); RETURN NEW; END\$\$;
+                  CREATE TRIGGER make_settings AFTER INSERT ON accounts FOR EACH ROW
+                    EXECUTE FUNCTION make_settings()" accounts,settings
 q made_a "INSERT INTO accounts VALUES (1, 'x'); UPDATE settings SET theme = 'dark' WHERE id = 1" >/dev/null
 link --from dbname=made_a --to dbname=made_b
 expect_status 0 "a row the target's trigger made during the batch"
