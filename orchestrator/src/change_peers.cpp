@@ -224,6 +224,26 @@ std::optional<std::string> json_text_spliced(const std::string& text) {
     return text;
 }
 
+// Whether JSON text (valid) spells null.
+bool is_json_null(const std::string& text) {
+    size_t start = text.find_first_not_of(" \t\n\r");
+    return start != std::string::npos && text.compare(start, 4, "null") == 0 &&
+           text.find_first_not_of(" \t\n\r", start + 4) == std::string::npos;
+}
+
+// A row (a JSON object) with its member kJsonNullsMember listing `columns`,
+// when there are any.
+std::string with_json_nulls_listed(std::string row, const std::vector<std::string>& columns) {
+    size_t end = row.rfind('}');
+    if (columns.empty() || end == std::string::npos)
+        return row;
+    std::string member =
+        nlohmann::json(changes::kJsonNullsMember).dump() + ":" + nlohmann::json(columns).dump();
+    bool empty = row.find_first_not_of(" \t\n\r", row.find('{') + 1) == end;
+    row.insert(end, (empty ? "" : ",") + member);
+    return row;
+}
+
 // The string of a timestamptz column written without a zone (a SQLite
 // source's) becomes its UTC form, so that PostgreSQL reads the instant
 // ferry hashed rather than one in the session's TimeZone.
@@ -409,14 +429,18 @@ class PostgresChangeReader : public ChangeReader {
     }
 
     // SQL: a change's row or key (jsonb) as text, with the string values of
-    // the jsonb columns j.cols written as their JSON text.
+    // the jsonb columns j.cols written as their JSON text, and so their JSON
+    // nulls (those the row's kJsonNullsMember lists: "null"), as SQLite
+    // holds them; that member itself is left out (also when no column is
+    // jsonb any more).
     static std::string json_text_of_jsonb_strings(const std::string& value) {
         return fmt::format(
-            "CASE WHEN j.cols IS NULL OR {0} IS NULL THEN {0}::text ELSE (SELECT "
-            "jsonb_object_agg(e.key, CASE WHEN e.key = ANY (j.cols) AND jsonb_typeof(e.value) = "
-            "'string' THEN to_jsonb(e.value::text) ELSE e.value END) FROM jsonb_each({0}) e)::text "
-            "END",
-            value);
+            "CASE WHEN {0} IS NULL OR j.cols IS NULL AND NOT {0} ? {1} THEN {0}::text ELSE (SELECT "
+            "jsonb_object_agg(e.key, CASE WHEN e.key = ANY (j.cols) AND (jsonb_typeof(e.value) = "
+            "'string' OR (jsonb_typeof(e.value) = 'null' AND ({0}->{1}) ? e.key)) THEN "
+            "to_jsonb(e.value::text) ELSE e.value END) FROM "
+            "jsonb_each({0}) e WHERE e.key <> {1})::text END",
+            value, quote_literal(changes::kJsonNullsMember));
     }
 
     // The oid of a table as read_changes names it (once per name: a regclass
@@ -676,7 +700,8 @@ class PostgresChangeApplier : public ChangeApplier {
     // holds JSON as text, and the PostgreSQL reader sends jsonb strings as
     // their JSON text. It becomes the JSON value it spells, in the row and
     // in the key. Text that is not JSON (a jsonb string ferry 0.5 wrote into
-    // SQLite bare) stays a string.
+    // SQLite bare) stays a string. The row lists the columns whose text was
+    // JSON null under kJsonNullsMember: a null member is SQL NULL.
     void adapt(const SyncTable& table, changes::TableChanges& changes) override {
         const RowSql& row = row_sql(table.target);
         if (row.jsonb.empty() && row.timestamptz.empty())
@@ -689,9 +714,17 @@ class PostgresChangeApplier : public ChangeApplier {
             return std::optional<std::string>();
         };
         for (NetChange& change : changes.rows) {
-            if (change.row)
-                if (auto rewritten = changes::with_strings_rewritten(*change.row, rewrite))
-                    change.row = std::move(*rewritten);
+            if (change.row) {
+                std::vector<std::string> json_nulls;
+                auto rewrite_row = [&](const std::string& column, const std::string& value) {
+                    auto rewritten = rewrite(column, value);
+                    if (rewritten && row.jsonb.count(column) && is_json_null(*rewritten))
+                        json_nulls.push_back(column);
+                    return rewritten;
+                };
+                if (auto rewritten = changes::with_strings_rewritten(*change.row, rewrite_row))
+                    change.row = with_json_nulls_listed(std::move(*rewritten), json_nulls);
+            }
             if (auto rewritten = changes::with_strings_rewritten(change.key, rewrite))
                 change.key = std::move(*rewritten);
         }
@@ -787,10 +820,10 @@ class PostgresChangeApplier : public ChangeApplier {
                     "jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) CROSS JOIN "
                     "LATERAL (SELECT i.item->'r' AS r) AS x CROSS JOIN LATERAL "
                     "jsonb_to_record(x.r) AS p{4} WHERE {2} AND x.r ?& c.a AND (x.r - "
-                    "c.a) = '{{}}' AND ferry.row_hash(t.*) = (i.item->>'h')::bigint AND "
+                    "c.a - {5}) = '{{}}' AND ferry.row_hash(t.*) = (i.item->>'h')::bigint AND "
                     "(i.item->>'h')::bigint <> ferry.row_hash(ROW({3})::{0}) RETURNING i.ord",
                     target.name, set, key_match(target.key_columns, "t", "p", "="), row.whole_row,
-                    row.definition),
+                    row.definition, quote_literal(changes::kJsonNullsMember)),
                 {items, nlohmann::json(target.columns).dump()}));
         });  // unique_violation, exclusion_violation
         if (!wrote)
@@ -825,7 +858,7 @@ class PostgresChangeApplier : public ChangeApplier {
                 "SELECT CASE WHEN {0} THEN NULL ELSE ferry.row_hash(t.*) END, "
                 "CASE WHEN jsonb_typeof(i.item->'r') = 'object' THEN "
                 "ferry.row_hash(ROW({3})::{1}) END, "
-                "jsonb_typeof(i.item->'r') = 'object' AND (i.item->'r') - c.a <> '{{}}', "
+                "jsonb_typeof(i.item->'r') = 'object' AND (i.item->'r') - c.a - {7} <> '{{}}', "
                 "jsonb_typeof(i.item->'r') = 'object' AND NOT (i.item->'r') ?& c.a, {5} "
                 "FROM (SELECT ARRAY(SELECT jsonb_array_elements_text($2::jsonb)) AS a) c "
                 "CROSS JOIN jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(item, ord) "
@@ -839,7 +872,7 @@ class PostgresChangeApplier : public ChangeApplier {
                 fmt::format("WHEN NOT {} AND NOT (i.item->'r') ?& c.a THEN to_jsonb(t.*) || "
                             "i.item->'r'",
                             key_null),
-                in_filter_sql(table), row.definition),
+                in_filter_sql(table), row.definition, quote_literal(changes::kJsonNullsMember)),
             {items, nlohmann::json(target.columns).dump()});
         std::vector<changes::TargetRow> targets(changes.rows.size());
         bool merge = false;
@@ -1208,6 +1241,7 @@ class PostgresChangeApplier : public ChangeApplier {
         std::vector<std::string> exprs;           // each one's value
         std::string values;                       // the same, comma-separated
         std::string whole_row;                    // every column's value, in table order
+        std::string named;                        // the same, each AS its column's name
         std::vector<std::string> in_table_order;  // every column's name
         std::set<std::string> jsonb;              // the columns of jsonb type or a domain over it
         std::set<std::string> timestamptz;        // the same for timestamptz
@@ -1234,14 +1268,18 @@ class PostgresChangeApplier : public ChangeApplier {
                 row.jsonb.insert(name);
             if (columns.text(r, 4) == "t")
                 row.timestamptz.insert(name);
-            std::string expr =
-                columns.text(r, 1) == "t"
-                    ? fmt::format(
-                          "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::json WHEN "
-                          "'null' THEN NULL ELSE (x.r->{0})::json END",
-                          quote_literal(name))
-                    : "p." + q;
+            std::string expr = "p." + q;
+            if (columns.text(r, 1) == "t")
+                expr = fmt::format(
+                    "CASE jsonb_typeof(x.r->{0}) WHEN 'string' THEN (x.r->>{0})::json WHEN "
+                    "'null' THEN NULL ELSE (x.r->{0})::json END",
+                    quote_literal(name));
+            else if (columns.text(r, 3) == "t")
+                expr = fmt::format("CASE WHEN x.r->{0} ? {1} THEN 'null'::jsonb ELSE {2} END",
+                                   quote_literal(changes::kJsonNullsMember), quote_literal(name),
+                                   expr);
             row.whole_row += (row.whole_row.empty() ? "" : ", ") + expr;
+            row.named += (row.named.empty() ? "" : ", ") + expr + " AS " + q;
             row.in_table_order.push_back(name);
             if (columns.text(r, 2) == "t")
                 continue;
@@ -1264,11 +1302,12 @@ class PostgresChangeApplier : public ChangeApplier {
 
     // Whether the change's final row (p) is inside the link's row filter
     // (NULL for a delete, or without a filter).
-    static std::string in_filter_sql(const SyncTable& table) {
+    std::string in_filter_sql(const SyncTable& table) {
         if (!table.filter)
             return "NULL::boolean";
         return "CASE WHEN jsonb_typeof(i.item->'r') = 'object' THEN coalesce((SELECT (" +
-               *table.filter + ") FROM (SELECT p.*) AS f), false) END";
+               *table.filter + ") FROM (SELECT " + row_sql(table.target).named +
+               ") AS f), false) END";
     }
 
     // Refuses a batch whose rows have a column the target lacks
@@ -1277,8 +1316,8 @@ class PostgresChangeApplier : public ChangeApplier {
         PgResult unknown = db_.query(
             "SELECT string_agg(DISTINCT c, ', ') FROM jsonb_array_elements($1::jsonb) i, "
             "jsonb_object_keys(CASE WHEN jsonb_typeof(i->'r') = 'object' THEN i->'r' ELSE "
-            "'{}' END) c WHERE c NOT IN (SELECT jsonb_array_elements_text($2::jsonb))",
-            {items, nlohmann::json(target.columns).dump()});
+            "'{}' END) c WHERE c NOT IN (SELECT jsonb_array_elements_text($2::jsonb)) AND c <> $3",
+            {items, nlohmann::json(target.columns).dump(), changes::kJsonNullsMember});
         throw Error(
             ErrorKind::invalid_input,
             fmt::format("a change to {} does not fit the target's columns", target.name),

@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "boundary.hpp"
 #include "canonical_row.hpp"
+#include "ferry/change_set.hpp"
 
 namespace ferry::pg {
 namespace {
@@ -167,13 +169,23 @@ void encode_columns(const TableInfo& table, const DeformedRow& row, const int* o
 // the keys' bytes and the values' bytes. order lists the members in jsonb's
 // key order (see TableInfo::json_order); every JB_OFFSET_STRIDE-th JEntry
 // holds an end offset instead of a length, as jsonb's own writer does.
-Datum build_object(const TableInfo& table, const int* order, int count, const JsonbScalar* values) {
-    uint32 data_start = VARHDRSZ + sizeof(uint32) + 2 * count * sizeof(JEntry);
+// json_nulls, when given, is the value of one more member, kJsonNullsMember,
+// which jsonb's order puts last (it is longer than any column's name).
+Datum build_object(const TableInfo& table, const int* order, int count, const JsonbScalar* values,
+                   const JsonbScalar* json_nulls = nullptr) {
+    int members = count + (json_nulls ? 1 : 0);
+    auto name_of = [&](int i) {
+        return i < count ? table.columns[order[i]].name : changes::kJsonNullsMember;
+    };
+    auto value_of = [&](int i) -> const JsonbScalar& {
+        return i < count ? values[order[i]] : *json_nulls;
+    };
+    uint32 data_start = VARHDRSZ + sizeof(uint32) + 2 * members * sizeof(JEntry);
     uint64 end = data_start;
-    for (int i = 0; i < count; i++)
-        end += strlen(table.columns[order[i]].name);
-    for (int i = 0; i < count; i++) {
-        const JsonbScalar& value = values[order[i]];
+    for (int i = 0; i < members; i++)
+        end += strlen(name_of(i));
+    for (int i = 0; i < members; i++) {
+        const JsonbScalar& value = value_of(i);
         if (value.aligned)
             end = INTALIGN(end);
         end += value.length;
@@ -184,7 +196,7 @@ Datum build_object(const TableInfo& table, const int* order, int count, const Js
             "A jsonb object holds at most " + std::to_string(JENTRY_OFFLENMASK) + " bytes.");
     char* out = static_cast<char*>(pg::value([&]() noexcept { return palloc0(end); }));
     SET_VARSIZE(out, end);
-    uint32 header = JB_FOBJECT | static_cast<uint32>(count);
+    uint32 header = JB_FOBJECT | static_cast<uint32>(members);
     std::memcpy(out + VARHDRSZ, &header, sizeof header);
     auto* entries = reinterpret_cast<JEntry*>(out + VARHDRSZ + sizeof header);
     uint32 offset = data_start;  // from the start of the varlena
@@ -194,25 +206,53 @@ Datum build_object(const TableInfo& table, const int* order, int count, const Js
         entries[index] =
             index % JB_OFFSET_STRIDE == 0 ? (type | data_end | JENTRY_HAS_OFF) : (type | length);
     };
-    for (int i = 0; i < count; i++) {
-        const char* name = table.columns[order[i]].name;
+    for (int i = 0; i < members; i++) {
+        const char* name = name_of(i);
         uint32 start = offset;
         size_t length = strlen(name);
         std::memcpy(out + offset, name, length);
         offset += length;
         add_entry(i, JENTRY_ISSTRING, start);
     }
-    for (int i = 0; i < count; i++) {
-        const JsonbScalar& value = values[order[i]];
+    for (int i = 0; i < members; i++) {
+        const JsonbScalar& value = value_of(i);
         uint32 start = offset;
         if (value.aligned)
             offset = INTALIGN(offset);  // the padding counts in the value's length
         if (value.length > 0)
             std::memcpy(out + offset, value.data, value.length);
         offset += value.length;
-        add_entry(count + i, value.type, start);
+        add_entry(members + i, value.type, start);
     }
     return PointerGetDatum(out);
+}
+
+// The names of the jsonb columns of `row` that hold JSON null, as a jsonb
+// array, or nullopt when none does (nearly every row: it costs a look at
+// each jsonb column's encoded value).
+std::optional<JsonbScalar> json_null_columns(const TableInfo& table, const DeformedRow& row,
+                                             const JsonbScalar* values) {
+    std::optional<std::string> names;
+    for (int i = 0; i < table.column_count; i++) {
+        const ColumnInfo& column = table.columns[i];
+        if (column.type_class != TypeClass::jsonb || row.nulls[column.attnum - 1] ||
+            values[i].type != JENTRY_ISNULL)
+            continue;
+        names = names ? *names + "," : "[";
+        pg::call([&]() noexcept {
+            StringInfoData quoted;
+            initStringInfo(&quoted);
+            escape_json(&quoted, column.name);
+            names->append(quoted.data, quoted.len);
+            pfree(quoted.data);
+        });
+    }
+    if (!names)
+        return std::nullopt;
+    *names += "]";
+    Datum array = pg::value(
+        [&]() noexcept { return DirectFunctionCall1(jsonb_in, CStringGetDatum(names->c_str())); });
+    return jsonb_scalar(array);
 }
 
 JsonbScalar* allocate_values(int count) {
@@ -232,8 +272,12 @@ Datum key_to_jsonb(const TableInfo& table, const DeformedRow& row) {
 KeyAndRow key_and_row_to_jsonb(const TableInfo& table, const DeformedRow& row) {
     JsonbScalar* values = allocate_values(table.column_count);
     encode_columns(table, row, table.json_order, table.column_count, values);
+    std::optional<JsonbScalar> json_nulls;
+    if (table.has_jsonb)
+        json_nulls = json_null_columns(table, row, values);
     return {build_object(table, table.json_key_order, table.key_count, values),
-            build_object(table, table.json_order, table.column_count, values)};
+            build_object(table, table.json_order, table.column_count, values,
+                         json_nulls ? &*json_nulls : nullptr)};
 }
 
 bool same_key(const TableInfo& table, const DeformedRow& a, const DeformedRow& b, TupleDesc desc) {

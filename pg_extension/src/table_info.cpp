@@ -98,6 +98,7 @@ void describe_columns(TableInfo& info, TupleDesc desc, MemoryContext context) no
     MemoryContext old = MemoryContextSwitchTo(context);
     info.columns = static_cast<ColumnInfo*>(palloc0(sizeof(ColumnInfo) * desc->natts));
     info.column_count = 0;
+    info.has_jsonb = false;
     for (int i = 0; i < desc->natts; i++) {
         Form_pg_attribute attr = TupleDescAttr(desc, i);
         if (attr->attisdropped)
@@ -108,6 +109,7 @@ void describe_columns(TableInfo& info, TupleDesc desc, MemoryContext context) no
         column.name_length = std::strlen(column.name);
         Oid base_type = getBaseType(attr->atttypid);
         column.type_class = classify(base_type);
+        info.has_jsonb = info.has_jsonb || column.type_class == TypeClass::jsonb;
         Oid output_fn;
         bool varlena;
         getTypeOutputInfo(base_type, &output_fn, &varlena);

@@ -64,6 +64,7 @@ struct TableInfo {
     // all columns, and the key columns alone.
     int* json_order;
     int* json_key_order;
+    bool has_jsonb = false;  // a column of jsonb (or a domain over it)
 };
 
 // A tuple's attributes, extracted once (heap_deform_tuple) and shared by

@@ -1169,6 +1169,69 @@ expect_equal "$(q numb "SELECT string_agg(n || ' ' || j::text || ' ' || o::text,
   "$(q numa "SELECT string_agg(n || ' ' || j::text || ' ' || o::text, ' | ' ORDER BY id) FROM nums")" \
   "numbers beside a jsonb string arrive to their last digit"
 
+# --- JSON null in a jsonb column stays JSON null, apart from SQL NULL, in
+# every direction (SQLAlchemy's JSON type writes Python's None as JSON null)
+twin_databases jna jnb jn "id int PRIMARY KEY, doc jsonb, note text" "(1, '{}', 'x'), (2, '{}', 'x'), (7, 'null', 'x')"
+q jna "UPDATE jn SET doc = 'null' WHERE id = 1; UPDATE jn SET doc = NULL WHERE id = 2;
+       INSERT INTO jn VALUES (3, 'null', 'x'), (4, NULL, 'x'), (5, '\"null\"', 'x'), (6, '[null]', 'x')" >/dev/null
+link --from dbname=jna --to dbname=jnb
+expect_status 0 "PostgreSQL -> PostgreSQL with JSON null in a jsonb column"
+jn_kinds="SELECT string_agg(id || ':' || coalesce(jsonb_typeof(doc), 'SQL NULL'), ' ' ORDER BY id) FROM jn"
+expect_equal "$(q jnb "$jn_kinds")" "1:null 2:SQL NULL 3:null 4:SQL NULL 5:string 6:array 7:null" \
+  "JSON null arrives as JSON null, SQL NULL as SQL NULL (updated and inserted rows)"
+q jnb "UPDATE jn SET note = 'edited at B'" >/dev/null
+link --from dbname=jnb --to dbname=jna
+expect_equal "$(report conflicts)|$(q jna "$jn_kinds")" "0|1:null 2:SQL NULL 3:null 4:SQL NULL 5:string 6:array 7:null" \
+  "the next edit of those rows is no conflict"
+"$ferry" init "sqlite:$work/jn.db" >/dev/null
+sqlite3 "$work/jn.db" "CREATE TABLE jn (id INTEGER PRIMARY KEY, doc JSON, note TEXT)"
+"$ferry" init "sqlite:$work/jn.db" --track jn >/dev/null
+"$ferry" full-sync --from dbname=jna --to "sqlite:$work/jn.db" --quiet >/dev/null
+jn_sqlite="SELECT group_concat(id || ':' || quote(doc), ' ') FROM (SELECT * FROM jn ORDER BY id)"
+expect_equal "$(sqlite3 "$work/jn.db" "$jn_sqlite")" "1:'null' 2:NULL 3:'null' 4:NULL 5:'\"null\"' 6:'[null]' 7:'null'" \
+  "a full sync writes JSON null into SQLite as the text null"
+q jna "UPDATE jn SET doc = 'null', note = 'to SQLite' WHERE id IN (2, 4); UPDATE jn SET doc = NULL WHERE id IN (1, 3)" >/dev/null
+link --from dbname=jna --to "sqlite:$work/jn.db"
+expect_equal "$(sqlite3 "$work/jn.db" "$jn_sqlite")" "1:NULL 2:'null' 3:NULL 4:'null' 5:'\"null\"' 6:'[null]' 7:'null'" \
+  "PostgreSQL -> SQLite: JSON null as the text null, SQL NULL as NULL"
+sqlite3 "$work/jn.db" "UPDATE jn SET doc = 'null' WHERE id = 1; UPDATE jn SET doc = NULL WHERE id = 2; UPDATE jn SET note = 'from SQLite' WHERE id = 7"
+link --from "sqlite:$work/jn.db" --to dbname=jna
+expect_equal "$(report conflicts)|$(q jna "$jn_kinds")" "0|1:null 2:SQL NULL 3:SQL NULL 4:null 5:string 6:array 7:null" \
+  "SQLite -> PostgreSQL: the text null as JSON null"
+run "$ferry" diff "sqlite:$work/jn.db" dbname=jna --tables jn --rows
+expect_status 0 "and the two hash alike"
+# into a domain over jsonb that refuses SQL NULL, through a row filter on
+# that column (JSON null is inside `doc <> '{}'`, SQL NULL would not be),
+# and kept by hand from a conflict
+for db in jdoca jdocb; do
+  createdb "$db"
+  q "$db" "CREATE DOMAIN jdoc AS jsonb CHECK (VALUE IS NOT NULL);
+           CREATE TABLE jd (id int PRIMARY KEY, doc jdoc, note text)" >/dev/null
+  "$ferry" init "dbname=$db" --track jd >/dev/null
+done
+q jdoca "INSERT INTO jd VALUES (1, '[1]', 'x'), (2, '[2]', 'x')" >/dev/null
+"$ferry" full-sync --from dbname=jdoca --to dbname=jdocb --where "jd:doc <> '{}'" --quiet >/dev/null
+q jdoca "UPDATE jd SET doc = 'null' WHERE id = 1; INSERT INTO jd VALUES (3, 'null', 'x'), (4, '{}', 'x')" >/dev/null
+q jdocb "UPDATE jd SET note = 'edited at B' WHERE id = 1" >/dev/null
+link --from dbname=jdoca --to dbname=jdocb --where "jd:doc <> '{}'" --policy manual
+expect_equal "$(report conflicts)|$(q jdocb "SELECT string_agg(id || ':' || doc::text, ' ' ORDER BY id) FROM jd")" \
+  "1|1:[1] 2:[2] 3:null" "JSON null into a domain over jsonb, inside a filter on it"
+run "$ferry" conflicts dbname=jdocb --resolve "$(q jdocb "SELECT id FROM ferry.conflicts")" --keep remote
+expect_status 0 "ferry conflicts --keep remote of a row holding JSON null"
+expect_equal "$(q jdocb "SELECT doc::text || ':' || note FROM jd WHERE id = 1")" "null:x" "writes JSON null"
+
+# a logged JSON null whose column is no longer jsonb when it is read: the
+# row's list of such columns is not taken for a column
+createdb jta
+q jta "CREATE TABLE jt (id int PRIMARY KEY, doc jsonb); INSERT INTO jt VALUES (1, '{}')" >/dev/null
+"$ferry" init dbname=jta --track jt >/dev/null
+sqlite3 "$work/jt.db" "CREATE TABLE jt (id INTEGER PRIMARY KEY, doc TEXT)"
+"$ferry" init "sqlite:$work/jt.db" --track jt >/dev/null
+"$ferry" full-sync --from dbname=jta --to "sqlite:$work/jt.db" --quiet >/dev/null
+q jta "UPDATE jt SET doc = 'null'; ALTER TABLE jt ALTER doc TYPE text" >/dev/null
+link --from dbname=jta --to "sqlite:$work/jt.db"
+expect_status 0 "a JSON null logged before its column became text"
+
 # --- a SQLite timestamp without a zone is UTC (docs/sqlite.md), also to a
 # PostgreSQL target whose TimeZone is another: full sync, restore, sync (as
 # a key and as a value) and a conflict kept from the SQLite side

@@ -13,6 +13,16 @@
 
 namespace ferry::changes {
 
+// The member a PostgreSQL row adds to list its jsonb columns that hold JSON
+// null: in a row's JSON a column's null is SQL NULL, so a jsonb column's
+// JSON null needs saying apart. The change log's new_row carries it, and so
+// does a row a PostgreSQL target is given; the reader sends such a value as
+// the JSON text "null", as it sends jsonb strings. No column can have this
+// name (PostgreSQL's are at most 63 bytes), and jsonb sorts it last.
+inline constexpr char kJsonNullsMember[] =
+    "ferry: the jsonb columns of this row that hold JSON null, not SQL NULL";
+static_assert(sizeof kJsonNullsMember > 64, "longer than any PostgreSQL name");
+
 enum class Operation { insert, update, remove, truncate };
 
 // A change's row or key (a JSON object) with the string values of some of

@@ -47,8 +47,17 @@ ORDER BY t.id;
 SELECT count(*) AS rows_equal
 FROM ferry.changes c JOIN typed t ON t.id = (c.key->>'id')::bigint
 WHERE c.new_row - 'nan' - 'f4' - 'f8' - 'inf' - 'padded' - 'raw' - 'bin'
+        - 'ferry: the jsonb columns of this row that hold JSON null, not SQL NULL'
     = to_jsonb(t) - 'nan' - 'f4' - 'f8' - 'inf' - 'padded' - 'raw' - 'bin'
   AND c.new_row @> c.key AND c.key <@ c.new_row;
+
+-- A jsonb column's JSON null reads as null, as SQL NULL does: one more
+-- member, which jsonb sorts last, names such columns (in rows that have one).
+SELECT t.id, t.scalar_doc IS NULL AS sql_null,
+       c.new_row->'ferry: the jsonb columns of this row that hold JSON null, not SQL NULL'
+           AS json_nulls
+FROM ferry.changes c JOIN typed t ON t.id = (c.key->>'id')::bigint
+ORDER BY t.id;
 
 -- 40 columns: JEntries past the first offset stride.
 SELECT format('CREATE TABLE wide (id int PRIMARY KEY, %s)',
@@ -62,3 +71,24 @@ SELECT c.new_row = to_jsonb(w) AS wide_equal,
        (SELECT count(*) FROM jsonb_each(c.new_row)) AS members,
        c.new_row->'c33' AS c33, c.new_row->>'c40' AS c40
 FROM ferry.changes c, wide w WHERE c.relid = 'wide'::regclass;
+
+-- That member past 32 jsonb columns (the JEntry offset stride), naming a
+-- column that needs escaping: the same value and size as jsonb's own.
+SELECT format('CREATE TABLE wide_docs (id int PRIMARY KEY, %s, "say ""hi""\" jsonb)',
+              string_agg(format('d%s jsonb', i), ', ' ORDER BY i))
+FROM generate_series(1, 31) i \gexec
+SELECT ferry.track('wide_docs');
+SELECT format('INSERT INTO wide_docs VALUES (1, %s, %L)',
+              string_agg(CASE i % 3 WHEN 0 THEN quote_literal('null') WHEN 1 THEN 'NULL'
+                                    ELSE quote_literal('[null]') END, ', ' ORDER BY i), 'null')
+FROM generate_series(1, 31) i \gexec
+SELECT c.new_row = expected AS docs_equal,
+       pg_column_size(c.new_row) = pg_column_size(expected) AS same_size,
+       c.new_row->'ferry: the jsonb columns of this row that hold JSON null, not SQL NULL'
+           AS json_nulls
+FROM ferry.changes c, wide_docs w,
+     LATERAL (SELECT to_jsonb(w) || jsonb_build_object(
+                  'ferry: the jsonb columns of this row that hold JSON null, not SQL NULL',
+                  (SELECT jsonb_agg(format('d%s', i) ORDER BY i) FROM generate_series(3, 30, 3) i)
+                      || '["say \"hi\"\\"]'::jsonb) AS expected) e
+WHERE c.relid = 'wide_docs'::regclass;
