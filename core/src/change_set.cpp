@@ -223,7 +223,7 @@ const std::string* old_row_columns(const NetChange& change) {
 
 std::vector<std::vector<std::string>> column_sets_before_added(
     const NetChange& change, const std::vector<std::string>& target_columns,
-    const std::string& target_row) {
+    const std::string& target_row, const std::vector<std::string>& at_default) {
     const std::string* logged = old_row_columns(change);
     nlohmann::json row = nlohmann::json::parse(logged ? *logged : target_row, nullptr, false);
     if (!row.is_object())
@@ -239,8 +239,12 @@ std::vector<std::vector<std::string>> column_sets_before_added(
         return sets;
     }
     for (size_t kept = target_columns.size(); kept > 0; kept--) {
-        auto found = row.find(target_columns[kept - 1]);
-        if (found == row.end() || !found->is_null())
+        const std::string& column = target_columns[kept - 1];
+        auto found = row.find(column);
+        bool as_added = found != row.end() &&
+                        (found->is_null() || std::find(at_default.begin(), at_default.end(),
+                                                       column) != at_default.end());
+        if (!as_added)
             break;
         sets.emplace_back(target_columns.begin(), target_columns.begin() + (kept - 1));
     }

@@ -994,16 +994,22 @@ class PostgresChangeApplier : public ChangeApplier {
             if (!changes::old_row_columns(changes.rows[i]))
                 unlogged.push_back(i);
         std::map<size_t, std::string> target_rows;
+        std::map<size_t, std::vector<std::string>> at_default;
         if (!unlogged.empty()) {
-            PgResult found = query_target_rows(target, changes, unlogged, "to_jsonb(t.*)::text");
-            for (int r = 0; r < found.rows(); r++)
-                target_rows[unlogged.at(std::stoull(found.text(r, 0)) - 1)] = found.text(r, 1);
+            PgResult found = query_target_rows(
+                target, changes, unlogged, "to_jsonb(t.*)::text, " + at_added_default_sql(target));
+            for (int r = 0; r < found.rows(); r++) {
+                size_t i = unlogged.at(std::stoull(found.text(r, 0)) - 1);
+                target_rows[i] = found.text(r, 1);
+                at_default[i] =
+                    nlohmann::json::parse(found.text(r, 2)).get<std::vector<std::string>>();
+            }
         }
         const std::vector<std::string>& columns = row_sql(target).in_table_order;
         std::map<std::vector<std::string>, std::vector<size_t>> by_columns;
         for (size_t i : present)
-            for (auto& set :
-                 changes::column_sets_before_added(changes.rows[i], columns, target_rows[i]))
+            for (auto& set : changes::column_sets_before_added(changes.rows[i], columns,
+                                                               target_rows[i], at_default[i]))
                 by_columns[std::move(set)].push_back(i);
         for (const auto& [set, group] : by_columns) {
             PgResult hashes = query_target_rows(
@@ -1013,6 +1019,26 @@ class PostgresChangeApplier : public ChangeApplier {
                 targets[group.at(std::stoull(hashes.text(r, 0)) - 1)]
                     .hashes_without_added_columns.push_back(std::stoll(hashes.text(r, 1)));
         }
+    }
+
+    // SQL over the target row t: a JSON array naming its columns that hold
+    // the default ADD COLUMN gave them (a constant one, which PostgreSQL
+    // keeps in attmissingval for the rows the table had then), compared as
+    // text in this session.
+    std::string at_added_default_sql(const PeerTable& target) {
+        PgResult added = db_.query(
+            "SELECT attname, (attmissingval::text::text[])[1] FROM pg_attribute WHERE attrelid "
+            "= $1::oid AND attnum > 0 AND NOT attisdropped AND atthasmissing ORDER BY attnum",
+            {target.oid});
+        std::string tests;
+        for (int r = 0; r < added.rows(); r++)
+            if (!added.is_null(r, 1))
+                tests +=
+                    fmt::format("{}CASE WHEN t.{}::text = {} THEN {} END",
+                                tests.empty() ? "" : ", ", quote_identifier(added.text(r, 0)),
+                                quote_literal(added.text(r, 1)), quote_literal(added.text(r, 0)));
+        return tests.empty() ? "'[]'"
+                             : "to_jsonb(array_remove(ARRAY[" + tests + "]::text[], NULL))::text";
     }
 
   public:
@@ -1814,13 +1840,41 @@ class SqliteChangeApplier : public ChangeApplier {
         for (const sqlite::Column& column : s.shape.columns)
             names.push_back(column.name);
         nlohmann::json values = parse_object(*current, s.shape.name);
-        for (const auto& set : changes::column_sets_before_added(change, names, *current)) {
+        for (const auto& set : changes::column_sets_before_added(change, names, *current,
+                                                                 columns_at_default(s, values))) {
             nlohmann::json kept = nlohmann::json::object();
             for (const std::string& column : set)
                 kept[column] = values.at(column);
             hashes.push_back(row_hash(s, kept.dump()));
         }
         return hashes;
+    }
+
+    // The columns of `row` (a row of s's table) that hold the constant
+    // default they were declared with, a number or a string: the value
+    // SQLite gives the rows an ADD COLUMN found.
+    std::vector<std::string> columns_at_default(TableStatements& s, const nlohmann::json& row) {
+        std::vector<std::string> found;
+        for (const auto& column :
+             db_.query("SELECT name, dflt_value FROM pragma_table_info(?1, 'main') WHERE "
+                       "dflt_value IS NOT NULL",
+                       {s.shape.name})) {
+            const std::string& text = *column.at(1);
+            nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+            if (text.size() >= 2 && text.front() == '\'' && text.back() == '\'') {
+                std::string unquoted;
+                for (size_t i = 1; i + 1 < text.size(); i++)
+                    if (text[i] != '\'' || text[++i] == '\'')
+                        unquoted += text[i];
+                value = unquoted;
+            } else if (!value.is_number()) {
+                continue;
+            }
+            auto held = row.find(*column.at(0));
+            if (held != row.end() && *held == value)
+                found.push_back(*column.at(0));
+        }
+        return found;
     }
 
     // A change to a row the target holds with its key's UUIDs in another

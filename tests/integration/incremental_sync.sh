@@ -804,6 +804,30 @@ expect_status 0 "ferry conflicts --keep remote of a row logged before the column
 expect_equal "$(q ncm "SELECT v || '|' || extra FROM t WHERE id = 1")" "A1|mine" \
   "writes the remote version, keeping the target's value of the new column"
 
+# --- a delete logged before columns were added with defaults on both
+# peers: the target's row holds those defaults and is still the row the
+# source deleted; a row whose new column changed since is a conflict
+sqlite3 "$work/dd.db" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"
+for db in dda ddb; do
+  createdb "$db"
+  q "$db" "CREATE TABLE t (id int PRIMARY KEY, v text)" >/dev/null
+done
+q dda "INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three')" >/dev/null
+for peer in dbname=dda dbname=ddb "sqlite:$work/dd.db"; do "$ferry" init "$peer" --track t >/dev/null; done
+for peer in dbname=ddb "sqlite:$work/dd.db"; do
+  "$ferry" full-sync --from dbname=dda --to "$peer" --tables t --quiet >/dev/null
+done
+q dda "DELETE FROM t WHERE id IN (1, 2); ALTER TABLE t ADD COLUMN n int DEFAULT 0, ADD COLUMN s text DEFAULT 'it''s'" >/dev/null
+q ddb "ALTER TABLE t ADD COLUMN n int DEFAULT 0, ADD COLUMN s text DEFAULT 'it''s'; UPDATE t SET n = 5 WHERE id = 2" >/dev/null
+sqlite3 "$work/dd.db" "ALTER TABLE t ADD COLUMN n INTEGER DEFAULT 0; ALTER TABLE t ADD COLUMN s TEXT DEFAULT 'it''s'; UPDATE t SET n = 5 WHERE id = 2"
+"$ferry" init "sqlite:$work/dd.db" --track t >/dev/null
+link --from dbname=dda --to dbname=ddb --tables t --policy target-wins
+expect_equal "$(report conflicts)|$(q ddb "SELECT string_agg(id || '|' || v || '|' || n || '|' || s, ' ' ORDER BY id) FROM t")" \
+  "1|2|two|5|it's 3|three|0|it's" "a delete logged before ADD COLUMN … DEFAULT applies to PostgreSQL; a row changed since is a conflict"
+link --from dbname=dda --to "sqlite:$work/dd.db" --tables t --policy target-wins
+expect_equal "$(report conflicts)|$(sqlite3 "$work/dd.db" "SELECT group_concat(id || '|' || v || '|' || n || '|' || s, ' ') FROM (SELECT * FROM t ORDER BY id)")" \
+  "1|2|two|5|it's 3|three|0|it's" "and to SQLite"
+
 # --- a value the target's type refuses: the whole batch is refused
 q b "ALTER TABLE orders ALTER COLUMN note TYPE varchar(16)" >/dev/null
 q a "INSERT INTO orders VALUES (9920001, 1, 'short'); INSERT INTO orders VALUES (9920002, 1, 'much too long for b')" >/dev/null

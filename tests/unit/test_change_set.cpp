@@ -201,6 +201,19 @@ TEST_CASE("changes logged before columns were added on both peers", "[change_set
         CHECK(
             column_sets_before_added(net, columns, R"({"id": 1, "v": null, "added": 3})").empty());
     }
+    SECTION("a delete without its old row: last columns at the default they were added with") {
+        NetChange net =
+            collapse({change("t", Operation::remove, R"({"id": 1})", {}, 10, 1)}).at(0).rows.at(0);
+        CHECK(column_sets_before_added(net, columns, R"({"id": 1, "v": "x", "added": 0})",
+                                       {"added"}) ==
+              std::vector<std::vector<std::string>>{{"id", "v"}});
+        CHECK(column_sets_before_added(net, columns, R"({"id": 1, "v": null, "added": 0})",
+                                       {"added"}) ==
+              std::vector<std::vector<std::string>>{{"id", "v"}, {"id"}});
+        // Only a run of last columns: a middle one at its default is not left out.
+        CHECK(column_sets_before_added(net, columns, R"({"id": 1, "v": "d", "added": 3})", {"v"})
+                  .empty());
+    }
     SECTION("an insert expects no row: nothing to try") {
         NetChange net =
             collapse({change("t", Operation::insert, R"({"id": 1})", R"({"id": 1})", {}, 1)})

@@ -86,12 +86,13 @@ const std::string* old_row_columns(const NetChange& change);
 // change was logged (the old-row hash lacks them). When the log tells
 // (old_row_columns()), the target's columns that row has. Otherwise, each
 // set that leaves out a run of the last columns of `target_columns` (in
-// table order) that are NULL in `target_row` (a JSON object): ADD COLUMN
-// puts a column last, and it holds NULL unless it has a default. None when
-// nothing is left out.
+// table order) that are NULL in `target_row` (a JSON object) or hold the
+// default they were added with (`at_default`): ADD COLUMN puts a column
+// last, and the rows it finds take NULL or that default. None when nothing
+// is left out.
 std::vector<std::vector<std::string>> column_sets_before_added(
     const NetChange& change, const std::vector<std::string>& target_columns,
-    const std::string& target_row);
+    const std::string& target_row, const std::vector<std::string>& at_default = {});
 
 struct TableChanges {
     std::string table;
