@@ -198,6 +198,15 @@ std::string json_array_of(const std::vector<const NetChange*>& rows, bool keys) 
     return out + "]";
 }
 
+// [[key, seconds since 1970], ...] of a batch's rows: when each was last
+// changed at the source (ChangeApplier::keep_change_times).
+std::string key_times(const changes::TableChanges& changes) {
+    std::string times = "[";
+    for (const NetChange& row : changes.rows)
+        times += fmt::format("{}[{},{}]", times.size() > 1 ? "," : "", row.key, row.changed_at);
+    return times + "]";
+}
+
 // SQL: whether the type `type_oid` is jsonb or a domain over it, at any
 // depth. The set of such types is found once per query (from jsonb down to
 // its domains), not once per column: a per-column search made the reader's
@@ -431,13 +440,14 @@ class PostgresChangeReader : public ChangeReader {
     // SQL: a change's row or key (jsonb) as text, with the string values of
     // the jsonb columns j.cols written as their JSON text, and so their JSON
     // nulls (those the row's kJsonNullsMember lists: "null"), as SQLite
-    // holds them; that member itself is left out (also when no column is
-    // jsonb any more).
+    // holds them; that member itself is left out. (A column listed there
+    // that is jsonb no more, after an ALTER TYPE, gets "null" too: the text
+    // the ALTER made of it.)
     static std::string json_text_of_jsonb_strings(const std::string& value) {
         return fmt::format(
             "CASE WHEN {0} IS NULL OR j.cols IS NULL AND NOT {0} ? {1} THEN {0}::text ELSE (SELECT "
-            "jsonb_object_agg(e.key, CASE WHEN e.key = ANY (j.cols) AND (jsonb_typeof(e.value) = "
-            "'string' OR (jsonb_typeof(e.value) = 'null' AND ({0}->{1}) ? e.key)) THEN "
+            "jsonb_object_agg(e.key, CASE WHEN e.key = ANY (j.cols) AND jsonb_typeof(e.value) = "
+            "'string' OR jsonb_typeof(e.value) = 'null' AND ({0}->{1}) ? e.key THEN "
             "to_jsonb(e.value::text) ELSE e.value END) FROM "
             "jsonb_each({0}) e WHERE e.key <> {1})::text END",
             value, quote_literal(changes::kJsonNullsMember));
@@ -662,7 +672,7 @@ class PostgresChangeApplier : public ChangeApplier {
 
     std::optional<std::string> begin_link(const std::string& job, const std::string& scope,
                                           bool restart) override {
-        require_ferry(db_, "0.9");  // is_current_transaction() guards the upserts
+        require_ferry(db_, "0.10");  // is_current_transaction(), keep_change_times()
         link_position_ =
             db_.query("SELECT position::text FROM ferry.checkpoint_begin($1, $2, NULL, $3)",
                       {job, scope, restart ? "true" : "false"})
@@ -702,13 +712,16 @@ class PostgresChangeApplier : public ChangeApplier {
     // in the key. Text that is not JSON (a jsonb string ferry 0.5 wrote into
     // SQLite bare) stays a string. The row lists the columns whose text was
     // JSON null under kJsonNullsMember: a null member is SQL NULL.
-    void adapt(const SyncTable& table, changes::TableChanges& changes) override {
+    // A conflict's recorded row was adapted before it was recorded: its
+    // jsonb values are JSON already (a string there is a string).
+    void adapt(const SyncTable& table, changes::TableChanges& changes, RowSource source) override {
         const RowSql& row = row_sql(table.target);
         if (row.jsonb.empty() && row.timestamptz.empty())
             return;
         auto rewrite = [&](const std::string& column, const std::string& value) {
             if (row.jsonb.count(column))
-                return json_text_spliced(value);
+                return source == RowSource::batch ? json_text_spliced(value)
+                                                  : std::optional<std::string>();
             if (row.timestamptz.count(column))
                 return zoneless_timestamp_in_utc(value);
             return std::optional<std::string>();
@@ -776,6 +789,20 @@ class PostgresChangeApplier : public ChangeApplier {
             found = known
                         .emplace(oid, db_.query("SELECT EXISTS (SELECT FROM pg_constraint WHERE " +
                                                     side + " = $1::oid AND contype = 'f')",
+                                                {oid})
+                                              .text(0, 0) == "t")
+                        .first;
+        return found->second;
+    }
+
+    // Whether this database tracks table `oid` (its changes are logged);
+    // asked once per table and run.
+    bool logs_table(const std::string& oid) {
+        auto found = tracked_.find(oid);
+        if (found == tracked_.end())
+            found = tracked_
+                        .emplace(oid, db_.query("SELECT EXISTS (SELECT FROM ferry.tracked_tables "
+                                                "WHERE relid = $1::oid)",
                                                 {oid})
                                               .text(0, 0) == "t")
                         .first;
@@ -869,9 +896,8 @@ class PostgresChangeApplier : public ChangeApplier {
                 "CROSS JOIN LATERAL jsonb_to_record(x.r) AS p{6} "
                 "ORDER BY i.ord",
                 key_null, target.name, key_match(target.key_columns, "t", "k", "="), row.whole_row,
-                fmt::format("WHEN NOT {} AND NOT (i.item->'r') ?& c.a THEN to_jsonb(t.*) || "
-                            "i.item->'r'",
-                            key_null),
+                fmt::format("WHEN NOT {} AND NOT (i.item->'r') ?& c.a THEN {}", key_null,
+                            merged_with_target(row, "i.item->'r'")),
                 in_filter_sql(table), row.definition, quote_literal(changes::kJsonNullsMember)),
             {items, nlohmann::json(target.columns).dump()});
         std::vector<changes::TargetRow> targets(changes.rows.size());
@@ -1115,7 +1141,7 @@ class PostgresChangeApplier : public ChangeApplier {
                         target.name, join_quoted(row.names), row.values,
                         join_quoted(target.key_columns),
                         set.empty() ? "DO NOTHING" : "DO UPDATE SET " + set, current,
-                        merged_row(merge, key_null, "i.r"), row.definition,
+                        merged_row(row, merge, key_null, "i.r"), row.definition,
                         guarded ? " WHERE " + written_here("ferry_target") : ""),
             params);
         // Fewer rows written: the guard held some back, or the target's
@@ -1187,6 +1213,15 @@ class PostgresChangeApplier : public ChangeApplier {
         }
         return in_savepoint(db_, "ferry_deletes", {"23503"},  // foreign_key_violation
                             [&] { db_.execute(sql, keys); });
+    }
+
+    void keep_change_times(const SyncTable& table, const changes::TableChanges& changes,
+                           const LinkRules& rules) override {
+        if (rules.policy != changes::Policy::latest_wins || changes.rows.empty() ||
+            !logs_table(table.target.oid))
+            return;
+        db_.query("SELECT ferry.keep_change_times($1::oid::regclass, $2::jsonb)",
+                  {table.target.oid, key_times(changes)});
     }
 
     void commit(const std::string& job, const std::string& scope, const std::string& cursor,
@@ -1320,10 +1355,31 @@ class PostgresChangeApplier : public ChangeApplier {
     // A CASE branch that gives a row lacking some columns the values the
     // target row t has (when it has one): changes logged before a column was
     // added on both peers keep the target's value of it.
-    static std::string merged_row(bool merge, const std::string& key_null, const std::string& row) {
+    static std::string merged_row(const RowSql& row, bool merge, const std::string& key_null,
+                                  const std::string& change_row) {
         if (!merge)
             return "";
-        return fmt::format("WHEN NOT {0} THEN to_jsonb(t.*) || {1}", key_null, row);
+        return fmt::format("WHEN NOT {0} THEN {1}", key_null, merged_with_target(row, change_row));
+    }
+
+    // SQL: the change's row (`change_row`, jsonb) over the target row t's
+    // values; the jsonb columns of t that hold JSON null and that the row
+    // lacks join the row's own list of such columns (to_jsonb() spells
+    // them as it spells SQL NULL).
+    static std::string merged_with_target(const RowSql& row, const std::string& change_row) {
+        std::string merged = "to_jsonb(t.*) || " + change_row;
+        if (row.jsonb.empty())
+            return merged;
+        std::string member = quote_literal(changes::kJsonNullsMember);
+        std::string kept;
+        for (const std::string& column : row.jsonb)
+            kept += fmt::format("{}CASE WHEN t.{} = 'null'::jsonb AND NOT {} ? {} THEN {} END",
+                                kept.empty() ? "" : ", ", quote_identifier(column), change_row,
+                                quote_literal(column), quote_literal(column));
+        return fmt::format(
+            "{0} || jsonb_build_object({1}, coalesce({2}->{1}, '[]') || "
+            "to_jsonb(array_remove(ARRAY[{3}]::text[], NULL)))",
+            merged, member, change_row, kept);
     }
 
     // Whether the change's final row (p) is inside the link's row filter
@@ -1387,6 +1443,7 @@ class PostgresChangeApplier : public ChangeApplier {
     std::map<std::string, nlohmann::json> locked_rows_;
     // By side (conrelid, confrelid), then table oid (has_foreign_key).
     std::map<std::string, std::map<std::string, bool>> foreign_keys_;
+    std::map<std::string, bool> tracked_;  // by table oid (logs_table)
     // The rows the fast path left for judge_each, alive until the batch's
     // plans are written (a plan points into them).
     std::deque<changes::TableChanges> leftovers_;
@@ -1493,11 +1550,13 @@ class SqliteChangeApplier : public ChangeApplier {
         db_.execute("BEGIN IMMEDIATE");
         open_ = true;
         db_.execute("SELECT ferry_set_origin(?1)", {origin});
+        logged_before_ = std::stoll(
+            db_.query("SELECT coalesce(max(position), 0) FROM ferry_changes").at(0).at(0).value());
     }
 
     // SQLite stores JSON as the text it is given: nothing to rewrite, but
     // columns a row lacks are filled in, so that it is judged whole.
-    void adapt(const SyncTable& table, changes::TableChanges& changes) override {
+    void adapt(const SyncTable& table, changes::TableChanges& changes, RowSource) override {
         TableStatements& statements = statements_for(table);
         for (NetChange& change : changes.rows) {
             refuse_null_key(table, change.key);
@@ -1600,6 +1659,21 @@ class SqliteChangeApplier : public ChangeApplier {
             step_done(db_, statements.remove.get());
         }
         return true;
+    }
+
+    // The batch's log rows are those past the newest one at begin():
+    // BEGIN IMMEDIATE made this the only writer since. (They are tagged
+    // with the origin only when it closes, at commit.)
+    void keep_change_times(const SyncTable& table, const changes::TableChanges& changes,
+                           const LinkRules& rules) override {
+        if (rules.policy != changes::Policy::latest_wins || changes.rows.empty())
+            return;
+        db_.execute(
+            "UPDATE ferry_changes AS c SET changed_at = t.day FROM (SELECT "
+            "json(json_extract(value, '$[0]')) AS key, json_extract(value, '$[1]') / 86400.0 + "
+            "2440587.5 AS day FROM json_each(?1)) AS t WHERE c.position > ?2 AND c.table_name = "
+            "?3 AND json(c.key) = t.key",
+            {key_times(changes), std::to_string(logged_before_), table.target.name});
     }
 
     void commit(const std::string& job, const std::string& scope, const std::string& cursor,
@@ -1968,6 +2042,7 @@ class SqliteChangeApplier : public ChangeApplier {
     bool open_ = false;
     std::optional<std::string> link_position_;  // the checkpoint as this run last saw it
     std::map<std::string, TableStatements> statements_;
+    int64_t logged_before_ = 0;  // the newest log position when the batch began
 };
 
 class PostgresChangeWaiter : public ChangeWaiter {

@@ -111,10 +111,15 @@ class ChangeApplier {
 
     // One batch: begin, judge and write each table, commit with the cursor.
     virtual void begin(const std::string& origin) = 0;
+    // Where the rows given to adapt() come from: a batch read from the
+    // source, or the remote row of a conflict this target recorded (which
+    // was adapted when it was recorded).
+    enum class RowSource { batch, recorded_conflict };
     // Rewrites the JSON values of a batch's rows that the source's engine
     // spells differently from the target's (docs/incremental-sync.md,
     // values between engines); before judge, so that hashes compare alike.
-    virtual void adapt(const SyncTable& table, changes::TableChanges& changes) = 0;
+    virtual void adapt(const SyncTable& table, changes::TableChanges& changes,
+                       RowSource source) = 0;
     // Checks each row against the target (docs/incremental-sync.md#conflicts),
     // records conflicts, and returns what to write.
     virtual TablePlan judge(const SyncTable& table, const changes::TableChanges& changes,
@@ -130,6 +135,12 @@ class ChangeApplier {
     // the referencing rows away.
     virtual bool write_deletes(const SyncTable& table, const TablePlan& plan,
                                bool unless_referenced) = 0;
+    // After the writes, under latest-wins: the target's log rows of the
+    // changes it applied take the times the changes were made at their
+    // source, where the target logs the table (a hub whose other peers
+    // compare them), instead of the time they were applied.
+    virtual void keep_change_times(const SyncTable& table, const changes::TableChanges& changes,
+                                   const LinkRules& rules) = 0;
     // Moves the link's checkpoint to `cursor` and commits. Throws
     // Error(locked), writing nothing, when the checkpoint is no longer where
     // begin_link() or the last commit() left it: another run of the link

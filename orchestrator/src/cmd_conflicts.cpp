@@ -141,8 +141,9 @@ int resolve_conflict(const ConflictsOptions& options) {
     applier->begin(remote ? conflict.peer : applier->peer_id());
     try {
         if (remote) {
-            // Spelled for this peer as a sync would (a SQLite timestamp's zone).
-            applier->adapt(*table, remote_change);
+            // Spelled for this peer as a sync would (a SQLite timestamp's zone
+            // in a row recorded before ferry spelled it so).
+            applier->adapt(*table, remote_change, ChangeApplier::RowSource::recorded_conflict);
             // A remote version outside the link's filter is not this peer's
             // to hold: as under source-wins, the row goes.
             left_filter = conflict.remote_row && table->filter &&

@@ -280,6 +280,7 @@ void LinkSync::tick() {
 // after the upserts (parents first), which may move the referencing rows.
 void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch& read) {
     std::vector<std::pair<const SyncTable*, TablePlan>> plans;
+    std::vector<std::pair<const SyncTable*, const changes::TableChanges*>> applied;
     const SyncTable* at = nullptr;  // the table being judged or written, for errors
     applier_->begin(reader_->peer_id());
     try {
@@ -289,9 +290,10 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
                 if (&tables_[table_of_identity_.at(changes.table)] == &table &&
                     (changes.truncated || !changes.rows.empty())) {
                     at = &table;
-                    applier_->adapt(table, changes);
+                    applier_->adapt(table, changes, ChangeApplier::RowSource::batch);
                     plans.emplace_back(&table,
                                        applier_->judge(table, changes, rules_, report_.counts));
+                    applied.emplace_back(&table, &changes);
                 }
         for (auto it = plans.rbegin(); it != plans.rend(); ++it)
             applier_->write_truncate(*(at = it->first), it->second, report_.counts);
@@ -303,6 +305,8 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
         for (size_t i = plans.size(); i-- > 0;)
             if (!deleted[i])
                 applier_->write_deletes(*(at = plans[i].first), plans[i].second, false);
+        for (auto& [table, changes] : applied)
+            applier_->keep_change_times(*(at = table), *changes, rules_);
         at = nullptr;
         applier_->commit(job_, scope_, link_position(read.cursor, filters_),
                          report_.counts.changes);

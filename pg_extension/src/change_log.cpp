@@ -34,6 +34,11 @@ struct LogTargets {
 
 LogTargets targets;
 
+// The first position the newest top-level transaction to log a change took
+// (ferry._first_position_logged()): every row it logs comes after it.
+FullTransactionId first_logged_by = InvalidFullTransactionId;
+int64 first_logged_position = 0;
+
 void forget_targets(Datum, Oid relid) {
     bool ours = relid == InvalidOid || relid == targets.changes || relid == targets.position_seq;
     for (int i = 0; i < targets.index_count; i++)
@@ -173,7 +178,13 @@ void ChangeLogWriter::append(const Change& change) {
     pg::call([&]() noexcept {
         Datum values[column_count];
         bool nulls[column_count] = {};
-        values[col_position] = Int64GetDatum(nextval_internal(position_seq_, false));
+        int64 position = nextval_internal(position_seq_, false);
+        FullTransactionId top = DatumGetFullTransactionId(xid_);
+        if (!FullTransactionIdEquals(top, first_logged_by)) {
+            first_logged_by = top;
+            first_logged_position = position;
+        }
+        values[col_position] = Int64GetDatum(position);
         values[col_xid] = xid_;
         values[col_relid] = ObjectIdGetDatum(change.table);
         values[col_op] = CharGetDatum(static_cast<char>(change.op));
@@ -317,3 +328,19 @@ void append_change(const Change& change) {
 }
 
 }  // namespace ferry::pg
+
+// ferry._first_position_logged() → bigint: the first position this
+// transaction's changes took, or NULL when it logged none. With it,
+// ferry.keep_change_times() reads this transaction's rows from the end of
+// the position index instead of scanning the log by transaction id (the
+// xid BRIN index matches every page it has not summarized yet).
+FERRY_FUNCTION(first_position_logged) {
+    FullTransactionId top =
+        ferry::pg::value([]() noexcept { return GetTopFullTransactionIdIfAny(); });
+    if (!FullTransactionIdIsValid(top) ||
+        !FullTransactionIdEquals(top, ferry::pg::first_logged_by)) {
+        fcinfo->isnull = true;
+        return 0;
+    }
+    return Int64GetDatum(ferry::pg::first_logged_position);
+}

@@ -828,6 +828,40 @@ link --from dbname=dda --to "sqlite:$work/dd.db" --tables t --policy target-wins
 expect_equal "$(report conflicts)|$(sqlite3 "$work/dd.db" "SELECT group_concat(id || '|' || v || '|' || n || '|' || s, ' ') FROM (SELECT * FROM t ORDER BY id)")" \
   "1|2|two|5|it's 3|three|0|it's" "and to SQLite"
 
+# --- latest-wins through a hub: the hub logs the changes it applies with
+# the time they were made at their source, so a later edit wins on every
+# peer, whichever peer reaches the hub first (a PostgreSQL hub, then a
+# SQLite one; each peer's edit made before the other's reached the hub)
+lw_hub_round() {  # lw_hub_round HUB ROUND: S2 edits, then S1, then S2 syncs first
+  local hub=$1 peer
+  q lws2 "UPDATE t SET v = 'S2 earlier $2' WHERE id = 1" >/dev/null
+  sleep 0.2
+  q lws1 "UPDATE t SET v = 'S1 later $2' WHERE id = 1" >/dev/null
+  for peer in lws2 lws1; do
+    link --from "dbname=$peer" --to "$hub" --policy latest-wins
+    expect_status 0 "$peer to the hub"
+  done
+  for peer in lws2 lws1; do link --from "$hub" --to "dbname=$peer" --policy latest-wins; done
+}
+for db in lwh lws1 lws2; do
+  createdb "$db"
+  q "$db" "CREATE TABLE t (id int PRIMARY KEY, v text)" >/dev/null
+  "$ferry" init "dbname=$db" --track t >/dev/null
+done
+q lwh "INSERT INTO t VALUES (1, 'first')" >/dev/null
+for db in lws1 lws2; do "$ferry" full-sync --from dbname=lwh --to "dbname=$db" --quiet >/dev/null; done
+lw_hub_round dbname=lwh 1
+expect_equal "$(q lwh "SELECT v FROM t")|$(q lws1 "SELECT v FROM t")|$(q lws2 "SELECT v FROM t")" \
+  "S1 later 1|S1 later 1|S1 later 1" "latest-wins through a PostgreSQL hub: the later edit everywhere"
+sqlite3 "$work/lwh.db" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"
+"$ferry" init "sqlite:$work/lwh.db" --track t >/dev/null
+"$ferry" full-sync --from dbname=lws1 --to "sqlite:$work/lwh.db" --quiet >/dev/null
+for db in lws1 lws2; do q "$db" "DELETE FROM ferry.checkpoints" >/dev/null; done
+for db in lws1 lws2; do "$ferry" full-sync --from "sqlite:$work/lwh.db" --to "dbname=$db" --quiet >/dev/null; done
+lw_hub_round "sqlite:$work/lwh.db" 2
+expect_equal "$(sqlite3 "$work/lwh.db" "SELECT v FROM t")|$(q lws1 "SELECT v FROM t")|$(q lws2 "SELECT v FROM t")" \
+  "S1 later 2|S1 later 2|S1 later 2" "and through a SQLite hub"
+
 # --- a value the target's type refuses: the whole batch is refused
 q b "ALTER TABLE orders ALTER COLUMN note TYPE varchar(16)" >/dev/null
 q a "INSERT INTO orders VALUES (9920001, 1, 'short'); INSERT INTO orders VALUES (9920002, 1, 'much too long for b')" >/dev/null
@@ -1233,16 +1267,29 @@ for db in jdoca jdocb; do
            CREATE TABLE jd (id int PRIMARY KEY, doc jdoc, note text)" >/dev/null
   "$ferry" init "dbname=$db" --track jd >/dev/null
 done
-q jdoca "INSERT INTO jd VALUES (1, '[1]', 'x'), (2, '[2]', 'x')" >/dev/null
+q jdoca "INSERT INTO jd VALUES (1, '[1]', 'x'), (2, '[2]', 'x'), (5, '[5]', 'x'), (6, '[6]', 'x')" >/dev/null
 "$ferry" full-sync --from dbname=jdoca --to dbname=jdocb --where "jd:doc <> '{}'" --quiet >/dev/null
-q jdoca "UPDATE jd SET doc = 'null' WHERE id = 1; INSERT INTO jd VALUES (3, 'null', 'x'), (4, '{}', 'x')" >/dev/null
-q jdocb "UPDATE jd SET note = 'edited at B' WHERE id = 1" >/dev/null
+q jdoca "UPDATE jd SET doc = 'null' WHERE id = 1; INSERT INTO jd VALUES (3, 'null', 'x'), (4, '{}', 'x');
+         UPDATE jd SET doc = '\"null\"' WHERE id = 5; UPDATE jd SET doc = '\"1\"' WHERE id = 6" >/dev/null
+q jdocb "UPDATE jd SET note = 'edited at B' WHERE id IN (1, 5, 6)" >/dev/null
 link --from dbname=jdoca --to dbname=jdocb --where "jd:doc <> '{}'" --policy manual
 expect_equal "$(report conflicts)|$(q jdocb "SELECT string_agg(id || ':' || doc::text, ' ' ORDER BY id) FROM jd")" \
-  "1|1:[1] 2:[2] 3:null" "JSON null into a domain over jsonb, inside a filter on it"
-run "$ferry" conflicts dbname=jdocb --resolve "$(q jdocb "SELECT id FROM ferry.conflicts")" --keep remote
-expect_status 0 "ferry conflicts --keep remote of a row holding JSON null"
-expect_equal "$(q jdocb "SELECT doc::text || ':' || note FROM jd WHERE id = 1")" "null:x" "writes JSON null"
+  "3|1:[1] 2:[2] 3:null 5:[5] 6:[6]" "JSON null into a domain over jsonb, inside a filter on it"
+for id in $(q jdocb "SELECT id FROM ferry.conflicts ORDER BY id"); do
+  run "$ferry" conflicts dbname=jdocb --resolve "$id" --keep remote
+  expect_status 0 "ferry conflicts --keep remote of a row holding JSON null or a jsonb string ($id)"
+done
+expect_equal "$(q jdocb "SELECT string_agg(id || ':' || doc::text || ':' || note, ' ' ORDER BY id) FROM jd WHERE id IN (1, 5, 6)")" \
+  '1:null:x 5:"null":x 6:"1":x' "writes JSON null as JSON null, and jsonb strings as the strings they are"
+# a change logged before a jsonb column was added with the default JSON
+# null on both peers keeps the target's JSON null (it is merged with the
+# target's row, whose to_jsonb() spells JSON null as SQL NULL)
+twin_databases jma jmb jm "id int PRIMARY KEY, note text" "(1, 'x'), (2, 'x')"
+q jma "UPDATE jm SET note = 'y'; DELETE FROM jm WHERE id = 2; INSERT INTO jm VALUES (2, 'z')" >/dev/null
+for db in jma jmb; do q "$db" "ALTER TABLE jm ADD COLUMN doc jsonb NOT NULL DEFAULT 'null', ADD COLUMN more jsonb" >/dev/null; done
+link --from dbname=jma --to dbname=jmb
+expect_equal "$status|$(q jmb "SELECT string_agg(id || ':' || note || ':' || doc::text || ':' || coalesce(more::text, 'SQL NULL'), ' ' ORDER BY id) FROM jm")" \
+  "0|1:y:null:SQL NULL 2:z:null:SQL NULL" "a row logged before a jsonb column was added keeps the target's JSON null"
 
 # a logged JSON null whose column is no longer jsonb when it is read: the
 # row's list of such columns is not taken for a column
@@ -1254,7 +1301,8 @@ sqlite3 "$work/jt.db" "CREATE TABLE jt (id INTEGER PRIMARY KEY, doc TEXT)"
 "$ferry" full-sync --from dbname=jta --to "sqlite:$work/jt.db" --quiet >/dev/null
 q jta "UPDATE jt SET doc = 'null'; ALTER TABLE jt ALTER doc TYPE text" >/dev/null
 link --from dbname=jta --to "sqlite:$work/jt.db"
-expect_status 0 "a JSON null logged before its column became text"
+expect_equal "$status|$(sqlite3 "$work/jt.db" "SELECT quote(doc) FROM jt")" "0|'null'" \
+  "a JSON null logged before its column became text arrives as the text the ALTER made of it"
 
 # --- a SQLite timestamp without a zone is UTC (docs/sqlite.md), also to a
 # PostgreSQL target whose TimeZone is another: full sync, restore, sync (as

@@ -47,7 +47,8 @@ GRANT EXECUTE ON FUNCTION
     ferry.session_start(text, text, text, text, text),
     ferry.session_progress(bigint, text, bigint, bigint, bigint, bigint),
     ferry.session_finish(bigint, text, text), ferry.cancel(bigint),
-    ferry.set_origin(text), ferry.is_current_transaction(xid)
+    ferry.set_origin(text), ferry.is_current_transaction(xid),
+    ferry.keep_change_times(regclass, jsonb)
 TO ferry_sync;
 GRANT INSERT ON t TO ferry_sync;
 CREATE ROLE ferry_admin;

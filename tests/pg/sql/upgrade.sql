@@ -46,3 +46,28 @@ SELECT id, ferry.is_current_transaction(xmin) AS written_here FROM written ORDER
 COMMIT;
 SELECT id, ferry.is_current_transaction(xmin) AS written_here FROM written ORDER BY id;
 SELECT has_function_privilege('public', 'ferry.is_current_transaction(xid)', 'EXECUTE') AS public_may_call;
+-- 0.9 -> 0.10: ferry.keep_change_times(regclass, jsonb) gives the log rows
+-- this transaction wrote for a peer's changes the times they were made at
+-- that peer; nothing else of the log
+ALTER EXTENSION ferry UPDATE TO '0.10';
+CREATE TABLE timed (id int PRIMARY KEY, v text);
+SELECT ferry.track('timed');
+INSERT INTO timed VALUES (1, 'before');  -- another transaction's
+BEGIN;
+SELECT ferry.keep_change_times('timed', '[[{"id": 1}, 0]]');  -- no origin: refused
+ROLLBACK;
+BEGIN;
+SELECT ferry.set_origin('peer-x');
+INSERT INTO timed VALUES (2, 'applied'), (3, 'applied');
+UPDATE timed SET v = 'applied' WHERE id = 1;
+SELECT set_config('ferry.origin', '', true);
+INSERT INTO timed VALUES (4, 'local');  -- this transaction's, but not the peer's
+SELECT ferry.set_origin('peer-x');
+SELECT ferry.keep_change_times('timed', '[[{"id": 1}, 1700000000], [{"id": 2}, 1700000001.5],
+    [{"id": 4}, 1700000002], [{"id": 9}, 1700000003]]') AS kept;
+COMMIT;
+SELECT key->>'id' AS id, op, origin, changed_at < '2024-01-01' AS kept_time,
+       CASE WHEN changed_at < '2024-01-01' THEN extract(epoch FROM changed_at) END AS at
+FROM ferry.changes WHERE relid = 'timed'::regclass ORDER BY position;
+SELECT has_function_privilege('public', 'ferry.keep_change_times(regclass, jsonb)', 'EXECUTE')
+    AS public_may_call;
