@@ -16,15 +16,17 @@ REVOKE EXECUTE ON FUNCTION ferry._first_position_logged() FROM PUBLIC;
 -- Only rows this transaction logged while applying a peer's changes (its
 -- origin set, ferry.set_origin()) can be given a time, and only by key:
 -- [[key, seconds since 1970], ...]. Returns how many log rows it changed.
--- The keys are looked up in one jsonb object (no join for the planner to
--- get wrong), over this transaction's rows only: those from its first
--- position on, read through the position index.
+-- Keys are compared as the values of the table's key columns (a key the
+-- peer spells 2.5 is the log's 2.50 in a numeric(10,2) key, its upper-case
+-- UUID the log's lower-case one), through one jsonb object of the given
+-- keys (no join for the planner to get wrong), over this transaction's rows
+-- only: those from its first position on, read through the position index.
 CREATE FUNCTION ferry.keep_change_times(tbl regclass, times jsonb) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     peer text := current_setting('ferry.origin', true);
     first_position bigint;
-    by_key jsonb;
+    key_columns text;
     kept bigint;
 BEGIN
     IF peer IS NULL OR peer = '' THEN
@@ -40,18 +42,31 @@ BEGIN
     IF first_position IS NULL THEN
         RETURN 0;
     END IF;
-    SELECT jsonb_object_agg((t.pair->0)::text, t.pair->1) INTO by_key
-    FROM jsonb_array_elements(times) AS t(pair)
-    WHERE jsonb_typeof(t.pair->1) = 'number';
-    IF by_key IS NULL THEN
+    SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
+                      ORDER BY a.attnum)
+    INTO key_columns
+    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE i.indrelid = tbl AND i.indisprimary;
+    IF key_columns IS NULL THEN
         RETURN 0;
     END IF;
     -- EXECUTE: planned with this first position, so that the index range
     -- is seen to be short.
-    EXECUTE 'UPDATE ferry.changes c SET changed_at = to_timestamp(($1->>(c.key::text))::float8)
-             WHERE c.position >= $2 AND c.xid = pg_current_xact_id() AND c.origin = $3
-               AND c.relid = $4 AND $1 ? (c.key::text)'
-        USING by_key, first_position, peer, tbl;
+    EXECUTE format(
+        'WITH given AS (SELECT jsonb_object_agg(g.k, g.at) AS times FROM (
+             SELECT to_jsonb(k)::text AS k, max((t.pair->>1)::float8) AS at
+             FROM jsonb_array_elements($1) AS t(pair)
+             CROSS JOIN LATERAL jsonb_to_record(t.pair->0) AS k(%1$s)
+             WHERE jsonb_typeof(t.pair->1) = ''number'' GROUP BY 1) g),
+         mine AS (SELECT c.position, (SELECT to_jsonb(k)::text
+                                      FROM jsonb_to_record(c.key) AS k(%1$s)) AS k
+                  FROM ferry.changes c
+                  WHERE c.position >= $2 AND c.xid = pg_current_xact_id()
+                    AND c.origin = $3 AND c.relid = $4)
+         UPDATE ferry.changes c SET changed_at = to_timestamp((given.times->>mine.k)::float8)
+         FROM mine, given
+         WHERE c.position = mine.position AND given.times ? mine.k', key_columns)
+        USING times, first_position, peer, tbl;
     GET DIAGNOSTICS kept = ROW_COUNT;
     RETURN kept;
 END $$;

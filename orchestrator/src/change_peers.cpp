@@ -2,6 +2,7 @@
 #include "change_peers.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <regex>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -231,6 +233,15 @@ std::optional<std::string> json_text_spliced(const std::string& text) {
     if (text.find("\\u0000") != std::string::npos || !nlohmann::json::accept(text))
         return std::nullopt;
     return text;
+}
+
+// Whether a SQLite column default (pragma table_info's dflt_value) is a
+// literal: a number, a string, a blob, TRUE or FALSE. Only those are
+// compared with a row's values; they cannot call anything.
+bool is_sql_literal(const std::string& text) {
+    static const std::regex literal(
+        R"(^([+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|0[xX][0-9a-fA-F]+|'([^']|'')*'|[xX]'[0-9a-fA-F]*'|(?:[Tt][Rr][Uu][Ee])|(?:[Ff][Aa][Ll][Ss][Ee]))$)");
+    return std::regex_match(text, literal);
 }
 
 // Whether JSON text (valid) spells null.
@@ -1047,22 +1058,50 @@ class PostgresChangeApplier : public ChangeApplier {
         }
     }
 
-    // SQL over the target row t: a JSON array naming its columns that hold
-    // the default ADD COLUMN gave them (a constant one, which PostgreSQL
-    // keeps in attmissingval for the rows the table had then), compared as
-    // text in this session.
+    // SQL over the target row t: a JSON array naming its generated columns
+    // and the columns that hold the value ADD COLUMN gave the rows it found:
+    // a default PostgreSQL kept for them (attmissingval, in the table or,
+    // when partitioned, in any of its partitions) or a default that calls
+    // no volatile function (evaluated here: it cannot take a sequence value
+    // or write anything; one that depends on the time simply never matches).
+    // Compared as the column's type prints them (false and f, 'a' and
+    // 'a  ' in a char(3), 10.0.0.1 and 10.0.0.1/32 in an inet).
     std::string at_added_default_sql(const PeerTable& target) {
-        PgResult added = db_.query(
-            "SELECT attname, (attmissingval::text::text[])[1] FROM pg_attribute WHERE attrelid "
-            "= $1::oid AND attnum > 0 AND NOT attisdropped AND atthasmissing ORDER BY attnum",
+        PgResult columns = db_.query(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', "
+            "CASE WHEN d.adbin::text NOT LIKE '%{NEXTVALUEEXPR%' AND NOT EXISTS (SELECT FROM "
+            "regexp_matches(d.adbin::text, ':(?:op)?funcid (\\d+)', 'g') AS f JOIN pg_proc p ON "
+            "p.oid = f[1]::oid WHERE p.provolatile = 'v') THEN pg_get_expr(d.adbin, d.adrelid) "
+            "END, "
+            "(SELECT to_jsonb(array_agg(DISTINCT (m.attmissingval::text::text[])[1]))::text FROM "
+            "pg_attribute m "
+            "WHERE m.attrelid IN (SELECT relid FROM pg_partition_tree($1::oid)) AND m.attname = "
+            "a.attname AND m.atthasmissing) FROM pg_attribute a LEFT JOIN pg_attrdef d ON "
+            "d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = $1::oid AND "
+            "a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             {target.oid});
         std::string tests;
-        for (int r = 0; r < added.rows(); r++)
-            if (!added.is_null(r, 1))
-                tests +=
-                    fmt::format("{}CASE WHEN t.{}::text = {} THEN {} END",
-                                tests.empty() ? "" : ", ", quote_identifier(added.text(r, 0)),
-                                quote_literal(added.text(r, 1)), quote_literal(added.text(r, 0)));
+        for (int r = 0; r < columns.rows(); r++) {
+            std::string name = quote_literal(columns.text(r, 0));
+            std::vector<std::string> values;
+            if (!columns.is_null(r, 3))
+                values.push_back("(" + columns.text(r, 3) + ")::text");
+            if (!columns.is_null(r, 4))
+                for (const auto& missing : nlohmann::json::parse(columns.text(r, 4)))
+                    if (missing.is_string())
+                        values.push_back(fmt::format("({}::{})::text",
+                                                     quote_literal(missing.get<std::string>()),
+                                                     columns.text(r, 1)));
+            std::string test;
+            if (columns.text(r, 2) == "t")
+                test = name;
+            else if (!values.empty())
+                test = fmt::format("CASE WHEN t.{}::text = ANY (ARRAY[{}]) THEN {} END",
+                                   quote_identifier(columns.text(r, 0)), fmt::join(values, ", "),
+                                   name);
+            if (!test.empty())
+                tests += (tests.empty() ? "" : ", ") + test;
+        }
         return tests.empty() ? "'[]'"
                              : "to_jsonb(array_remove(ARRAY[" + tests + "]::text[], NULL))::text";
     }
@@ -1663,17 +1702,29 @@ class SqliteChangeApplier : public ChangeApplier {
 
     // The batch's log rows are those past the newest one at begin():
     // BEGIN IMMEDIATE made this the only writer since. (They are tagged
-    // with the origin only when it closes, at commit.)
+    // with the origin only when it closes, at commit.) Keys are matched by
+    // the value of each key column, as last_changed matches them: the log
+    // writes members in key order and reals with 17 digits, the source in
+    // its own order and spelling.
     void keep_change_times(const SyncTable& table, const changes::TableChanges& changes,
                            const LinkRules& rules) override {
         if (rules.policy != changes::Policy::latest_wins || changes.rows.empty())
             return;
-        db_.execute(
-            "UPDATE ferry_changes AS c SET changed_at = t.day FROM (SELECT "
-            "json(json_extract(value, '$[0]')) AS key, json_extract(value, '$[1]') / 86400.0 + "
-            "2440587.5 AS day FROM json_each(?1)) AS t WHERE c.position > ?2 AND c.table_name = "
-            "?3 AND json(c.key) = t.key",
-            {key_times(changes), std::to_string(logged_before_), table.target.name});
+        TableStatements& statements = statements_for(table);
+        std::string given, match;
+        for (size_t n = 0; n < statements.shape.key.size(); n++) {
+            std::string path =
+                nlohmann::json(statements.shape.columns[statements.shape.key[n]].name).dump();
+            given +=
+                fmt::format("json_extract(value, {}) AS k{}, ", quote_literal("$[0]." + path), n);
+            match +=
+                fmt::format(" AND json_extract(c.key, {}) = t.k{}", quote_literal("$." + path), n);
+        }
+        db_.execute("UPDATE ferry_changes AS c SET changed_at = t.day FROM (SELECT " + given +
+                        "json_extract(value, '$[1]') / 86400.0 + 2440587.5 AS day FROM "
+                        "json_each(?1)) AS t WHERE c.position > ?2 AND c.table_name = ?3" +
+                        match,
+                    {key_times(changes), std::to_string(logged_before_), table.target.name});
     }
 
     void commit(const std::string& job, const std::string& scope, const std::string& cursor,
@@ -1761,6 +1812,7 @@ class SqliteChangeApplier : public ChangeApplier {
         sqlite::TableShape shape;
         StatementPtr current_hash;  // the target row's hash, by key
         StatementPtr current_row;   // the target row as change log JSON, by key
+        std::string key_where;      // matches the row of the key bound from ?1 on (bind_key)
         StatementPtr new_hash;      // ferry_row_hash of a change's row
         StatementPtr last_changed;  // the target's own newest change to a key
         StatementPtr upsert;        // every column, in table order
@@ -1822,6 +1874,7 @@ class SqliteChangeApplier : public ChangeApplier {
                                      table_literal, row_json, name, where));
         s.current_row =
             prepare(db_, fmt::format("SELECT {} FROM {} AS t WHERE {}", row_json, name, where));
+        s.key_where = where;
         s.new_hash = prepare(db_, fmt::format("SELECT ferry_row_hash({}, ?1)", table_literal));
         s.last_changed = prepare(
             db_, fmt::format("SELECT (max(changed_at) - 2440587.5) * 86400.0 FROM ferry_changes "
@@ -1914,8 +1967,8 @@ class SqliteChangeApplier : public ChangeApplier {
         for (const sqlite::Column& column : s.shape.columns)
             names.push_back(column.name);
         nlohmann::json values = parse_object(*current, s.shape.name);
-        for (const auto& set : changes::column_sets_before_added(change, names, *current,
-                                                                 columns_at_default(s, values))) {
+        for (const auto& set : changes::column_sets_before_added(
+                 change, names, *current, columns_at_default(s, change.key))) {
             nlohmann::json kept = nlohmann::json::object();
             for (const std::string& column : set)
                 kept[column] = values.at(column);
@@ -1924,30 +1977,36 @@ class SqliteChangeApplier : public ChangeApplier {
         return hashes;
     }
 
-    // The columns of `row` (a row of s's table) that hold the constant
-    // default they were declared with, a number or a string: the value
-    // SQLite gives the rows an ADD COLUMN found.
-    std::vector<std::string> columns_at_default(TableStatements& s, const nlohmann::json& row) {
-        std::vector<std::string> found;
+    // The columns of the target row of `key` that hold the literal default
+    // they were declared with (compared as SQLite compares a column with a
+    // value, with the column's affinity: '0' is 0 in an INTEGER column),
+    // and its generated columns: what an ADD COLUMN gave the rows it found.
+    std::vector<std::string> columns_at_default(TableStatements& s, const std::string& key) {
+        std::vector<std::string> names;
+        std::string tests;
         for (const auto& column :
-             db_.query("SELECT name, dflt_value FROM pragma_table_info(?1, 'main') WHERE "
-                       "dflt_value IS NOT NULL",
+             db_.query("SELECT name, dflt_value, hidden IN (2, 3) FROM pragma_table_xinfo(?1, "
+                       "'main') WHERE hidden IN (2, 3) OR dflt_value IS NOT NULL",
                        {s.shape.name})) {
-            const std::string& text = *column.at(1);
-            nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
-            if (text.size() >= 2 && text.front() == '\'' && text.back() == '\'') {
-                std::string unquoted;
-                for (size_t i = 1; i + 1 < text.size(); i++)
-                    if (text[i] != '\'' || text[++i] == '\'')
-                        unquoted += text[i];
-                value = unquoted;
-            } else if (!value.is_number()) {
-                continue;
-            }
-            auto held = row.find(*column.at(0));
-            if (held != row.end() && *held == value)
-                found.push_back(*column.at(0));
+            bool generated = *column.at(2) == "1";
+            if (!generated && !is_sql_literal(*column.at(1)))
+                continue;  // an expression (CURRENT_TIMESTAMP): not compared
+            names.push_back(*column.at(0));
+            tests += (tests.empty() ? "" : ", ") +
+                     (generated ? std::string("1")
+                                : quote_identifier(*column.at(0)) + " IS (" + *column.at(1) + ")");
         }
+        std::vector<std::string> found;
+        if (names.empty())
+            return found;
+        StatementPtr test =
+            prepare(db_, "SELECT " + tests + " FROM main." + quote_identifier(s.shape.name) +
+                             " AS t WHERE " + s.key_where);
+        bind_key(test.get(), 1, key, s);
+        if (sqlite3_step(test.get()) == SQLITE_ROW)
+            for (size_t c = 0; c < names.size(); c++)
+                if (sqlite3_column_int(test.get(), static_cast<int>(c)) == 1)
+                    found.push_back(names[c]);
         return found;
     }
 

@@ -828,15 +828,58 @@ link --from dbname=dda --to "sqlite:$work/dd.db" --tables t --policy target-wins
 expect_equal "$(report conflicts)|$(sqlite3 "$work/dd.db" "SELECT group_concat(id || '|' || v || '|' || n || '|' || s, ' ') FROM (SELECT * FROM t ORDER BY id)")" \
   "1|2|two|5|it's 3|three|0|it's" "and to SQLite"
 
+# defaults the column's type prints otherwise than they were written
+# (false and f, 'a' and 'a  ', 10.0.0.1 and 10.0.0.1/32), then a generated
+# column (its table rewritten: PostgreSQL keeps no added default after
+# that); a partitioned target; and SQLite defaults written quoted ('0' in
+# an INTEGER column, as Laravel writes them)
+dd2_pair() {  # dd2_pair SOURCE TARGET_PEER: t (id, v) with rows 1 and 2, synced, row 1 deleted at SOURCE
+  createdb "$1"
+  q "$1" "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one'), (2, 'two')" >/dev/null
+  "$ferry" init "dbname=$1" --track t >/dev/null
+  "$ferry" init "$2" --track t >/dev/null
+  "$ferry" full-sync --from "dbname=$1" --to "$2" --tables t --quiet >/dev/null
+  q "$1" "DELETE FROM t WHERE id = 1" >/dev/null
+}
+dd2_check() {  # dd2_check SOURCE TARGET_PEER COMMAND (prints the target's keys)
+  link --from "dbname=$1" --to "$2" --tables t --policy target-wins
+  expect_equal "$status|$(report conflicts)|$(eval "$3")" "0|0|2" \
+    "a delete logged before ADD COLUMN … DEFAULT: no conflict in $2, the row deleted"
+}
+added="ADD COLUMN b bool DEFAULT false, ADD COLUMN c char(3) DEFAULT 'a', ADD COLUMN i inet DEFAULT '10.0.0.1'"
+createdb dd2b
+q dd2b "CREATE TABLE t (id int PRIMARY KEY, v text)" >/dev/null
+dd2_pair dd2a dbname=dd2b
+for db in dd2a dd2b; do
+  q "$db" "ALTER TABLE t $added; ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS (id * 2) STORED" >/dev/null
+done
+dd2_check dd2a dbname=dd2b 'q dd2b "SELECT string_agg(id::text, '"' '"') FROM t"'
+createdb dd2p
+q dd2p "CREATE TABLE t (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+        CREATE TABLE t_low PARTITION OF t FOR VALUES FROM (0) TO (100)" >/dev/null
+dd2_pair dd2c dbname=dd2p
+for db in dd2c dd2p; do q "$db" "ALTER TABLE t $added" >/dev/null; done
+dd2_check dd2c dbname=dd2p 'q dd2p "SELECT string_agg(id::text, '"' '"') FROM t"'
+sqlite3 "$work/dd2.db" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"
+dd2_pair dd2s "sqlite:$work/dd2.db"
+q dd2s "ALTER TABLE t ADD COLUMN n int DEFAULT 0, ADD COLUMN f bool DEFAULT true, ADD COLUMN r float8 DEFAULT 1.5,
+        ADD COLUMN s text DEFAULT '5', ADD COLUMN g int GENERATED ALWAYS AS (id * 2) STORED" >/dev/null
+sqlite3 "$work/dd2.db" "ALTER TABLE t ADD COLUMN n INTEGER DEFAULT '0'; ALTER TABLE t ADD COLUMN f BOOLEAN DEFAULT TRUE;
+  ALTER TABLE t ADD COLUMN r REAL DEFAULT '1.5'; ALTER TABLE t ADD COLUMN s TEXT DEFAULT 5;
+  ALTER TABLE t ADD COLUMN g INTEGER GENERATED ALWAYS AS (id * 2) VIRTUAL"
+"$ferry" init "sqlite:$work/dd2.db" --track t >/dev/null
+dd2_check dd2s "sqlite:$work/dd2.db" 'sqlite3 "$work/dd2.db" "SELECT group_concat(id, '"' '"') FROM t"'
+
 # --- latest-wins through a hub: the hub logs the changes it applies with
 # the time they were made at their source, so a later edit wins on every
 # peer, whichever peer reaches the hub first (a PostgreSQL hub, then a
-# SQLite one; each peer's edit made before the other's reached the hub)
+# SQLite one; each peer's edit made before the other's reached the hub; a
+# key the peers spell differently: 2.5 and 2.50, members in another order)
 lw_hub_round() {  # lw_hub_round HUB ROUND: S2 edits, then S1, then S2 syncs first
   local hub=$1 peer
-  q lws2 "UPDATE t SET v = 'S2 earlier $2' WHERE id = 1" >/dev/null
+  q lws2 "UPDATE t SET v = 'S2 earlier $2'" >/dev/null
   sleep 0.2
-  q lws1 "UPDATE t SET v = 'S1 later $2' WHERE id = 1" >/dev/null
+  q lws1 "UPDATE t SET v = 'S1 later $2'" >/dev/null
   for peer in lws2 lws1; do
     link --from "dbname=$peer" --to "$hub" --policy latest-wins
     expect_status 0 "$peer to the hub"
@@ -845,15 +888,15 @@ lw_hub_round() {  # lw_hub_round HUB ROUND: S2 edits, then S1, then S2 syncs fir
 }
 for db in lwh lws1 lws2; do
   createdb "$db"
-  q "$db" "CREATE TABLE t (id int PRIMARY KEY, v text)" >/dev/null
+  q "$db" "CREATE TABLE t (tenant text, id numeric(10, 2), v text, PRIMARY KEY (tenant, id))" >/dev/null
   "$ferry" init "dbname=$db" --track t >/dev/null
 done
-q lwh "INSERT INTO t VALUES (1, 'first')" >/dev/null
+q lwh "INSERT INTO t VALUES ('acme', 2.5, 'first')" >/dev/null
 for db in lws1 lws2; do "$ferry" full-sync --from dbname=lwh --to "dbname=$db" --quiet >/dev/null; done
 lw_hub_round dbname=lwh 1
 expect_equal "$(q lwh "SELECT v FROM t")|$(q lws1 "SELECT v FROM t")|$(q lws2 "SELECT v FROM t")" \
   "S1 later 1|S1 later 1|S1 later 1" "latest-wins through a PostgreSQL hub: the later edit everywhere"
-sqlite3 "$work/lwh.db" "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"
+sqlite3 "$work/lwh.db" "CREATE TABLE t (tenant TEXT, id NUMERIC, v TEXT, PRIMARY KEY (tenant, id))"
 "$ferry" init "sqlite:$work/lwh.db" --track t >/dev/null
 "$ferry" full-sync --from dbname=lws1 --to "sqlite:$work/lwh.db" --quiet >/dev/null
 for db in lws1 lws2; do q "$db" "DELETE FROM ferry.checkpoints" >/dev/null; done
@@ -861,6 +904,25 @@ for db in lws1 lws2; do "$ferry" full-sync --from "sqlite:$work/lwh.db" --to "db
 lw_hub_round "sqlite:$work/lwh.db" 2
 expect_equal "$(sqlite3 "$work/lwh.db" "SELECT v FROM t")|$(q lws1 "SELECT v FROM t")|$(q lws2 "SELECT v FROM t")" \
   "S1 later 2|S1 later 2|S1 later 2" "and through a SQLite hub"
+
+# the same through a PostgreSQL hub from SQLite peers, whose key 2.5 the
+# hub's numeric(10,2) logs as 2.50
+createdb lwh2
+q lwh2 "CREATE TABLE t (id numeric(10, 2) PRIMARY KEY, v text)" >/dev/null
+"$ferry" init dbname=lwh2 --track t >/dev/null
+for p in lwl1 lwl2; do
+  sqlite3 "$work/$p.db" "CREATE TABLE t (id NUMERIC PRIMARY KEY, v TEXT)"
+  "$ferry" init "sqlite:$work/$p.db" --track t >/dev/null
+done
+q lwh2 "INSERT INTO t VALUES (2.5, 'first')" >/dev/null
+for p in lwl1 lwl2; do "$ferry" full-sync --from dbname=lwh2 --to "sqlite:$work/$p.db" --quiet >/dev/null; done
+sqlite3 "$work/lwl2.db" "UPDATE t SET v = 'S2 earlier'"
+sleep 0.2
+sqlite3 "$work/lwl1.db" "UPDATE t SET v = 'S1 later'"
+for p in lwl2 lwl1; do link --from "sqlite:$work/$p.db" --to dbname=lwh2 --policy latest-wins; done
+for p in lwl2 lwl1; do link --from dbname=lwh2 --to "sqlite:$work/$p.db" --policy latest-wins; done
+expect_equal "$(q lwh2 "SELECT v FROM t")|$(sqlite3 "$work/lwl1.db" "SELECT v FROM t")|$(sqlite3 "$work/lwl2.db" "SELECT v FROM t")" \
+  "S1 later|S1 later|S1 later" "and through a PostgreSQL hub from SQLite peers"
 
 # --- a value the target's type refuses: the whole batch is refused
 q b "ALTER TABLE orders ALTER COLUMN note TYPE varchar(16)" >/dev/null
