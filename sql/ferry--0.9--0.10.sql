@@ -52,20 +52,23 @@ BEGIN
     END IF;
     -- EXECUTE: planned with this first position, so that the index range
     -- is seen to be short.
+    -- Uncorrelated, the given keys' object is built once (an InitPlan); a
+    -- join with it could be rebuilt per row. OFFSET 0 keeps each log row's
+    -- key computed once.
     EXECUTE format(
-        'WITH given AS (SELECT jsonb_object_agg(g.k, g.at) AS times FROM (
+        'WITH given AS MATERIALIZED (SELECT jsonb_object_agg(g.k, g.at) AS times FROM (
              SELECT to_jsonb(k)::text AS k, max((t.pair->>1)::float8) AS at
              FROM jsonb_array_elements($1) AS t(pair)
              CROSS JOIN LATERAL jsonb_to_record(t.pair->0) AS k(%1$s)
-             WHERE jsonb_typeof(t.pair->1) = ''number'' GROUP BY 1) g),
-         mine AS (SELECT c.position, (SELECT to_jsonb(k)::text
-                                      FROM jsonb_to_record(c.key) AS k(%1$s)) AS k
-                  FROM ferry.changes c
-                  WHERE c.position >= $2 AND c.xid = pg_current_xact_id()
-                    AND c.origin = $3 AND c.relid = $4)
-         UPDATE ferry.changes c SET changed_at = to_timestamp((given.times->>mine.k)::float8)
-         FROM mine, given
-         WHERE c.position = mine.position AND given.times ? mine.k', key_columns)
+             WHERE jsonb_typeof(t.pair->1) = ''number'' GROUP BY 1) g)
+         UPDATE ferry.changes c
+         SET changed_at = to_timestamp(((SELECT times FROM given) ->> m.k)::float8)
+         FROM (SELECT l.position,
+                      (SELECT to_jsonb(k)::text FROM jsonb_to_record(l.key) AS k(%1$s)) AS k
+               FROM ferry.changes l
+               WHERE l.position >= $2 AND l.xid = pg_current_xact_id() AND l.origin = $3
+                 AND l.relid = $4 OFFSET 0) m
+         WHERE c.position = m.position AND (SELECT times FROM given) ? m.k', key_columns)
         USING times, first_position, peer, tbl;
     GET DIAGNOSTICS kept = ROW_COUNT;
     RETURN kept;

@@ -806,6 +806,30 @@ class PostgresChangeApplier : public ChangeApplier {
         return found->second;
     }
 
+    // Whether changes this database receives from `source` may be weighed
+    // by another peer: a link reads this database for a peer other than
+    // `source`, or another peer's changes are synced into it (and judged
+    // against these). Two peers linked only to each other are not (their
+    // own changes never go back to them). Asked once per run; without
+    // SELECT on ferry.consumers, assumed.
+    bool relays_changes(const std::string& source) {
+        if (!relays_) {
+            try {
+                relays_ = db_.query(
+                                 "SELECT EXISTS (SELECT FROM ferry.consumers WHERE peer IS "
+                                 "DISTINCT FROM $1) OR EXISTS (SELECT FROM ferry.checkpoints "
+                                 "WHERE job LIKE 'sync from %' AND job <> 'sync from ' || $1)",
+                                 {source})
+                              .text(0, 0) == "t";
+            } catch (const PgError& error) {
+                if (error.sqlstate() != "42501")  // insufficient_privilege
+                    throw;
+                relays_ = true;
+            }
+        }
+        return *relays_;
+    }
+
     // Whether this database tracks table `oid` (its changes are logged);
     // asked once per table and run.
     bool logs_table(const std::string& oid) {
@@ -1257,7 +1281,7 @@ class PostgresChangeApplier : public ChangeApplier {
     void keep_change_times(const SyncTable& table, const changes::TableChanges& changes,
                            const LinkRules& rules) override {
         if (rules.policy != changes::Policy::latest_wins || changes.rows.empty() ||
-            !logs_table(table.target.oid))
+            !logs_table(table.target.oid) || !relays_changes(rules.source_peer))
             return;
         db_.query("SELECT ferry.keep_change_times($1::oid::regclass, $2::jsonb)",
                   {table.target.oid, key_times(changes)});
@@ -1483,6 +1507,7 @@ class PostgresChangeApplier : public ChangeApplier {
     // By side (conrelid, confrelid), then table oid (has_foreign_key).
     std::map<std::string, std::map<std::string, bool>> foreign_keys_;
     std::map<std::string, bool> tracked_;  // by table oid (logs_table)
+    std::optional<bool> relays_;           // relays_changes(), once per run
     // The rows the fast path left for judge_each, alive until the batch's
     // plans are written (a plan points into them).
     std::deque<changes::TableChanges> leftovers_;
@@ -1708,7 +1733,8 @@ class SqliteChangeApplier : public ChangeApplier {
     // its own order and spelling.
     void keep_change_times(const SyncTable& table, const changes::TableChanges& changes,
                            const LinkRules& rules) override {
-        if (rules.policy != changes::Policy::latest_wins || changes.rows.empty())
+        if (rules.policy != changes::Policy::latest_wins || changes.rows.empty() ||
+            !relays_changes(rules.source_peer))
             return;
         TableStatements& statements = statements_for(table);
         std::string given, match;
@@ -1977,6 +2003,19 @@ class SqliteChangeApplier : public ChangeApplier {
         return hashes;
     }
 
+    // As PostgresChangeApplier::relays_changes.
+    bool relays_changes(const std::string& source) {
+        if (!relays_)
+            relays_ = db_.query(
+                             "SELECT EXISTS (SELECT 1 FROM ferry_consumers WHERE peer IS NOT "
+                             "?1) OR EXISTS (SELECT 1 FROM ferry_checkpoints WHERE job LIKE "
+                             "'sync from %' AND job <> 'sync from ' || ?1)",
+                             {source})
+                          .at(0)
+                          .at(0) == "1";
+        return *relays_;
+    }
+
     // The columns of the target row of `key` that hold the literal default
     // they were declared with (compared as SQLite compares a column with a
     // value, with the column's affinity: '0' is 0 in an INTEGER column),
@@ -2101,7 +2140,8 @@ class SqliteChangeApplier : public ChangeApplier {
     bool open_ = false;
     std::optional<std::string> link_position_;  // the checkpoint as this run last saw it
     std::map<std::string, TableStatements> statements_;
-    int64_t logged_before_ = 0;  // the newest log position when the batch began
+    int64_t logged_before_ = 0;   // the newest log position when the batch began
+    std::optional<bool> relays_;  // relays_changes(), once per run
 };
 
 class PostgresChangeWaiter : public ChangeWaiter {
