@@ -794,15 +794,18 @@ class PostgresChangeApplier : public ChangeApplier {
     // Whether a foreign key starts at (`side` conrelid) or points at
     // (confrelid) table `oid`; asked once per table and run.
     bool has_foreign_key(const std::string& oid, const std::string& side) {
-        auto& known = foreign_keys_[side];
+        return cached_exists(foreign_keys_[side], oid,
+                             "SELECT EXISTS (SELECT FROM pg_constraint WHERE " + side +
+                                 " = $1::oid AND contype = 'f')");
+    }
+
+    // `exists` (a query answering true or false for the table oid $1) for
+    // table `oid`, asked once and kept in `known`.
+    bool cached_exists(std::map<std::string, bool>& known, const std::string& oid,
+                       const std::string& exists) {
         auto found = known.find(oid);
         if (found == known.end())
-            found = known
-                        .emplace(oid, db_.query("SELECT EXISTS (SELECT FROM pg_constraint WHERE " +
-                                                    side + " = $1::oid AND contype = 'f')",
-                                                {oid})
-                                              .text(0, 0) == "t")
-                        .first;
+            found = known.emplace(oid, db_.query(exists, {oid}).text(0, 0) == "t").first;
         return found->second;
     }
 
@@ -833,15 +836,9 @@ class PostgresChangeApplier : public ChangeApplier {
     // Whether this database tracks table `oid` (its changes are logged);
     // asked once per table and run.
     bool logs_table(const std::string& oid) {
-        auto found = tracked_.find(oid);
-        if (found == tracked_.end())
-            found = tracked_
-                        .emplace(oid, db_.query("SELECT EXISTS (SELECT FROM ferry.tracked_tables "
-                                                "WHERE relid = $1::oid)",
-                                                {oid})
-                                              .text(0, 0) == "t")
-                        .first;
-        return found->second;
+        return cached_exists(tracked_, oid,
+                             "SELECT EXISTS (SELECT FROM ferry.tracked_tables WHERE relid = "
+                             "$1::oid)");
     }
 
     // Which rows of `changes` the fast UPDATE wrote.
@@ -1126,8 +1123,13 @@ class PostgresChangeApplier : public ChangeApplier {
             if (!test.empty())
                 tests += (tests.empty() ? "" : ", ") + test;
         }
-        return tests.empty() ? "'[]'"
-                             : "to_jsonb(array_remove(ARRAY[" + tests + "]::text[], NULL))::text";
+        return tests.empty() ? "'[]'" : names_holding(tests) + "::text";
+    }
+
+    // SQL: a jsonb array of the names that `cases` (comma-separated SQL
+    // expressions, each a column's name or NULL) give.
+    static std::string names_holding(const std::string& cases) {
+        return "to_jsonb(array_remove(ARRAY[" + cases + "]::text[], NULL))";
     }
 
   public:
@@ -1439,10 +1441,8 @@ class PostgresChangeApplier : public ChangeApplier {
             kept += fmt::format("{}CASE WHEN t.{} = 'null'::jsonb AND NOT {} ? {} THEN {} END",
                                 kept.empty() ? "" : ", ", quote_identifier(column), change_row,
                                 quote_literal(column), quote_literal(column));
-        return fmt::format(
-            "{0} || jsonb_build_object({1}, coalesce({2}->{1}, '[]') || "
-            "to_jsonb(array_remove(ARRAY[{3}]::text[], NULL)))",
-            merged, member, change_row, kept);
+        return fmt::format("{0} || jsonb_build_object({1}, coalesce({2}->{1}, '[]') || {3})",
+                           merged, member, change_row, names_holding(kept));
     }
 
     // Whether the change's final row (p) is inside the link's row filter
