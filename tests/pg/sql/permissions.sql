@@ -104,5 +104,31 @@ SELECT table_name, operation, key FROM ferry.change_log WHERE table_name = 'owne
 SELECT key, origin FROM ferry.change_log WHERE key->>'id' = '3';
 SELECT count(*) AS forged FROM ferry.changes WHERE relid = 'forger'::regclass;
 
+-- keep_change_times reads keys through the key's types: a domain's CHECK
+-- runs with the sync role's rights, never with the extension owner's (in
+-- 0.10 a table owner's domain made itself superuser that way)
+CREATE TABLE who_checked (role_name name);
+GRANT INSERT ON who_checked TO PUBLIC;
+CREATE FUNCTION note_checker(v int) RETURNS boolean LANGUAGE sql AS
+    $$ INSERT INTO public.who_checked VALUES (current_user) RETURNING true $$;
+CREATE DOMAIN checked_id AS int CHECK (note_checker(VALUE));
+CREATE TABLE domain_keyed (id checked_id PRIMARY KEY, v text);
+SELECT ferry.track('domain_keyed');
+GRANT INSERT ON domain_keyed TO ferry_sync;
+SET ROLE ferry_sync;
+BEGIN;
+SELECT ferry.set_origin('peer-b');
+INSERT INTO domain_keyed VALUES (1, 'from peer-b');
+SELECT ferry.keep_change_times('domain_keyed', '[[{"id": 1}, 1700000000]]') AS kept;
+COMMIT;
+RESET ROLE;
+SELECT DISTINCT role_name FROM who_checked ORDER BY 1;
+SELECT extract(epoch FROM changed_at) AS at FROM ferry.changes
+WHERE relid = 'domain_keyed'::regclass;
+SET ROLE ferry_sync;
+SELECT * FROM ferry._changes_applied_here('domain_keyed');   -- no origin: refused
+SELECT ferry._set_change_times(ARRAY[1]::bigint[], ARRAY[now()]);  -- likewise
+RESET ROLE;
+
 DROP OWNED BY app_writer, ferry_monitor, ferry_sync, ferry_admin;
 DROP ROLE app_writer, ferry_monitor, ferry_sync, ferry_admin;

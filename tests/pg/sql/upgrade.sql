@@ -71,3 +71,19 @@ SELECT key->>'id' AS id, op, origin, changed_at < '2024-01-01' AS kept_time,
 FROM ferry.changes WHERE relid = 'timed'::regclass ORDER BY position;
 SELECT has_function_privilege('public', 'ferry.keep_change_times(regclass, jsonb)', 'EXECUTE')
     AS public_may_call;
+-- 0.10 -> 0.11: keep_change_times runs with the caller's rights (the keys
+-- are read through the key's types, which may run a domain's code), and
+-- gives the same times to the same rows
+ALTER EXTENSION ferry UPDATE TO '0.11';
+BEGIN;
+SELECT ferry.set_origin('peer-x');
+UPDATE timed SET v = 'again' WHERE id IN (2, 3);
+SELECT ferry.keep_change_times('timed', '[[{"id": 3}, 1600000000], [{"id": 9}, 1600000001]]') AS kept;
+COMMIT;
+SELECT key->>'id' AS id, op, extract(epoch FROM changed_at) AS at
+FROM ferry.changes WHERE relid = 'timed'::regclass AND changed_at < '2021-01-01' ORDER BY position;
+SELECT p.proname, p.prosecdef AS definer,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_call
+FROM pg_proc p WHERE p.pronamespace = 'ferry'::regnamespace
+  AND p.proname IN ('keep_change_times', '_changes_applied_here', '_set_change_times')
+ORDER BY 1;
