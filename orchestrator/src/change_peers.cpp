@@ -683,7 +683,7 @@ class PostgresChangeApplier : public ChangeApplier {
 
     std::optional<std::string> begin_link(const std::string& job, const std::string& scope,
                                           bool restart) override {
-        require_ferry(db_, "0.11");  // is_current_transaction(), keep_change_times() without definer rights
+        require_ferry(db_, "0.11");  // keep_change_times() with the caller's rights
         link_position_ =
             db_.query("SELECT position::text FROM ferry.checkpoint_begin($1, $2, NULL, $3)",
                       {job, scope, restart ? "true" : "false"})
