@@ -197,7 +197,10 @@ GROUP BY f.table_name, f.peer;
 // Version 3: the triggers that capture INSERT OR REPLACE, and ferry_tracked
 // counting them (the triggers are made again after kSchemaSql). Version 4:
 // the triggers that capture UPDATE OR REPLACE, likewise. Version 5:
-// ferry_status counts every open conflict.
+// ferry_status counts every open conflict. Version 6: the triggers no
+// longer log row -1 as replaced by an insert that lets SQLite choose the
+// rowid, log a key's change of case under NOCASE as a new key, and take an
+// `INTEGER PRIMARY KEY DESC` (not the rowid) for any value.
 void upgrade_from(sqlite3* db, int version) {
     if (version == 1)
         exec(db, R"sql(
@@ -236,7 +239,7 @@ void install_schema(sqlite3* db) {
     if (installed)
         upgrade_from(db, *installed);
     exec(db, kSchemaSql);
-    if (installed && *installed < 4)
+    if (installed && *installed < 6)
         refresh_tracked_triggers(db);
     Statement set(db,
                   "INSERT INTO ferry_meta (key, value) VALUES ('schema_version', ?1) "

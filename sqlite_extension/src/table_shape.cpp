@@ -71,6 +71,17 @@ ValueKind kind_of_declared_type(std::string_view declared_type) {
     return ValueKind::plain;
 }
 
+namespace {
+
+// Whether SQLite keeps the table's primary key in an index of its own.
+bool has_key_index(sqlite3* db, const std::string& table) {
+    Statement indexes(db, "SELECT 1 FROM pragma_index_list(?1) WHERE origin = 'pk'");
+    indexes.bind(1, table);
+    return indexes.step();
+}
+
+}  // namespace
+
 TableShape describe_table(sqlite3* db, std::string_view name) {
     if (name.empty())
         throw ferry::Error(ErrorKind::invalid_input, "table name must not be empty");
@@ -135,9 +146,12 @@ TableShape describe_table(sqlite3* db, std::string_view name) {
             break;
         }
     }
+    // An INTEGER PRIMARY KEY is the rowid, except when SQLite made an index
+    // for it (`INTEGER PRIMARY KEY DESC`): then it holds any value.
     bool without_rowid = shape.rowid_alias.empty();
     shape.rowid_key = !without_rowid && shape.key.size() == 1 &&
-                      upper(shape.columns[shape.key[0]].declared_type) == "INTEGER";
+                      upper(shape.columns[shape.key[0]].declared_type) == "INTEGER" &&
+                      !has_key_index(db, shape.name);
     return shape;
 }
 

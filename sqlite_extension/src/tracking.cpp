@@ -171,12 +171,14 @@ std::vector<std::string> trigger_ddl(const TableShape& shape, const std::vector<
         "EXISTS (SELECT 1 FROM ferry_replaced WHERE table_name = " + table_literal + ")";
     std::string meets = conflict_condition(sets, "r");
     // An UPDATE that changes the key is a DELETE of the old key and an INSERT
-    // of the new one, as in PostgreSQL.
+    // of the new one, as in PostgreSQL. Compared byte for byte: under the
+    // column's NOCASE or RTRIM, `abc` to `ABC` would pass for the same key,
+    // and a peer that tells them apart would never hear of `ABC`.
     std::string same_key;
     for (size_t i : shape.key) {
         std::string column = quote_identifier(shape.columns[i].name);
-        same_key +=
-            (same_key.empty() ? "" : " AND ") + std::string("NEW.") + column + " IS OLD." + column;
+        same_key += (same_key.empty() ? "" : " AND ") + std::string("NEW.") + column +
+                    " IS OLD." + column + " COLLATE BINARY";
     }
     std::string noted_old_row =
         "(SELECT old_row FROM ferry_replaced WHERE table_name = " + table_literal +
@@ -194,6 +196,14 @@ std::vector<std::string> trigger_ddl(const TableShape& shape, const std::vector<
                table_literal + ", " + json_of(shape, shape.key, "r") + ", " +
                json_of(shape, all, "r") + " FROM " + table + " AS r WHERE " + condition + ";\n";
     };
+    // Before an INSERT that lets SQLite choose the rowid, NEW holds -1 for
+    // it: a row -1 is then noted without being met. Only noted rows that are
+    // gone were replaced.
+    std::string noted_row_gone = "1";
+    if (shape.rowid_key)
+        noted_row_gone = "NOT EXISTS (SELECT 1 FROM " + table + " AS r WHERE r." +
+                         quote_identifier(shape.columns[shape.key[0]].name) +
+                         " = (SELECT value FROM json_each(ferry_replaced.key)))";
     auto log_noted_deletes = [&](const std::string& condition) {
         return "INSERT INTO ferry_changes (table_name, op, key, new_row, old_row, origin, "
                "changed_at) SELECT table_name, 'D', key, NULL, old_row, NULL, julianday('now') "
@@ -220,7 +230,8 @@ std::vector<std::string> trigger_ddl(const TableShape& shape, const std::vector<
             " WHEN NOT " + noted + " BEGIN\n" + log_statement(shape, 'I', "NEW", new_row, "NULL") +
             "END",
         "CREATE TRIGGER " + trigger_name("replaced", shape.name) + " AFTER INSERT ON " + table +
-            " WHEN " + noted + " BEGIN\n" + log_noted_deletes("key <> " + new_key) +
+            " WHEN " + noted + " BEGIN\n" +
+            log_noted_deletes("key <> " + new_key + " AND " + noted_row_gone) +
             "INSERT INTO ferry_changes (table_name, op, key, new_row, old_row, "
             "origin, changed_at) VALUES (" +
             table_literal + ", CASE WHEN " + noted_old_row + " IS NULL THEN 'I' ELSE 'U' END, " +

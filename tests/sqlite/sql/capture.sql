@@ -253,3 +253,26 @@ SELECT table_name FROM ferry_tracked ORDER BY table_name;
 SELECT ferry_track('accounts');
 UPDATE accounts SET owner = 'captured again' WHERE id = 300;
 SELECT operation, key, new_row FROM ferry_change_log ORDER BY position DESC LIMIT 1;
+
+-- ==== an insert that lets SQLite choose the rowid replaces nothing, even
+-- with a row -1 in the table (NEW holds -1 before the insert)
+CREATE TABLE sentinel (id INTEGER PRIMARY KEY, label TEXT UNIQUE);
+INSERT INTO sentinel VALUES (-1, 'unknown');
+SELECT ferry_track('sentinel');
+INSERT INTO sentinel (label) VALUES ('first');
+INSERT OR REPLACE INTO sentinel (label) VALUES ('first');   -- replaces row 1 only
+SELECT operation, key FROM ferry_change_log WHERE table_name = 'sentinel' ORDER BY position;
+SELECT id, label FROM sentinel ORDER BY id;
+-- ==== INTEGER PRIMARY KEY DESC is not the rowid: it takes any value, and
+-- the log spells reals and blobs as in other columns
+CREATE TABLE desc_keyed (id INTEGER PRIMARY KEY DESC, v TEXT);
+SELECT ferry_track('desc_keyed');
+INSERT INTO desc_keyed VALUES (0.1 + 0.2, 'real'), (x'0102', 'blob'), (7, 'integer');
+SELECT operation, key FROM ferry_change_log WHERE table_name = 'desc_keyed' ORDER BY position;
+-- ==== a key's change of case under NOCASE is a new key: deleted and inserted
+CREATE TABLE nocase_keyed (k TEXT COLLATE NOCASE PRIMARY KEY, v TEXT);
+INSERT INTO nocase_keyed VALUES ('abc', 'one');
+SELECT ferry_track('nocase_keyed');
+UPDATE nocase_keyed SET k = 'ABC', v = 'two' WHERE k = 'abc';
+UPDATE nocase_keyed SET v = 'three' WHERE k = 'abc';        -- the same key: an update
+SELECT operation, key FROM ferry_change_log WHERE table_name = 'nocase_keyed' ORDER BY position;
