@@ -57,6 +57,19 @@ nlohmann::json header_json(const Header& header) {
             {"tables", tables}};
 }
 
+// Where the source's changes continue after the copy: a restore records it
+// for `ferry sync` to start from, so its members must have their types (the
+// JSON library's type_error, as for any other member, says which is not).
+// `peer` is missing from files of early versions.
+void check_snapshot(const nlohmann::json& snapshot) {
+    const auto& members = snapshot.get_ref<const nlohmann::json::object_t&>();
+    for (const char* text : {"peer", "snapshot"})
+        if (auto found = members.find(text); found != members.end() && !found->second.is_null())
+            found->second.get_ref<const std::string&>();
+    if (auto cursor = members.find("cursor"); cursor != members.end() && !cursor->second.is_null())
+        cursor->second.get_ref<const nlohmann::json::object_t&>();
+}
+
 Header parse_header(const nlohmann::json& json) {
     Header header;
     header.ferry_version = json.at("ferry_version").get<std::string>();
@@ -64,6 +77,7 @@ Header parse_header(const nlohmann::json& json) {
     header.source = json.at("source").at("peer").get<std::string>();
     header.engine = json.at("source").at("engine").get<std::string>();
     header.snapshot = json.at("snapshot");
+    check_snapshot(header.snapshot);
     header.compression = json.at("compression").get<std::string>();
     for (const auto& table : json.at("tables"))
         header.tables.push_back({table.at("name").get<std::string>(),

@@ -206,8 +206,14 @@ void PgConnection::copy_in_start(const std::string& sql) {
 }
 
 void PgConnection::copy_in_put(std::string_view data) {
-    if (PQputCopyData(connection_.get(), data.data(), static_cast<int>(data.size())) != 1)
-        throw lost_connection();
+    // PQputCopyData takes an int: a piece of 2 GiB or more would be sent as
+    // nothing at all, and reported sent.
+    constexpr size_t kPiece = size_t{1} << 30;
+    for (size_t at = 0; at < data.size(); at += kPiece) {
+        std::string_view piece = data.substr(at, kPiece);
+        if (PQputCopyData(connection_.get(), piece.data(), static_cast<int>(piece.size())) != 1)
+            throw lost_connection();
+    }
 }
 
 uint64_t PgConnection::copy_in_end() {

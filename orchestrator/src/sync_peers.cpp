@@ -556,6 +556,15 @@ class PostgresWriter : public TableWriter {
         sqlite_lines_.flush();
         TableCounts counts;
         counts.source_rows = db_.copy_in_end();
+        // COPY ends its data at a line `\.`, which a dump's own lines never
+        // are (a value's backslash is doubled): rows after one would be
+        // dropped unseen, and --delete-missing would then delete them.
+        if (counts.source_rows != rows_)
+            throw Error(ErrorKind::invalid_input,
+                        fmt::format("{} took {} rows of {} where the source sent {}", db_.peer(),
+                                    counts.source_rows, table_.target.name, rows_),
+                        "A line of the source's rows is COPY's end-of-data marker (\\.).",
+                        "The source's data is damaged; nothing of this table was written.");
         const auto& partial = options_.partial;
         bool later = options_.delete_missing && options_.delete_later;
         if (later)

@@ -177,8 +177,8 @@ std::vector<std::string> trigger_ddl(const TableShape& shape, const std::vector<
     std::string same_key;
     for (size_t i : shape.key) {
         std::string column = quote_identifier(shape.columns[i].name);
-        same_key += (same_key.empty() ? "" : " AND ") + std::string("NEW.") + column +
-                    " IS OLD." + column + " COLLATE BINARY";
+        same_key += (same_key.empty() ? "" : " AND ") + std::string("NEW.") + column + " IS OLD." +
+                    column + " COLLATE BINARY";
     }
     std::string noted_old_row =
         "(SELECT old_row FROM ferry_replaced WHERE table_name = " + table_literal +

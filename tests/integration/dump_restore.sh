@@ -94,6 +94,15 @@ echo "not a dump" >"$work/text.ferry"
 run "$ferry" restore "$work/text.ferry" dbname=dst --quiet
 expect_status 1 "a file that is not a dump is refused"
 expect_contains "$err" "is not a ferry dump file" "says what it is not"
+# Well-formed, checksums and all, but with COPY's end-of-data marker as a
+# line after each table's first row: PostgreSQL would stop reading there,
+# and --delete-missing would then delete every row after it.
+orders_before=$(q dst "SELECT count(*) FROM orders")
+"${DUMP_TAMPER:-$here/../../build/dump_tamper}" "$work/new.ferry" "$work/marker.ferry"
+run "$ferry" restore "$work/marker.ferry" dbname=dst --delete-missing --quiet
+expect_status 1 "a file whose rows hold COPY's end-of-data marker is refused"
+expect_contains "$err" "end-of-data marker" "naming the marker"
+expect_equal "$(q dst "SELECT count(*) FROM orders")" "$orders_before" "no row is deleted"
 expect_equal "$(q dst "SELECT count(*), sum(hashtext(name)) FROM customers")" "$before" \
   "the target is unchanged"
 

@@ -221,3 +221,33 @@ TEST_CASE("dump file: not a dump, another version") {
               std::string::npos);
     }
 }
+
+TEST_CASE("dump file: a header whose snapshot members have other types, refused") {
+    // A restore records the snapshot for ferry sync to start from.
+    for (const nlohmann::json& snapshot :
+         {nlohmann::json{{"peer", 42}}, nlohmann::json{{"cursor", "42"}},
+          nlohmann::json{{"snapshot", nlohmann::json::array()}}, nlohmann::json("00000003-1")}) {
+        ScratchPath file;
+        {
+            DumpWriter writer(file.path, false, 3);
+            Header header = sample_header();
+            header.snapshot = snapshot;
+            writer.write_header(header);
+            writer.commit();
+        }
+        try {
+            DumpReader reader(file.path);
+            FAIL("read a header with the snapshot " << snapshot.dump());
+        } catch (const ferry::Error& e) {
+            CHECK(std::string(e.what()) == "dump file \"" + file.path + "\" is corrupted");
+        }
+    }
+    ScratchPath file;  // files of early versions have no peer
+    {
+        DumpWriter writer(file.path, false, 3);
+        writer.write_header(sample_header());
+        writer.commit();
+    }
+    DumpReader reader(file.path);
+    CHECK(reader.header().snapshot["snapshot"] == "00000003-1");
+}
