@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -33,7 +34,9 @@ SELECT table_name::text,
        to_char(oldest_pending_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
        round(extract(epoch FROM lag)::numeric, 1)::text,
        to_char(last_sync_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-       open_conflicts
+       open_conflicts,
+       CASE WHEN EXISTS (SELECT FROM ferry.tracked_tables t WHERE t.relid = table_name)
+            THEN 'capturing' END
 FROM ferry.status
 ORDER BY 1, 2 NULLS FIRST)";
 
@@ -47,7 +50,8 @@ SELECT CASE WHEN table_name GLOB '[a-z_]*' AND table_name NOT GLOB '*[^a-z0-9_]*
        substr(oldest_pending_at, 1, 19) || 'Z',
        printf('%.1f', lag_seconds),
        substr(last_sync_at, 1, 19) || 'Z',
-       open_conflicts
+       open_conflicts,
+       (SELECT capture_state FROM ferry_tracked t WHERE t.table_name = ferry_status.table_name)
 FROM ferry_status
 ORDER BY 1, 2 NULLS FIRST)";
 
@@ -123,7 +127,8 @@ int run_status(const StatusOptions& options) {
                             {"oldest_pending_at", text_or_null(3)},
                             {"lag_seconds", std::stod(*row[4])},
                             {"last_sync_at", text_or_null(5)},
-                            {"open_conflicts", std::stoll(*row[6])}});
+                            {"open_conflicts", std::stoll(*row[6])},
+                            {"capture", text_or_null(7)}});
         }
         print_json(nlohmann::json{{"peer", peer}, {"tables", rows}});
         return exit_ok;
@@ -138,6 +143,11 @@ int run_status(const StatusOptions& options) {
         return exit_ok;
     }
     print_table({"TABLE", "PEER", "PENDING", "LAG", "LAST SYNC", "CONFLICTS"}, rows);
+    // SQLite has no DDL triggers: a schema change can break capture there.
+    std::set<std::string> warned;
+    for (const auto& row : result)
+        if (row[7] && *row[7] != "capturing" && warned.insert(*row[0]).second)
+            fmt::print("warning: capture of {} is broken: {}\n", *row[0], *row[7]);
     return exit_ok;
 }
 

@@ -123,6 +123,7 @@ class LinkSync {
 
     // The pieces of run(), for ferry follow, which drains again and again.
     void open();
+    void refuse_broken_capture();
     bool settle_if_equal();
     void start();
     void drain();
@@ -341,6 +342,25 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
     }
 }
 
+// A source whose capture a schema change broke (SQLite: a column added
+// since ferry_track, the table made again) logs changes without the new
+// column, or none at all: syncing on would leave the peers apart unseen.
+void LinkSync::refuse_broken_capture() {
+    auto broken = source_->broken_capture(tables_);
+    if (broken.empty())
+        return;
+    std::string listed;
+    for (const auto& [table, state] : broken)
+        listed += fmt::format("{}{}: {}", listed.empty() ? "" : "; ", table, state);
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("capture of {} in {} is broken by a schema change", broken[0].first,
+                            source_->name()),
+                listed,
+                "Run ferry_track() on each table again there (ferry init PEER --track TABLES), "
+                "then ferry sync again. Rows changed since the schema change may differ on the "
+                "other peer (ferry diff shows them). Nothing was synced.");
+}
+
 // Connects, plans and takes the leases; nothing is read yet.
 void LinkSync::open() {
     source_ = open_sync_source(from_);
@@ -351,6 +371,7 @@ void LinkSync::open() {
     target_->require_ferry();
     try {
         tables_ = plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "sync");
+        refuse_broken_capture();
     } catch (const Error& error) {
         record_refused_run(to_, session_info(), error);
         throw;

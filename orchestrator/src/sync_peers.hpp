@@ -72,6 +72,13 @@ class SyncSource {
     // sum of ferry.row_hash over the rows the filter selects, which an index
     // on the filter's column makes cheap (docs/scheduling.md#fleets).
     virtual std::string own_digest(const SyncTable& table) = 0;
+    // The tables whose capture a schema change broke, each with what to do
+    // (SQLite, which has no DDL triggers: docs/sqlite.md#schema-changes);
+    // PostgreSQL refuses such changes, so never any there.
+    virtual std::vector<std::pair<std::string, std::string>> broken_capture(
+        const std::vector<SyncTable>&) {
+        return {};
+    }
 };
 
 // What writing one table did.

@@ -38,7 +38,7 @@ sqlite3 "$a" "DROP VIEW ferry_status; ALTER TABLE ferry_consumers DROP COLUMN pe
   UPDATE ferry_meta SET value = '1' WHERE key = 'schema_version'"
 run "$ferry" status "sqlite:$a"
 expect_status 1 "a peer with version 1 ferry tables is refused"
-expect_contains "$err" "are of version 1, older than this ferry's (5)" "the error says why"
+expect_contains "$err" "are of version 1, older than this ferry's (6)" "the error says why"
 expect_contains "$err" "Run: ferry init sqlite:$a" "and what to run"
 run "$ferry" init "sqlite:$a"
 expect_contains "$out" "ferry 0.11 updated in sqlite:$a" "init upgrades them"
@@ -132,6 +132,30 @@ run "$ferry" status "sqlite:$nl" --prometheus
 expect_status 0 "status --prometheus of a table named with a line feed"
 expect_equal "$(grep -c '^ferry_' <<<"$out")" "3" "one line per sample (pending, lag, conflicts)"
 expect_contains "$out" 'two\nlines' "the line feed written as \\n"
+# --- a schema change that breaks SQLite capture (no DDL triggers there) is
+# shown by ferry status and stops ferry sync from that file, until
+# ferry_track() runs again (docs/sqlite.md, "Schema changes")
+sa="$work/schema_a.db" sb="$work/schema_b.db"
+for f in "$sa" "$sb"; do
+  sqlite3 "$f" "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"
+  "$ferry" init "sqlite:$f" --track notes >/dev/null
+done
+"$ferry" full-sync --from "sqlite:$sa" --to "sqlite:$sb" --quiet >/dev/null
+for f in "$sa" "$sb"; do sqlite3 "$f" "ALTER TABLE notes ADD COLUMN tag TEXT"; done
+sqlite3 "$sa" "INSERT INTO notes VALUES (1, 'first', 'red')"
+run "$ferry" status "sqlite:$sa"
+expect_contains "$out" "warning: capture of notes is broken: columns changed" "status names the broken capture"
+run "$ferry" status "sqlite:$sa" --json
+expect_contains "$out" '"capture":"columns changed: run ferry_track() again"' "and so does --json"
+run "$ferry" sync --from "sqlite:$sa" --to "sqlite:$sb" --quiet
+expect_status 1 "sync from a file whose capture a schema change broke is refused"
+expect_contains "$err" "capture of notes in sqlite:$sa is broken by a schema change" "saying why"
+expect_equal "$(sqlite3 "$sb" "SELECT count(*) FROM notes")" "0" "nothing was synced"
+"$ferry" init "sqlite:$sa" --track notes >/dev/null
+sqlite3 "$sa" "UPDATE notes SET tag = 'blue' WHERE id = 1"
+run "$ferry" sync --from "sqlite:$sa" --to "sqlite:$sb" --quiet
+expect_status 0 "after ferry_track() again, the link goes on"
+expect_equal "$(sqlite3 "$sb" "SELECT body || ' ' || tag FROM notes")" "first blue" "with the new column"
 # --- a failed init of a new file leaves no file behind
 run "$ferry" init "sqlite:$work/typo.db" --track no_such_table
 expect_status 1 "init of a new file with a table it lacks fails"
