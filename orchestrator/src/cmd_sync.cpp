@@ -70,6 +70,19 @@ LinkPosition parse_link_position(const std::string& text) {
     return {text, std::nullopt};
 }
 
+// A batch that a foreign key refused. A batch ends after a number of
+// changes, not with the source's transaction: one that inserted children
+// before their parents (a deferred foreign key) can leave the parents to
+// the next batch, so drain() reads it again twice as large.
+class BatchForeignKeyViolation : public Error {
+  public:
+    using Error::Error;
+};
+
+// How many times in a row drain() reads a batch again twice as large; past
+// that (a million changes and more) the clash is taken for the target's own.
+constexpr int kForeignKeyGrowths = 10;
+
 // A batch that a UNIQUE constraint (or exclusion constraint) refused.
 // Collapsed to one net change per key, a batch can clash where the source's
 // changes did not (two rows swapping a UNIQUE value: whichever is written
@@ -93,6 +106,11 @@ const char* fix_and_rerun() {
 bool is_deadlock(const Error& error) {
     const auto* pg = dynamic_cast<const PgError*>(&error);
     return pg && (pg->sqlstate() == "40P01" || pg->sqlstate() == "40001");
+}
+
+bool is_foreign_key_violation(const Error& error) {
+    const auto* pg = dynamic_cast<const PgError*>(&error);
+    return pg && pg->sqlstate() == "23503";
 }
 
 bool is_unique_violation(const Error& error) {
@@ -333,6 +351,8 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
                                      source_->name(), target_->name(), fix_and_rerun());
         if (is_unique_violation(error))
             throw BatchUniqueViolation(error.kind(), error.what(), detail, hint);
+        if (is_foreign_key_violation(error))
+            throw BatchForeignKeyViolation(error.kind(), error.what(), detail, hint);
         if (dynamic_cast<const SqliteBusy*>(&error))
             throw SqliteBusy(error.kind(), error.what(), detail, hint);
         throw Error(error.kind(), error.what(), detail, hint);
@@ -439,12 +459,14 @@ void LinkSync::start() {
 }
 
 // Applies what the source has committed so far, batch by batch. A batch
-// that clashes on a UNIQUE value is read and applied again in halves; the
-// batches after it grow back to --batch. One that a local writer raced is
+// that clashes on a UNIQUE value is read and applied again in halves, one
+// that a foreign key refuses twice as large, while more changes follow; the
+// batches after it go back to --batch. One that a local writer raced is
 // judged again, also in halves (each one a shorter window to race in).
 void LinkSync::drain() {
     size_t batch_size = options_.batch_changes;
     int raced = 0;
+    int grown = 0;  // batches read again larger in a row (a foreign key)
     auto read_after = [&](const std::string& cursor, size_t size) {
         return reader_->read(cursor, size, applier_->peer_id(), identities_);
     };
@@ -482,6 +504,15 @@ void LinkSync::drain() {
                 throw;
             read_again_in_halves();
             continue;
+        } catch (const BatchForeignKeyViolation& error) {
+            report_.counts = counted;
+            if (read.complete || ++grown > kForeignKeyGrowths)
+                throw;
+            if (next.valid())
+                next.wait();
+            batch_size = std::max(batch_size, read.changes.size()) * 2;
+            read = read_after(cursor_, batch_size);
+            continue;
         } catch (const TargetChangedWhileApplying& error) {
             report_.counts = counted;
             if (++raced > kRaceRetries)
@@ -498,6 +529,7 @@ void LinkSync::drain() {
         }
         batch_size = next_size;
         raced = 0;
+        grown = 0;
         ChangeBatch after = more ? next.get() : ChangeBatch{};
         // Acknowledged only once applied: a crash in between leaves the
         // source keeping a batch the target already has, never the reverse.
