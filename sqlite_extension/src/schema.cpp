@@ -125,6 +125,11 @@ FROM ferry_changes;
 
 -- capture_state says whether the triggers still match the table: a column
 -- added, dropped or renamed since ferry_track() needs ferry_track() again.
+-- So does a trigger of the application's made after ferry's: SQLite runs
+-- a table's triggers newest first, so one that writes the row again (an
+-- AFTER INSERT filling in a column) would run before ferry's, which would
+-- then log the row as it was before, last (sqlite_schema's rowids keep the
+-- order in which triggers were made).
 CREATE VIEW IF NOT EXISTS ferry_tracked AS
 SELECT t.table_name, t.key_columns, t.columns, t.options, t.tracked_at,
        CASE
@@ -144,6 +149,13 @@ SELECT t.table_name, t.key_columns, t.columns, t.options, t.tracked_at,
                FROM (SELECT name FROM pragma_table_xinfo(t.table_name)
                      WHERE hidden IN (0, 2, 3) ORDER BY cid)) <> t.columns
            THEN 'columns changed: run ferry_track() again'
+         WHEN EXISTS (SELECT 1 FROM sqlite_schema a
+                      WHERE a.type = 'trigger' AND a.tbl_name = t.table_name
+                        AND substr(a.name, 1, 6) <> 'ferry_'
+                        AND a.rowid > (SELECT min(s.rowid) FROM sqlite_schema s
+                                       WHERE s.type = 'trigger' AND s.tbl_name = t.table_name
+                                         AND substr(s.name, 1, 6) = 'ferry_'))
+           THEN 'a newer trigger runs first: run ferry_track() again'
          ELSE 'capturing'
        END AS capture_state
 FROM ferry_tracked_tables t;
@@ -200,7 +212,8 @@ GROUP BY f.table_name, f.peer;
 // ferry_status counts every open conflict. Version 6: the triggers no
 // longer log row -1 as replaced by an insert that lets SQLite choose the
 // rowid, log a key's change of case under NOCASE as a new key, and take an
-// `INTEGER PRIMARY KEY DESC` (not the rowid) for any value.
+// `INTEGER PRIMARY KEY DESC` (not the rowid) for any value; ferry_tracked
+// reports an application's trigger made after ferry's.
 void upgrade_from(sqlite3* db, int version) {
     if (version == 1)
         exec(db, R"sql(
@@ -213,6 +226,8 @@ DROP VIEW IF EXISTS ferry_status;
         exec(db, "DROP VIEW IF EXISTS ferry_tracked;");
     if (version <= 4)
         exec(db, "DROP VIEW IF EXISTS ferry_status;");
+    if (version <= 5)
+        exec(db, "DROP VIEW IF EXISTS ferry_tracked;");
 }
 
 }  // namespace

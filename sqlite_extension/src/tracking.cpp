@@ -311,17 +311,9 @@ void track(const Call& call, const Args& args, Result& result) {
     TableShape shape = describe_keyed_table(call.db, name);
     std::string columns = json_names(shape, all_columns(shape));
     std::optional<std::string> before = tracked_columns(call.db, shape.name);
-    std::string names;
-    for (const char* operation : kTriggerOperations)
-        names += std::string(names.empty() ? "" : ", ") + "'ferry_" + operation + "_' || ?1";
-    Statement triggers(call.db,
-                       "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = "
-                       "?1 AND name IN (" +
-                           names + ")");
-    triggers.bind(1, shape.name);
-    triggers.step();
-    if (before == columns &&
-        triggers.integer(0) == static_cast<int64_t>(std::size(kTriggerOperations))) {
+    Statement state(call.db, "SELECT capture_state FROM ferry_tracked WHERE table_name = ?1");
+    state.bind(1, shape.name);
+    if (before == columns && state.step() && state.optional_text(0) == "capturing") {
         result.text("already tracked");
         return;
     }

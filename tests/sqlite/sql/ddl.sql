@@ -98,3 +98,20 @@ SELECT count(*) AS changes FROM ferry_changes;
 CREATE TABLE goods (id INTEGER PRIMARY KEY, title TEXT);
 INSERT INTO goods VALUES (1, 'not captured');
 SELECT count(*) AS changes FROM ferry_changes;
+
+-- ==== an application's trigger made after ferry's runs before them (SQLite
+-- runs newest first): one that fills in a column would have its UPDATE
+-- logged first and the insert, as it was before, last. capture_state says
+-- so, and ferry_track() makes ferry's triggers again, newest.
+CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT, slug TEXT);
+CREATE TRIGGER posts_audit AFTER DELETE ON posts BEGIN SELECT 1; END;  -- older: fine
+SELECT ferry_track('posts');
+SELECT capture_state FROM ferry_tracked WHERE table_name = 'posts';
+CREATE TRIGGER posts_slug AFTER INSERT ON posts
+BEGIN UPDATE posts SET slug = lower(NEW.title) WHERE id = NEW.id; END;
+SELECT capture_state FROM ferry_tracked WHERE table_name = 'posts';
+SELECT ferry_track('posts');
+SELECT capture_state FROM ferry_tracked WHERE table_name = 'posts';
+SELECT ferry_track('posts');
+INSERT INTO posts (id, title) VALUES (1, 'Hello');
+SELECT operation, new_row FROM ferry_change_log WHERE table_name = 'posts' ORDER BY position;
