@@ -79,9 +79,10 @@ class BatchForeignKeyViolation : public Error {
     using Error::Error;
 };
 
-// How many times in a row drain() reads a batch again twice as large; past
-// that (a million changes and more) the clash is taken for the target's own.
-constexpr int kForeignKeyGrowths = 10;
+// The largest batch drain() reads again for a foreign key (or --batch, if
+// larger): a batch is held in memory whole. Past it the clash is taken for
+// the target's own.
+constexpr size_t kForeignKeyBatchLimit = 250000;
 
 // A batch that a UNIQUE constraint (or exclusion constraint) refused.
 // Collapsed to one net change per key, a batch can clash where the source's
@@ -466,7 +467,6 @@ void LinkSync::start() {
 void LinkSync::drain() {
     size_t batch_size = options_.batch_changes;
     int raced = 0;
-    int grown = 0;  // batches read again larger in a row (a foreign key)
     auto read_after = [&](const std::string& cursor, size_t size) {
         return reader_->read(cursor, size, applier_->peer_id(), identities_);
     };
@@ -506,11 +506,13 @@ void LinkSync::drain() {
             continue;
         } catch (const BatchForeignKeyViolation& error) {
             report_.counts = counted;
-            if (read.complete || ++grown > kForeignKeyGrowths)
+            size_t larger = std::max(batch_size, read.changes.size()) * 2;
+            if (read.complete ||
+                larger > std::max(kForeignKeyBatchLimit, options_.batch_changes * 2))
                 throw;
             if (next.valid())
                 next.wait();
-            batch_size = std::max(batch_size, read.changes.size()) * 2;
+            batch_size = larger;
             read = read_after(cursor_, batch_size);
             continue;
         } catch (const TargetChangedWhileApplying& error) {
@@ -529,7 +531,6 @@ void LinkSync::drain() {
         }
         batch_size = next_size;
         raced = 0;
-        grown = 0;
         ChangeBatch after = more ? next.get() : ChangeBatch{};
         // Acknowledged only once applied: a crash in between leaves the
         // source keeping a batch the target already has, never the reverse.
