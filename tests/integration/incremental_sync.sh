@@ -1580,27 +1580,27 @@ expect_equal "$(q alias_b "SELECT count(*) FROM ferry.conflicts WHERE table_name
 # --- a source transaction that inserted children before their parents (a
 # deferred foreign key), longer than a batch: the batch that holds only
 # children is read again twice as large, until it holds their parents
-for db in fka fkb; do
+for db in fkda fkdb; do
   createdb "$db"
   q "$db" "CREATE TABLE fk_parent (id int PRIMARY KEY);
            CREATE TABLE fk_child (id int PRIMARY KEY, parent int NOT NULL
              REFERENCES fk_parent DEFERRABLE INITIALLY DEFERRED)" >/dev/null
   "$ferry" init "dbname=$db" --track fk_parent,fk_child >/dev/null
 done
-"$ferry" full-sync --from dbname=fka --to dbname=fkb --tables fk_parent,fk_child --quiet >/dev/null
-q fka "BEGIN; INSERT INTO fk_child SELECT g, g FROM generate_series(1, 30) g;
+"$ferry" full-sync --from dbname=fkda --to dbname=fkdb --tables fk_parent,fk_child --quiet >/dev/null
+q fkda "BEGIN; INSERT INTO fk_child SELECT g, g FROM generate_series(1, 30) g;
        INSERT INTO fk_parent SELECT generate_series(1, 30); COMMIT;
        INSERT INTO fk_child VALUES (31, 1)" >/dev/null
-link --from dbname=fka --to dbname=fkb --tables fk_parent,fk_child --batch 8
+link --from dbname=fkda --to dbname=fkdb --tables fk_parent,fk_child --batch 8
 expect_status 0 "children logged before their parents, past a batch, arrive"
 expect_equal "$(report changes 0)" "61" "every change counted once"
-expect_equal "$(q fkb "SELECT count(*) FROM fk_child")" "31" "with every child"
-q fkb "ALTER TABLE fk_child DROP CONSTRAINT fk_child_parent_fkey;
+expect_equal "$(q fkdb "SELECT count(*) FROM fk_child")" "31" "with every child"
+q fkdb "ALTER TABLE fk_child DROP CONSTRAINT fk_child_parent_fkey;
        DELETE FROM fk_parent WHERE id = 2;
        ALTER TABLE fk_child ADD CONSTRAINT fk_child_parent_fkey FOREIGN KEY (parent)
          REFERENCES fk_parent NOT VALID" >/dev/null
-q fka "UPDATE fk_child SET parent = 2 WHERE id = 3" >/dev/null
-link --from dbname=fka --to dbname=fkb --tables fk_parent,fk_child --batch 8
+q fkda "UPDATE fk_child SET parent = 2 WHERE id = 3" >/dev/null
+link --from dbname=fkda --to dbname=fkdb --tables fk_parent,fk_child --batch 8
 expect_status 1 "a parent only the target lacks still stops the link"
 expect_contains "$err" "violates foreign key constraint" "with the database's error"
 
