@@ -135,21 +135,48 @@ int64 positive_buckets(FunctionCallInfo fcinfo, int arg, const char* name) {
     return PG_GETARG_INT64(arg);
 }
 
-std::vector<int64> bigint_array(FunctionCallInfo fcinfo, int arg) {
+// The table argument: NULL would read as OID 0 and fail far from here.
+Oid table_argument(FunctionCallInfo fcinfo) {
+    if (PG_ARGISNULL(0))
+        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "table must not be NULL", {},
+                       "Name a table, e.g. 'public.orders'.");
+    return PG_GETARG_OID(0);
+}
+
+// A list of bucket numbers, each in [0, buckets): a number outside would
+// match no row and hide a caller's mistake.
+std::vector<int64> bucket_list(FunctionCallInfo fcinfo, int arg, uint64_t buckets,
+                               const char* name) {
     std::vector<int64> out;
     if (PG_ARGISNULL(arg))
         return out;
+    bool has_null = false;
+    int dimensions = 0;
     pg::call([&]() noexcept {
         ArrayType* array = PG_GETARG_ARRAYTYPE_P(arg);
+        dimensions = ARR_NDIM(array);
         Datum* elements;
         bool* nulls;
         int count;
         deconstruct_array(array, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elements, &nulls,
                           &count);
-        for (int i = 0; i < count; i++)
+        for (int i = 0; i < count; i++) {
+            has_null = has_null || nulls[i];
             if (!nulls[i])
                 out.push_back(DatumGetInt64(elements[i]));
+        }
     });
+    if (dimensions > 1)
+        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
+                       std::string(name) + " must be a one-dimensional array");
+    if (has_null)
+        throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(name) + " must not hold NULL");
+    for (int64 bucket : out)
+        if (bucket < 0 || static_cast<uint64_t>(bucket) >= buckets)
+            throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
+                           "bucket " + std::to_string(bucket) + " is not one of the " +
+                               std::to_string(buckets) + " buckets",
+                           {}, "Buckets are numbered from 0.");
     return out;
 }
 
@@ -395,7 +422,7 @@ FERRY_FUNCTION(row_hash) {
 
 // ferry.table_hash(table, filter) → (rows, digest).
 FERRY_FUNCTION(table_hash) {
-    Oid relid = PG_GETARG_OID(0);
+    Oid relid = table_argument(fcinfo);
     const char* filter = optional_text(fcinfo, 1);
     TableDigest digest;
     scan_table(relid, filter, false, [&](const ScannedRow& scanned) {
@@ -416,11 +443,12 @@ FERRY_FUNCTION(table_hash) {
 // ferry.bucket_hashes(table, buckets, filter, within_buckets, within)
 // → (bucket, rows, digest) for every non-empty bucket.
 FERRY_FUNCTION(bucket_hashes) {
-    Oid relid = PG_GETARG_OID(0);
+    Oid relid = table_argument(fcinfo);
     uint64_t buckets = positive_buckets(fcinfo, 1, "buckets");
     const char* filter = optional_text(fcinfo, 2);
     uint64_t parent_buckets = PG_ARGISNULL(3) ? 0 : positive_buckets(fcinfo, 3, "within_buckets");
-    std::vector<int64> parents = bigint_array(fcinfo, 4);
+    std::vector<int64> parents =
+        bucket_list(fcinfo, 4, parent_buckets ? parent_buckets : buckets, "within");
     if (parent_buckets != 0 && buckets % parent_buckets != 0)
         throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
                        "buckets must be a multiple of within_buckets",
@@ -450,9 +478,9 @@ FERRY_FUNCTION(bucket_hashes) {
 // ferry.bucket_rows(table, buckets, bucket_list, filter)
 // → (bucket, key, row_hash) for every row in the listed buckets.
 FERRY_FUNCTION(bucket_rows) {
-    Oid relid = PG_GETARG_OID(0);
+    Oid relid = table_argument(fcinfo);
     uint64_t buckets = positive_buckets(fcinfo, 1, "buckets");
-    std::vector<int64> listed = bigint_array(fcinfo, 2);
+    std::vector<int64> listed = bucket_list(fcinfo, 2, buckets, "bucket_list");
     std::unordered_set<uint64_t> wanted(listed.begin(), listed.end());
     const char* filter = optional_text(fcinfo, 3);
     ferry::pg::call([&]() noexcept { InitMaterializedSRF(fcinfo, 0); });

@@ -175,3 +175,15 @@ WHERE pronamespace = 'ferry'::regnamespace AND proname LIKE '%hash%';
 ALTER EXTENSION ferry UPDATE TO '0.2';
 SELECT extversion FROM pg_extension WHERE extname = 'ferry';
 SELECT rows FROM ferry.table_hash('accounts');
+-- arguments that would hide a mistake are refused
+ALTER EXTENSION ferry UPDATE;
+\set VERBOSITY terse
+SELECT * FROM ferry.table_hash(NULL);
+SELECT * FROM ferry.bucket_rows(NULL, 16, ARRAY[1]);
+SELECT * FROM ferry.bucket_rows('accounts', 16, ARRAY[1, NULL]);
+SELECT * FROM ferry.bucket_rows('accounts', 16, ARRAY[16]);
+SELECT * FROM ferry.bucket_rows('accounts', 16, ARRAY[-1]);
+SELECT * FROM ferry.bucket_rows('accounts', 16, ARRAY[[1, 2], [3, 4]]);
+SELECT * FROM ferry.bucket_hashes('accounts', 64, NULL, 16, ARRAY[16]);
+SELECT count(*) FROM ferry.bucket_hashes('accounts', 64, NULL, 16, ARRAY[15]);
+\set VERBOSITY default
