@@ -9,6 +9,21 @@
 
 \echo Use "ALTER EXTENSION ferry UPDATE TO '0.11'" to load this file. \quit
 
+-- The peer whose changes this transaction applies (ferry.origin), or an
+-- error saying how to set it. It reads a setting only, so PUBLIC may call it.
+CREATE FUNCTION ferry._applying_peer() RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    peer text := current_setting('ferry.origin', true);
+BEGIN
+    IF peer IS NULL OR peer = '' THEN
+        RAISE EXCEPTION 'no peer''s changes are being applied in this transaction'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Call ferry.set_origin(peer) first, in the same transaction.';
+    END IF;
+    RETURN peer;
+END $$;
+
 -- Both helpers act only on log rows the calling transaction wrote while
 -- applying a peer's changes: rows whose origin is the session's
 -- ferry.origin, which only a superuser or ferry.set_origin() sets. They
@@ -19,14 +34,9 @@ CREATE FUNCTION ferry._changes_applied_here(tbl regclass)
 RETURNS TABLE ("position" bigint, key jsonb)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    peer text := current_setting('ferry.origin', true);
+    peer text := ferry._applying_peer();
     first_position bigint := ferry._first_position_logged();
 BEGIN
-    IF peer IS NULL OR peer = '' THEN
-        RAISE EXCEPTION 'no peer''s changes are being applied in this transaction'
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Call ferry.set_origin(peer) first, in the same transaction.';
-    END IF;
     IF first_position IS NULL THEN
         RETURN;
     END IF;
@@ -47,15 +57,10 @@ CREATE FUNCTION ferry._set_change_times(positions bigint[], times timestamptz[])
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    peer text := current_setting('ferry.origin', true);
+    peer text := ferry._applying_peer();
     first_position bigint := ferry._first_position_logged();
     kept bigint;
 BEGIN
-    IF peer IS NULL OR peer = '' THEN
-        RAISE EXCEPTION 'no peer''s changes are being applied in this transaction'
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Call ferry.set_origin(peer) first, in the same transaction.';
-    END IF;
     IF first_position IS NULL OR cardinality(positions) IS DISTINCT FROM cardinality(times) THEN
         RETURN 0;
     END IF;
@@ -78,15 +83,10 @@ COMMENT ON FUNCTION ferry._set_change_times(bigint[], timestamptz[]) IS
 CREATE OR REPLACE FUNCTION ferry.keep_change_times(tbl regclass, times jsonb) RETURNS bigint
 LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    peer text := current_setting('ferry.origin', true);
     key_columns text;
     kept bigint;
 BEGIN
-    IF peer IS NULL OR peer = '' THEN
-        RAISE EXCEPTION 'no peer''s changes are being applied in this transaction'
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Call ferry.set_origin(peer) first, in the same transaction.';
-    END IF;
+    PERFORM ferry._applying_peer();  -- refuses without one
     IF jsonb_typeof(times) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'times must be a JSON array of [key, seconds] pairs'
             USING ERRCODE = 'invalid_parameter_value';
