@@ -442,9 +442,8 @@ class SqliteSource : public SyncSource {
         const std::vector<SyncTable>& tables) override {
         std::vector<std::pair<std::string, std::string>> broken;
         for (const SyncTable& table : tables) {
-            auto state = db_.query(
-                "SELECT capture_state FROM ferry_tracked WHERE table_name = ?1 COLLATE NOCASE",
-                {sqlite_table_name(db_, table.source.name)});
+            auto state = db_.query("SELECT capture_state FROM ferry_tracked WHERE table_name = ?1",
+                                   {sqlite_table_name(db_, table.source.name)});
             if (!state.empty() && state.at(0).at(0) && *state.at(0).at(0) != "capturing")
                 broken.emplace_back(table.source.name, *state.at(0).at(0));
         }
