@@ -1159,6 +1159,20 @@ class PostgresChangeApplier : public ChangeApplier {
             {source_peer, table});
         return found.rows() ? std::optional<std::string>(found.text(0, 0)) : std::nullopt;
     }
+    std::set<std::string> link_policies(const std::string& source_peer,
+                                        const std::vector<std::string>& tables) override {
+        PgResult found = db_.query(
+            "SELECT DISTINCT c.position->>'policy' FROM ferry.checkpoints c WHERE c.job = "
+            "'sync from ' || $1 AND c.position->>'policy' IS NOT NULL AND jsonb_typeof("
+            "c.position->'tables') = 'array' AND EXISTS (SELECT FROM jsonb_array_elements_text("
+            "c.position->'tables') AS t(name) WHERE t.name IN (SELECT jsonb_array_elements_text("
+            "$2::jsonb)))",
+            {source_peer, nlohmann::json(tables).dump()});
+        std::set<std::string> policies;
+        for (int r = 0; r < found.rows(); r++)
+            policies.insert(found.text(r, 0));
+        return policies;
+    }
 
     // One statement in the batch's order: an update that frees a UNIQUE
     // value and an insert that takes it, or a row and a new row of the same
@@ -1821,6 +1835,21 @@ class SqliteChangeApplier : public ChangeApplier {
             "c.job = 'sync from ' || ?1 AND w.key = ?2 AND json_valid(c.position) LIMIT 1",
             {source_peer, table});
         return found.empty() ? std::nullopt : found.at(0).at(0);
+    }
+    std::set<std::string> link_policies(const std::string& source_peer,
+                                        const std::vector<std::string>& tables) override {
+        auto found = db_.query(
+            "SELECT DISTINCT json_extract(c.position, '$.policy') FROM ferry_checkpoints c WHERE "
+            "c.job = 'sync from ' || ?1 AND json_valid(c.position) AND json_type(c.position, "
+            "'$.policy') = 'text' AND json_type(c.position, '$.tables') = 'array' AND EXISTS "
+            "(SELECT 1 FROM json_each(c.position, '$.tables') t, json_each(?2) w WHERE t.value = "
+            "w.value)",
+            {source_peer, nlohmann::json(tables).dump()});
+        std::set<std::string> policies;
+        for (const auto& row : found)
+            if (row.at(0))
+                policies.insert(*row.at(0));
+        return policies;
     }
     std::vector<bool> rows_in_filter(const SyncTable& table,
                                      const changes::TableChanges& changes) override {

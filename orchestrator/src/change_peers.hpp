@@ -168,6 +168,12 @@ class ChangeApplier {
     // records it; nullopt without one.
     virtual std::optional<std::string> link_filter(const std::string& source_peer,
                                                    const std::string& table) = 0;
+    // The conflict policies recorded by the links from source_peer into
+    // this peer that share a table with `tables` (this peer's names), each
+    // as seen from that link's source; empty when none records one
+    // (checkpoints written before links recorded their policy).
+    virtual std::set<std::string> link_policies(const std::string& source_peer,
+                                                const std::vector<std::string>& tables) = 0;
     // Whether each row's final version passes table.filter; empty without one.
     virtual std::vector<bool> rows_in_filter(const SyncTable& table,
                                              const changes::TableChanges& changes) = 0;

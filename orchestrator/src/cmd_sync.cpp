@@ -49,25 +49,43 @@ struct LinkReport {
     std::string settled_cursor;  // and the cursor the checkpoint moved to
 };
 
-// A link's checkpoint holds its cursor and the --where filters it was made
-// with, {"cursor": …, "where": {"table": "condition"}}; ferry 0.6 stored the
-// bare cursor. A run with other filters than the checkpoint's (a changed
-// --where, or a second link over the same tables) would never send the rows
-// only the new filter selects, so it is refused.
+// A link's checkpoint holds its cursor, the --where filters it was made
+// with, its conflict policy and its tables (the target's names): {"cursor":
+// …, "where": {"table": "condition"}, "policy": "…", "tables": […]}; ferry
+// 0.6 stored the bare cursor, and policy and tables came after 0.11. A run
+// with other filters than the checkpoint's (a changed --where, or a second
+// link over the same tables) would never send the rows only the new filter
+// selects, so it is refused; so is one with another policy (LinkSync::
+// choose_policy).
 struct LinkPosition {
     std::string cursor;
     std::optional<nlohmann::json> filters;  // none in a checkpoint of ferry 0.6
+    std::optional<std::string> policy;      // none before ferry recorded it
 };
 
-std::string link_position(const std::string& cursor, const nlohmann::json& filters) {
-    return nlohmann::json{{"cursor", nlohmann::json::parse(cursor)}, {"where", filters}}.dump();
+// `policy`: none while no run of the link has asked for one.
+std::string link_position(const std::string& cursor, const nlohmann::json& filters,
+                          std::optional<changes::Policy> policy,
+                          const std::vector<SyncTable>& tables) {
+    nlohmann::json position{{"cursor", nlohmann::json::parse(cursor)}, {"where", filters}};
+    if (policy) {
+        nlohmann::json names = nlohmann::json::array();
+        for (const auto& table : tables)
+            names.push_back(table.target.name);
+        position["policy"] = changes::policy_name(*policy);
+        position["tables"] = names;
+    }
+    return position.dump();
 }
 
 LinkPosition parse_link_position(const std::string& text) {
     nlohmann::json position = nlohmann::json::parse(text);
-    if (position.is_object() && position.contains("cursor") && position.contains("where"))
-        return {position["cursor"].dump(), position["where"]};
-    return {text, std::nullopt};
+    if (!position.is_object() || !position.contains("cursor") || !position.contains("where"))
+        return {text, std::nullopt, std::nullopt};
+    LinkPosition link{position["cursor"].dump(), position["where"], std::nullopt};
+    if (position.contains("policy") && position["policy"].is_string())
+        link.policy = position["policy"].get<std::string>();
+    return link;
 }
 
 // A batch that a foreign key refused. A batch ends after a number of
@@ -131,12 +149,56 @@ std::string describe_filters(const nlohmann::json& filters) {
     return listed;
 }
 
+// The conflict policy a run asks for, seen from one direction's source.
+struct PolicyChoice {
+    std::optional<changes::Policy> asked;                     // --policy
+    changes::Policy fallback = changes::Policy::source_wins;  // a new link's, unasked
+    bool change = false;                                      // --change-policy
+
+    static PolicyChoice of(const SyncOptions& options) {
+        PolicyChoice choice;
+        if (!options.policy.empty())
+            choice.asked = changes::policy_from(options.policy);
+        choice.change = options.change_policy;
+        return choice;
+    }
+    // The same choice for the link's other direction: "A wins" stays A wins.
+    PolicyChoice reversed() const {
+        PolicyChoice back = *this;
+        if (asked)
+            back.asked = changes::reversed(*asked);
+        back.fallback = changes::reversed(fallback);
+        return back;
+    }
+};
+
+// Who a policy lets win a conflict of the direction from `source` to `target`.
+std::string describe_policy(changes::Policy policy, const std::string& source,
+                            const std::string& target) {
+    switch (policy) {
+        case changes::Policy::source_wins:
+            return fmt::format("source-wins: {} wins", source);
+        case changes::Policy::target_wins:
+            return fmt::format("target-wins: {} wins", target);
+        case changes::Policy::latest_wins:
+            return "latest-wins: the later change wins";
+        case changes::Policy::manual:
+            return "manual: each peer keeps its row";
+    }
+    return changes::policy_name(policy);
+}
+
 // One direction of a link: everything A committed since B's checkpoint.
 class LinkSync {
   public:
     LinkSync(const SyncOptions& options, const std::string& from, const std::string& to,
-             changes::Policy policy, Progress& progress)
-        : options_(options), from_(from), to_(to), policy_(policy), progress_(progress) {}
+             const PolicyChoice& choice, Progress& progress)
+        : options_(options),
+          from_(from),
+          to_(to),
+          choice_(choice),
+          policy_(choice.asked.value_or(choice.fallback)),
+          progress_(progress) {}
 
     LinkReport run();  // open, start, drain, close
 
@@ -157,6 +219,11 @@ class LinkSync {
 
   private:
     std::string start_cursor(const std::vector<SyncTable>& tables);
+    void choose_policy();
+    std::string position(const std::string& cursor) const {
+        return link_position(cursor, filters_,
+                             policy_chosen_ ? std::optional(policy_) : std::nullopt, tables_);
+    }
     void require_same_filters(const nlohmann::json& recorded, const std::string& made_by);
     void apply(std::vector<changes::TableChanges> batch, const ChangeBatch& read);
     void tick();
@@ -168,7 +235,10 @@ class LinkSync {
     const SyncOptions& options_;
     std::string from_;
     std::string to_;
+    PolicyChoice choice_;
     changes::Policy policy_;
+    bool policy_chosen_ = false;  // asked for, or recorded by the link: kept in its checkpoint
+    bool record_policy_ = false;  // the checkpoint does not hold it yet
     Progress& progress_;
     std::unique_ptr<SyncSource> source_;
     std::unique_ptr<SyncTarget> target_;
@@ -262,8 +332,10 @@ std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
         LinkPosition link = parse_link_position(*position);
         if (link.filters)
             require_same_filters(*link.filters, "this link's checkpoint");
+        record_policy_ = policy_chosen_ && link.policy != changes::policy_name(policy_);
         return link.cursor;
     }
+    record_policy_ = policy_chosen_;
     if (copy) {
         require_copy_filters();
         progress_.note(
@@ -278,6 +350,69 @@ std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
         return *reverse_cursor;
     }
     throw no_starting_point();
+}
+
+// A link's two directions must settle a conflict for the same peer: A→B
+// under target-wins (B wins) and B→A under target-wins (A wins) would each
+// keep the other's row, and neither peer would log a change to send. So a
+// policy asked for is recorded in each direction's checkpoint; a run
+// without --policy takes the link's (or the other direction's, reversed),
+// and one asking for another is refused unless it says --change-policy.
+// (Under the default, source-wins both ways, the first direction to meet a
+// conflict writes its row and the other finds its own change overwritten:
+// the peers agree, so a link never asked for a policy records none.)
+void LinkSync::choose_policy() {
+    std::vector<std::string> target_names, source_names;
+    for (const auto& table : tables_) {
+        target_names.push_back(table.target.name);
+        source_names.push_back(table.source.name);
+    }
+    std::set<std::string> recorded = applier_->link_policies(reader_->peer_id(), target_names);
+    try {  // the other direction's checkpoints, at the source
+        for (const auto& name :
+             open_change_applier(from_)->link_policies(applier_->peer_id(), source_names))
+            recorded.insert(changes::policy_name(changes::reversed(changes::policy_from(name))));
+    } catch (const PgError& error) {
+        if (error.sqlstate() != "42501")  // a source role that may not read them: unchecked
+            throw;
+    }
+    auto listed = [&] {
+        std::string text;
+        for (const auto& name : recorded)
+            text += fmt::format(
+                "{}{}", text.empty() ? "" : "; ",
+                describe_policy(changes::policy_from(name), source_->name(), target_->name()));
+        return text;
+    };
+    if (!choice_.asked && recorded.size() > 1)
+        throw Error(
+            ErrorKind::invalid_input,
+            fmt::format("the links between {} and {} settle conflicts by different "
+                        "policies",
+                        source_->name(), target_->name()),
+            fmt::format("Their checkpoints record {}.", listed()),
+            fmt::format("Choose one for both directions at once: ferry sync --from {} "
+                        "--to {} --both --policy POLICY --change-policy; then check "
+                        "with ferry diff {} {}.",
+                        source_->name(), target_->name(), source_->name(), target_->name()));
+    if (!choice_.asked && recorded.size() == 1)
+        policy_ = changes::policy_from(*recorded.begin());
+    policy_chosen_ = choice_.asked || !recorded.empty();
+    std::string name = changes::policy_name(policy_);
+    if (choice_.change || recorded.empty() || recorded == std::set<std::string>{name})
+        return;
+    throw Error(
+        ErrorKind::invalid_input,
+        fmt::format("this link settles conflicts by another policy than {}", name),
+        fmt::format("This run asks for {}; the checkpoints of the link between {} and {} "
+                    "record {}. Under another policy, a conflict that the other direction "
+                    "settled one way would be settled the other way here, and both peers would "
+                    "keep a different row for good.",
+                    describe_policy(policy_, source_->name(), target_->name()), source_->name(),
+                    target_->name(), listed()),
+        "Run it without --policy to keep the link's policy. To change it, add --change-policy, "
+        "best with --both so that both directions change in one run; rows both peers changed "
+        "before may then differ (ferry diff shows them).");
 }
 
 // Between batches: stop requests, leases, the session row.
@@ -328,8 +463,7 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
         for (auto& [table, changes] : applied)
             applier_->keep_change_times(*(at = table), *changes, rules_);
         at = nullptr;
-        applier_->commit(job_, scope_, link_position(read.cursor, filters_),
-                         report_.counts.changes);
+        applier_->commit(job_, scope_, position(read.cursor), report_.counts.changes);
     } catch (const Error& error) {
         applier_->rollback();
         if (dynamic_cast<const TargetChangedWhileApplying*>(&error))
@@ -407,6 +541,12 @@ void LinkSync::open() {
     }
     filters_ = filters_by_table(tables_);
     job_ = "sync from " + reader_->peer_id();
+    try {
+        choose_policy();
+    } catch (const Error& error) {
+        record_refused_run(to_, session_info(), error);
+        throw;
+    }
     rules_ = {policy_, reader_->peer_id(), applier_->peer_id()};
     report_ = LinkReport{};
     report_.source = source_->name();
@@ -441,7 +581,7 @@ bool LinkSync::settle_if_equal() {
     report_.settled_cursor = cursor;
     applier_->begin_link(job_, scope_, false);
     applier_->begin(reader_->peer_id());
-    applier_->commit(job_, scope_, link_position(cursor, filters_), 0);
+    applier_->commit(job_, scope_, position(cursor), 0);
     reader_->register_consumer(consumer_);
     reader_->acknowledge(consumer_.name, cursor);
     leases_.reset();
@@ -456,6 +596,10 @@ void LinkSync::start() {
     if (options_.on_session && session_->id())
         options_.on_session(to_, *session_->id());
     cursor_ = start_cursor(tables_);
+    if (record_policy_) {  // the link's first run, or a new policy: recorded before any batch
+        applier_->begin(reader_->peer_id());
+        applier_->commit(job_, scope_, position(cursor_), 0);
+    }
     reader_->register_consumer(consumer_);
 }
 
@@ -645,7 +789,7 @@ SyncOptions backward(const SyncOptions& options) {
 int run_sync(const SyncOptions& options, SyncResult* result) {
     StopSignals signals;
     Progress progress(options.quiet || options.json);
-    changes::Policy policy = changes::policy_from(options.policy);
+    PolicyChoice policy = PolicyChoice::of(options);
     std::vector<LinkReport> reports;
     std::optional<Error> failed;
     // Into the caller's result: every link's counts, also of one that
@@ -659,7 +803,7 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
         result->conflicts += c.conflicts;
     };
     auto one_way = [&](const SyncOptions& link, const std::string& from, const std::string& to,
-                       changes::Policy p) {
+                       const PolicyChoice& p) {
         LinkSync sync(link, from, to, p, progress);
         try {
             reports.push_back(sync.run());
@@ -679,9 +823,8 @@ int run_sync(const SyncOptions& options, SyncResult* result) {
     };
     one_way(options, options.from, options.to, policy);
     if (options.both) {
-        // The same link seen from B: "A wins" stays A wins.
         SyncOptions back = backward(options);
-        one_way(back, options.to, options.from, changes::reversed(policy));
+        one_way(back, options.to, options.from, policy.reversed());
     }
     if (result) {
         for (const auto& report : reports) {
@@ -716,7 +859,7 @@ void wait_for_changes(const std::vector<std::unique_ptr<ChangeWaiter>>& waiters)
 int run_follow(const SyncOptions& options) {
     StopSignals signals;
     Progress progress(options.quiet || options.json);
-    changes::Policy policy = changes::policy_from(options.policy);
+    PolicyChoice policy = PolicyChoice::of(options);
     SyncOptions back = backward(options);
     int pause_seconds = 1;
     while (!stop_requested()) {
@@ -726,7 +869,7 @@ int run_follow(const SyncOptions& options) {
                 std::make_unique<LinkSync>(options, options.from, options.to, policy, progress));
             if (options.both)
                 links.push_back(std::make_unique<LinkSync>(back, options.to, options.from,
-                                                           changes::reversed(policy), progress));
+                                                           policy.reversed(), progress));
             std::vector<std::unique_ptr<ChangeWaiter>> waiters;
             for (auto& link : links) {
                 link->follow();
@@ -792,10 +935,14 @@ void add_link_options(CLI::App* cmd, SyncOptions& options) {
                     "row updated out of it is deleted there, into it inserted (repeatable)");
     cmd->add_flag("--both", options.both,
                   "Both directions: from A to B, then from B to A (conflicts settled alike)");
-    cmd->add_option("--policy", options.policy,
-                    "Conflicts: source-wins (default), target-wins, latest-wins, manual; with "
-                    "--both, source means --from")
-        ->check(CLI::IsMember({"source-wins", "target-wins", "latest-wins", "manual"}));
+    auto* policy =
+        cmd->add_option("--policy", options.policy,
+                        "Conflicts: source-wins, target-wins, latest-wins, manual; with --both, "
+                        "source means --from (default: the link's, source-wins for a new link)")
+            ->check(CLI::IsMember({"source-wins", "target-wins", "latest-wins", "manual"}));
+    cmd->add_flag("--change-policy", options.change_policy,
+                  "Make --policy the link's policy where its checkpoints record another")
+        ->needs(policy);
     cmd->add_option("--batch", options.batch_changes,
                     "Changes per target transaction (default 10000)")
         ->check(CLI::Range(1, 1000000));
@@ -823,8 +970,8 @@ void setup_sync(CLI::App& app, int* exit_code) {
         }
         // Without peers: the links of the config file (its incremental
         // jobs), each with its own settings; an option here would be ignored.
-        for (const char* name : {"--tables", "--where", "--both", "--policy", "--batch",
-                                 "--lease-seconds", "--quiet", "--restart"})
+        for (const char* name : {"--tables", "--where", "--both", "--policy", "--change-policy",
+                                 "--batch", "--lease-seconds", "--quiet", "--restart"})
             if (cmd->count(name) > 0)
                 throw CLI::ValidationError(
                     name, std::string("applies to one link: give --from and --to, or set it "

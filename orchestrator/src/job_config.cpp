@@ -242,8 +242,8 @@ JobSpec read_job(const std::string& path, const std::string& name, const toml::t
     for (const auto& filter : job.filters)
         if (filter.find(':') == std::string::npos)
             reader.fail("where", fmt::format("\"{}\" is not TABLE:CONDITION", filter));
-    job.policy = reader.one_of("policy", {"source-wins", "target-wins", "latest-wins", "manual"},
-                               "source-wins");
+    job.policy =
+        reader.one_of("policy", {"source-wins", "target-wins", "latest-wins", "manual"}, "");
     job.method = reader.one_of("method", {"dump", "diff", "auto"}, "auto");
     job.delete_missing = reader.flag("delete_missing");
     job.verify = reader.flag("verify");

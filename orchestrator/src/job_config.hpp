@@ -42,7 +42,7 @@ struct JobSpec {
     int priority = 0;
     std::vector<std::string> after;
     std::vector<std::string> filters;  // TABLE:CONDITION
-    std::string policy = "source-wins";
+    std::string policy;           // empty: the link's recorded one (source-wins for a new link)
     std::string method = "auto";  // for full copies
     bool delete_missing = false;
     bool verify = false;

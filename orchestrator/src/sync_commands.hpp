@@ -50,7 +50,8 @@ struct SyncOptions {
     std::string to;
     std::vector<std::string> tables;
     std::vector<std::string> filters;  // TABLE:CONDITION
-    std::string policy = "source-wins";
+    std::string policy;          // empty: the link's recorded one (source-wins for a new link)
+    bool change_policy = false;  // a --policy other than the link's is made the link's
     bool both = false;
     bool restart = false;
     // One-way, before reading any change: when the tables (as filtered)

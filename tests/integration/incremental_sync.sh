@@ -216,7 +216,7 @@ sqlite3 "$work/mine.db" "UPDATE orders SET note = 'peer edit' WHERE id IN ($x1, 
 for policy in target-wins source-wins; do
   x=$([[ $policy == target-wins ]] && echo "$x1" || echo "$x2")
   q a "UPDATE orders SET customer_id = 8 WHERE id = $x" >/dev/null
-  link --from dbname=a --to "sqlite:$work/mine.db" --tables orders --where 'orders:customer_id = 7' --policy "$policy"
+  link --from dbname=a --to "sqlite:$work/mine.db" --tables orders --where 'orders:customer_id = 7' --policy "$policy" --change-policy
   expect_equal "$(report conflicts)" 1 "$policy: a row moved out of the filter that the peer edited is a conflict"
 done
 expect_equal "$(sqlite3 "$work/mine.db" "SELECT note FROM orders WHERE id = $x1")" "peer edit" \
@@ -227,7 +227,7 @@ expect_equal "$(sqlite3 "$work/mine.db" "SELECT count(*) FROM orders WHERE id = 
 x3=$(pick 1)
 sqlite3 "$work/mine.db" "UPDATE orders SET note = 'peer edit' WHERE id = $x3"
 q a "UPDATE orders SET customer_id = 8 WHERE id = $x3" >/dev/null
-link --from dbname=a --to "sqlite:$work/mine.db" --tables orders --where 'orders:customer_id = 7' --policy manual
+link --from dbname=a --to "sqlite:$work/mine.db" --tables orders --where 'orders:customer_id = 7' --policy manual --change-policy
 expect_equal "$(report conflicts)|$(sqlite3 "$work/mine.db" "SELECT note FROM orders WHERE id = $x3")" \
   "1|peer edit" "manual: the conflict is open, the peer's edit kept"
 run "$ferry" conflicts "sqlite:$work/mine.db" --resolve "$(sqlite3 "$work/mine.db" "SELECT max(id) FROM ferry_conflicts")" --keep remote
@@ -467,7 +467,7 @@ q settled_a "UPDATE notes SET body = 'A1' WHERE id = 1" >/dev/null
 q settled_b "UPDATE notes SET body = 'B1' WHERE id = 1" >/dev/null
 link --from dbname=settled_a --to dbname=settled_b --policy manual
 q settled_a "UPDATE notes SET body = 'A2' WHERE id = 1" >/dev/null
-link --from dbname=settled_a --to dbname=settled_b --policy source-wins
+link --from dbname=settled_a --to dbname=settled_b --policy source-wins --change-policy
 older=$(q settled_b "SELECT min(id) FROM ferry.conflicts")
 run "$ferry" conflicts dbname=settled_b --resolve "$older" --keep remote
 expect_status 1 "an open conflict whose row a later sync settled: --keep remote is refused"
@@ -476,6 +476,70 @@ run "$ferry" conflicts dbname=settled_b --resolve "$older" --keep local
 expect_status 0 "--keep local closes it"
 expect_equal "$(q settled_a "SELECT body FROM notes")|$(q settled_b "SELECT body FROM notes")" "A2|A2" \
   "and the peers keep A's later version"
+
+# --- the link's policy is recorded with its checkpoints. Two directions
+# that let different peers win (a one-way run under target-wins, then
+# --both under the default) kept different rows for good, with nothing
+# left to send.
+for db in pol_a pol_b; do
+  createdb "$db" && q "$db" "CREATE TABLE notes (id int PRIMARY KEY, body text)" >/dev/null
+  "$ferry" init "dbname=$db" --track notes >/dev/null
+done
+q pol_a "INSERT INTO notes VALUES (1, 'original')" >/dev/null
+"$ferry" full-sync --from dbname=pol_a --to dbname=pol_b --quiet >/dev/null
+bodies() { echo "$(q pol_a "SELECT body FROM notes")|$(q pol_b "SELECT body FROM notes")"; }
+edit_both() {
+  q pol_a "UPDATE notes SET body = 'A$1'" >/dev/null
+  q pol_b "UPDATE notes SET body = 'B$1'" >/dev/null
+}
+link --from dbname=pol_a --to dbname=pol_b --both --policy target-wins
+expect_equal "$status|$(report policy)|$(report policy 1)" "0|target-wins|source-wins" \
+  "--both records the policy of each direction (B wins, seen from either end)"
+edit_both 1
+link --from dbname=pol_a --to dbname=pol_b
+expect_equal "$status|$(report policy)|$(report conflicts)" "0|target-wins|1" \
+  "a run without --policy takes the link's"
+link --from dbname=pol_b --to dbname=pol_a
+expect_equal "$status|$(report policy)|$(bodies)" "0|source-wins|B1|B1" \
+  "and so does the other direction, alone: B's row on both"
+edit_both 2
+position_before=$(q pol_b "SELECT position FROM ferry.checkpoints WHERE job LIKE 'sync from %'")
+link --from dbname=pol_a --to dbname=pol_b --policy source-wins
+expect_status 1 "a run asking for another policy is refused"
+expect_contains "$err" "this link settles conflicts by another policy than source-wins" "the error says so"
+expect_contains "$err" "target-wins: dbname=pol_b wins" "the detail names the link's policy and its winner"
+expect_contains "$err" "--change-policy" "the hint says how to change it"
+expect_equal "$(bodies)|$(q pol_b "SELECT position FROM ferry.checkpoints WHERE job LIKE 'sync from %'")" \
+  "A2|B2|$position_before" "and changes nothing"
+link --from dbname=pol_b --to dbname=pol_a --policy target-wins
+expect_status 1 "the other direction letting A win is refused too"
+link --from dbname=pol_a --to dbname=pol_b --both --policy source-wins --change-policy
+expect_equal "$status|$(bodies)" "0|A2|A2" "--change-policy with --both changes both directions"
+edit_both 3
+link --from dbname=pol_b --to dbname=pol_a
+expect_equal "$status|$(report policy)|$(bodies)" "0|target-wins|A3|B3" "the other direction keeps the new policy (A wins)"
+link --from dbname=pol_a --to dbname=pol_b
+expect_equal "$status|$(bodies)" "0|A3|A3" "and the peers end alike"
+link --from dbname=pol_a --to dbname=pol_b --policy manual --change-policy
+expect_status 0 "--change-policy on one direction"
+link --from dbname=pol_b --to dbname=pol_a
+expect_status 1 "then the other, without --policy, is refused: the two directions differ"
+expect_contains "$err" "settle conflicts by different policies" "the error says so"
+run "$ferry" sync --from dbname=pol_a --to dbname=pol_b --change-policy --quiet
+expect_status 2 "--change-policy needs --policy"
+# The same records in a SQLite peer (its checkpoints and, as a source, the
+# other direction's).
+sqlite3 "$work/pol.db" "CREATE TABLE notes (id integer PRIMARY KEY, body text)"
+"$ferry" init "sqlite:$work/pol.db" --track notes >/dev/null
+"$ferry" full-sync --from dbname=pol_a --to "sqlite:$work/pol.db" --quiet >/dev/null
+link --from dbname=pol_a --to "sqlite:$work/pol.db" --policy latest-wins
+expect_status 0 "a new link into SQLite"
+link --from "sqlite:$work/pol.db" --to dbname=pol_a --policy source-wins
+expect_status 1 "the other direction from SQLite under another policy is refused"
+link --from dbname=pol_a --to "sqlite:$work/pol.db" --policy source-wins
+expect_status 1 "so is the same direction"
+link --from "sqlite:$work/pol.db" --to dbname=pol_a
+expect_equal "$status|$(report policy)" "0|latest-wins" "without --policy, the link's"
 
 # --- a local write at the target while a batch is applied (between ferry
 # judging a row and writing it) is never overwritten unseen: an update
