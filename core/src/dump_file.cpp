@@ -136,8 +136,8 @@ class Decompressor {
   public:
     Decompressor() : context_(ZSTD_createDCtx()) {}
     // Returns an error text, empty when `compressed` is exactly one frame of
-    // exactly raw_size bytes.
-    std::string decompress(std::string_view compressed, uint64_t raw_size, std::string& out) {
+    // exactly raw_size bytes, which it wrote to `out` (room for raw_size).
+    std::string decompress(std::string_view compressed, uint64_t raw_size, char* out) {
         unsigned long long content = ZSTD_getFrameContentSize(compressed.data(), compressed.size());
         if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN)
             return "a zstd frame has a bad frame header";
@@ -147,8 +147,7 @@ class Decompressor {
         size_t frame = ZSTD_findFrameCompressedSize(compressed.data(), compressed.size());
         if (ZSTD_isError(frame) || frame != compressed.size())
             return "a zstd frame does not fill its record";
-        out.resize(raw_size);
-        size_t size = ZSTD_decompressDCtx(context_.get(), out.data(), out.size(), compressed.data(),
+        size_t size = ZSTD_decompressDCtx(context_.get(), out, raw_size, compressed.data(),
                                           compressed.size());
         if (ZSTD_isError(size))
             return std::string("zstd: ") + ZSTD_getErrorName(size);
@@ -629,16 +628,21 @@ BlockEnd DumpReader::read_rows(const OnLines& on_lines) {
         check_length(compressed_size, "a frame");
         compressed_.resize(compressed_size);
         get(compressed_.data(), compressed_.size(), "a frame");
-        std::string problem = decompressor_->decompress(compressed_, raw_size, raw_);
+        if (raw_capacity_ < raw_size) {
+            raw_.reset(new char[raw_size]);  // not value-initialized: untouched until written
+            raw_capacity_ = raw_size;
+        }
+        std::string problem = decompressor_->decompress(compressed_, raw_size, raw_.get());
         if (!problem.empty())
             corrupted(problem);
-        if (raw_.back() != '\n')
+        std::string_view raw(raw_.get(), raw_size);
+        if (raw.back() != '\n')
             corrupted("a frame does not end with a whole line");
-        block_hash_->add(raw_.data(), raw_.size());
-        uint64_t lines = count_lines(raw_);
+        block_hash_->add(raw.data(), raw.size());
+        uint64_t lines = count_lines(raw);
         rows += lines;
-        bytes += raw_.size();
-        on_lines(raw_, lines);
+        bytes += raw.size();
+        on_lines(raw, lines);
     }
     BlockEnd end;
     end.rows = get_u64("the table's row count");

@@ -1,6 +1,7 @@
 // The dump file format of ferry dump / ferry restore: a round trip, and a
 // damaged file (cut short anywhere, a byte flipped anywhere, another format
 // version) always refused with an error that names the file.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -250,4 +251,53 @@ TEST_CASE("dump file: a header whose snapshot members have other types, refused"
     }
     DumpReader reader(file.path);
     CHECK(reader.header().snapshot["snapshot"] == "00000003-1");
+}
+
+TEST_CASE("dump file: a frame declaring far more than it holds costs no memory") {
+    // A forged file (checksums are not signatures) whose one frame declares
+    // 1.5 GiB and holds ten bytes: the read is refused, and before refusing
+    // it must not have filled 1.5 GiB of memory.
+    ScratchPath file;
+    {
+        DumpWriter writer(file.path, false, 3);
+        writer.write_header(sample_header());
+        writer.begin_table({"public.a", {"name", "id"}, {"text", "int4"}});
+        writer.add_lines("x\t1\n");
+        writer.end_table(1, kDigest);
+        writer.begin_table({"public.b", {"id"}, {"int4"}});
+        writer.end_table(0, kDigest);
+        writer.commit();
+    }
+    std::string bytes = slurp(file.path);
+    auto u32_at = [&](size_t at) {
+        uint32_t value = 0;
+        for (int i = 3; i >= 0; i--)
+            value = (value << 8) | static_cast<uint8_t>(bytes[at + i]);
+        return value;
+    };
+    auto u32_bytes = [](uint32_t value) {
+        std::string out(4, '\0');
+        for (int i = 0; i < 4; i++)
+            out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+        return out;
+    };
+    size_t block = 16 + u32_at(12) + 8;  // past the header: signature, version, JSON, hash
+    REQUIRE(bytes[block] == 'T');
+    size_t frame = block + 5 + u32_at(block + 1);
+    REQUIRE(bytes[frame] == 'F');
+    const uint32_t declared = uint32_t{3} << 29;  // 1.5 GiB
+    // A zstd frame: magic, single segment with a 4-byte content size, then
+    // one last raw block of ten bytes.
+    std::string zstd = std::string("\x28\xb5\x2f\xfd\xa0", 5) + u32_bytes(declared) +
+                       std::string("\x51\x00\x00", 3) + "abcdefghi\n";
+    std::string forged = bytes.substr(0, frame) + "F" + u32_bytes(declared) +
+                         u32_bytes(static_cast<uint32_t>(zstd.size())) + zstd +
+                         bytes.substr(frame + 9 + u32_at(frame + 5));
+    spit(file.path, forged);
+    struct rusage before {};
+    getrusage(RUSAGE_SELF, &before);
+    require_refused(file.path, false, "a frame declaring 1.5 GiB");
+    struct rusage after {};
+    getrusage(RUSAGE_SELF, &after);
+    CHECK(after.ru_maxrss - before.ru_maxrss < 256 * 1024);  // kilobytes
 }

@@ -185,7 +185,12 @@ class DumpReader {
     uint32_t blocks_read_ = 0;
     bool trailer_read_ = false;
     std::string compressed_;
-    std::string raw_;
+    // A frame's rows: not a std::string, whose resize() writes every byte.
+    // A frame declares its size before it is decompressed, and a forged one
+    // may declare 2 GiB with nothing behind it; memory that is allocated but
+    // never written costs nothing.
+    std::unique_ptr<char[]> raw_;
+    size_t raw_capacity_ = 0;
 };
 
 }  // namespace ferry::dump
