@@ -497,6 +497,32 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
     }
 }
 
+// A table the source does not track has no changes in its log: a link over
+// it would run, report nothing, and never send a row. With --both the target
+// is the other direction's source, checked before either direction runs.
+void require_tracked(SyncSource& peer, const std::vector<std::string>& tables) {
+    std::set<std::string> tracked;
+    for (const auto& name : peer.tracked_tables())
+        tracked.insert(peer.identify(name));
+    std::vector<std::string> untracked;
+    for (const auto& name : tables)
+        if (!tracked.count(peer.identify(name)))
+            untracked.push_back(name);
+    if (untracked.empty())
+        return;
+    std::string listed;
+    for (const auto& name : untracked)
+        listed += (listed.empty() ? "" : ",") + name;
+    throw Error(ErrorKind::invalid_input, fmt::format("{} does not track {}", peer.name(), listed),
+                "ferry sync sends the changes a peer's capture logged, and none are logged for "
+                "a table it does not track: the link would never send its rows. Nothing was "
+                "synced.",
+                fmt::format("Track it there: ferry init {} --track {}; then copy it with ferry "
+                            "full-sync (changes made before are not in the log), or leave it out "
+                            "of --tables.",
+                            peer.name(), listed));
+}
+
 // A source whose capture a schema change broke (SQLite: a column added
 // since ferry_track, the table made again) logs changes without the new
 // column, or none at all: syncing on would leave the peers apart unseen.
@@ -526,6 +552,14 @@ void LinkSync::open() {
     target_->require_ferry();
     try {
         tables_ = plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "sync");
+        std::vector<std::string> source_names, target_names;
+        for (const auto& table : tables_) {
+            source_names.push_back(table.source.name);
+            target_names.push_back(table.target.name);
+        }
+        require_tracked(*source_, source_names);
+        if (options_.both)
+            require_tracked(*open_sync_source(to_), target_names);
         refuse_broken_capture();
     } catch (const Error& error) {
         record_refused_run(to_, session_info(), error);

@@ -207,7 +207,7 @@ const JobSpec* find_job(const std::string& name) {
 const std::vector<JobSpec>& configured_jobs() {
     const Config& loaded = config();
     if (loaded.path.empty())
-        throw Error(ErrorKind::invalid_input, "no config file: ferry run needs one with jobs", {},
+        throw Error(ErrorKind::invalid_input, "no config file, so no jobs to run", {},
                     "Give --config PATH or set FERRY_CONFIG; docs/scheduling.md shows one.");
     if (loaded.jobs.empty())
         throw Error(ErrorKind::invalid_input, fmt::format("{} defines no jobs", loaded.path), {},
