@@ -212,8 +212,9 @@ GROUP BY f.table_name, f.peer;
 // ferry_status counts every open conflict. Version 6: the triggers no
 // longer log row -1 as replaced by an insert that lets SQLite choose the
 // rowid, log a key's change of case under NOCASE as a new key, and take an
-// `INTEGER PRIMARY KEY DESC` (not the rowid) for any value; ferry_tracked
-// reports an application's trigger made after ferry's.
+// `INTEGER PRIMARY KEY DESC` (not the rowid) for any value. Version 7:
+// ferry_tracked reports an application's trigger made after ferry's (a file
+// made at version 6 by an early build kept a view without that check).
 void upgrade_from(sqlite3* db, int version) {
     if (version == 1)
         exec(db, R"sql(
@@ -226,7 +227,7 @@ DROP VIEW IF EXISTS ferry_status;
         exec(db, "DROP VIEW IF EXISTS ferry_tracked;");
     if (version <= 4)
         exec(db, "DROP VIEW IF EXISTS ferry_status;");
-    if (version <= 5)
+    if (version <= 6)
         exec(db, "DROP VIEW IF EXISTS ferry_tracked;");
 }
 
@@ -255,7 +256,7 @@ void install_schema(sqlite3* db) {
         upgrade_from(db, *installed);
     exec(db, kSchemaSql);
     if (installed && *installed < 6)
-        refresh_tracked_triggers(db);
+        refresh_sound_triggers(db);
     Statement set(db,
                   "INSERT INTO ferry_meta (key, value) VALUES ('schema_version', ?1) "
                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value");

@@ -426,10 +426,22 @@ void add_tracking_functions(std::vector<FunctionSpec>& specs) {
     specs.push_back({"ferry_set_origin", 1, 1, set_origin, SQLITE_DIRECTONLY});
 }
 
-void refresh_tracked_triggers(sqlite3* db) {
-    Statement tracked(db,
-                      "SELECT t.table_name FROM ferry_tracked_tables t WHERE EXISTS (SELECT 1 "
-                      "FROM sqlite_schema s WHERE s.type = 'table' AND s.name = t.table_name)");
+// Made again, the triggers of a table whose capture was already broken
+// would hide that changes were lost or logged stale: one that lacks a
+// trigger every version made (the table was made again, which drops them)
+// or has an application's trigger made after ferry's keeps its triggers,
+// and ferry_tracked goes on reporting it until ferry_track() runs again.
+void refresh_sound_triggers(sqlite3* db) {
+    Statement tracked(
+        db,
+        "SELECT t.table_name FROM ferry_tracked_tables t WHERE EXISTS (SELECT 1 FROM "
+        "sqlite_schema s WHERE s.type = 'table' AND s.name = t.table_name) AND (SELECT count(*) "
+        "FROM sqlite_schema s WHERE s.type = 'trigger' AND s.tbl_name = t.table_name AND s.name "
+        "IN ('ferry_insert_' || t.table_name, 'ferry_update_' || t.table_name, 'ferry_delete_' "
+        "|| t.table_name)) = 3 AND NOT EXISTS (SELECT 1 FROM sqlite_schema a WHERE a.type = "
+        "'trigger' AND a.tbl_name = t.table_name AND substr(a.name, 1, 6) <> 'ferry_' AND "
+        "a.rowid > (SELECT min(s.rowid) FROM sqlite_schema s WHERE s.type = 'trigger' AND "
+        "s.tbl_name = t.table_name AND substr(s.name, 1, 6) = 'ferry_'))");
     std::vector<std::string> tables;
     while (tracked.step())
         tables.push_back(tracked.text(0));

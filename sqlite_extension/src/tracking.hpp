@@ -12,8 +12,8 @@ namespace ferry::sqlite {
 void add_tracking_functions(std::vector<FunctionSpec>& specs);
 
 // Creates the capture triggers of every tracked table again (an upgrade
-// that changed them).
-void refresh_tracked_triggers(sqlite3* db);
+// that changed them), but for tables whose capture was already broken.
+void refresh_sound_triggers(sqlite3* db);
 
 // SQL for the JSON object of a whole row of `alias` as the change log holds
 // it (what ferry_row_hash() takes): the incremental sync's conflict check

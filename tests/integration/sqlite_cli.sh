@@ -38,7 +38,7 @@ sqlite3 "$a" "DROP VIEW ferry_status; ALTER TABLE ferry_consumers DROP COLUMN pe
   UPDATE ferry_meta SET value = '1' WHERE key = 'schema_version'"
 run "$ferry" status "sqlite:$a"
 expect_status 1 "a peer with version 1 ferry tables is refused"
-expect_contains "$err" "are of version 1, older than this ferry's (6)" "the error says why"
+expect_contains "$err" "are of version 1, older than this ferry's (7)" "the error says why"
 expect_contains "$err" "Run: ferry init sqlite:$a" "and what to run"
 run "$ferry" init "sqlite:$a"
 expect_contains "$out" "ferry 0.11 updated in sqlite:$a" "init upgrades them"

@@ -364,3 +364,33 @@ SELECT value AS schema_version FROM ferry_meta WHERE key = 'schema_version';
 INSERT INTO ferry_conflicts (table_name, key, peer, policy, detected_at)
 VALUES ('orders', '{"id":1}', 'upstream', 'manual', '2026-11-24T00:00:00Z');
 SELECT table_name, peer, open_conflicts FROM ferry_status ORDER BY table_name, peer;
+
+-- ==== a version 5 database whose capture was already broken stays reported
+-- by the upgrade: a table made again (its triggers gone) and one with an
+-- application trigger made after ferry's keep their triggers as they are;
+-- a sound table gets the new ones.
+CREATE TABLE v5_sound (id INTEGER PRIMARY KEY, v TEXT);
+CREATE TABLE v5_remade (id INTEGER PRIMARY KEY, v TEXT);
+CREATE TABLE v5_stamped (id INTEGER PRIMARY KEY, v TEXT, stamp TEXT);
+SELECT ferry_track('v5_sound'), ferry_track('v5_remade'), ferry_track('v5_stamped');
+CREATE TABLE v5_remade_new (id INTEGER PRIMARY KEY, v TEXT);
+INSERT INTO v5_remade_new SELECT * FROM v5_remade;
+DROP TABLE v5_remade;
+ALTER TABLE v5_remade_new RENAME TO v5_remade;
+CREATE TRIGGER app_stamp AFTER INSERT ON v5_stamped
+BEGIN UPDATE v5_stamped SET stamp = 'stamped' WHERE id = new.id; END;
+DROP TRIGGER ferry_rekey_v5_sound;
+UPDATE ferry_meta SET value = '5' WHERE key = 'schema_version';
+SELECT ferry_init();
+SELECT table_name, capture_state FROM ferry_tracked WHERE table_name LIKE 'v5%' ORDER BY 1;
+SELECT count(*) AS remade_triggers FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'v5_remade';
+
+-- ==== a version 6 database made by an early build has a ferry_tracked
+-- without the check for an application trigger: version 7 makes it again
+DROP VIEW ferry_tracked;
+CREATE VIEW ferry_tracked AS SELECT table_name, 'capturing' AS capture_state FROM ferry_tracked_tables;
+UPDATE ferry_meta SET value = '6' WHERE key = 'schema_version';
+SELECT ferry_init();
+SELECT table_name, capture_state FROM ferry_tracked WHERE table_name = 'v5_stamped';
+SELECT ferry_track('v5_stamped');
+SELECT table_name, capture_state FROM ferry_tracked WHERE table_name LIKE 'v5%' ORDER BY 1;
