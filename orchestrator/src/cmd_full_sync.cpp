@@ -89,9 +89,7 @@ std::vector<SyncTable> FullSync::plan() {
 // acknowledged nothing yet), so that no other link's purge removes them
 // before the target's first ferry sync acknowledges what it applied.
 void FullSync::keep_changes_for_target(const std::vector<SyncTable>& tables) {
-    std::set<std::string> tracked, copied;
-    for (const auto& name : source_->tracked_tables())
-        tracked.insert(source_->identify(name));
+    std::set<std::string> tracked = tracked_identities(*source_), copied;
     for (const auto& table : tables) {
         std::string identity = source_->identify(table.source.name);
         if (tracked.count(identity))

@@ -63,17 +63,24 @@ struct LinkPosition {
     std::optional<std::string> policy;      // none before ferry recorded it
 };
 
+// The names one side of a link gives its tables (&SyncTable::source or
+// &SyncTable::target).
+std::vector<std::string> names_on(const std::vector<SyncTable>& tables,
+                                  PeerTable SyncTable::*side) {
+    std::vector<std::string> names;
+    for (const auto& table : tables)
+        names.push_back((table.*side).name);
+    return names;
+}
+
 // `policy`: none while no run of the link has asked for one.
 std::string link_position(const std::string& cursor, const nlohmann::json& filters,
                           std::optional<changes::Policy> policy,
                           const std::vector<SyncTable>& tables) {
     nlohmann::json position{{"cursor", nlohmann::json::parse(cursor)}, {"where", filters}};
     if (policy) {
-        nlohmann::json names = nlohmann::json::array();
-        for (const auto& table : tables)
-            names.push_back(table.target.name);
         position["policy"] = changes::policy_name(*policy);
-        position["tables"] = names;
+        position["tables"] = names_on(tables, &SyncTable::target);
     }
     return position.dump();
 }
@@ -279,11 +286,8 @@ void LinkSync::require_same_filters(const nlohmann::json& recorded, const std::s
 }
 
 std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
-    std::vector<std::string> target_names, source_names;
-    for (const auto& table : tables) {
-        target_names.push_back(table.target.name);
-        source_names.push_back(table.source.name);
-    }
+    std::vector<std::string> target_names = names_on(tables, &SyncTable::target);
+    std::vector<std::string> source_names = names_on(tables, &SyncTable::source);
     auto copy = applier_->last_full_sync(reader_->peer_id(), target_names);
     auto require_copy_filters = [&] {
         if (!copy->filters)
@@ -362,15 +366,11 @@ std::string LinkSync::start_cursor(const std::vector<SyncTable>& tables) {
 // conflict writes its row and the other finds its own change overwritten:
 // the peers agree, so a link never asked for a policy records none.)
 void LinkSync::choose_policy() {
-    std::vector<std::string> target_names, source_names;
-    for (const auto& table : tables_) {
-        target_names.push_back(table.target.name);
-        source_names.push_back(table.source.name);
-    }
-    std::set<std::string> recorded = applier_->link_policies(reader_->peer_id(), target_names);
+    std::set<std::string> recorded =
+        applier_->link_policies(reader_->peer_id(), names_on(tables_, &SyncTable::target));
     try {  // the other direction's checkpoints, at the source
-        for (const auto& name :
-             open_change_applier(from_)->link_policies(applier_->peer_id(), source_names))
+        for (const auto& name : open_change_applier(from_)->link_policies(
+                 applier_->peer_id(), names_on(tables_, &SyncTable::source)))
             recorded.insert(changes::policy_name(changes::reversed(changes::policy_from(name))));
     } catch (const PgError& error) {
         if (error.sqlstate() != "42501")  // a source role that may not read them: unchecked
@@ -501,9 +501,7 @@ void LinkSync::apply(std::vector<changes::TableChanges> batch, const ChangeBatch
 // it would run, report nothing, and never send a row. With --both the target
 // is the other direction's source, checked before either direction runs.
 void require_tracked(SyncSource& peer, const std::vector<std::string>& tables) {
-    std::set<std::string> tracked;
-    for (const auto& name : peer.tracked_tables())
-        tracked.insert(peer.identify(name));
+    std::set<std::string> tracked = tracked_identities(peer);
     std::vector<std::string> untracked;
     for (const auto& name : tables)
         if (!tracked.count(peer.identify(name)))
@@ -552,14 +550,9 @@ void LinkSync::open() {
     target_->require_ferry();
     try {
         tables_ = plan_sync_tables(*source_, *target_, options_.tables, options_.filters, "sync");
-        std::vector<std::string> source_names, target_names;
-        for (const auto& table : tables_) {
-            source_names.push_back(table.source.name);
-            target_names.push_back(table.target.name);
-        }
-        require_tracked(*source_, source_names);
+        require_tracked(*source_, names_on(tables_, &SyncTable::source));
         if (options_.both)
-            require_tracked(*open_sync_source(to_), target_names);
+            require_tracked(*open_sync_source(to_), names_on(tables_, &SyncTable::target));
         refuse_broken_capture();
     } catch (const Error& error) {
         record_refused_run(to_, session_info(), error);

@@ -1442,6 +1442,19 @@ std::string digests_text(std::vector<std::pair<std::string, std::string>> digest
     return text;
 }
 
+std::set<std::string> tracked_identities(SyncSource& source) {
+    std::set<std::string> identities;
+    for (const auto& name : source.tracked_tables()) {
+        try {
+            identities.insert(source.identify(name));
+        } catch (const Error& error) {
+            if (error.kind() != ErrorKind::not_found)
+                throw;
+        }
+    }
+    return identities;
+}
+
 std::vector<SyncTable> plan_source_tables(SyncSource& source, std::vector<std::string> names,
                                           const std::vector<std::string>& filters) {
     if (names.empty())

@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -205,6 +206,11 @@ nlohmann::json filters_by_table(const std::vector<SyncTable>& tables);
 // Table digests as one text, "name=digest,..." sorted by name, which
 // compares alike however the tables were ordered.
 std::string digests_text(std::vector<std::pair<std::string, std::string>> digests);
+
+// SyncSource::identify() of each table the source tracks, but those that no
+// longer exist (a SQLite table dropped while tracked, which ferry status
+// reports): they are no table of any run.
+std::set<std::string> tracked_identities(SyncSource& source);
 
 // The tables as the source alone describes them (target = source), with
 // the filters applied: for hashing the source's side of many links at once.

@@ -156,6 +156,17 @@ sqlite3 "$sa" "UPDATE notes SET tag = 'blue' WHERE id = 1"
 run "$ferry" sync --from "sqlite:$sa" --to "sqlite:$sb" --quiet
 expect_status 0 "after ferry_track() again, the link goes on"
 expect_equal "$(sqlite3 "$sb" "SELECT body || ' ' || tag FROM notes")" "first blue" "with the new column"
+# A tracked table dropped since does not stop a copy or a link of others.
+for f in "$sa" "$sb"; do sqlite3 "$f" "CREATE TABLE gone (id INTEGER PRIMARY KEY)"; done
+"$ferry" init "sqlite:$sa" --track gone >/dev/null
+sqlite3 "$sa" "DROP TABLE gone"
+sqlite3 "$sa" "INSERT INTO notes VALUES (2, 'second', 'green')"
+run "$ferry" full-sync --from "sqlite:$sa" --to "sqlite:$sb" --tables notes --quiet
+expect_status 0 "a full sync beside a tracked table dropped since"
+sqlite3 "$sa" "UPDATE notes SET tag = 'gray' WHERE id = 2"
+run "$ferry" sync --from "sqlite:$sa" --to "sqlite:$sb" --tables notes --quiet
+expect_equal "$status|$(sqlite3 "$sb" "SELECT tag FROM notes WHERE id = 2")" "0|gray" \
+  "and a link over the other tables"
 # --- a failed init of a new file leaves no file behind
 run "$ferry" init "sqlite:$work/typo.db" --track no_such_table
 expect_status 1 "init of a new file with a table it lacks fails"
