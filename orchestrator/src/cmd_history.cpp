@@ -71,6 +71,28 @@ enum Column {
 
 using SessionRow = std::vector<std::optional<std::string>>;
 
+// Sessions whose ferry process died are closed as failed first, where this
+// role may and the peer can be written; otherwise they are listed as they are.
+void close_abandoned_sessions(SqliteConnection& db) {
+    try {
+        db.execute("SELECT ferry_close_abandoned_sessions()");
+    } catch (const Error&) {
+        // a read-only file
+    }
+}
+
+void close_abandoned_sessions(PgConnection& db) {
+    try {
+        auto allowed = db.query(
+            "SELECT has_function_privilege(p, 'EXECUTE') "
+            "FROM to_regprocedure('ferry.close_abandoned_sessions()') p WHERE p IS NOT NULL");
+        if (allowed.rows() == 1 && allowed.text(0, 0) == "t")
+            db.execute("SELECT ferry.close_abandoned_sessions()");
+    } catch (const Error&) {
+        // a hot standby
+    }
+}
+
 std::vector<SessionRow> read_history(const HistoryOptions& options, std::string& peer) {
     std::vector<std::optional<std::string>> params{
         std::to_string(options.limit),
@@ -80,11 +102,13 @@ std::vector<SessionRow> read_history(const HistoryOptions& options, std::string&
         SqliteConnection db(address.target, false);
         peer = db.peer();
         require_sqlite_ferry(db);
+        close_abandoned_sessions(db);
         return db.query(kSqliteHistoryQuery, params);
     }
     PgConnection db = connect_postgres_peer(options.peer);
     peer = db.peer();
     require_ferry(db, "0.1");
+    close_abandoned_sessions(db);
     PgResult result = db.query(kHistoryQuery, params);
     std::vector<SessionRow> rows;
     for (int r = 0; r < result.rows(); r++) {

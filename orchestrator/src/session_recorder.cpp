@@ -28,7 +28,9 @@ class SessionStore {
     // True when a cancel was requested.
     virtual bool progress(int64_t id, const std::string& phase, uint64_t rows_done,
                           std::optional<uint64_t> rows_total, uint64_t bytes_done) = 0;
-    virtual void finish(int64_t id, const std::string& status,
+    // False when the session was no longer running: another run closed it
+    // as abandoned (its recording connection had been lost).
+    virtual bool finish(int64_t id, const std::string& status,
                         const std::optional<std::string>& error) = 0;
 };
 
@@ -61,9 +63,13 @@ class PostgresSessionStore : public SessionStore {
                                  optional_number(rows_total), std::to_string(bytes_done)});
         return cancel.rows() > 0 && cancel.text(0, 0) == "t";
     }
-    void finish(int64_t id, const std::string& status,
+    bool finish(int64_t id, const std::string& status,
                 const std::optional<std::string>& error) override {
-        db_.execute("SELECT ferry.session_finish($1, $2, $3)", {std::to_string(id), status, error});
+        return db_.query(
+                      "SELECT ferry.session_finish(id, $2, $3) FROM ferry.sessions "
+                      "WHERE id = $1::bigint AND status = 'running'",
+                      {std::to_string(id), status, error})
+                   .rows() == 1;
     }
 
   private:
@@ -98,9 +104,13 @@ class SqliteSessionStore : public SessionStore {
                                  optional_number(rows_total), std::to_string(bytes_done)});
         return !cancel.empty() && cancel[0][0] == std::optional<std::string>("1");
     }
-    void finish(int64_t id, const std::string& status,
+    bool finish(int64_t id, const std::string& status,
                 const std::optional<std::string>& error) override {
-        db_.execute("SELECT ferry_session_finish(?1, ?2, ?3)", {std::to_string(id), status, error});
+        return db_.query(
+                      "SELECT ferry_session_finish(?1, ?2, ?3) FROM ferry_sessions "
+                      "WHERE id = ?1 AND status = 'running'",
+                      {std::to_string(id), status, error})
+                   .size() == 1;
     }
 
   private:
@@ -158,7 +168,11 @@ void SessionRecorder::finish(const std::string& status, const std::optional<std:
         return;
     int64_t id = *id_;
     id_.reset();
-    store_->finish(id, status, error);
+    if (!store_->finish(id, status, error))
+        log_line(
+            fmt::format("session {} in {} had already been closed (as abandoned: its "
+                        "connection was lost); it stays so",
+                        id, store_->peer()));
 }
 
 void SessionRecorder::ended_by(const Error& error) noexcept {

@@ -99,8 +99,13 @@ CREATE TABLE IF NOT EXISTS ferry_sessions (
     cancel_requested  INTEGER NOT NULL DEFAULT 0,
     started_at        TEXT NOT NULL,
     updated_at        TEXT NOT NULL,
-    finished_at       TEXT
+    finished_at       TEXT,
+    -- The process recording it, as JSON (host, boot, pid_namespace, pid,
+    -- start_ticks): a session whose process is gone is closed as failed.
+    recorder          TEXT
 );
+CREATE INDEX IF NOT EXISTS ferry_sessions_running ON ferry_sessions (id)
+    WHERE status = 'running';
 
 CREATE TABLE IF NOT EXISTS ferry_conflicts (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -203,6 +208,16 @@ WHERE f.resolved_at IS NULL
 GROUP BY f.table_name, f.peer;
 )sql";
 
+// True when `table` exists without `column` (a file of version 0 may lack
+// the table, which kSchemaSql then makes whole).
+bool lacks_column(sqlite3* db, const char* table, const char* column) {
+    Statement exists(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
+    if (!exists.bind(1, table).step())
+        return false;
+    Statement found(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
+    return !found.bind(1, table).bind(2, column).step();
+}
+
 // What changed since an older version, applied before kSchemaSql creates
 // whatever is missing. Version 2: a consumer per sync link, naming its peer
 // and tables (docs/sqlite.md#consumers); a version 1 consumer was its peer.
@@ -215,6 +230,7 @@ GROUP BY f.table_name, f.peer;
 // `INTEGER PRIMARY KEY DESC` (not the rowid) for any value. Version 7:
 // ferry_tracked reports an application's trigger made after ferry's (a file
 // made at version 6 by an early build kept a view without that check).
+// Version 8: ferry_sessions records the process that runs each session.
 void upgrade_from(sqlite3* db, int version) {
     if (version == 1)
         exec(db, R"sql(
@@ -229,6 +245,8 @@ DROP VIEW IF EXISTS ferry_status;
         exec(db, "DROP VIEW IF EXISTS ferry_status;");
     if (version <= 6)
         exec(db, "DROP VIEW IF EXISTS ferry_tracked;");
+    if (version <= 7 && lacks_column(db, "ferry_sessions", "recorder"))
+        exec(db, "ALTER TABLE ferry_sessions ADD COLUMN recorder TEXT;");
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 namespace ferry::sqlite {
 
 // The version of the ferry_ tables this extension creates and expects.
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 
 // The version of the ferry_ tables in this database (0 if unrecorded);
 // nullopt when ferry is not installed.

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "process_identity.hpp"
 #include "schema.hpp"
 
 namespace ferry::sqlite {
@@ -338,24 +339,87 @@ void check_choice(const std::optional<std::string>& value,
         "Use " + list + (nullable ? " or NULL." : "."));
 }
 
+// The recorder column's JSON for this process, or NULL where it cannot be
+// told (the session is then never closed for it).
+std::optional<std::string> recorder_json(sqlite3* db) {
+    std::optional<ProcessIdentity> self = this_process();
+    if (!self)
+        return std::nullopt;
+    Statement json(db,
+                   "SELECT json_object('host', ?1, 'boot', ?2, 'pid_namespace', ?3, 'pid', ?4, "
+                   "'start_ticks', ?5)");
+    json.bind(1, self->host)
+        .bind(2, self->boot)
+        .bind(3, self->pid_namespace)
+        .bind(4, self->pid)
+        .bind(5, std::to_string(self->start_ticks))
+        .step();
+    return json.text(0);
+}
+
+// Closes as failed the running sessions whose recording process is gone;
+// returns how many. Sessions recorded on another machine are left alone.
+int64_t close_abandoned(sqlite3* db) {
+    Statement running(db,
+                      "SELECT id, json_extract(recorder, '$.host'), json_extract(recorder, "
+                      "'$.boot'), json_extract(recorder, '$.pid_namespace'), "
+                      "json_extract(recorder, '$.pid'), json_extract(recorder, '$.start_ticks') "
+                      "FROM ferry_sessions WHERE status = 'running' AND json_valid(recorder)");
+    std::vector<int64_t> gone;
+    while (running.step()) {
+        ProcessIdentity recorded;
+        recorded.host = running.optional_text(1).value_or("");
+        recorded.boot = running.optional_text(2).value_or("");
+        recorded.pid_namespace = running.optional_text(3).value_or("");
+        recorded.pid = running.integer(4);
+        try {
+            recorded.start_ticks = std::stoull(running.optional_text(5).value_or(""));
+        } catch (const std::exception&) {
+            continue;
+        }
+        if (still_running(recorded) == false)
+            gone.push_back(running.integer(0));
+    }
+    Statement close(db,
+                    "UPDATE ferry_sessions SET status = 'failed', error = 'abandoned: the ferry "
+                    "process that ran it stopped without finishing it (that process is gone; "
+                    "recorder shows which it was)', finished_at = " +
+                        kNow + ", updated_at = " + kNow +
+                        ", estimated_finish = NULL WHERE id = ?1 AND status = 'running'");
+    for (int64_t id : gone) {
+        close.bind(1, id).run();
+        close.reset();
+    }
+    return static_cast<int64_t>(gone.size());
+}
+
 // ferry_session_start(kind, direction, source, target [, method]) → id.
+// Closes the sessions of processes that died first.
 void session_start(const Call& call, const Args& args, Result& result) {
     require_schema(call.db);
     std::optional<std::string> kind = args.optional_text(0);
     std::optional<std::string> direction = args.optional_text(1);
     check_choice(kind, {"full", "incremental", "diff"}, "kind", false);
     check_choice(direction, {"pull", "push", "both"}, "direction", true);
+    close_abandoned(call.db);
     Statement start(call.db,
                     "INSERT INTO ferry_sessions (kind, direction, source, target, method, "
-                    "started_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, " +
-                        kNow + ", " + kNow + ")");
+                    "started_at, updated_at, recorder) VALUES (?1, ?2, ?3, ?4, ?5, " +
+                        kNow + ", " + kNow + ", ?6)");
     start.bind(1, kind)
         .bind(2, direction)
         .bind(3, args.optional_text(2))
         .bind(4, args.optional_text(3))
         .bind(5, args.optional_text(4))
+        .bind(6, recorder_json(call.db))
         .run();
     result.integer(sqlite3_last_insert_rowid(call.db));
+}
+
+// ferry_close_abandoned_sessions() → how many sessions it closed.
+void close_abandoned_sessions(const Call& call, const Args&, Result& result) {
+    require_schema(call.db);
+    result.integer(close_abandoned(call.db));
 }
 
 // ferry_session_progress(id, phase, rows_done [, rows_total, bytes_done,
@@ -438,6 +502,7 @@ void add_state_functions(std::vector<FunctionSpec>& specs) {
                      {"ferry_session_progress", 3, 6, session_progress, writes},
                      {"ferry_session_finish", 2, 3, session_finish, writes},
                      {"ferry_cancel", 1, 1, cancel, writes},
+                     {"ferry_close_abandoned_sessions", 0, 0, close_abandoned_sessions, writes},
                  });
 }
 

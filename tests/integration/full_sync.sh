@@ -282,11 +282,23 @@ pid=$!
 wait_for 60 pg_done && kill -9 $pid; wait $pid 2>/dev/null || true
 expect_equal "$(q dst "SELECT status FROM ferry.checkpoints WHERE job = 'full-sync from dbname=src' AND scope = 'public.big1,public.big2'")" \
   "running" "a killed run leaves its checkpoint running"
+# The killed run's session connection ends with it (the server notices at
+# once, but asynchronously): wait for that before the next run looks.
+session_backend_gone() {
+  [[ $(q dst "SELECT count(*) FROM ferry.sessions s JOIN pg_stat_activity a ON a.pid = s.backend_pid
+              WHERE s.status = 'running'") == 0 ]]
+}
+wait_for 30 session_backend_gone || true
 sync --from dbname=src --to dbname=dst --tables big1,big2 --verify
 expect_status 0 "the next run resumes and verifies"
 expect_contains "$out" "(done before)" "the table finished before the kill is not copied again"
 expect_equal "$(q dst "SELECT count(*) FROM ferry.changes c WHERE c.relid = 'big1'::regclass")" "300000" \
   "every row of big1 was written exactly once"
+expect_equal "$(q dst "SELECT count(*) FROM ferry.sessions WHERE status = 'running'")" "0" \
+  "the killed run's session is not left running"
+run "$ferry" history dbname=dst --status failed --json
+expect_contains "$out" "abandoned: the ferry process that ran it stopped without finishing it" \
+  "ferry history shows it failed, abandoned by its process"
 # An interrupted run is resumed only with the same --where: a run with
 # another filter writes other rows, so it starts over.
 q dst "UPDATE ferry.checkpoints SET status = 'running', position = jsonb_set(position, '{tables_done}', '[\"public.big1\"]')
@@ -319,6 +331,9 @@ sync --from dbname=src --to "sqlite:$work/k.db" --tables big1,big2 --verify --js
 expect_status 0 "the SQLite target resumes and verifies"
 expect_equal "$(sqlite3 "$work/k.db" "SELECT count(*) FROM ferry_changes WHERE table_name = 'big1' AND op = 'I'")" \
   "300000" "no row was written twice across the killed runs"
+expect_equal "$(sqlite3 "$work/k.db" "SELECT status, count(*) FROM ferry_sessions WHERE kind = 'full'
+                                       GROUP BY status ORDER BY status")" \
+  "$(printf 'failed|2\nsucceeded|1')" "the killed runs' sessions are closed as failed by the next one"
 
 # SIGTERM stops cleanly and records the session as cancelled
 q dst "TRUNCATE big1, big2" >/dev/null

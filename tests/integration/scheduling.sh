@@ -396,7 +396,7 @@ age_lite
 "$ferry" run --once big >/dev/null 2>&1 &
 victim=$!
 # Killed once its session runs and the job's record names it (a kill between
-# the two leaves that session running: docs/known-issues.md).
+# the two leaves the session to the next session start, which closes it).
 for _ in $(seq 1 200); do
   [[ $(sqlite3 "$work/big.db" "SELECT count(*) FROM ferry_sessions WHERE status = 'running'") -gt 0 &&
      $(sqlite3 "$work/big.db" "SELECT count(*) FROM ferry_checkpoints WHERE job = 'job big' AND scope = 'full'

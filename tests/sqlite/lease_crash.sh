@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A lease outlives the process that held it: a sqlite3 process with ferry
-# loaded takes a lease (ttl 2 seconds) and is killed with SIGKILL while it
-# holds it. Another process cannot take the lease while it is live, and takes
-# it once it has expired; the database is intact.
+# loaded takes a lease (ttl 2 seconds) and starts a session, and is killed
+# with SIGKILL while it holds them. Another process cannot take the lease
+# while it is live, and takes it once it has expired; the session stays
+# running while its process lives and is closed as failed once it is gone;
+# the database is intact.
 #
 #   tests/sqlite/lease_crash.sh        (FERRY_BUILD_DIR: where ferry.so is; default build/)
 set -euo pipefail
@@ -34,6 +36,7 @@ SQL
 # killed while it runs, so it never gets to release the lease.
 cat >"$work/holder.sql" <<'SQL'
 SELECT ferry_try_lock('nightly sync', 'worker-1 (pid to be killed)', 2);
+SELECT ferry_session_start('full', 'pull', 'hub', 'site');
 SELECT count(*) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) SELECT i FROM c);
 SQL
 # It sets a busy timeout as docs/sqlite.md says every writer should: the
@@ -51,6 +54,14 @@ done
 expect_equal "$(ferry "SELECT holder FROM ferry_locks WHERE name = 'nightly sync'")" \
   "worker-1 (pid to be killed)" "the first process holds the lease"
 if kill -0 "$holder_pid" 2>/dev/null; then pass "the holder is still running"; else fail "the holder is still running"; fi
+for _ in $(seq 100); do
+  [[ $(ferry "SELECT count(*) FROM ferry_sessions") == 1 ]] && break
+  sleep 0.1
+done
+expect_equal "$(ferry "SELECT json_extract(recorder, '$.pid') FROM ferry_sessions")" "$holder_pid" \
+  "the session names the process that started it"
+expect_equal "$(ferry "SELECT ferry_close_abandoned_sessions(), status FROM ferry_sessions")" "0|running" \
+  "a session whose process runs is not closed"
 
 kill -KILL "$holder_pid"
 set +e
@@ -59,6 +70,11 @@ holder_status=$?
 set -e
 holder_pid=
 expect_equal "$holder_status" "137" "the holder was killed by SIGKILL"
+
+# Its session is closed by the next session start (or by hand).
+expect_equal "$(ferry "SELECT ferry_session_start('diff', NULL, 'a', 'b') > 1, (SELECT status || ': ' || error FROM ferry_sessions WHERE id = 1)")" \
+  "1|failed: abandoned: the ferry process that ran it stopped without finishing it (that process is gone; recorder shows which it was)" \
+  "the dead process's session is closed as failed when another starts"
 
 # The lease is still there, and live: another process is refused.
 run ferry "SELECT ferry_try_lock('nightly sync', 'worker-2', 60), (SELECT expires_at > $now FROM ferry_locks)"

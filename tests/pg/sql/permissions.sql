@@ -47,6 +47,7 @@ GRANT EXECUTE ON FUNCTION
     ferry.session_start(text, text, text, text, text),
     ferry.session_progress(bigint, text, bigint, bigint, bigint, bigint),
     ferry.session_finish(bigint, text, text), ferry.cancel(bigint),
+    ferry.close_abandoned_sessions(),
     ferry.set_origin(text), ferry.is_current_transaction(xid),
     ferry.keep_change_times(regclass, jsonb)
 TO ferry_sync;
@@ -71,6 +72,7 @@ SELECT ferry.purge();
 SELECT ferry.try_lock('sync:hub->site-1', 'host-a', '1 minute');
 SELECT status FROM ferry.checkpoint_begin('job', 't');
 SELECT ferry.session_finish(ferry.session_start('full', 'pull', 'hub', 'site-1'), 'succeeded');
+SELECT ferry.close_abandoned_sessions();
 SELECT table_name, peer, pending_changes FROM ferry.status;
 -- the apply path marks its writes with the peer they come from
 BEGIN;

@@ -19,3 +19,22 @@ SELECT ferry.session_finish(ferry.session_start('diff', NULL, 'a', 'b'), 'won');
 SELECT ferry.session_start('sideways', NULL, 'a', 'b');
 SELECT ferry.session_start('full', 'up', 'a', 'b');
 SELECT ferry.session_finish(ferry.session_start('diff', NULL, 'a', 'b'), NULL);
+
+-- A session remembers the server process of the connection recording it
+SELECT backend_pid = pg_backend_pid() AS own_backend,
+       backend_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
+           AS own_start
+FROM ferry.sessions WHERE id = 1;
+-- Once that process is gone (its ferry died), the next session start closes
+-- the session as failed: a pid no backend has, a pid reused by another
+-- backend. Sessions from before 0.12 (no pid) and live ones are kept.
+INSERT INTO ferry.sessions (kind, source, target, backend_pid, backend_start) VALUES
+    ('full', 'gone', 'x', 2147483647, now()),
+    ('full', 'reused', 'x', pg_backend_pid(), '2000-01-01 00:00:00+00'),
+    ('full', 'unknown', 'x', NULL, NULL);
+SELECT ferry.session_start('incremental', 'push', 'live', 'x') AS live_id \gset
+SELECT source, status, finished_at IS NOT NULL AS finished, error
+FROM ferry.sessions WHERE target = 'x' ORDER BY id;
+-- closing them again finds nothing; a DBA may call it directly
+SELECT ferry.close_abandoned_sessions();
+SELECT ferry.session_finish(:live_id, 'succeeded');

@@ -87,3 +87,12 @@ SELECT p.proname, p.prosecdef AS definer,
 FROM pg_proc p WHERE p.pronamespace = 'ferry'::regnamespace
   AND p.proname IN ('keep_change_times', '_changes_applied_here', '_set_change_times')
 ORDER BY 1;
+-- 0.11 -> 0.12: a session remembers its recording connection's server
+-- process; one started before the upgrade has none and is never closed for it
+SELECT ferry.session_start('full', 'pull', 'before', 'upgrade') AS old_session \gset
+ALTER EXTENSION ferry UPDATE TO '0.12';
+SELECT ferry.session_start('full', 'pull', 'after', 'upgrade') AS new_session \gset
+SELECT source, status, backend_pid IS NOT NULL AS has_backend
+FROM ferry.sessions WHERE target = 'upgrade' ORDER BY id;
+SELECT has_function_privilege('public', 'ferry.close_abandoned_sessions()', 'EXECUTE')
+    AS public_may_close;

@@ -224,6 +224,32 @@ SELECT ferry_session_progress(4, 'copy', 'many');
 SELECT ferry_session_progress('four', 'copy', 1);
 SELECT ferry_session_finish(4, 'succeeded');
 SELECT count(*) AS sessions, count(*) FILTER (WHERE status = 'running') AS running FROM ferry_sessions;
+-- a session names the process recording it (JSON); one whose process is
+-- gone, on this machine, is closed as failed by the next session start
+SELECT json_extract(recorder, '$.pid') > 0 AS has_pid,
+       json_extract(recorder, '$.host') <> '' AS has_host,
+       json_extract(recorder, '$.boot') <> '' AS has_boot,
+       json_extract(recorder, '$.pid_namespace') LIKE 'pid:[%]' AS has_pid_namespace,
+       CAST(json_extract(recorder, '$.start_ticks') AS INTEGER) > 0 AS has_start
+FROM ferry_sessions WHERE id = 4;
+CREATE TEMP TABLE me AS SELECT recorder FROM ferry_sessions WHERE id = 4;
+INSERT INTO ferry_sessions (kind, source, target, started_at, updated_at, recorder)
+SELECT 'full', v.source, 'x', '2026-01-01', '2026-01-01', v.recorder
+FROM (SELECT 1 AS n, 'gone' AS source, json_set(recorder, '$.pid', 2147483647) AS recorder FROM me
+      UNION ALL SELECT 2, 'pid reused', json_set(recorder, '$.start_ticks', '1') FROM me
+      UNION ALL SELECT 3, 'rebooted since', json_set(recorder, '$.boot', 'another boot') FROM me
+      UNION ALL SELECT 4, 'another machine',
+                       json_set(recorder, '$.host', 'elsewhere', '$.pid', 2147483647) FROM me
+      UNION ALL SELECT 5, 'another container',
+                       json_set(recorder, '$.pid_namespace', 'pid:[1]', '$.pid', 2147483647) FROM me
+      UNION ALL SELECT 6, 'not recorded', NULL
+      UNION ALL SELECT 7, 'garbled', 'not json'
+      UNION ALL SELECT 8, 'this process', recorder FROM me) v
+ORDER BY v.n;
+SELECT ferry_session_start('incremental', 'push', 'live', 'x');
+SELECT source, status, finished_at IS NOT NULL AS has_finished, error
+FROM ferry_sessions WHERE target = 'x' ORDER BY id;
+SELECT ferry_close_abandoned_sessions();
 
 -- ==== functions that write cannot be called from a trigger or a view (SQLITE_DIRECTONLY)
 CREATE VIEW purging AS SELECT ferry_purge() AS removed;
