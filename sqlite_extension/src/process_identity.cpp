@@ -33,10 +33,16 @@ std::optional<std::string> link_target(const std::string& path) {
     return std::string(buffer, static_cast<size_t>(length));
 }
 
-// Field 22 of /proc/PID/stat. The command name (field 2) is in parentheses
-// and may hold spaces and parentheses itself, so fields are counted from
-// its last closing one.
-std::optional<uint64_t> start_ticks_of(int64_t pid) {
+// What /proc/PID/stat says of a process: its state (field 3) and start
+// time (field 22). The command name (field 2) is in parentheses and may
+// hold spaces and parentheses itself, so fields are counted from its last
+// closing one.
+struct ProcStat {
+    char state = '?';
+    uint64_t start_ticks = 0;
+};
+
+std::optional<ProcStat> proc_stat(int64_t pid) {
     std::optional<std::string> stat = first_line("/proc/" + std::to_string(pid) + "/stat");
     if (!stat)
         return std::nullopt;
@@ -44,15 +50,20 @@ std::optional<uint64_t> start_ticks_of(int64_t pid) {
     if (name_end == std::string::npos)
         return std::nullopt;
     std::istringstream fields(stat->substr(name_end + 1));
+    ProcStat result;
     std::string field;
-    for (int number = 3; number <= 22; ++number)
+    for (int number = 3; number <= 22; ++number) {
         if (!(fields >> field))
             return std::nullopt;
+        if (number == 3)
+            result.state = field[0];
+    }
     try {
-        return std::stoull(field);
+        result.start_ticks = std::stoull(field);
     } catch (const std::exception&) {
         return std::nullopt;
     }
+    return result;
 }
 
 std::optional<std::string> host_name() {
@@ -70,13 +81,13 @@ std::optional<ProcessIdentity> this_process() {
     auto host = host_name();
     auto boot = first_line("/proc/sys/kernel/random/boot_id");
     auto pid_namespace = link_target("/proc/self/ns/pid");
-    auto start = start_ticks_of(self.pid);
-    if (!host || !boot || !pid_namespace || !start)
+    auto stat = proc_stat(self.pid);
+    if (!host || !boot || !pid_namespace || !stat)
         return std::nullopt;
     self.host = *host;
     self.boot = *boot;
     self.pid_namespace = *pid_namespace;
-    self.start_ticks = *start;
+    self.start_ticks = stat->start_ticks;
     return self;
 }
 
@@ -90,10 +101,12 @@ std::optional<bool> still_running(const ProcessIdentity& recorded) {
         return std::nullopt;
     if (kill(static_cast<pid_t>(recorded.pid), 0) != 0 && errno == ESRCH)
         return false;
-    std::optional<uint64_t> start = start_ticks_of(recorded.pid);
-    if (!start)
+    std::optional<ProcStat> stat = proc_stat(recorded.pid);
+    if (!stat)
         return std::nullopt;
-    return *start == recorded.start_ticks;
+    // A zombie has died and only waits for its parent to collect it.
+    bool dead = stat->state == 'Z' || stat->state == 'X';
+    return !dead && stat->start_ticks == recorded.start_ticks;
 }
 
 #else

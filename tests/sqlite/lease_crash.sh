@@ -104,4 +104,28 @@ expect_equal "$(ferry 'SELECT count(*) FROM ferry_locks')" "0" "no lease is left
 expect_equal "$(ferry 'PRAGMA integrity_check')" "ok" "the database is intact after the kill"
 expect_equal "$(cat "$work/holder.err")" "" "the holder printed no error before it was killed"
 
+# A process killed but not yet collected by its parent (a zombie) is gone
+# too: its parent here is a `sleep` that never waits for it.
+cat >"$work/zombie.sql" <<'SQL'
+SELECT ferry_session_start('full', 'pull', 'hub', 'zombie');
+SELECT count(*) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) SELECT i FROM c);
+SQL
+bash -c '"$@" <"$0" >/dev/null 2>&1 & exec sleep 600' "$work/zombie.sql" \
+  sqlite3 -init /dev/null -batch -cmd ".load $extension" -cmd '.timeout 5000' "$db" &
+parent_pid=$!
+for _ in $(seq 100); do
+  [[ $(ferry "SELECT count(*) FROM ferry_sessions WHERE target = 'zombie'") == 1 ]] && break
+  sleep 0.1
+done
+zombie_pid=$(ferry "SELECT json_extract(recorder, '$.pid') FROM ferry_sessions WHERE target = 'zombie'")
+kill -KILL "$zombie_pid"
+for _ in $(seq 50); do
+  [[ $(awk '{ print $3 }' "/proc/$zombie_pid/stat" 2>/dev/null) == Z ]] && break
+  sleep 0.1
+done
+expect_equal "$(awk '{ print $3 }' "/proc/$zombie_pid/stat")" "Z" "the killed process is a zombie"
+expect_equal "$(ferry "SELECT ferry_close_abandoned_sessions(), (SELECT status FROM ferry_sessions WHERE target = 'zombie')")" \
+  "1|failed" "its session is closed as failed"
+kill "$parent_pid"; wait "$parent_pid" 2>/dev/null || true
+
 finish
