@@ -299,6 +299,22 @@ expect_equal "$(q dst "SELECT count(*) FROM ferry.sessions WHERE status = 'runni
 run "$ferry" history dbname=dst --status failed --json
 expect_contains "$out" "abandoned: the ferry process that ran it stopped without finishing it" \
   "ferry history shows it failed, abandoned by its process"
+# A run whose session was closed under it (as one whose connection was
+# lost is) finishes its work, and says so.
+q dst "CREATE TABLE slow (id int PRIMARY KEY);
+       CREATE FUNCTION slow_down() RETURNS trigger LANGUAGE plpgsql
+           AS 'BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END';
+       CREATE TRIGGER slow BEFORE INSERT ON slow FOR EACH ROW EXECUTE FUNCTION slow_down();" >/dev/null
+q src "CREATE TABLE slow (id int PRIMARY KEY); INSERT INTO slow SELECT generate_series(1, 3000)" >/dev/null
+"$ferry" full-sync --quiet --from dbname=src --to dbname=dst --tables slow >/dev/null 2>"$work/closed.err" &
+pid=$!
+slow_running() { [[ $(q dst "SELECT count(*) FROM ferry.sessions WHERE status = 'running'") -gt 0 ]]; }
+wait_for 30 slow_running
+q dst "UPDATE ferry.sessions SET status = 'failed', error = 'closed by hand' WHERE status = 'running'" >/dev/null
+set +e; wait $pid; status=$?; set -e
+expect_status 0 "a run whose session was closed under it still succeeds"
+expect_contains "$(cat "$work/closed.err")" "had already been closed" "and says its session was closed"
+expect_equal "$(q dst "SELECT count(*) FROM slow")" "3000" "its rows are all there"
 # An interrupted run is resumed only with the same --where: a run with
 # another filter writes other rows, so it starts over.
 q dst "UPDATE ferry.checkpoints SET status = 'running', position = jsonb_set(position, '{tables_done}', '[\"public.big1\"]')
