@@ -91,11 +91,10 @@ std::optional<ProcessIdentity> this_process() {
     return self;
 }
 
-std::optional<bool> still_running(const ProcessIdentity& recorded) {
-    std::optional<ProcessIdentity> self = this_process();
-    if (!self || recorded.host != self->host || recorded.pid_namespace != self->pid_namespace)
+std::optional<bool> still_running(const ProcessIdentity& recorded, const ProcessIdentity& self) {
+    if (recorded.host != self.host || recorded.pid_namespace != self.pid_namespace)
         return std::nullopt;
-    if (recorded.boot != self->boot)
+    if (recorded.boot != self.boot)
         return false;  // the machine restarted since
     if (recorded.pid <= 0 || recorded.pid > INT_MAX)
         return std::nullopt;
@@ -115,7 +114,7 @@ std::optional<ProcessIdentity> this_process() {
     return std::nullopt;
 }
 
-std::optional<bool> still_running(const ProcessIdentity&) {
+std::optional<bool> still_running(const ProcessIdentity&, const ProcessIdentity&) {
     return std::nullopt;
 }
 

@@ -24,8 +24,9 @@ struct ProcessIdentity {
 // This process, or nothing where the system does not say (not Linux).
 std::optional<ProcessIdentity> this_process();
 
-// Whether the process `recorded` names is still running: nothing when this
-// process cannot tell (another machine, boot-less records, not Linux).
-std::optional<bool> still_running(const ProcessIdentity& recorded);
+// Whether the process `recorded` names is still running, as seen by `self`
+// (this_process()): nothing when it cannot tell (another machine or
+// container, a pid out of range, not Linux).
+std::optional<bool> still_running(const ProcessIdentity& recorded, const ProcessIdentity& self);
 
 }  // namespace ferry::sqlite

@@ -341,8 +341,7 @@ void check_choice(const std::optional<std::string>& value,
 
 // The recorder column's JSON for this process, or NULL where it cannot be
 // told (the session is then never closed for it).
-std::optional<std::string> recorder_json(sqlite3* db) {
-    std::optional<ProcessIdentity> self = this_process();
+std::optional<std::string> recorder_json(sqlite3* db, const std::optional<ProcessIdentity>& self) {
     if (!self)
         return std::nullopt;
     Statement json(db,
@@ -357,9 +356,12 @@ std::optional<std::string> recorder_json(sqlite3* db) {
     return json.text(0);
 }
 
-// Closes as failed the running sessions whose recording process is gone;
-// returns how many. Sessions recorded on another machine are left alone.
-int64_t close_abandoned(sqlite3* db) {
+// Closes as failed the running sessions whose recording process is gone,
+// as this process (`self`) sees it; returns how many. Sessions recorded on
+// another machine are left alone.
+int64_t close_abandoned(sqlite3* db, const std::optional<ProcessIdentity>& self) {
+    if (!self)
+        return 0;
     Statement running(db,
                       "SELECT id, json_extract(recorder, '$.host'), json_extract(recorder, "
                       "'$.boot'), json_extract(recorder, '$.pid_namespace'), "
@@ -377,7 +379,7 @@ int64_t close_abandoned(sqlite3* db) {
         } catch (const std::exception&) {
             continue;
         }
-        if (still_running(recorded) == false)
+        if (still_running(recorded, *self) == false)
             gone.push_back(running.integer(0));
     }
     Statement close(db,
@@ -401,7 +403,8 @@ void session_start(const Call& call, const Args& args, Result& result) {
     std::optional<std::string> direction = args.optional_text(1);
     check_choice(kind, {"full", "incremental", "diff"}, "kind", false);
     check_choice(direction, {"pull", "push", "both"}, "direction", true);
-    close_abandoned(call.db);
+    std::optional<ProcessIdentity> self = this_process();
+    close_abandoned(call.db, self);
     Statement start(call.db,
                     "INSERT INTO ferry_sessions (kind, direction, source, target, method, "
                     "started_at, updated_at, recorder) VALUES (?1, ?2, ?3, ?4, ?5, " +
@@ -411,7 +414,7 @@ void session_start(const Call& call, const Args& args, Result& result) {
         .bind(3, args.optional_text(2))
         .bind(4, args.optional_text(3))
         .bind(5, args.optional_text(4))
-        .bind(6, recorder_json(call.db))
+        .bind(6, recorder_json(call.db, self))
         .run();
     result.integer(sqlite3_last_insert_rowid(call.db));
 }
@@ -419,7 +422,7 @@ void session_start(const Call& call, const Args& args, Result& result) {
 // ferry_close_abandoned_sessions() → how many sessions it closed.
 void close_abandoned_sessions(const Call& call, const Args&, Result& result) {
     require_schema(call.db);
-    result.integer(close_abandoned(call.db));
+    result.integer(close_abandoned(call.db, this_process()));
 }
 
 // ferry_session_progress(id, phase, rows_done [, rows_total, bytes_done,

@@ -437,6 +437,18 @@ expect_equal "$(json_query "$out" "SELECT jsonb_array_length(j->'tables') FROM i
 # --- two open conflicts of one row (A edited it twice under manual): the
 # older one cannot be resolved on its own (its version would be written
 # last); resolving the newer settles both
+# synced_pair NAME DDL TABLES [ROWS_SQL]: databases NAME_a and NAME_b made
+# by DDL with TABLES tracked; ROWS_SQL run at NAME_a, then a full sync to B.
+synced_pair() {
+  local db
+  for db in "$1_a" "$1_b"; do
+    createdb "$db"
+    q "$db" "$2" >/dev/null
+    "$ferry" init "dbname=$db" --track "$3" >/dev/null
+  done
+  if [[ -n ${4:-} ]]; then q "$1_a" "$4" >/dev/null; fi
+  "$ferry" full-sync --from "dbname=$1_a" --to "dbname=$1_b" --quiet >/dev/null
+}
 twice_conflicted() {  # twice_conflicted TARGET SQL-AT-TARGET
   local target=$1 at_b=$2
   createdb "$3" && q "$3" "CREATE TABLE notes (id int PRIMARY KEY, body text)" >/dev/null
@@ -474,12 +486,7 @@ at_twice_sqlite() { sqlite3 "$work/twice.db" "$1"; }
 twice_conflicted "sqlite:$work/twice.db" at_twice_sqlite twice_a2
 # The newer conflict settled by a later sync (source-wins): the older one's
 # remote version is refused too, and --keep local closes it.
-for db in settled_a settled_b; do
-  createdb "$db" && q "$db" "CREATE TABLE notes (id int PRIMARY KEY, body text)" >/dev/null
-  "$ferry" init "dbname=$db" --track notes >/dev/null
-done
-q settled_a "INSERT INTO notes VALUES (1, 'original')" >/dev/null
-"$ferry" full-sync --from dbname=settled_a --to dbname=settled_b --quiet >/dev/null
+synced_pair settled "CREATE TABLE notes (id int PRIMARY KEY, body text)" notes "INSERT INTO notes VALUES (1, 'original')"
 q settled_a "UPDATE notes SET body = 'A1' WHERE id = 1" >/dev/null
 q settled_b "UPDATE notes SET body = 'B1' WHERE id = 1" >/dev/null
 link --from dbname=settled_a --to dbname=settled_b --policy manual
@@ -498,12 +505,7 @@ expect_equal "$(q settled_a "SELECT body FROM notes")|$(q settled_b "SELECT body
 # that let different peers win (a one-way run under target-wins, then
 # --both under the default) kept different rows for good, with nothing
 # left to send.
-for db in pol_a pol_b; do
-  createdb "$db" && q "$db" "CREATE TABLE notes (id int PRIMARY KEY, body text)" >/dev/null
-  "$ferry" init "dbname=$db" --track notes >/dev/null
-done
-q pol_a "INSERT INTO notes VALUES (1, 'original')" >/dev/null
-"$ferry" full-sync --from dbname=pol_a --to dbname=pol_b --quiet >/dev/null
+synced_pair pol "CREATE TABLE notes (id int PRIMARY KEY, body text)" notes "INSERT INTO notes VALUES (1, 'original')"
 bodies() { echo "$(q pol_a "SELECT body FROM notes")|$(q pol_b "SELECT body FROM notes")"; }
 edit_both() {
   q pol_a "UPDATE notes SET body = 'A$1'" >/dev/null
@@ -562,18 +564,6 @@ expect_equal "$status|$(report policy)" "0|latest-wins" "without --policy, the l
 # judging a row and writing it) is never overwritten unseen: an update
 # waits for the batch and then travels back; a row inserted meanwhile is a
 # conflict. A slow trigger at B holds the batch open on row 1 (or 11).
-# synced_pair NAME DDL TABLES [ROWS_SQL]: databases NAME_a and NAME_b made
-# by DDL with TABLES tracked; ROWS_SQL run at NAME_a, then a full sync to B.
-synced_pair() {
-  local db
-  for db in "$1_a" "$1_b"; do
-    createdb "$db"
-    q "$db" "$2" >/dev/null
-    "$ferry" init "dbname=$db" --track "$3" >/dev/null
-  done
-  if [[ -n ${4:-} ]]; then q "$1_a" "$4" >/dev/null; fi
-  "$ferry" full-sync --from "dbname=$1_a" --to "dbname=$1_b" --quiet >/dev/null
-}
 # slow_trigger DB TABLE EVENTS CONDITION [ENABLED_ON]: a BEFORE trigger at DB
 # that sleeps 3 s on the rows CONDITION picks, holding a batch open there
 # (ENABLE ALWAYS on ENABLED_ON, by default TABLE: a partition's own copy).
