@@ -70,6 +70,23 @@ bool older_than(const std::string& version, const std::string& min_version) {
     return parts(version) < parts(min_version);
 }
 
+// Under a row-level security policy the role would copy, compare or write
+// only the rows the policy lets it see, and report success. pg_dump refuses
+// such a table; so does every ferry command, before it reads or writes.
+void refuse_row_security(PgConnection& db, const PeerTable& table) {
+    if (db.query("SELECT row_security_active($1::oid)", {table.oid}).text(0, 0) != "t")
+        return;
+    throw Error(ErrorKind::unsupported,
+                fmt::format("table {} in {} has row-level security that applies to this role",
+                            table.name, db.peer()),
+                "ferry copies, compares and writes whole tables; under the policies it would "
+                "see only some rows.",
+                fmt::format("Connect as the table's owner or as a role with BYPASSRLS, or run "
+                            "ALTER TABLE {} DISABLE ROW LEVEL SECURITY. To sync only some rows, "
+                            "use --where.",
+                            table.name));
+}
+
 }  // namespace
 
 void require_ferry(PgConnection& db, const std::string& min_version) {
@@ -130,6 +147,7 @@ PeerTable describe_table(PgConnection& db, const std::string& table) {
             fmt::format("table {} in {} has no primary key", described.name, db.peer()),
             "ferry identifies rows by their primary key.",
             fmt::format("Add one with ALTER TABLE {} ADD PRIMARY KEY (...).", described.name));
+    refuse_row_security(db, described);
     described.estimated_rows = std::stoull(db.query(kEstimateQuery, {described.oid}).text(0, 0));
     return described;
 }

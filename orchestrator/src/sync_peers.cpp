@@ -1496,7 +1496,11 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                     fmt::format("{} tracks no tables.", source.name()),
                     fmt::format("Name them: ferry {} --from A --to B --tables t1,t2", verb));
     std::vector<SyncTable> tables;
-    std::vector<std::string> problems;
+    std::vector<std::string> problems, hints;
+    auto add_hint = [&](const std::string& hint) {
+        if (std::find(hints.begin(), hints.end(), hint) == hints.end())
+            hints.push_back(hint);
+    };
     for (const auto& name : names) {
         try {
             SyncTable table{source.describe(name), target.describe(name), {}};
@@ -1509,6 +1513,9 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
         } catch (const Error& e) {
             problems.push_back(e.detail().empty() ? e.what()
                                                   : fmt::format("{}: {}", e.what(), e.detail()));
+            add_hint(e.hint().empty() ? "Create the missing tables and columns on the target (the "
+                                        "same names and primary key), then run again."
+                                      : e.hint());
         }
     }
     if (!problems.empty())
@@ -1516,8 +1523,7 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                     fmt::format("{} of {} tables cannot be synced; nothing was written",
                                 problems.size(), names.size()),
                     fmt::format("{}", fmt::join(problems, "\n")),
-                    "Create the missing tables and columns on the target (the same names and "
-                    "primary key), then run again.");
+                    fmt::format("{}", fmt::join(hints, "\n")));
     apply_filters(source, tables, filters);
     return target.parents_first(std::move(tables));
 }

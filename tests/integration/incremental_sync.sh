@@ -782,6 +782,36 @@ link --from "dbname=echoa user=echo_syncer" --to "dbname=echob user=echo_syncer"
 expect_status 0 "a sync role without SELECT on ferry.changes still syncs both ways"
 run "$ferry" diff dbname=echoa dbname=echob --tables notes
 expect_status 0 "and the peers hash alike then too"
+# Row-level security that applies to the sync role: it would copy, compare
+# or write only the rows the policy shows it, and say it succeeded. Every
+# command refuses such a table before it reads or writes, as pg_dump does.
+q echob "UPDATE notes SET body = 'diverged on B' WHERE id = 2" >/dev/null
+q echoa "ALTER TABLE notes ENABLE ROW LEVEL SECURITY; CREATE POLICY above_3 ON notes USING (id > 3)" >/dev/null
+run "$ferry" full-sync --from "dbname=echoa user=echo_syncer" --to dbname=echob --tables notes \
+  --where 'notes:id > 0' --quiet
+expect_status 1 "a filtered full sync from a table whose policy hides rows from the role is refused"
+expect_contains "$err" "has row-level security that applies to this role" "the error says why"
+expect_contains "$err" "BYPASSRLS" "and what to do"
+expect_equal "$(q echob "SELECT body FROM notes WHERE id = 2")" "diverged on B" "nothing was written"
+q postgres "ALTER ROLE echo_syncer BYPASSRLS" >/dev/null
+run "$ferry" full-sync --from "dbname=echoa user=echo_syncer" --to dbname=echob --tables notes \
+  --where 'notes:id > 0' --quiet
+expect_status 0 "a role that bypasses the policy copies every row"
+expect_equal "$(q echob "SELECT body FROM notes WHERE id = 2")" "$(q echoa "SELECT body FROM notes WHERE id = 2")" \
+  "including those the policy hides"
+q postgres "ALTER ROLE echo_syncer NOBYPASSRLS" >/dev/null
+q echoa "ALTER TABLE notes DISABLE ROW LEVEL SECURITY" >/dev/null
+q echob "ALTER TABLE notes ENABLE ROW LEVEL SECURITY; CREATE POLICY above_3 ON notes USING (id > 3)" >/dev/null
+q echoa "UPDATE notes SET body = 'A after the policy' WHERE id = 2" >/dev/null
+link --from "dbname=echoa user=echo_syncer" --to "dbname=echob user=echo_syncer"
+expect_status 1 "ferry sync into a table whose policy hides rows from the role is refused"
+expect_contains "$err" "has row-level security that applies to this role" "naming the policy's table"
+expect_equal "$(q echob "SELECT body FROM notes WHERE id = 2")" "A again" "and wrote nothing"
+q echob "ALTER TABLE notes DISABLE ROW LEVEL SECURITY" >/dev/null
+link --from "dbname=echoa user=echo_syncer" --to "dbname=echob user=echo_syncer"
+expect_status 0 "without the policy the link runs on"
+run "$ferry" diff dbname=echoa dbname=echob --tables notes
+expect_status 0 "and the peers hash alike"
 
 # --- schema drift: a column the target lacks stops the link, nothing applied
 q a "INSERT INTO orders VALUES (9910001, 1, 'before the drift')" >/dev/null
