@@ -1513,9 +1513,12 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
         } catch (const Error& e) {
             problems.push_back(e.detail().empty() ? e.what()
                                                   : fmt::format("{}: {}", e.what(), e.detail()));
-            add_hint(e.hint().empty() ? "Create the missing tables and columns on the target (the "
-                                        "same names and primary key), then run again."
-                                      : e.hint());
+            if (!e.hint().empty())
+                add_hint(e.hint());
+            if (e.hint().empty() || e.kind() == ErrorKind::not_found)
+                add_hint(
+                    "Create the missing tables and columns on the target (the same names "
+                    "and primary key), then run again.");
         }
     }
     if (!problems.empty())

@@ -217,6 +217,8 @@ expect_status 1 "a target without a table or a column is refused"
 expect_contains "$err" '2 of 3 tables cannot be synced; nothing was written' "the error counts them"
 expect_contains "$err" 'Line Items' "it names the missing table"
 expect_contains "$err" 'note' "it names the missing column"
+expect_contains "$err" 'Create the missing tables and columns on the target' "it says what to do"
+expect_contains "$err" 'ADD COLUMN' "with the hint of each problem"
 expect_equal "$(q partial "SELECT count(*) FROM customers")" "0" "and nothing was written"
 expect_equal "$(q partial "SELECT kind || ' ' || status || ': ' || (error LIKE '%cannot be synced%Line Items%')
   FROM ferry.sessions")" "full failed: true" "the refused run is a failed session in the target"
