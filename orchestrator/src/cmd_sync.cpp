@@ -5,6 +5,7 @@
 // advanced checkpoint in one transaction on B: exactly once, in A's commit
 // order, whatever instruction a crash stops at.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -508,9 +509,7 @@ void require_tracked(SyncSource& peer, const std::vector<std::string>& tables) {
             untracked.push_back(name);
     if (untracked.empty())
         return;
-    std::string listed;
-    for (const auto& name : untracked)
-        listed += (listed.empty() ? "" : ",") + name;
+    std::string listed = fmt::format("{}", fmt::join(untracked, ","));
     throw Error(ErrorKind::invalid_input, fmt::format("{} does not track {}", peer.name(), listed),
                 "ferry sync sends the changes a peer's capture logged, and none are logged for "
                 "a table it does not track: the link would never send its rows. Nothing was "

@@ -341,19 +341,15 @@ void check_choice(const std::optional<std::string>& value,
 
 // The recorder column's JSON for this process, or NULL where it cannot be
 // told (the session is then never closed for it).
-std::optional<std::string> recorder_json(sqlite3* db, const std::optional<ProcessIdentity>& self) {
+std::optional<std::string> recorder_json(const std::optional<ProcessIdentity>& self) {
     if (!self)
         return std::nullopt;
-    Statement json(db,
-                   "SELECT json_object('host', ?1, 'boot', ?2, 'pid_namespace', ?3, 'pid', ?4, "
-                   "'start_ticks', ?5)");
-    json.bind(1, self->host)
-        .bind(2, self->boot)
-        .bind(3, self->pid_namespace)
-        .bind(4, self->pid)
-        .bind(5, std::to_string(self->start_ticks))
-        .step();
-    return json.text(0);
+    return nlohmann::json{{"host", self->host},
+                          {"boot", self->boot},
+                          {"pid_namespace", self->pid_namespace},
+                          {"pid", self->pid},
+                          {"start_ticks", std::to_string(self->start_ticks)}}
+        .dump();
 }
 
 // Closes as failed the running sessions whose recording process is gone,
@@ -414,7 +410,7 @@ void session_start(const Call& call, const Args& args, Result& result) {
         .bind(3, args.optional_text(2))
         .bind(4, args.optional_text(3))
         .bind(5, args.optional_text(4))
-        .bind(6, recorder_json(call.db, self))
+        .bind(6, recorder_json(self))
         .run();
     result.integer(sqlite3_last_insert_rowid(call.db));
 }
