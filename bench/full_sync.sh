@@ -6,18 +6,20 @@
 #      against ferry --method dump and --method diff
 #   3. PG->SQLite:                  COPY ... CSV | sqlite3 .import
 #   4. SQLite->PG:                  sqlite3 -csv | COPY FROM STDIN
+#   5. PG->PG, 100 tables of 100 rows into empty ones: pg_dump --data-only | psql
 # and ferry's peak RSS at 1M rows (and 5M with LARGE=1).
 # FILLER=random replaces pgbench's blank filler with random text, which does
 # not compress. ROUNDS (default 3) runs each case, medians reported. CASES
-# (default 1234) picks what to run: 1, 2, 3 for cases 3 and 4 and the RSS,
-# and 4 for ferry dump / ferry restore against pg_dump -Fc / pg_restore.
+# (default 12345) picks what to run: 1, 2, 3 for cases 3 and 4 and the RSS,
+# 4 for ferry dump / ferry restore against pg_dump -Fc / pg_restore, and 5
+# for the many small tables.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/lib/pg_cluster.sh"
 source "$here/lib.sh"
 ferry=${FERRY_BIN:-$here/../build/ferry}
 rounds=${ROUNDS:-3}
-cases=${CASES:-1234}
+cases=${CASES:-12345}
 work=$(mktemp -d /tmp/ferry-bench-full-XXXXXX)
 trap 'rm -rf "$work"; pg_cluster_stop_all' EXIT
 results=$here/results/full_sync${FILLER:+-$FILLER}${CASES:+-cases$CASES}.txt
@@ -161,4 +163,30 @@ d=$(printf '%s\n' "${t_pgd[@]}" | median); f=$(printf '%s\n' "${t_fd[@]}" | medi
 report "dump: pg_dump -Fc ${d}s ($(stat -c %s "$work/a.pgdump") bytes)  ferry dump ${f}s ($(stat -c %s "$work/a.ferry") bytes)  ratio $(ratio "$f" "$d")"
 d=$(printf '%s\n' "${t_pgr[@]}" | median); f=$(printf '%s\n' "${t_fr[@]}" | median)
 report "restore into an empty table: pg_restore ${d}s  ferry restore ${f}s  ratio $(ratio "$f" "$d")"
+fi
+
+# 5. many small tables: one pg_dump start each would cost more than the rows
+if [[ $cases == *5* ]]; then
+small_ddl=$(for i in $(seq 1 100); do echo "CREATE TABLE small$i (id int PRIMARY KEY, v text, n numeric);"; done)
+psql -X -q -p "$a_port" -d src <<<"$small_ddl"
+for i in $(seq 1 100); do echo "INSERT INTO small$i SELECT g, md5(g::text), g * 1.5 FROM generate_series(1, 100) g;"; done |
+  psql -X -q -p "$a_port" -d src
+for db in small_psql small_ferry; do
+  createdb -p "$b_port" $db
+  psql -X -q -p "$b_port" -d $db <<<"$small_ddl"
+  qb $db "CREATE EXTENSION ferry"
+done
+small_list=$(seq -s, -f 'small%g' 1 100)
+small_dump_args=$(seq -f '-t small%g' 1 100 | tr '\n' ' ')
+empty_small() { qb "$1" "SELECT format('TRUNCATE %s', string_agg('small' || g, ',')) FROM generate_series(1, 100) g" | psql -X -q -p "$b_port" -d "$1"; }
+t_psql=(); t_ferry=()
+psql_run() { settle; t_psql+=("$(seconds bash -c "PGPORT=$a_port pg_dump --data-only $small_dump_args src | psql -X -q -p $b_port -d small_psql")"); }
+ferry_run() { settle; t_ferry+=("$(seconds "$ferry" full-sync --quiet --from "$A" --to "$(B small_ferry)" --tables "$small_list")"); }
+for r in $(seq "$rounds"); do
+  empty_small small_psql; empty_small small_ferry
+  if (( r % 2 )); then psql_run; ferry_run; else ferry_run; psql_run; fi
+done
+[[ $(qb small_ferry "SELECT count(*) FROM small100") == 100 ]] || { echo "small tables not copied" >&2; exit 1; }
+p=$(printf '%s\n' "${t_psql[@]}" | median); f=$(printf '%s\n' "${t_ferry[@]}" | median)
+report "100 tables of 100 rows into empty ones: pg_dump|psql ${p}s  ferry ${f}s  ratio $(ratio "$f" "$p")"
 fi

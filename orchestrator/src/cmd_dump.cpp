@@ -163,10 +163,14 @@ int run_dump(DumpOptions options) {
     for (size_t i = 0; i < tables.size(); i++)
         header.tables.push_back({options.tables[i], tables[i].columns, tables[i].key_columns});
     writer.write_header(header);
+    std::vector<SyncTable> synced;
+    for (const auto& table : tables)
+        synced.push_back({table, table, {}});
+    source->plan_reads(synced);
     std::vector<DumpedTableReport> reports;
     for (size_t i = 0; i < tables.size(); i++) {
         progress.step(2, 2, "dump", options.tables[i]);
-        SyncTable table{tables[i], tables[i], {}};
+        const SyncTable& table = synced[i];
         FileSink sink(writer, options.tables[i], progress, tables[i].estimated_rows);
         source->read(table, sink);
         sink.flush();

@@ -300,6 +300,11 @@ int FullSync::run(FullSyncResult* result) {
                 }
             }
         }
+        std::vector<SyncTable> dumped;
+        for (const auto& table : tables)
+            if (!done_before.count(table.target.name) && !use_diff(table))
+                dumped.push_back(table);
+        source_->plan_reads(dumped);
         LaterDeletes later(*target_, options_.delete_missing);
         for (const auto& table : tables) {
             if (done_before.count(table.target.name)) {

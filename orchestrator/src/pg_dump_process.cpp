@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <libpq-fe.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -139,42 +140,204 @@ struct KeepOpenInChild : bp::extend::handler {
     }
 };
 
-// Columns of "COPY schema.table (a, "B") FROM stdin;".
-std::vector<std::string> copy_header_columns(std::string_view line) {
+// What a COPY header of pg_dump's output names: "COPY schema.table (a, "B")
+// FROM stdin;" gives {schema, table} and the columns.
+struct CopyHeader {
+    std::vector<std::string> name;
+    DumpedTable table;
+};
+
+CopyHeader parse_copy_header(std::string_view line) {
     sql::Lexer lexer(line, sql::Dialect::postgresql);
     auto malformed = [&] {
         return Error(ErrorKind::internal, "unexpected COPY header in pg_dump's output",
                      std::string(line.substr(0, 200)));
     };
-    sql::Token token = lexer.next();
-    while (token.kind != sql::TokenKind::end && !token.is("("))
+    auto is_identifier = [](const sql::Token& token) {
+        return token.kind == sql::TokenKind::word ||
+               token.kind == sql::TokenKind::quoted_identifier;
+    };
+    CopyHeader header;
+    sql::Token token = lexer.next();  // COPY
+    for (token = lexer.next(); is_identifier(token); token = lexer.next()) {
+        header.name.push_back(sql::identifier_value(token, sql::Dialect::postgresql));
         token = lexer.next();
-    std::vector<std::string> columns;
+        if (!token.is("."))
+            break;
+    }
     while (token.is("(") || token.is(",")) {
         token = lexer.next();
-        if (token.kind != sql::TokenKind::word && token.kind != sql::TokenKind::quoted_identifier)
+        if (!is_identifier(token))
             throw malformed();
-        columns.push_back(sql::identifier_value(token, sql::Dialect::postgresql));
+        header.table.columns.push_back(sql::identifier_value(token, sql::Dialect::postgresql));
         token = lexer.next();
     }
-    if (!token.is(")") || columns.empty())
+    if (!token.is(")") || header.table.columns.empty())
         throw malformed();
-    return columns;
+    return header;
 }
 
-// Stops a child still running when the reader leaves early (an error on the
+}  // namespace
+
+// A running pg_dump and the COPY blocks of its output, read as a stream of
+// 1 MiB chunks. Stopped, if still running, when destroyed (an error on the
 // target, a cancel), so that no pg_dump outlives its sync.
-struct ChildGuard {
-    bp::child& child;
-    ~ChildGuard() {
-        if (child.running()) {
+class PgDumpProcess {
+  public:
+    struct Block {
+        size_t table;  // index into the tables asked for
+        DumpedTable columns;
+    };
+    // Receives a block's complete lines; false stops reading (the process
+    // is then of no further use).
+    using OnPiece = std::function<bool(std::string_view lines, uint64_t rows)>;
+
+    PgDumpProcess(const std::string& pg_dump, const std::vector<std::string>& args,
+                  bp::environment env, std::optional<std::string> service_text,
+                  std::vector<DumpRequest> tables, std::string peer,
+                  std::vector<std::string> secrets)
+        : tables_(std::move(tables)), peer_(std::move(peer)), secrets_(std::move(secrets)) {
+        KeepOpenInChild keep_service_file;
+        if (service_text) {
+            service_file_.emplace(*service_text);
+            env["PGSERVICEFILE"] = service_file_->path();
+            keep_service_file.fd = service_file_->fd();
+        }
+        child_ = bp::child(pg_dump, bp::args(args), bp::std_out > out_, bp::std_err > err_,
+                           bp::std_in < bp::null, env, keep_service_file);
+        errors_ = std::async(std::launch::async, [this] {
+            return std::string(std::istreambuf_iterator<char>(err_), {});
+        });
+    }
+
+    ~PgDumpProcess() {
+        if (child_.running()) {
             std::error_code ignored;
-            child.terminate(ignored);
+            child_.terminate(ignored);
+        }
+        // A stopped child has closed its stderr: the reading thread ends.
+        if (errors_.valid())
+            errors_.wait();
+    }
+    PgDumpProcess(const PgDumpProcess&) = delete;
+    PgDumpProcess& operator=(const PgDumpProcess&) = delete;
+
+    // Reads on to the next block's COPY header; nullopt once the output has
+    // ended and pg_dump exited well (throws Error with its messages if not).
+    std::optional<Block> next_block() {
+        while (true) {
+            const char* newline = find_newline();
+            if (!newline) {
+                if (!fill()) {
+                    finish();
+                    return std::nullopt;
+                }
+                continue;
+            }
+            std::string_view line(buffer_.data() + start_,
+                                  static_cast<size_t>(newline - buffer_.data()) - start_);
+            start_ += line.size() + 1;
+            if (line.rfind("COPY ", 0) == 0) {
+                CopyHeader header = parse_copy_header(line);
+                current_ = table_named(header.name);
+                return Block{current_, std::move(header.table)};
+            }
         }
     }
-};
 
-}  // namespace
+    // Hands the lines of the block just begun to on_piece, up to its end
+    // marker. Returns false if on_piece stopped it.
+    bool read_block(const OnPiece& on_piece) {
+        while (true) {
+            size_t data_start = start_;
+            uint64_t rows = 0;
+            while (const char* newline = find_newline()) {
+                std::string_view line(buffer_.data() + start_,
+                                      static_cast<size_t>(newline - buffer_.data()) - start_);
+                if (line == copy_text::kEndOfData) {
+                    bool go_on = rows == 0 || on_piece(piece_from(data_start), rows);
+                    start_ += line.size() + 1;
+                    return go_on;
+                }
+                rows++;
+                start_ += line.size() + 1;
+            }
+            if (rows > 0 && !on_piece(piece_from(data_start), rows))
+                return false;
+            if (!fill()) {
+                std::string messages = finish();
+                throw Error(ErrorKind::io,
+                            fmt::format("pg_dump's output for {}.{} ended before the end of its "
+                                        "data",
+                                        tables_[current_].schema, tables_[current_].table),
+                            messages);
+            }
+        }
+    }
+
+  private:
+    const char* find_newline() const {
+        return static_cast<const char*>(
+            std::memchr(buffer_.data() + start_, '\n', buffer_.size() - start_));
+    }
+
+    std::string_view piece_from(size_t data_start) const {
+        return {buffer_.data() + data_start, start_ - data_start};
+    }
+
+    // Appends the next chunk behind the unfinished line; false at the end.
+    bool fill() {
+        constexpr size_t kChunk = 1 << 20;
+        buffer_.erase(0, start_);
+        start_ = 0;
+        size_t kept = buffer_.size();
+        buffer_.resize(kept + kChunk);
+        int got = out_.read(buffer_.data() + kept, static_cast<int>(kChunk));
+        buffer_.resize(kept + static_cast<size_t>(std::max(got, 0)));
+        return got > 0;
+    }
+
+    // Which table a block is of. A process for one table takes every block
+    // as its own: a partitioned table comes as one block per partition, all
+    // loaded via the root.
+    size_t table_named(const std::vector<std::string>& name) const {
+        if (tables_.size() == 1)
+            return 0;
+        for (size_t i = 0; i < tables_.size(); i++)
+            if (name.size() == 2 && name[0] == tables_[i].schema && name[1] == tables_[i].table)
+                return i;
+        throw Error(ErrorKind::internal, "pg_dump wrote the data of a table that was not asked for",
+                    fmt::format("{}", fmt::join(name, ".")));
+    }
+
+    // Waits for pg_dump to exit; returns its messages, throws if it failed.
+    std::string finish() {
+        child_.wait();
+        std::string messages = errors_.get();
+        while (!messages.empty() && messages.back() == '\n')
+            messages.pop_back();
+        // pg_dump's (libpq's, the server's) messages may quote the connection
+        // string, e.g. a database name that holds a password.
+        messages = mask_secrets(messages, secrets_);
+        if (child_.exit_code() != 0)
+            throw Error(ErrorKind::connection, fmt::format("pg_dump failed on {}", peer_), messages,
+                        "Check that the source is reachable and that the role may read the "
+                        "table.");
+        return messages;
+    }
+
+    std::vector<DumpRequest> tables_;
+    std::string peer_;
+    std::vector<std::string> secrets_;
+    std::optional<InMemoryFile> service_file_;
+    bp::pipe out_;
+    bp::ipstream err_;
+    bp::child child_;
+    std::future<std::string> errors_;
+    std::string buffer_;
+    size_t start_ = 0;
+    size_t current_ = 0;  // the table of the block being read
+};
 
 std::string find_pg_dump(int server_major) {
     if (const char* forced = std::getenv("FERRY_PG_DUMP")) {
@@ -230,9 +393,8 @@ PgDumpReader::PgDumpReader(std::string pg_dump, const std::string& conninfo,
               quoted_option("service", std::string(kPassphraseService));
 }
 
-bool PgDumpReader::dump_table(const std::string& snapshot, const std::vector<std::string>& patterns,
-                              const std::string& schema, const std::string& table,
-                              const OnColumns& on_columns, const OnLines& on_lines) {
+std::unique_ptr<PgDumpProcess> PgDumpReader::start(const std::string& snapshot,
+                                                   const std::vector<DumpRequest>& tables) const {
     // No secret on pg_dump's command line, where any user of the machine
     // could read it: the password in PGPASSWORD, the SSL key's passphrase
     // (libpq reads it from no environment variable) in a service file.
@@ -243,14 +405,9 @@ bool PgDumpReader::dump_table(const std::string& snapshot, const std::vector<std
     // database or role chose; ferry reads hex.
     std::string options = env.count("PGOPTIONS") ? env["PGOPTIONS"].to_string() + " " : "";
     env["PGOPTIONS"] = options + "-c bytea_output=hex";
-    std::optional<InMemoryFile> service_file;
-    KeepOpenInChild keep_service_file;
-    if (ssl_passphrase_) {
-        service_file.emplace(
-            fmt::format("[{}]\nsslpassword={}\n", kPassphraseService, *ssl_passphrase_));
-        env["PGSERVICEFILE"] = service_file->path();
-        keep_service_file.fd = service_file->fd();
-    }
+    std::optional<std::string> service_text;
+    if (ssl_passphrase_)
+        service_text = fmt::format("[{}]\nsslpassword={}\n", kPassphraseService, *ssl_passphrase_);
     std::vector<std::string> args{"--data-only",
                                   "--no-password",
                                   "--encoding=UTF8",
@@ -258,89 +415,133 @@ bool PgDumpReader::dump_table(const std::string& snapshot, const std::vector<std
                                   "--load-via-partition-root",
                                   "--snapshot=" + snapshot,
                                   "--dbname=" + dbname_};
-    for (const auto& pattern : patterns)
-        args.push_back("--table=" + pattern);
-    bp::pipe out;
-    bp::ipstream err;
-    bp::child child(pg_dump_, bp::args(args), bp::std_out > out, bp::std_err > err,
-                    bp::std_in < bp::null, env, keep_service_file);
-    auto errors = std::async(std::launch::async, [&err] {
-        return std::string(std::istreambuf_iterator<char>(err), {});
-    });
-    // Declared after `errors`, so destroyed before it: a child stopped early
-    // closes its stderr, and only then can the reading thread be joined.
-    ChildGuard guard{child};
+    for (const auto& table : tables)
+        for (const auto& pattern : table.patterns)
+            args.push_back("--table=" + pattern);
+    return std::make_unique<PgDumpProcess>(pg_dump_, args, std::move(env), std::move(service_text),
+                                           tables, peer_, secrets_);
+}
 
-    enum class State { framing, data } state = State::framing;
+bool PgDumpReader::dump_table(const std::string& snapshot, const DumpRequest& table,
+                              const OnColumns& on_columns, const OnLines& on_lines) const {
+    std::unique_ptr<PgDumpProcess> process = start(snapshot, {table});
     size_t blocks = 0;
     std::vector<std::string> first_columns;
-    constexpr size_t kChunk = 1 << 20;
-    std::string buffer;
-    while (true) {
-        // Read straight behind the unfinished line kept from the last chunk.
-        size_t kept = buffer.size();
-        buffer.resize(kept + kChunk);
-        int got = out.read(buffer.data() + kept, static_cast<int>(kChunk));
-        buffer.resize(kept + static_cast<size_t>(std::max(got, 0)));
-        if (got <= 0)
-            break;
-        size_t start = 0;
-        size_t data_start = 0;
-        uint64_t rows = 0;
-        while (true) {
-            const char* newline = static_cast<const char*>(
-                std::memchr(buffer.data() + start, '\n', buffer.size() - start));
-            if (!newline)
-                break;
-            size_t end = static_cast<size_t>(newline - buffer.data());
-            std::string_view line(buffer.data() + start, end - start);
-            if (state == State::framing) {
-                if (line.rfind("COPY ", 0) == 0) {
-                    // A partitioned table comes as one block per partition,
-                    // all loaded via the root with the same columns.
-                    DumpedTable block{copy_header_columns(line)};
-                    if (blocks++ == 0)
-                        on_columns(block);
-                    else if (block.columns != first_columns)
-                        throw Error(ErrorKind::internal,
-                                    "pg_dump's blocks of one table have different columns");
-                    first_columns = block.columns;
-                    state = State::data;
-                    data_start = end + 1;
-                }
-            } else if (state == State::data) {
-                if (line == copy_text::kEndOfData) {
-                    if (rows > 0)
-                        on_lines({buffer.data() + data_start, start - data_start}, rows);
-                    rows = 0;
-                    state = State::framing;
-                } else {
-                    rows++;
-                }
-            }
-            start = end + 1;
+    while (auto block = process->next_block()) {
+        // A partitioned table comes as one block per partition, all loaded
+        // via the root with the same columns.
+        if (blocks++ == 0) {
+            first_columns = block->columns.columns;
+            on_columns(block->columns);
+        } else if (block->columns.columns != first_columns) {
+            throw Error(ErrorKind::internal,
+                        "pg_dump's blocks of one table have different columns");
         }
-        if (state == State::data && rows > 0) {
-            on_lines({buffer.data() + data_start, start - data_start}, rows);
-        }
-        buffer.erase(0, start);
+        process->read_block([&](std::string_view lines, uint64_t rows) {
+            on_lines(lines, rows);
+            return true;
+        });
     }
-    child.wait();
-    std::string messages = errors.get();
-    while (!messages.empty() && messages.back() == '\n')
-        messages.pop_back();
-    // pg_dump's (libpq's, the server's) messages may quote the connection
-    // string, e.g. a database name that holds a password.
-    messages = mask_secrets(messages, secrets_);
-    if (child.exit_code() != 0)
-        throw Error(ErrorKind::connection, fmt::format("pg_dump failed on {}", peer_), messages,
-                    "Check that the source is reachable and that the role may read the table.");
-    if (state != State::framing)
-        throw Error(ErrorKind::io,
-                    fmt::format("pg_dump's output for {}.{} ended before the end of its data",
-                                schema, table),
-                    messages);
     return blocks > 0;
+}
+
+PgDumpGroup::PgDumpGroup(const PgDumpReader& reader, std::string snapshot,
+                         std::vector<DumpRequest> tables, size_t hold_limit)
+    : reader_(reader),
+      snapshot_(std::move(snapshot)),
+      tables_(std::move(tables)),
+      hold_limit_(hold_limit),
+      read_(tables_.size(), false) {}
+
+PgDumpGroup::~PgDumpGroup() = default;
+
+std::optional<size_t> PgDumpGroup::index_of(const std::string& schema,
+                                            const std::string& table) const {
+    for (size_t i = 0; i < tables_.size(); i++)
+        if (tables_[i].schema == schema && tables_[i].table == table)
+            return i;
+    return std::nullopt;
+}
+
+bool PgDumpGroup::contains(const std::string& schema, const std::string& table) const {
+    return index_of(schema, table).has_value();
+}
+
+PgDumpGroup::Outcome PgDumpGroup::read(const std::string& schema, const std::string& table,
+                                       const PgDumpReader::OnColumns& on_columns,
+                                       const PgDumpReader::OnLines& on_lines) {
+    size_t wanted = index_of(schema, table).value();
+    if (read_[wanted])
+        throw Error(ErrorKind::internal, fmt::format("{}.{} was read twice", schema, table));
+    auto held = held_.find(wanted);
+    if (held != held_.end())
+        return serve_held(held, on_columns, on_lines);
+    if (abandoned_ || ended_)
+        return abandoned_ ? Outcome::abandoned : Outcome::no_data;
+    if (!process_)
+        process_ = reader_.start(snapshot_, tables_);
+    while (auto block = process_->next_block()) {
+        if (block->table == wanted) {
+            read_[wanted] = true;
+            on_columns(block->columns);
+            process_->read_block([&](std::string_view lines, uint64_t rows) {
+                on_lines(lines, rows);
+                return true;
+            });
+            finish_when_all_out();
+            return Outcome::read;
+        }
+        if (read_[block->table] || held_.count(block->table))
+            throw Error(
+                ErrorKind::internal, "pg_dump wrote two blocks for one table",
+                fmt::format("{}.{}", tables_[block->table].schema, tables_[block->table].table));
+        Held& holding = held_[block->table];
+        holding.columns = std::move(block->columns);
+        size_t bytes = 0;
+        bool kept = process_->read_block([&](std::string_view lines, uint64_t rows) {
+            if (held_bytes_ + lines.size() > hold_limit_)
+                return false;
+            holding.pieces.emplace_back(lines, rows);
+            held_bytes_ += lines.size();
+            bytes += lines.size();
+            return true;
+        });
+        if (!kept) {
+            // The tables already held are whole; the rest go one by one.
+            held_bytes_ -= bytes;
+            held_.erase(block->table);
+            process_.reset();
+            abandoned_ = true;
+            return Outcome::abandoned;
+        }
+    }
+    ended_ = true;
+    return Outcome::no_data;
+}
+
+PgDumpGroup::Outcome PgDumpGroup::serve_held(std::map<size_t, Held>::iterator held,
+                                             const PgDumpReader::OnColumns& on_columns,
+                                             const PgDumpReader::OnLines& on_lines) {
+    read_[held->first] = true;
+    on_columns(held->second.columns);
+    for (const auto& [lines, rows] : held->second.pieces) {
+        on_lines(lines, rows);
+        held_bytes_ -= lines.size();
+    }
+    held_.erase(held);
+    return Outcome::read;
+}
+
+// Once every table is read or held, pg_dump's output is read to its end, so
+// that its exit status is checked and the process does not linger.
+void PgDumpGroup::finish_when_all_out() {
+    for (size_t i = 0; i < tables_.size(); i++)
+        if (!read_[i] && !held_.count(i))
+            return;
+    if (process_->next_block())
+        throw Error(ErrorKind::internal, "pg_dump wrote more blocks than tables asked for");
+    ended_ = true;
+    process_.reset();
 }
 
 }  // namespace ferry::cli

@@ -1,10 +1,13 @@
-// pg_dump as the backup phase of a full sync from PostgreSQL: one process per
-// table, on the snapshot the sync exported, its output read as a stream.
-// Only the table's COPY block is taken from the output, as data; nothing of
-// the dump is ever run as SQL.
+// pg_dump as the backup phase of a full sync from PostgreSQL, on the snapshot
+// the sync exported, its output read as a stream: one process for a large or
+// partitioned table, one for a group of small ones. Only the tables' COPY
+// blocks are taken from the output, as data; nothing of the dump is ever run
+// as SQL.
 #pragma once
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +27,17 @@ struct DumpedTable {
     std::vector<std::string> columns;  // in the order of each line's fields
 };
 
+// A table to dump: `patterns` are its and, for a partitioned table, its
+// partitions' names as quoted pg_dump patterns (a quoted pattern matches
+// exactly that name); schema and table name it as pg_dump's COPY headers do.
+struct DumpRequest {
+    std::string schema;
+    std::string table;
+    std::vector<std::string> patterns;
+};
+
+class PgDumpProcess;
+
 class PgDumpReader {
   public:
     // Receives complete COPY text lines, each ending in '\n', in pieces of
@@ -39,24 +53,73 @@ class PgDumpReader {
                  const std::vector<std::pair<std::string, std::string>>& in_effect,
                  std::string peer_for_messages);
 
-    // Dumps the data of one table as of `snapshot`: `patterns` are the
-    // table's and, for a partitioned table, its partitions' names as quoted
-    // pg_dump patterns (a quoted pattern matches exactly that name); schema
-    // and table name it in messages. Calls on_columns once, before the first
-    // lines; returns false when pg_dump wrote no data block at all (a
-    // partitioned table without partitions). Throws Error with pg_dump's own
-    // message when it fails.
-    bool dump_table(const std::string& snapshot, const std::vector<std::string>& patterns,
-                    const std::string& schema, const std::string& table,
-                    const OnColumns& on_columns, const OnLines& on_lines);
+    // Dumps the data of one table as of `snapshot`. Calls on_columns once,
+    // before the first lines; returns false when pg_dump wrote no data block
+    // at all (a partitioned table without partitions). Throws Error with
+    // pg_dump's own message when it fails.
+    bool dump_table(const std::string& snapshot, const DumpRequest& table,
+                    const OnColumns& on_columns, const OnLines& on_lines) const;
 
   private:
+    friend class PgDumpGroup;
+    std::unique_ptr<PgDumpProcess> start(const std::string& snapshot,
+                                         const std::vector<DumpRequest>& tables) const;
+
     std::string pg_dump_;
     std::string dbname_;  // pg_dump's --dbname: no password, no passphrase
     std::optional<std::string> password_;
     std::optional<std::string> ssl_passphrase_;
     std::string peer_;
     std::vector<std::string> secrets_;  // of conninfo, masked in pg_dump's messages
+};
+
+// One pg_dump for many small unpartitioned tables, whose start (connecting,
+// importing the snapshot, reading the catalogs: ~40 ms) would otherwise be
+// paid per table. pg_dump writes the tables in an order of its own, so a
+// table's block that comes before it is asked for is held in memory, up to
+// `hold_limit` bytes; past that the group gives up and its remaining tables
+// are dumped one by one. pg_dump starts on the first read and is stopped,
+// if still running, when the group is destroyed.
+class PgDumpGroup {
+  public:
+    enum class Outcome {
+        read,       // the table's rows went to on_lines
+        no_data,    // pg_dump wrote no block for it
+        abandoned,  // held blocks would exceed the limit: dump it alone
+    };
+
+    PgDumpGroup(const PgDumpReader& reader, std::string snapshot, std::vector<DumpRequest> tables,
+                size_t hold_limit);
+    ~PgDumpGroup();
+    PgDumpGroup(const PgDumpGroup&) = delete;
+    PgDumpGroup& operator=(const PgDumpGroup&) = delete;
+
+    bool contains(const std::string& schema, const std::string& table) const;
+    // Reads one of the group's tables, each at most once.
+    Outcome read(const std::string& schema, const std::string& table,
+                 const PgDumpReader::OnColumns& on_columns, const PgDumpReader::OnLines& on_lines);
+
+  private:
+    struct Held {
+        DumpedTable columns;
+        std::vector<std::pair<std::string, uint64_t>> pieces;  // as read: lines, rows
+    };
+    std::optional<size_t> index_of(const std::string& schema, const std::string& table) const;
+    Outcome serve_held(std::map<size_t, Held>::iterator held,
+                       const PgDumpReader::OnColumns& on_columns,
+                       const PgDumpReader::OnLines& on_lines);
+    void finish_when_all_out();
+
+    const PgDumpReader& reader_;
+    std::string snapshot_;
+    std::vector<DumpRequest> tables_;
+    size_t hold_limit_;
+    std::unique_ptr<PgDumpProcess> process_;
+    std::vector<bool> read_;
+    std::map<size_t, Held> held_;  // blocks that came before they were asked for
+    size_t held_bytes_ = 0;
+    bool abandoned_ = false;
+    bool ended_ = false;  // pg_dump's output was read to its end
 };
 
 }  // namespace ferry::cli

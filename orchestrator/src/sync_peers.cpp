@@ -2,6 +2,7 @@
 #include "sync_peers.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <charconv>
@@ -40,6 +41,16 @@ canonical::TableDigest digest_of(const std::string& rows, const std::string& hex
 // this many at a time: a statement's work stays bounded and its plan an
 // index lookup per key.
 constexpr size_t kKeysPerStatement = 10000;
+
+// A table dumps in a group of others when it takes no more than this on
+// disk (pg_table_size), which pg_dump writes in about the time it takes to
+// start. A group stops at a total size and at a number of tables (each a
+// --table argument), and holds the blocks that come before their turn up
+// to a limit; past it, its remaining tables are dumped one by one.
+constexpr uint64_t kSmallTableBytes = 4 << 20;
+constexpr uint64_t kGroupBytes = 16 << 20;
+constexpr size_t kGroupTables = 500;
+constexpr size_t kHoldLimit = 32 << 20;
 
 // Orders tables so that every table comes after the tables it references;
 // `references` gives, for each table's position, the positions it
@@ -98,7 +109,49 @@ class PostgresSource : public SyncSource {
                               {"cursor", nlohmann::json::parse(snapshot.text(0, 1))}}
             .dump();
     }
-    void end_snapshot() override { db_.execute("COMMIT"); }
+    void end_snapshot() override {
+        groups_.clear();  // stops a pg_dump left waiting on its pipe
+        db_.execute("COMMIT");
+    }
+
+    // Small unpartitioned tables share one pg_dump a group: its start costs
+    // as much as dumping a few megabytes (docs/full-sync.md, "Backup").
+    void plan_reads(const std::vector<SyncTable>& tables) override {
+        groups_.clear();
+        std::vector<std::string> oids;
+        for (const auto& table : tables)
+            if (!table.filter)
+                oids.push_back(table.source.oid);
+        if (oids.size() < 2)
+            return;
+        PgResult sizes = db_.query(
+            "SELECT n.nspname, c.relname, pg_table_size(c.oid) FROM unnest($1::oid[]) WITH "
+            "ORDINALITY AS o(oid, position) JOIN pg_class c ON c.oid = o.oid JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND NOT c.relispartition ORDER BY "
+            "o.position",
+            {fmt::format("{{{}}}", fmt::join(oids, ","))});
+        std::vector<DumpRequest> group;
+        uint64_t group_bytes = 0;
+        auto close_group = [&] {
+            if (group.size() > 1)
+                groups_.push_back(
+                    std::make_unique<PgDumpGroup>(*dump_, snapshot_, std::move(group), kHoldLimit));
+            group.clear();
+            group_bytes = 0;
+        };
+        for (int r = 0; r < sizes.rows(); r++) {
+            uint64_t bytes = std::stoull(sizes.text(r, 2));
+            if (bytes > kSmallTableBytes)
+                continue;
+            if (group_bytes + bytes > kGroupBytes || group.size() == kGroupTables)
+                close_group();
+            std::string schema = sizes.text(r, 0), name = sizes.text(r, 1);
+            group.push_back(
+                {schema, name, {quote_identifier(schema) + "." + quote_identifier(name)}});
+            group_bytes += bytes;
+        }
+        close_group();
+    }
 
     void read(const SyncTable& table, RowSink& sink) override {
         auto on_columns = [&](const std::vector<std::string>& names) {
@@ -121,20 +174,29 @@ class PostgresSource : public SyncSource {
             "c.relnamespace WHERE c.oid = $1::oid",
             {table.source.oid});
         std::string schema = where.text(0, 0), name = where.text(0, 1);
+        auto announce_dumped = [&](const DumpedTable& dumped) { on_columns(dumped.columns); };
+        for (const auto& group : groups_) {
+            if (!group->contains(schema, name))
+                continue;
+            PgDumpGroup::Outcome outcome = group->read(schema, name, announce_dumped, on_lines);
+            if (outcome == PgDumpGroup::Outcome::no_data)
+                on_columns(table_columns(table.source.oid));
+            if (outcome != PgDumpGroup::Outcome::abandoned)
+                return;
+        }
         // Quoted patterns match exactly these names: no case folding, no wildcards.
-        std::vector<std::string> patterns{quote_identifier(schema) + "." + quote_identifier(name)};
+        DumpRequest request{
+            schema, name, {quote_identifier(schema) + "." + quote_identifier(name)}};
         PgResult leaves = db_.query(
             "SELECT n.nspname, c.relname FROM "
             "pg_partition_tree($1::oid::regclass) p JOIN pg_class c ON c.oid = p.relid JOIN "
             "pg_namespace n ON n.oid = c.relnamespace WHERE p.isleaf AND p.level > 0",
             {table.source.oid});
         for (int r = 0; r < leaves.rows(); r++)
-            patterns.push_back(quote_identifier(leaves.text(r, 0)) + "." +
-                               quote_identifier(leaves.text(r, 1)));
-        bool any = dump_->dump_table(
-            snapshot_, patterns, schema, name,
-            [&](const DumpedTable& dumped) { on_columns(dumped.columns); }, on_lines);
-        if (!any)  // a partitioned table without partitions holds no rows
+            request.patterns.push_back(quote_identifier(leaves.text(r, 0)) + "." +
+                                       quote_identifier(leaves.text(r, 1)));
+        if (!dump_->dump_table(snapshot_, request, announce_dumped,
+                               on_lines))  // a partitioned table without partitions holds no rows
             on_columns(table_columns(table.source.oid));
     }
 
@@ -225,6 +287,7 @@ class PostgresSource : public SyncSource {
     std::string conninfo_;
     PgConnection db_;
     std::optional<PgDumpReader> dump_;
+    std::vector<std::unique_ptr<PgDumpGroup>> groups_;  // of plan_reads
     std::string snapshot_;
     std::unique_ptr<DiffPeer> hashes_;
 };

@@ -59,6 +59,9 @@ class SyncSource {
     // the copy ended: {"snapshot": ..., "cursor": ...} as JSON text.
     virtual std::string begin_snapshot() = 0;
     virtual void end_snapshot() = 0;
+    // The tables `read` will be asked for in this snapshot, in order, each
+    // once: a source may read several at a time.
+    virtual void plan_reads(const std::vector<SyncTable>&) {}
     virtual void read(const SyncTable& table, RowSink& sink) = 0;
     // --method diff: only the rows with these keys (JSON, as this peer's
     // ferry.bucket_rows prints them), in the same snapshot. Keys of rows
