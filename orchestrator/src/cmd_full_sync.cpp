@@ -52,6 +52,8 @@ class FullSync {
     TableReport copy_table(const SyncTable& table, nlohmann::json& position,
                            LaterDeletes::Waiting waiting);
     bool use_diff(const SyncTable& table) const;
+    std::vector<SyncTable> dumped_tables(const std::vector<SyncTable>& tables,
+                                         const std::set<std::string>& done_before) const;
     std::optional<PartialWrite> compare(const SyncTable& table, std::vector<std::string>& keys);
     bool verify(const std::vector<SyncTable>& tables, std::vector<TableReport>& reports);
     void print(const std::vector<TableReport>& reports, bool all_verified) const;
@@ -118,6 +120,16 @@ void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
 
 // --method auto: diff when the target already holds most of the rows (by the
 // planner's estimates), else dump.
+// The tables read whole (not by --method diff) and not written before.
+std::vector<SyncTable> FullSync::dumped_tables(const std::vector<SyncTable>& tables,
+                                               const std::set<std::string>& done_before) const {
+    std::vector<SyncTable> dumped;
+    for (const auto& table : tables)
+        if (!done_before.count(table.target.name) && !use_diff(table))
+            dumped.push_back(table);
+    return dumped;
+}
+
 bool FullSync::use_diff(const SyncTable& table) const {
     if (options_.method != "auto")
         return options_.method == "diff";
@@ -253,6 +265,8 @@ int FullSync::run(FullSyncResult* result) {
     if (options_.keep_changes && !options_.dry_run)
         keep_changes_for_target(tables);
     std::string snapshot = source_->begin_snapshot();
+    // pg_dump starts while the target is prepared; a resumed run plans again.
+    source_->plan_reads(dumped_tables(tables, {}));
 
     job_ = fmt::format("full-sync from {}", source_->name());
     for (const auto& table : tables)
@@ -300,11 +314,7 @@ int FullSync::run(FullSyncResult* result) {
                 }
             }
         }
-        std::vector<SyncTable> dumped;
-        for (const auto& table : tables)
-            if (!done_before.count(table.target.name) && !use_diff(table))
-                dumped.push_back(table);
-        source_->plan_reads(dumped);
+        source_->plan_reads(dumped_tables(tables, done_before));
         LaterDeletes later(*target_, options_.delete_missing);
         for (const auto& table : tables) {
             if (done_before.count(table.target.name)) {

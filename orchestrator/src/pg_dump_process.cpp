@@ -422,54 +422,35 @@ std::unique_ptr<PgDumpProcess> PgDumpReader::start(const std::string& snapshot,
                                            tables, peer_, secrets_);
 }
 
-bool PgDumpReader::dump_table(const std::string& snapshot, const DumpRequest& table,
-                              const OnColumns& on_columns, const OnLines& on_lines) const {
-    std::unique_ptr<PgDumpProcess> process = start(snapshot, {table});
-    size_t blocks = 0;
-    std::vector<std::string> first_columns;
-    while (auto block = process->next_block()) {
-        // A partitioned table comes as one block per partition, all loaded
-        // via the root with the same columns.
-        if (blocks++ == 0) {
-            first_columns = block->columns.columns;
-            on_columns(block->columns);
-        } else if (block->columns.columns != first_columns) {
-            throw Error(ErrorKind::internal,
-                        "pg_dump's blocks of one table have different columns");
-        }
-        process->read_block([&](std::string_view lines, uint64_t rows) {
-            on_lines(lines, rows);
-            return true;
-        });
-    }
-    return blocks > 0;
-}
-
-PgDumpGroup::PgDumpGroup(const PgDumpReader& reader, std::string snapshot,
-                         std::vector<DumpRequest> tables, size_t hold_limit)
+PgDump::PgDump(const PgDumpReader& reader, std::string snapshot, std::vector<DumpRequest> tables,
+               size_t hold_limit)
     : reader_(reader),
       snapshot_(std::move(snapshot)),
       tables_(std::move(tables)),
       hold_limit_(hold_limit),
       read_(tables_.size(), false) {}
 
-PgDumpGroup::~PgDumpGroup() = default;
+PgDump::~PgDump() = default;
 
-std::optional<size_t> PgDumpGroup::index_of(const std::string& schema,
-                                            const std::string& table) const {
+void PgDump::start() {
+    if (!process_ && !ended_ && !abandoned_)
+        process_ = reader_.start(snapshot_, tables_);
+}
+
+std::optional<size_t> PgDump::index_of(const std::string& schema, const std::string& table) const {
     for (size_t i = 0; i < tables_.size(); i++)
         if (tables_[i].schema == schema && tables_[i].table == table)
             return i;
     return std::nullopt;
 }
 
-bool PgDumpGroup::contains(const std::string& schema, const std::string& table) const {
+bool PgDump::contains(const std::string& schema, const std::string& table) const {
     return index_of(schema, table).has_value();
 }
 
-PgDumpGroup::Outcome PgDumpGroup::read(const std::string& schema, const std::string& table,
-                                       const PgDumpReader::OnColumns& on_columns,
-                                       const PgDumpReader::OnLines& on_lines) {
+PgDump::Outcome PgDump::read(const std::string& schema, const std::string& table,
+                             const PgDumpReader::OnColumns& on_columns,
+                             const PgDumpReader::OnLines& on_lines) {
     size_t wanted = index_of(schema, table).value();
     if (read_[wanted])
         throw Error(ErrorKind::internal, fmt::format("{}.{} was read twice", schema, table));
@@ -478,8 +459,11 @@ PgDumpGroup::Outcome PgDumpGroup::read(const std::string& schema, const std::str
         return serve_held(held, on_columns, on_lines);
     if (abandoned_ || ended_)
         return abandoned_ ? Outcome::abandoned : Outcome::no_data;
-    if (!process_)
-        process_ = reader_.start(snapshot_, tables_);
+    start();
+    if (tables_.size() == 1) {
+        read_[wanted] = true;
+        return read_whole(on_columns, on_lines);
+    }
     while (auto block = process_->next_block()) {
         if (block->table == wanted) {
             read_[wanted] = true;
@@ -519,9 +503,34 @@ PgDumpGroup::Outcome PgDumpGroup::read(const std::string& schema, const std::str
     return Outcome::no_data;
 }
 
-PgDumpGroup::Outcome PgDumpGroup::serve_held(std::map<size_t, Held>::iterator held,
-                                             const PgDumpReader::OnColumns& on_columns,
-                                             const PgDumpReader::OnLines& on_lines) {
+// Every block of a one-table pg_dump is the table's: a partitioned table
+// comes as one block per partition, all loaded via the root with the same
+// columns.
+PgDump::Outcome PgDump::read_whole(const PgDumpReader::OnColumns& on_columns,
+                                   const PgDumpReader::OnLines& on_lines) {
+    size_t blocks = 0;
+    std::vector<std::string> first_columns;
+    while (auto block = process_->next_block()) {
+        if (blocks++ == 0) {
+            first_columns = block->columns.columns;
+            on_columns(block->columns);
+        } else if (block->columns.columns != first_columns) {
+            throw Error(ErrorKind::internal,
+                        "pg_dump's blocks of one table have different columns");
+        }
+        process_->read_block([&](std::string_view lines, uint64_t rows) {
+            on_lines(lines, rows);
+            return true;
+        });
+    }
+    ended_ = true;
+    process_.reset();
+    return blocks > 0 ? Outcome::read : Outcome::no_data;
+}
+
+PgDump::Outcome PgDump::serve_held(std::map<size_t, Held>::iterator held,
+                                   const PgDumpReader::OnColumns& on_columns,
+                                   const PgDumpReader::OnLines& on_lines) {
     read_[held->first] = true;
     on_columns(held->second.columns);
     for (const auto& [lines, rows] : held->second.pieces) {
@@ -534,7 +543,7 @@ PgDumpGroup::Outcome PgDumpGroup::serve_held(std::map<size_t, Held>::iterator he
 
 // Once every table is read or held, pg_dump's output is read to its end, so
 // that its exit status is checked and the process does not linger.
-void PgDumpGroup::finish_when_all_out() {
+void PgDump::finish_when_all_out() {
     for (size_t i = 0; i < tables_.size(); i++)
         if (!read_[i] && !held_.count(i))
             return;

@@ -53,15 +53,8 @@ class PgDumpReader {
                  const std::vector<std::pair<std::string, std::string>>& in_effect,
                  std::string peer_for_messages);
 
-    // Dumps the data of one table as of `snapshot`. Calls on_columns once,
-    // before the first lines; returns false when pg_dump wrote no data block
-    // at all (a partitioned table without partitions). Throws Error with
-    // pg_dump's own message when it fails.
-    bool dump_table(const std::string& snapshot, const DumpRequest& table,
-                    const OnColumns& on_columns, const OnLines& on_lines) const;
-
   private:
-    friend class PgDumpGroup;
+    friend class PgDump;
     std::unique_ptr<PgDumpProcess> start(const std::string& snapshot,
                                          const std::vector<DumpRequest>& tables) const;
 
@@ -73,29 +66,36 @@ class PgDumpReader {
     std::vector<std::string> secrets_;  // of conninfo, masked in pg_dump's messages
 };
 
-// One pg_dump for many small unpartitioned tables, whose start (connecting,
-// importing the snapshot, reading the catalogs: ~40 ms) would otherwise be
-// paid per table. pg_dump writes the tables in an order of its own, so a
-// table's block that comes before it is asked for is held in memory, up to
-// `hold_limit` bytes; past that the group gives up and its remaining tables
-// are dumped one by one. pg_dump starts on the first read and is stopped,
-// if still running, when the group is destroyed.
-class PgDumpGroup {
+// One pg_dump, as of a snapshot: of one table (a partitioned one comes as a
+// block per partition, all loaded via the root), or of a group of small
+// unpartitioned tables, whose start (connecting, importing the snapshot,
+// reading the catalogs: ~40 ms) would otherwise be paid per table. pg_dump
+// writes a group's tables in an order of its own, so a table's block that
+// comes before it is asked for is held in memory, up to `hold_limit` bytes;
+// past that the group gives up and its remaining tables are dumped one by
+// one. pg_dump starts at start() or the first read, and is stopped, if
+// still running, when this is destroyed.
+class PgDump {
   public:
     enum class Outcome {
         read,       // the table's rows went to on_lines
-        no_data,    // pg_dump wrote no block for it
+        no_data,    // pg_dump wrote no block for it (a partitioned table without partitions)
         abandoned,  // held blocks would exceed the limit: dump it alone
     };
 
-    PgDumpGroup(const PgDumpReader& reader, std::string snapshot, std::vector<DumpRequest> tables,
-                size_t hold_limit);
-    ~PgDumpGroup();
-    PgDumpGroup(const PgDumpGroup&) = delete;
-    PgDumpGroup& operator=(const PgDumpGroup&) = delete;
+    PgDump(const PgDumpReader& reader, std::string snapshot, std::vector<DumpRequest> tables,
+           size_t hold_limit = 0);
+    ~PgDump();
+    PgDump(const PgDump&) = delete;
+    PgDump& operator=(const PgDump&) = delete;
 
+    // Starts pg_dump ahead of the first read, so that its start overlaps
+    // other work.
+    void start();
     bool contains(const std::string& schema, const std::string& table) const;
-    // Reads one of the group's tables, each at most once.
+    // Reads one of the tables, each at most once. Calls on_columns once,
+    // before the first lines. Throws Error with pg_dump's own message when
+    // it fails.
     Outcome read(const std::string& schema, const std::string& table,
                  const PgDumpReader::OnColumns& on_columns, const PgDumpReader::OnLines& on_lines);
 
@@ -105,6 +105,8 @@ class PgDumpGroup {
         std::vector<std::pair<std::string, uint64_t>> pieces;  // as read: lines, rows
     };
     std::optional<size_t> index_of(const std::string& schema, const std::string& table) const;
+    Outcome read_whole(const PgDumpReader::OnColumns& on_columns,
+                       const PgDumpReader::OnLines& on_lines);
     Outcome serve_held(std::map<size_t, Held>::iterator held,
                        const PgDumpReader::OnColumns& on_columns,
                        const PgDumpReader::OnLines& on_lines);

@@ -110,47 +110,63 @@ class PostgresSource : public SyncSource {
             .dump();
     }
     void end_snapshot() override {
-        groups_.clear();  // stops a pg_dump left waiting on its pipe
+        dumps_.clear();  // stops a pg_dump left waiting on its pipe
+        planned_.clear();
         db_.execute("COMMIT");
     }
 
-    // Small unpartitioned tables share one pg_dump a group: its start costs
-    // as much as dumping a few megabytes (docs/full-sync.md, "Backup").
+    // The pg_dumps of the tables to read, in the order of their first
+    // table: small unpartitioned tables share one a group, as a pg_dump's
+    // start costs as much as dumping a few megabytes. Each starts when the
+    // one before it begins to be read, the first at once, so that starting
+    // overlaps other work (docs/full-sync.md, "The five phases").
     void plan_reads(const std::vector<SyncTable>& tables) override {
-        groups_.clear();
         std::vector<std::string> oids;
         for (const auto& table : tables)
             if (!table.filter)
                 oids.push_back(table.source.oid);
-        if (oids.size() < 2)
+        if (oids == planned_)
             return;
-        PgResult sizes = db_.query(
-            "SELECT n.nspname, c.relname, pg_table_size(c.oid) FROM unnest($1::oid[]) WITH "
-            "ORDINALITY AS o(oid, position) JOIN pg_class c ON c.oid = o.oid JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND NOT c.relispartition ORDER BY "
-            "o.position",
+        planned_ = oids;
+        dumps_.clear();
+        PgResult found = db_.query(
+            "SELECT c.oid::text, n.nspname, c.relname, pg_table_size(c.oid), c.relkind = 'r' AND "
+            "NOT c.relispartition FROM unnest($1::oid[]) WITH ORDINALITY AS o(oid, position) "
+            "JOIN pg_class c ON c.oid = o.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "ORDER BY o.position",
             {fmt::format("{{{}}}", fmt::join(oids, ","))});
         std::vector<DumpRequest> group;
         uint64_t group_bytes = 0;
+        std::optional<size_t> group_place;  // in dumps_, by its first table
         auto close_group = [&] {
-            if (group.size() > 1)
-                groups_.push_back(
-                    std::make_unique<PgDumpGroup>(*dump_, snapshot_, std::move(group), kHoldLimit));
+            if (group_place)
+                dumps_[*group_place] =
+                    std::make_unique<PgDump>(*dump_, snapshot_, std::move(group), kHoldLimit);
             group.clear();
             group_bytes = 0;
+            group_place.reset();
         };
-        for (int r = 0; r < sizes.rows(); r++) {
-            uint64_t bytes = std::stoull(sizes.text(r, 2));
-            if (bytes > kSmallTableBytes)
+        for (int r = 0; r < found.rows(); r++) {
+            std::string schema = found.text(r, 1), name = found.text(r, 2);
+            uint64_t bytes = std::stoull(found.text(r, 3));
+            if (found.text(r, 4) != "t" || bytes > kSmallTableBytes) {
+                dumps_.push_back(std::make_unique<PgDump>(
+                    *dump_, snapshot_,
+                    std::vector<DumpRequest>{dump_request(found.text(r, 0), schema, name)}));
                 continue;
+            }
             if (group_bytes + bytes > kGroupBytes || group.size() == kGroupTables)
                 close_group();
-            std::string schema = sizes.text(r, 0), name = sizes.text(r, 1);
-            group.push_back(
-                {schema, name, {quote_identifier(schema) + "." + quote_identifier(name)}});
+            if (!group_place) {
+                group_place = dumps_.size();
+                dumps_.emplace_back();
+            }
+            group.push_back({schema, name, {quoted_name(schema, name)}});
             group_bytes += bytes;
         }
         close_group();
+        if (!dumps_.empty())
+            dumps_.front()->start();
     }
 
     void read(const SyncTable& table, RowSink& sink) override {
@@ -174,30 +190,27 @@ class PostgresSource : public SyncSource {
             "c.relnamespace WHERE c.oid = $1::oid",
             {table.source.oid});
         std::string schema = where.text(0, 0), name = where.text(0, 1);
-        auto announce_dumped = [&](const DumpedTable& dumped) { on_columns(dumped.columns); };
-        for (const auto& group : groups_) {
-            if (!group->contains(schema, name))
-                continue;
-            PgDumpGroup::Outcome outcome = group->read(schema, name, announce_dumped, on_lines);
-            if (outcome == PgDumpGroup::Outcome::no_data)
+        // False when the dump's group gave up on the table.
+        auto read_from = [&](PgDump& dump) {
+            PgDump::Outcome outcome = dump.read(
+                schema, name, [&](const DumpedTable& dumped) { on_columns(dumped.columns); },
+                on_lines);
+            if (outcome == PgDump::Outcome::no_data)  // a partitioned table without partitions
                 on_columns(table_columns(table.source.oid));
-            if (outcome != PgDumpGroup::Outcome::abandoned)
+            return outcome != PgDump::Outcome::abandoned;
+        };
+        for (size_t i = 0; i < dumps_.size(); i++) {
+            if (!dumps_[i]->contains(schema, name))
+                continue;
+            if (i + 1 < dumps_.size())
+                dumps_[i + 1]->start();
+            if (read_from(*dumps_[i]))
                 return;
+            break;
         }
-        // Quoted patterns match exactly these names: no case folding, no wildcards.
-        DumpRequest request{
-            schema, name, {quote_identifier(schema) + "." + quote_identifier(name)}};
-        PgResult leaves = db_.query(
-            "SELECT n.nspname, c.relname FROM "
-            "pg_partition_tree($1::oid::regclass) p JOIN pg_class c ON c.oid = p.relid JOIN "
-            "pg_namespace n ON n.oid = c.relnamespace WHERE p.isleaf AND p.level > 0",
-            {table.source.oid});
-        for (int r = 0; r < leaves.rows(); r++)
-            request.patterns.push_back(quote_identifier(leaves.text(r, 0)) + "." +
-                                       quote_identifier(leaves.text(r, 1)));
-        if (!dump_->dump_table(snapshot_, request, announce_dumped,
-                               on_lines))  // a partitioned table without partitions holds no rows
-            on_columns(table_columns(table.source.oid));
+        // Not planned, or its group gave up on it: a pg_dump of its own.
+        PgDump alone(*dump_, snapshot_, {dump_request(table.source.oid, schema, name)});
+        read_from(alone);
     }
 
     void read_keys(const SyncTable& table, const std::vector<std::string>& keys,
@@ -251,6 +264,26 @@ class PostgresSource : public SyncSource {
     }
 
   private:
+    // Quoted pg_dump patterns match exactly the name: no case folding, no
+    // wildcards.
+    static std::string quoted_name(const std::string& schema, const std::string& name) {
+        return quote_identifier(schema) + "." + quote_identifier(name);
+    }
+
+    // A table to dump: a partitioned table with its partitions.
+    DumpRequest dump_request(const std::string& oid, const std::string& schema,
+                             const std::string& name) {
+        DumpRequest request{schema, name, {quoted_name(schema, name)}};
+        PgResult leaves = db_.query(
+            "SELECT n.nspname, c.relname FROM "
+            "pg_partition_tree($1::oid::regclass) p JOIN pg_class c ON c.oid = p.relid JOIN "
+            "pg_namespace n ON n.oid = c.relnamespace WHERE p.isleaf AND p.level > 0",
+            {oid});
+        for (int r = 0; r < leaves.rows(); r++)
+            request.patterns.push_back(quoted_name(leaves.text(r, 0), leaves.text(r, 1)));
+        return request;
+    }
+
     void announce_columns(const SyncTable& table, const std::vector<std::string>& names,
                           RowSink& sink) {
         std::map<std::string, std::string> types = column_types(table.source.oid);
@@ -287,7 +320,8 @@ class PostgresSource : public SyncSource {
     std::string conninfo_;
     PgConnection db_;
     std::optional<PgDumpReader> dump_;
-    std::vector<std::unique_ptr<PgDumpGroup>> groups_;  // of plan_reads
+    std::vector<std::string> planned_;            // the oids plan_reads was given
+    std::vector<std::unique_ptr<PgDump>> dumps_;  // for them, in order
     std::string snapshot_;
     std::unique_ptr<DiffPeer> hashes_;
 };
