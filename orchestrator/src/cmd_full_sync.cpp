@@ -120,6 +120,13 @@ void FullSync::tick(uint64_t rows_done, uint64_t bytes_done) {
 
 // --method auto: diff when the target already holds most of the rows (by the
 // planner's estimates), else dump.
+bool FullSync::use_diff(const SyncTable& table) const {
+    if (options_.method != "auto")
+        return options_.method == "diff";
+    return table.target.estimated_rows > 0 &&
+           table.target.estimated_rows * 2 >= table.source.estimated_rows;
+}
+
 // The tables read whole (not by --method diff) and not written before.
 std::vector<SyncTable> FullSync::dumped_tables(const std::vector<SyncTable>& tables,
                                                const std::set<std::string>& done_before) const {
@@ -128,13 +135,6 @@ std::vector<SyncTable> FullSync::dumped_tables(const std::vector<SyncTable>& tab
         if (!done_before.count(table.target.name) && !use_diff(table))
             dumped.push_back(table);
     return dumped;
-}
-
-bool FullSync::use_diff(const SyncTable& table) const {
-    if (options_.method != "auto")
-        return options_.method == "diff";
-    return table.target.estimated_rows > 0 &&
-           table.target.estimated_rows * 2 >= table.source.estimated_rows;
 }
 
 // The descent for a sync weighs time, not bytes (docs/full-sync.md): every

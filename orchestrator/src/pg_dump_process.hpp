@@ -41,7 +41,7 @@ class PgDumpProcess;
 class PgDumpReader {
   public:
     // Receives complete COPY text lines, each ending in '\n', in pieces of
-    // about 1 MiB; `rows` is the number of lines in the piece.
+    // up to about 1 MiB; `rows` is the number of lines in the piece.
     using OnLines = std::function<void(std::string_view lines, uint64_t rows)>;
     using OnColumns = std::function<void(const DumpedTable&)>;
 
@@ -79,7 +79,7 @@ class PgDump {
   public:
     enum class Outcome {
         read,       // the table's rows went to on_lines
-        no_data,    // pg_dump wrote no block for it (a partitioned table without partitions)
+        no_data,    // no block for it (a partitioned table without partitions)
         abandoned,  // held blocks would exceed the limit: dump it alone
     };
 
@@ -92,7 +92,8 @@ class PgDump {
     // Starts pg_dump ahead of the first read, so that its start overlaps
     // other work.
     void start();
-    bool contains(const std::string& schema, const std::string& table) const;
+    // One of the tables, not read yet.
+    bool has_unread(const std::string& schema, const std::string& table) const;
     // Reads one of the tables, each at most once. Calls on_columns once,
     // before the first lines. Throws Error with pg_dump's own message when
     // it fails.

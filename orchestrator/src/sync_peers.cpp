@@ -98,6 +98,8 @@ class PostgresSource : public SyncSource {
     }
 
     std::string begin_snapshot() override {
+        dumps_.clear();  // of an earlier snapshot, and using the reader replaced here
+        planned_.clear();
         int major = std::stoi(db_.query("SHOW server_version_num").text(0, 0)) / 10000;
         dump_.emplace(find_pg_dump(major), conninfo_, db_.options_in_effect(), db_.peer());
         std::string peer = postgres_peer_id(db_);
@@ -115,15 +117,16 @@ class PostgresSource : public SyncSource {
         db_.execute("COMMIT");
     }
 
-    // The pg_dumps of the tables to read, in the order of their first
-    // table: small unpartitioned tables share one a group, as a pg_dump's
-    // start costs as much as dumping a few megabytes. Each starts when the
-    // one before it begins to be read, the first at once, so that starting
-    // overlaps other work (docs/full-sync.md, "The five phases").
+    // The pg_dumps of the tables to read, in order: runs of small
+    // unpartitioned tables share one, as a pg_dump's start costs as much as
+    // dumping a few megabytes. The first starts at once, so that its start
+    // overlaps the target's preparation (docs/full-sync.md, "The five
+    // phases").
     void plan_reads(const std::vector<SyncTable>& tables) override {
         std::vector<std::string> oids;
         for (const auto& table : tables)
-            if (!table.filter)
+            if (!table.filter &&
+                std::find(oids.begin(), oids.end(), table.source.oid) == oids.end())
                 oids.push_back(table.source.oid);
         if (oids == planned_)
             return;
@@ -135,21 +138,23 @@ class PostgresSource : public SyncSource {
             "JOIN pg_class c ON c.oid = o.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
             "ORDER BY o.position",
             {fmt::format("{{{}}}", fmt::join(oids, ","))});
+        // A group is of consecutive tables: its pg_dump holds its tables'
+        // ACCESS SHARE locks until the last is read, which a large table in
+        // between would prolong.
         std::vector<DumpRequest> group;
         uint64_t group_bytes = 0;
-        std::optional<size_t> group_place;  // in dumps_, by its first table
         auto close_group = [&] {
-            if (group_place)
-                dumps_[*group_place] =
-                    std::make_unique<PgDump>(*dump_, snapshot_, std::move(group), kHoldLimit);
+            if (!group.empty())
+                dumps_.push_back(
+                    std::make_unique<PgDump>(*dump_, snapshot_, std::move(group), kHoldLimit));
             group.clear();
             group_bytes = 0;
-            group_place.reset();
         };
         for (int r = 0; r < found.rows(); r++) {
             std::string schema = found.text(r, 1), name = found.text(r, 2);
             uint64_t bytes = std::stoull(found.text(r, 3));
             if (found.text(r, 4) != "t" || bytes > kSmallTableBytes) {
+                close_group();
                 dumps_.push_back(std::make_unique<PgDump>(
                     *dump_, snapshot_,
                     std::vector<DumpRequest>{dump_request(found.text(r, 0), schema, name)}));
@@ -157,10 +162,6 @@ class PostgresSource : public SyncSource {
             }
             if (group_bytes + bytes > kGroupBytes || group.size() == kGroupTables)
                 close_group();
-            if (!group_place) {
-                group_place = dumps_.size();
-                dumps_.emplace_back();
-            }
             group.push_back({schema, name, {quoted_name(schema, name)}});
             group_bytes += bytes;
         }
@@ -186,29 +187,35 @@ class PostgresSource : public SyncSource {
             return;
         }
         PgResult where = db_.query(
-            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = "
-            "c.relnamespace WHERE c.oid = $1::oid",
+            "SELECT n.nspname, c.relname, c.relkind = 'p' FROM pg_class c JOIN pg_namespace n ON "
+            "n.oid = c.relnamespace WHERE c.oid = $1::oid",
             {table.source.oid});
         std::string schema = where.text(0, 0), name = where.text(0, 1);
+        bool partitioned = where.text(0, 2) == "t";
         // False when the dump's group gave up on the table.
         auto read_from = [&](PgDump& dump) {
             PgDump::Outcome outcome = dump.read(
                 schema, name, [&](const DumpedTable& dumped) { on_columns(dumped.columns); },
                 on_lines);
-            if (outcome == PgDump::Outcome::no_data)  // a partitioned table without partitions
+            if (outcome == PgDump::Outcome::no_data) {
+                // Only a partitioned table without partitions has no block.
+                if (!partitioned)
+                    throw Error(ErrorKind::internal,
+                                fmt::format("pg_dump wrote no data for {}", table.source.name), "",
+                                "Check that pg_dump can dump the table on its own.");
                 on_columns(table_columns(table.source.oid));
+            }
             return outcome != PgDump::Outcome::abandoned;
         };
-        for (size_t i = 0; i < dumps_.size(); i++) {
-            if (!dumps_[i]->contains(schema, name))
+        for (const auto& dump : dumps_) {
+            if (!dump->has_unread(schema, name))
                 continue;
-            if (i + 1 < dumps_.size())
-                dumps_[i + 1]->start();
-            if (read_from(*dumps_[i]))
+            if (read_from(*dump))
                 return;
             break;
         }
-        // Not planned, or its group gave up on it: a pg_dump of its own.
+        // Not planned (or read again), or its group gave up on it: a pg_dump
+        // of its own.
         PgDump alone(*dump_, snapshot_, {dump_request(table.source.oid, schema, name)});
         read_from(alone);
     }

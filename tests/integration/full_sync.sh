@@ -117,6 +117,8 @@ q smallsrc "UPDATE small07 SET v = 'changed' WHERE id = 3" >/dev/null
 FERRY_PG_DUMP=$work/pg_dump sync --tables "$small_tables" --from dbname=smallsrc --to dbname=smalldst --method dump --json
 expect_equal "$(json_query "$out" "SELECT sum((t->>'updated')::int) || ',' || sum((t->>'inserted')::int) FROM input, jsonb_array_elements(j->'tables') t")" \
   "1,0" "a second run writes the one changed row"
+FERRY_PG_DUMP=$work/pg_dump sync --tables small01,small02,small01 --from dbname=smallsrc --to dbname=smalldst --method dump --verify
+expect_status 0 "a table named twice in a group is read twice, the second time by a pg_dump of its own"
 # Values that compress on disk to almost nothing: four small tables of 12 MiB
 # of text each, asked for in the reverse of pg_dump's order. The first two
 # blocks are held, the third would pass the 32 MiB ferry keeps for blocks
