@@ -140,10 +140,10 @@ struct KeepOpenInChild : bp::extend::handler {
     }
 };
 
+constexpr size_t kBuffer = 1 << 20;  // of pg_dump's output read at once
+
 // What a COPY header of pg_dump's output names: "COPY schema.table (a, "B")
 // FROM stdin;" gives {schema, table} and the columns.
-constexpr size_t kBuffer = 1 << 20;
-
 struct CopyHeader {
     std::vector<std::string> name;
     DumpedTable table;
@@ -161,12 +161,13 @@ CopyHeader parse_copy_header(std::string_view line) {
     };
     CopyHeader header;
     sql::Token token = lexer.next();  // COPY
-    for (token = lexer.next(); is_identifier(token); token = lexer.next()) {
+    do {
+        token = lexer.next();
+        if (!is_identifier(token))
+            throw malformed();
         header.name.push_back(sql::identifier_value(token, sql::Dialect::postgresql));
         token = lexer.next();
-        if (!token.is("."))
-            break;
-    }
+    } while (token.is("."));
     while (token.is("(") || token.is(",")) {
         token = lexer.next();
         if (!is_identifier(token))
@@ -181,9 +182,9 @@ CopyHeader parse_copy_header(std::string_view line) {
 
 }  // namespace
 
-// A running pg_dump and the COPY blocks of its output, read as a stream
-// through a buffer of kBuffer bytes. Stopped, if still running, when destroyed (an error on the
-// target, a cancel), so that no pg_dump outlives its sync.
+// A running pg_dump and the COPY blocks of its output, read as a stream.
+// Stopped, if still running, when destroyed (an error on the target, a
+// cancel), so that no pg_dump outlives its sync.
 class PgDumpProcess {
   public:
     struct Block {

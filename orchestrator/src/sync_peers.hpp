@@ -59,8 +59,8 @@ class SyncSource {
     // the copy ended: {"snapshot": ..., "cursor": ...} as JSON text.
     virtual std::string begin_snapshot() = 0;
     virtual void end_snapshot() = 0;
-    // The tables `read` will be asked for in this snapshot, in order, each
-    // once: a source may read several at a time.
+    // The tables `read` will be asked for in this snapshot, in order: a
+    // source may read several at a time.
     virtual void plan_reads(const std::vector<SyncTable>&) {}
     virtual void read(const SyncTable& table, RowSink& sink) = 0;
     // --method diff: only the rows with these keys (JSON, as this peer's

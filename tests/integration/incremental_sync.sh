@@ -19,18 +19,21 @@ source "$here/../lib/shop_fixture.sh"
 
 # link ARGS...: ferry sync with a JSON report.
 link() { run "$ferry" sync --quiet --json "$@"; }
-# twin_databases A B TABLE COLUMNS ROWS: databases A and B with TABLE
-# (COLUMNS) tracked, ROWS inserted at A and copied to B by a full sync.
-twin_databases() {
+# synced_databases A B DDL TABLES [ROWS_SQL]: databases A and B made by DDL
+# with TABLES tracked; ROWS_SQL run at A, then TABLES copied to B.
+synced_databases() {
   local db
   for db in "$1" "$2"; do
     createdb "$db"
-    q "$db" "CREATE TABLE $3 ($4)" >/dev/null
-    "$ferry" init "dbname=$db" --track "$3" >/dev/null
+    q "$db" "$3" >/dev/null
+    "$ferry" init "dbname=$db" --track "$4" >/dev/null
   done
-  q "$1" "INSERT INTO $3 VALUES $5" >/dev/null
-  "$ferry" full-sync --from "dbname=$1" --to "dbname=$2" --tables "$3" --quiet >/dev/null
+  if [[ -n ${5:-} ]]; then q "$1" "$5" >/dev/null; fi
+  "$ferry" full-sync --from "dbname=$1" --to "dbname=$2" --tables "$4" --quiet >/dev/null
 }
+# twin_databases A B TABLE COLUMNS ROWS: databases A and B with TABLE
+# (COLUMNS) tracked, ROWS inserted at A and copied to B by a full sync.
+twin_databases() { synced_databases "$1" "$2" "CREATE TABLE $3 ($4)" "$3" "INSERT INTO $3 VALUES $5"; }
 # report FIELD [LINK]: a figure of the JSON report's first (or LINK-th) link.
 report() { json_query "$out" "SELECT j->'links'->${2:-0}->>'$1' FROM input"; }
 # check_same A B NAME: a test that the peers' tables are equal; on failure
@@ -439,16 +442,7 @@ expect_equal "$(json_query "$out" "SELECT jsonb_array_length(j->'tables') FROM i
 # last); resolving the newer settles both
 # synced_pair NAME DDL TABLES [ROWS_SQL]: databases NAME_a and NAME_b made
 # by DDL with TABLES tracked; ROWS_SQL run at NAME_a, then a full sync to B.
-synced_pair() {
-  local db
-  for db in "$1_a" "$1_b"; do
-    createdb "$db"
-    q "$db" "$2" >/dev/null
-    "$ferry" init "dbname=$db" --track "$3" >/dev/null
-  done
-  if [[ -n ${4:-} ]]; then q "$1_a" "$4" >/dev/null; fi
-  "$ferry" full-sync --from "dbname=$1_a" --to "dbname=$1_b" --quiet >/dev/null
-}
+synced_pair() { synced_databases "$1_a" "$1_b" "$2" "$3" "${4:-}"; }
 twice_conflicted() {  # twice_conflicted TARGET SQL-AT-TARGET
   local target=$1 at_b=$2
   createdb "$3" && q "$3" "CREATE TABLE notes (id int PRIMARY KEY, body text)" >/dev/null
