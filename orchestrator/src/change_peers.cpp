@@ -54,15 +54,7 @@ Error checkpoint_moved(const std::string& job, const std::string& scope, const s
 // Whether a full sync copied every one of `tables`: its checkpoint's scope
 // lists the tables it copied, comma-separated.
 bool scope_covers(const std::string& scope, const std::vector<std::string>& tables) {
-    std::set<std::string> copied;
-    size_t start = 0;
-    while (start <= scope.size()) {
-        size_t comma = scope.find(',', start);
-        if (comma == std::string::npos)
-            comma = scope.size();
-        copied.insert(scope.substr(start, comma - start));
-        start = comma + 1;
-    }
+    std::set<std::string> copied = scope_tables(scope);
     return std::all_of(tables.begin(), tables.end(),
                        [&](const std::string& t) { return copied.count(t) > 0; });
 }
@@ -693,6 +685,9 @@ class PostgresChangeApplier : public ChangeApplier {
     void fail_link(const std::string& job, const std::string& scope,
                    const std::string& error) override {
         db_.execute("SELECT ferry.checkpoint_fail($1, $2, $3)", {job, scope, error});
+    }
+    std::vector<std::string> checkpoint_scopes(const std::string& job) override {
+        return postgres_checkpoint_scopes(db_, job);
     }
 
     std::optional<Copy> last_full_sync(const std::string& source_peer,
@@ -1607,6 +1602,9 @@ class SqliteChangeApplier : public ChangeApplier {
     void fail_link(const std::string& job, const std::string& scope,
                    const std::string& error) override {
         db_.execute("SELECT ferry_checkpoint_fail(?1, ?2, ?3)", {job, scope, error});
+    }
+    std::vector<std::string> checkpoint_scopes(const std::string& job) override {
+        return sqlite_checkpoint_scopes(db_, job);
     }
 
     std::optional<Copy> last_full_sync(const std::string& source_peer,

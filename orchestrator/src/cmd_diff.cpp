@@ -100,6 +100,7 @@ std::vector<TableToCompare> PeerDiff::tables_to_compare() {
                              fmt::format("B ({})", b_->name()));
         tables.push_back(std::move(table));
     }
+    drop_repeats(tables, [](const TableToCompare& table) { return table.a.name; });
     for (const auto& option : options_.filters) {
         auto [name, condition] = split_table_filter(option);
         std::string identity = a_->identify(name);

@@ -99,7 +99,8 @@ class FileSink : public RowSink {
     uint64_t bytes_ = 0;
 };
 
-// Every table named, described on the source; all problems at once.
+// Every table named, described on the source; all problems at once. A
+// table named twice is dumped once: `names` keeps each as first named.
 std::vector<PeerTable> describe_all(SyncSource& source, std::vector<std::string>& names) {
     if (names.empty())
         names = source.tracked_tables();
@@ -107,11 +108,11 @@ std::vector<PeerTable> describe_all(SyncSource& source, std::vector<std::string>
         throw Error(ErrorKind::invalid_input, "no tables to dump",
                     fmt::format("{} tracks no tables.", source.name()),
                     "Name them: ferry dump PEER FILE --tables t1,t2");
-    std::vector<PeerTable> tables;
+    std::vector<std::pair<std::string, PeerTable>> described;  // as named, as found
     std::vector<std::string> problems;
     for (const auto& name : names) {
         try {
-            tables.push_back(source.describe(name));
+            described.emplace_back(name, source.describe(name));
         } catch (const Error& e) {
             problems.push_back(e.detail().empty() ? e.what()
                                                   : fmt::format("{}: {}", e.what(), e.detail()));
@@ -122,6 +123,13 @@ std::vector<PeerTable> describe_all(SyncSource& source, std::vector<std::string>
                     fmt::format("{} of {} tables cannot be dumped", problems.size(), names.size()),
                     fmt::format("{}", fmt::join(problems, "\n")),
                     "Check the table names; each table needs a primary key.");
+    drop_repeats(described, [](const auto& table) { return table.second.name; });
+    names.clear();
+    std::vector<PeerTable> tables;
+    for (auto& [name, table] : described) {
+        names.push_back(name);
+        tables.push_back(std::move(table));
+    }
     return tables;
 }
 
@@ -290,6 +298,7 @@ std::vector<SyncTable> Restore::plan() {
             "Create the missing tables and columns on the target (the same names and "
             "primary key), then run again.");
     }
+    drop_repeats(tables, [](const SyncTable& table) { return table.target.name; });
     return target_->parents_first(std::move(tables));
 }
 
@@ -383,8 +392,7 @@ int Restore::run() {
     target_->require_ferry();
     std::vector<SyncTable> tables = plan();
     job_ = "restore from " + reader_->header().source;
-    for (const auto& table : tables)
-        scope_ += (scope_.empty() ? "" : ",") + table.target.name;
+    scope_ = run_scope(tables, target_->checkpoint_scopes(job_));
     if (!options_.dry_run) {
         leases_ = std::make_unique<TableLeases>(*target_, "restore", options_.lease_seconds);
         leases_->take(tables, [&](const std::string& note) { progress_.note(note); });

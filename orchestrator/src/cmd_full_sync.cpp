@@ -218,7 +218,8 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
     TableReport report{table.target.name, diff ? "diff" : "dump", writer->finish(), false,
                        std::nullopt};
     rows_before_table_ += report.counts.source_rows;
-    session_updated_ = {};
+    // Throttled like every tick: a forced write of the session row per table
+    // would be a commit (a WAL flush) per table, most of a small table's cost.
     tick(rows_before_table_, 0);
     progress_.note(
         progress_line(table.target.name, report.counts, options_.delete_missing, waiting.deletes));
@@ -269,8 +270,7 @@ int FullSync::run(FullSyncResult* result) {
     source_->plan_reads(dumped_tables(tables, {}));
 
     job_ = fmt::format("full-sync from {}", source_->name());
-    for (const auto& table : tables)
-        scope_ += (scope_.empty() ? "" : ",") + table.target.name;
+    scope_ = run_scope(tables, target_->checkpoint_scopes(job_));
     std::vector<TableReport> reports;
     bool verified = true;
     if (!options_.dry_run) {

@@ -12,6 +12,7 @@
 #include "peer_config.hpp"
 #include "ferry/conninfo.hpp"
 #include "peer_identity.hpp"
+#include "peer_tables.hpp"
 #include "pg_connection.hpp"
 #include "schema.hpp"
 #include "sqlite_connection.hpp"
@@ -140,6 +141,7 @@ int run_init(const InitOptions& options) {
             track_tables(db, options.tables, report);
         });
     }
+    drop_repeats(report.tracked, [](const std::string& table) { return table; });
     if (options.json) {
         nlohmann::json out = {
             {"peer", peer},

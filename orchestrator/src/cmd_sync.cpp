@@ -563,10 +563,10 @@ void LinkSync::open() {
         std::string identity = source_->identify(tables_[i].source.name);
         table_of_identity_[identity] = i;
         identities_.insert(identity);
-        scope_ += (scope_.empty() ? "" : ",") + tables_[i].target.name;
     }
     filters_ = filters_by_table(tables_);
     job_ = "sync from " + reader_->peer_id();
+    scope_ = run_scope(tables_, applier_->checkpoint_scopes(job_));
     try {
         choose_policy();
     } catch (const Error& error) {

@@ -40,13 +40,17 @@ WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped)";
 
 // reltuples is -1 for a table never vacuumed or analyzed: estimate from its
 // size then, at 64 bytes a row. A partitioned table's rows are in its leaves.
-const char* const kEstimateQuery = R"(
-SELECT coalesce(sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples
-                         ELSE pg_relation_size(c.oid) / 64 END), 0)::bigint
-FROM pg_class c
-WHERE c.relkind = 'r'
-  AND (c.oid = $1::oid
-       OR c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass) WHERE isleaf)))";
+// Whether row-level security applies to this role (refuse_row_security),
+// and the planner's estimate of the rows, partitions included.
+const char* const kSecurityAndEstimateQuery = R"(
+SELECT row_security_active($1::oid),
+       (SELECT coalesce(sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples
+                                 ELSE pg_relation_size(c.oid) / 64 END), 0)::bigint
+        FROM pg_class c
+        WHERE c.relkind = 'r'
+          AND (c.oid = $1::oid
+               OR c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)
+                            WHERE isleaf))))";
 
 std::vector<std::string> missing_from(const std::vector<std::string>& wanted,
                                       const std::vector<std::string>& present) {
@@ -73,8 +77,8 @@ bool older_than(const std::string& version, const std::string& min_version) {
 // Under a row-level security policy the role would copy, compare or write
 // only the rows the policy lets it see, and report success. pg_dump refuses
 // such a table; so does every ferry command, before it reads or writes.
-void refuse_row_security(PgConnection& db, const PeerTable& table) {
-    if (db.query("SELECT row_security_active($1::oid)", {table.oid}).text(0, 0) != "t")
+void refuse_row_security(PgConnection& db, const PeerTable& table, bool security_active) {
+    if (!security_active)
         return;
     throw Error(ErrorKind::unsupported,
                 fmt::format("table {} in {} has row-level security that applies to this role",
@@ -147,8 +151,9 @@ PeerTable describe_table(PgConnection& db, const std::string& table) {
             fmt::format("table {} in {} has no primary key", described.name, db.peer()),
             "ferry identifies rows by their primary key.",
             fmt::format("Add one with ALTER TABLE {} ADD PRIMARY KEY (...).", described.name));
-    refuse_row_security(db, described);
-    described.estimated_rows = std::stoull(db.query(kEstimateQuery, {described.oid}).text(0, 0));
+    PgResult checked = db.query(kSecurityAndEstimateQuery, {described.oid});
+    refuse_row_security(db, described, checked.text(0, 0) == "t");
+    described.estimated_rows = std::stoull(checked.text(0, 1));
     return described;
 }
 
@@ -199,6 +204,14 @@ std::vector<std::string> tracked_tables(PgConnection& db) {
     for (int r = 0; r < tracked.rows(); r++)
         names.push_back(tracked.text(r, 0));
     return names;
+}
+
+std::vector<std::string> postgres_checkpoint_scopes(PgConnection& db, const std::string& job) {
+    PgResult found = db.query("SELECT scope FROM ferry.checkpoints WHERE job = $1", {job});
+    std::vector<std::string> scopes;
+    for (int r = 0; r < found.rows(); r++)
+        scopes.push_back(found.text(r, 0));
+    return scopes;
 }
 
 // "TABLE:CONDITION", the table written as in SQL; the first colon outside

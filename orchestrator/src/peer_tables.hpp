@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +63,22 @@ void require_same_columns(const PeerTable& a, const std::string& peer_a, const P
 
 // The tables ferry tracks in the peer, schema-qualified.
 std::vector<std::string> tracked_tables(PgConnection& db);
+
+// The scopes of a job's checkpoints in ferry.checkpoints.
+std::vector<std::string> postgres_checkpoint_scopes(PgConnection& db, const std::string& job);
+
+// Keeps the first of the items that name_of() names alike: a table named
+// twice (`--tables a,b,a`, or `a` and `public.a`) is read, written and
+// reported once, in its first place.
+template <class Item, class NameOf>
+void drop_repeats(std::vector<Item>& items, NameOf name_of) {
+    std::set<std::string> seen;
+    std::vector<Item> kept;
+    for (auto& item : items)
+        if (seen.insert(name_of(item)).second)
+            kept.push_back(std::move(item));
+    items = std::move(kept);
+}
 
 // Splits a --where option, "TABLE:CONDITION"; the first colon outside double
 // quotes ends the table name.

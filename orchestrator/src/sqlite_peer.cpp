@@ -136,6 +136,13 @@ std::vector<std::string> sqlite_tracked_tables(SqliteConnection& db) {
     return names;
 }
 
+std::vector<std::string> sqlite_checkpoint_scopes(SqliteConnection& db, const std::string& job) {
+    std::vector<std::string> scopes;
+    for (const auto& row : db.query("SELECT scope FROM ferry_checkpoints WHERE job = ?1", {job}))
+        scopes.push_back(row.at(0).value_or(""));
+    return scopes;
+}
+
 UuidKeySpelling::UuidKeySpelling(SqliteConnection& db, const std::string& table,
                                  const std::vector<std::string>& key_columns)
     : db_(db) {

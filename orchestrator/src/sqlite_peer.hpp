@@ -26,6 +26,9 @@ std::string sql_written_name(const std::string& name);
 // Tracked tables, written as in SQL ("Order Lines").
 std::vector<std::string> sqlite_tracked_tables(SqliteConnection& db);
 
+// The scopes of a job's checkpoints in ferry_checkpoints.
+std::vector<std::string> sqlite_checkpoint_scopes(SqliteConnection& db, const std::string& job);
+
 // Applications store UUID keys in upper case too (Apple's
 // UUID().uuidString does). ferry reads 'A0…' and 'a0…' in a column declared
 // UUID as one UUID (docs/sqlite.md), but SQLite's primary key compares them

@@ -98,8 +98,7 @@ class PostgresSource : public SyncSource {
     }
 
     std::string begin_snapshot() override {
-        dumps_.clear();  // of an earlier snapshot, and using the reader replaced here
-        planned_.clear();
+        forget_plan();  // of an earlier snapshot, and using the reader replaced here
         int major = std::stoi(db_.query("SHOW server_version_num").text(0, 0)) / 10000;
         dump_.emplace(find_pg_dump(major), conninfo_, db_.options_in_effect(), db_.peer());
         std::string peer = postgres_peer_id(db_);
@@ -112,8 +111,7 @@ class PostgresSource : public SyncSource {
             .dump();
     }
     void end_snapshot() override {
-        dumps_.clear();  // stops a pg_dump left waiting on its pipe
-        planned_.clear();
+        forget_plan();  // stops a pg_dump left waiting on its pipe
         db_.execute("COMMIT");
     }
 
@@ -130,14 +128,19 @@ class PostgresSource : public SyncSource {
                 oids.push_back(table.source.oid);
         if (oids == planned_)
             return;
+        forget_plan();
         planned_ = oids;
-        dumps_.clear();
+        std::string oid_array = fmt::format("{{{}}}", fmt::join(oids, ","));
         PgResult found = db_.query(
             "SELECT c.oid::text, n.nspname, c.relname, pg_table_size(c.oid), c.relkind = 'r' AND "
-            "NOT c.relispartition FROM unnest($1::oid[]) WITH ORDINALITY AS o(oid, position) "
-            "JOIN pg_class c ON c.oid = o.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "ORDER BY o.position",
-            {fmt::format("{{{}}}", fmt::join(oids, ","))});
+            "NOT c.relispartition, c.relkind = 'p' FROM unnest($1::oid[]) WITH ORDINALITY AS "
+            "o(oid, position) JOIN pg_class c ON c.oid = o.oid JOIN pg_namespace n ON n.oid = "
+            "c.relnamespace ORDER BY o.position",
+            {oid_array});
+        for (int r = 0; r < found.rows(); r++)
+            where_[found.text(r, 0)] = {found.text(r, 1), found.text(r, 2),
+                                        found.text(r, 5) == "t"};
+        read_column_types(oid_array);
         // A group is of consecutive tables: its pg_dump holds its tables'
         // ACCESS SHARE locks until the last is read, which a large table in
         // between would prolong.
@@ -186,12 +189,7 @@ class PostgresSource : public SyncSource {
                          {}, on_lines);
             return;
         }
-        PgResult where = db_.query(
-            "SELECT n.nspname, c.relname, c.relkind = 'p' FROM pg_class c JOIN pg_namespace n ON "
-            "n.oid = c.relnamespace WHERE c.oid = $1::oid",
-            {table.source.oid});
-        std::string schema = where.text(0, 0), name = where.text(0, 1);
-        bool partitioned = where.text(0, 2) == "t";
+        auto [schema, name, partitioned] = where_is(table.source.oid);
         // False when the dump's group gave up on the table.
         auto read_from = [&](PgDump& dump) {
             PgDump::Outcome outcome = dump.read(
@@ -311,17 +309,45 @@ class PostgresSource : public SyncSource {
         return names;
     }
 
+    // Where a table is: its schema and name, and whether it is partitioned.
+    struct TableWhere {
+        std::string schema;
+        std::string name;
+        bool partitioned = false;
+    };
+    TableWhere where_is(const std::string& oid) {
+        if (auto known = where_.find(oid); known != where_.end())
+            return known->second;
+        PgResult where = db_.query(
+            "SELECT n.nspname, c.relname, c.relkind = 'p' FROM pg_class c JOIN pg_namespace n ON "
+            "n.oid = c.relnamespace WHERE c.oid = $1::oid",
+            {oid});
+        return {where.text(0, 0), where.text(0, 1), where.text(0, 2) == "t"};
+    }
+
     // Column name -> the name of its type, domains resolved to their base type.
     std::map<std::string, std::string> column_types(const std::string& oid) {
+        if (column_types_.count(oid) == 0)
+            read_column_types(fmt::format("{{{}}}", oid));
+        return column_types_[oid];
+    }
+    // column_types() of the tables of an oid[] literal, in one query.
+    void read_column_types(const std::string& oid_array) {
         PgResult columns = db_.query(
-            "SELECT a.attname, b.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
-            "JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
-            "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped",
-            {oid});
-        std::map<std::string, std::string> types;
+            "SELECT a.attrelid::text, a.attname, b.typname FROM pg_attribute a JOIN pg_type t ON "
+            "t.oid = a.atttypid JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN "
+            "t.typbasetype ELSE t.oid END WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND "
+            "NOT a.attisdropped",
+            {oid_array});
         for (int r = 0; r < columns.rows(); r++)
-            types[columns.text(r, 0)] = columns.text(r, 1);
-        return types;
+            column_types_[columns.text(r, 0)][columns.text(r, 1)] = columns.text(r, 2);
+    }
+    // What plan_reads() learned, for an earlier snapshot or other tables.
+    void forget_plan() {
+        dumps_.clear();
+        planned_.clear();
+        where_.clear();
+        column_types_.clear();
     }
 
     std::string conninfo_;
@@ -329,6 +355,8 @@ class PostgresSource : public SyncSource {
     std::optional<PgDumpReader> dump_;
     std::vector<std::string> planned_;            // the oids plan_reads was given
     std::vector<std::unique_ptr<PgDump>> dumps_;  // for them, in order
+    std::map<std::string, TableWhere> where_;     // by oid, for them
+    std::map<std::string, std::map<std::string, std::string>> column_types_;  // by oid
     std::string snapshot_;
     std::unique_ptr<DiffPeer> hashes_;
 };
@@ -962,6 +990,32 @@ class PostgresTarget : public SyncTarget {
     void unlock(const std::string& lease, const std::string& holder) override {
         state_.execute("SELECT ferry.unlock($1, $2)", {lease, holder});
     }
+    // In name order, whatever the order asked: try_lock() locks the lease's
+    // row until the statement commits, so two runs taking overlapping sets
+    // at once must take them in one order (or deadlock).
+    std::vector<std::optional<std::string>> try_lock_all(const std::vector<std::string>& leases,
+                                                         const std::string& holder,
+                                                         int ttl_seconds) override {
+        PgResult taken = state_.query(
+            "SELECT l.name, CASE WHEN ferry.try_lock(l.name, $2, make_interval(secs => $3)) "
+            "THEN NULL ELSE coalesce((SELECT k.holder FROM ferry.locks k WHERE k.name = l.name), "
+            "'another holder') END FROM (SELECT DISTINCT u.name FROM "
+            "jsonb_array_elements_text($1::jsonb) AS u(name) ORDER BY u.name) AS l",
+            {nlohmann::json(leases).dump(), holder, std::to_string(ttl_seconds)});
+        std::map<std::string, std::optional<std::string>> by_lease;
+        for (int r = 0; r < taken.rows(); r++)
+            by_lease[taken.text(r, 0)] = taken.value(r, 1);
+        std::vector<std::optional<std::string>> holders;
+        for (const auto& lease : leases)
+            holders.push_back(by_lease.at(lease));
+        return holders;
+    }
+    void unlock_all(const std::vector<std::string>& leases, const std::string& holder) override {
+        state_.execute(
+            "SELECT ferry.unlock(u.name, $2) FROM (SELECT DISTINCT name FROM "
+            "jsonb_array_elements_text($1::jsonb) AS u(name) ORDER BY name) AS u",
+            {nlohmann::json(leases).dump(), holder});
+    }
 
     std::optional<std::string> begin_run(const std::string& job, const std::string& scope,
                                          uint64_t total) override {
@@ -978,6 +1032,9 @@ class PostgresTarget : public SyncTarget {
     void fail_run(const std::string& job, const std::string& scope,
                   const std::string& error) override {
         state_.execute("SELECT ferry.checkpoint_fail($1, $2, $3)", {job, scope, error});
+    }
+    std::vector<std::string> checkpoint_scopes(const std::string& job) override {
+        return postgres_checkpoint_scopes(state_, job);
     }
 
     std::unique_ptr<TableWriter> open_writer(const SyncTable& table,
@@ -1484,6 +1541,9 @@ class SqliteTarget : public SyncTarget {
                   const std::string& error) override {
         state_.execute("SELECT ferry_checkpoint_fail(?1, ?2, ?3)", {job, scope, error});
     }
+    std::vector<std::string> checkpoint_scopes(const std::string& job) override {
+        return sqlite_checkpoint_scopes(state_, job);
+    }
 
     std::unique_ptr<TableWriter> open_writer(const SyncTable& table,
                                              const WriteOptions& options) override {
@@ -1568,8 +1628,49 @@ std::vector<SyncTable> plan_source_tables(SyncSource& source, std::vector<std::s
         PeerTable table = source.describe(name);
         tables.push_back({table, table, {}});
     }
+    drop_repeats(tables, [](const SyncTable& table) { return table.source.name; });
     apply_filters(source, tables, filters);
     return tables;
+}
+
+std::vector<std::optional<std::string>> SyncTarget::try_lock_all(
+    const std::vector<std::string>& leases, const std::string& holder, int ttl_seconds) {
+    std::vector<std::optional<std::string>> holders;
+    for (const auto& lease : leases)
+        holders.push_back(try_lock(lease, holder, ttl_seconds));
+    return holders;
+}
+
+void SyncTarget::unlock_all(const std::vector<std::string>& leases, const std::string& holder) {
+    for (const auto& lease : leases)
+        unlock(lease, holder);
+}
+
+std::set<std::string> scope_tables(const std::string& scope) {
+    std::set<std::string> tables;
+    size_t start = 0;
+    while (start <= scope.size()) {
+        size_t comma = scope.find(',', start);
+        if (comma == std::string::npos)
+            comma = scope.size();
+        tables.insert(scope.substr(start, comma - start));
+        start = comma + 1;
+    }
+    return tables;
+}
+
+std::string run_scope(const std::vector<SyncTable>& tables,
+                      const std::vector<std::string>& existing) {
+    std::set<std::string> names;
+    for (const auto& table : tables)
+        names.insert(table.target.name);
+    std::string scope = fmt::format("{}", fmt::join(names, ","));
+    if (std::find(existing.begin(), existing.end(), scope) != existing.end())
+        return scope;
+    for (const auto& other : existing)
+        if (scope_tables(other) == names)
+            return other;
+    return scope;
 }
 
 nlohmann::json filters_by_table(const std::vector<SyncTable>& tables) {
@@ -1631,6 +1732,7 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                                 problems.size(), names.size()),
                     fmt::format("{}", fmt::join(problems, "\n")),
                     fmt::format("{}", fmt::join(hints, "\n")));
+    drop_repeats(tables, [](const SyncTable& table) { return table.source.name; });
     apply_filters(source, tables, filters);
     return target.parents_first(std::move(tables));
 }

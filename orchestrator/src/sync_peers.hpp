@@ -145,6 +145,11 @@ class SyncTarget {
     virtual std::optional<std::string> try_lock(const std::string& lease, const std::string& holder,
                                                 int ttl_seconds) = 0;
     virtual void unlock(const std::string& lease, const std::string& holder) = 0;
+    // The same for many leases, in one round trip where the engine allows
+    // it; the result has one entry per lease, in their order.
+    virtual std::vector<std::optional<std::string>> try_lock_all(
+        const std::vector<std::string>& leases, const std::string& holder, int ttl_seconds);
+    virtual void unlock_all(const std::vector<std::string>& leases, const std::string& holder);
 
     // The run's checkpoint: begins it and returns its position as JSON text
     // (null when starting over).
@@ -157,6 +162,8 @@ class SyncTarget {
     virtual std::string change_cursor() = 0;
     virtual void fail_run(const std::string& job, const std::string& scope,
                           const std::string& error) = 0;
+    // The scopes of the job's checkpoints here (for run_scope()).
+    virtual std::vector<std::string> checkpoint_scopes(const std::string& job) = 0;
 
     virtual std::unique_ptr<TableWriter> open_writer(const SyncTable& table,
                                                      const WriteOptions& options) = 0;
@@ -199,6 +206,18 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                                         const std::vector<std::string>& filters,
                                         const std::string& verb);
 std::unique_ptr<SyncTarget> open_sync_target(const std::string& peer);
+
+// The tables a checkpoint's scope names (comma-separated).
+std::set<std::string> scope_tables(const std::string& scope);
+
+// A run's scope, which with its job names its checkpoint: the target's
+// table names, sorted, each once, comma-separated, so that one set of
+// tables is one checkpoint however --tables lists it. `existing` are the
+// scopes of the job's checkpoints: one that an older ferry wrote for the
+// same set in another order (it kept the order of --tables) is used as it
+// is, so that the run goes on from where that checkpoint stands.
+std::string run_scope(const std::vector<SyncTable>& tables,
+                      const std::vector<std::string>& existing);
 
 // The --where conditions of a run, {"target table": "condition"} for the
 // filtered tables only: what a full sync's and a link's checkpoint record,

@@ -46,10 +46,20 @@ TableLeases::TableLeases(SyncTarget& target, const std::string& verb, int ttl_se
 
 void TableLeases::take(const std::vector<SyncTable>& tables,
                        const std::function<void(const std::string&)>& note) {
-    for (const auto& table : tables) {
-        std::string lease = "sync " + table.target.name;
-        std::optional<std::string> holder = target_.try_lock(lease, holder_, ttl_seconds_);
-        if (holder && holder_is_gone(*holder)) {
+    std::vector<std::string> leases;
+    for (const auto& table : tables)
+        leases.push_back("sync " + table.target.name);
+    std::vector<std::optional<std::string>> holders =
+        target_.try_lock_all(leases, holder_, ttl_seconds_);
+    for (size_t i = 0; i < leases.size(); i++)
+        if (!holders[i])
+            held_.push_back(leases[i]);
+    for (size_t i = 0; i < leases.size(); i++) {
+        if (!holders[i])
+            continue;
+        const std::string& lease = leases[i];
+        std::optional<std::string> holder = holders[i];
+        if (holder_is_gone(*holder)) {
             note(fmt::format("taking over lease \"{}\" from {}, which is no longer running", lease,
                              *holder));
             // Only while the dead holder still has it: another ferry that
@@ -60,7 +70,7 @@ void TableLeases::take(const std::vector<SyncTable>& tables,
         if (holder) {
             release();
             throw Error(ErrorKind::locked,
-                        fmt::format("{} in {} is being synced by {}", table.target.name,
+                        fmt::format("{} in {} is being synced by {}", tables[i].target.name,
                                     target_.name(), *holder),
                         fmt::format("Lease \"{}\" is held; nothing was written.", lease),
                         fmt::format("Wait for it to finish. If that holder is gone, its lease "
@@ -78,21 +88,23 @@ void TableLeases::keep() {
     if (held_.empty() || now - renewed_ < std::chrono::seconds(ttl_seconds_ / 3))
         return;
     renewed_ = now;
-    for (const auto& lease : held_)
-        if (auto holder = target_.try_lock(lease, holder_, ttl_seconds_))
+    std::vector<std::optional<std::string>> holders =
+        target_.try_lock_all(held_, holder_, ttl_seconds_);
+    for (size_t i = 0; i < held_.size(); i++)
+        if (holders[i])
             throw Error(ErrorKind::locked,
-                        fmt::format("lease \"{}\" was lost to {}", lease, *holder),
+                        fmt::format("lease \"{}\" was lost to {}", held_[i], *holders[i]),
                         "It expired while this run was stalled, and another job took it.",
                         "Run it again; it writes only what is still missing or different.");
 }
 
 void TableLeases::release() noexcept {
-    for (const auto& lease : held_) {
-        try {
-            target_.unlock(lease, holder_);
-        } catch (...) {
-            // It expires by itself.
-        }
+    if (held_.empty())
+        return;
+    try {
+        target_.unlock_all(held_, holder_);
+    } catch (...) {
+        // They expire by themselves.
     }
     held_.clear();
 }

@@ -37,6 +37,11 @@ expect_contains "$err" "already exists" "says so"
 expect_contains "$err" "--force" "and how to replace it"
 run "$ferry" dump dbname=src "$work/pg.ferry" --tables "$tables" --quiet --force
 expect_status 0 "--force replaces it"
+# A table named twice, once qualified, is dumped once.
+run "$ferry" dump dbname=src "$work/twice.ferry" --tables 'customers,orders,public.customers' --json --quiet
+expect_status 0 "a dump naming a table twice"
+expect_equal "$(json_query "$out" "SELECT string_agg(t->>'table', ',') FROM input, jsonb_array_elements(j->'tables') t")" \
+  "customers,orders" "holds it once, as first named"
 
 # --- PostgreSQL -> file -> PostgreSQL, verified
 new_pg dst
@@ -52,6 +57,14 @@ expect_status 0 "a second restore"
 expect_equal "$(written)" "0" "restoring the same file twice writes nothing"
 expect_equal "$(q dst "SELECT position->'source' ? 'cursor' FROM ferry.checkpoints WHERE job = 'restore from dbname=src'")" \
   "t" "the checkpoint records the dump's change-log cursor"
+# Naming a table twice restores it once, under the checkpoint of its table
+# set: the names sorted.
+run "$ferry" restore "$work/twice.ferry" dbname=dst --tables orders,customers,orders --json --quiet
+expect_status 0 "a restore naming a table twice"
+expect_equal "$(json_query "$out" "SELECT string_agg(t->>'table', ',') FROM input, jsonb_array_elements(j->'tables') t")" \
+  "public.customers,public.orders" "restores it once"
+expect_equal "$(q dst "SELECT string_agg(scope, ' | ' ORDER BY scope) FROM ferry.checkpoints WHERE job = 'restore from dbname=src'")" \
+  'public."Line Items",public.customers,public.orders | public.customers,public.orders' "each table set has one checkpoint"
 
 # --- PostgreSQL -> file -> SQLite
 new_lite "$work/a.db"

@@ -1703,4 +1703,31 @@ link --from dbname=fkda --to dbname=fkdb --tables fk_parent,fk_child --batch 8
 expect_status 1 "a parent only the target lacks still stops the link"
 expect_contains "$err" "violates foreign key constraint" "with the database's error"
 
+
+# --- one link however --tables lists its tables: in another order, or one
+# named twice, it is the same link (one checkpoint, sorted names). A consumer
+# that never reads keeps every change in the log, so a second checkpoint
+# starting from the full sync would apply the first change again.
+synced_databases order_a order_b "CREATE TABLE p (id int PRIMARY KEY, v text);
+                                  CREATE TABLE q (id int PRIMARY KEY, v text)" "p,q" \
+  "INSERT INTO p VALUES (1, 'a'); INSERT INTO q VALUES (1, 'a')"
+q order_a "SELECT ferry.register_consumer('keeps everything', 'pg:0:0', ARRAY['p']::regclass[])" >/dev/null
+q order_a "UPDATE p SET v = 'b' WHERE id = 1" >/dev/null
+link --from dbname=order_a --to dbname=order_b --tables p,q
+q order_a "UPDATE p SET v = 'c' WHERE id = 1" >/dev/null
+link --from dbname=order_a --to dbname=order_b --tables q,p,q
+expect_status 0 "the link run with its tables in another order, one named twice"
+expect_equal "$(report changes)" "1" "goes on from its checkpoint: the change applied before is not read again"
+order_links() { q order_b "SELECT string_agg(scope, ' | ' ORDER BY scope) FROM ferry.checkpoints WHERE job LIKE 'sync from %'"; }
+expect_equal "$(order_links)" "public.p,public.q" "one checkpoint, its tables sorted"
+# A checkpoint an older ferry wrote in the order of its --tables is the
+# link's checkpoint whatever the order now.
+q order_b "UPDATE ferry.checkpoints SET scope = 'public.q,public.p' WHERE job LIKE 'sync from %'" >/dev/null
+q order_a "UPDATE q SET v = 'd' WHERE id = 1" >/dev/null
+link --from dbname=order_a --to dbname=order_b --tables p,q
+expect_equal "$(report changes)" "1" "a checkpoint in another order goes on from where it stands"
+expect_equal "$(order_links)" "public.q,public.p" "and stays the link's only checkpoint"
+same_pq() { "$ferry" diff dbname=order_a dbname=order_b --tables p,q --quiet >/dev/null; }
+same_pq && pass "the peers are equal" || fail "the peers are equal"
+
 finish
