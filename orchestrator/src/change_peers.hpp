@@ -97,7 +97,8 @@ class ChangeApplier {
                                                   bool restart) = 0;
     virtual void fail_link(const std::string& job, const std::string& scope,
                            const std::string& error) = 0;
-    // The scopes of the job's checkpoints here (for run_scope()).
+    // The scopes of the job's checkpoints here, the one last attempted
+    // first (for run_scope()).
     virtual std::vector<std::string> checkpoint_scopes(const std::string& job) = 0;
     // The newest completed full sync from source_peer whose tables include
     // all of `tables` (this peer's names): the source's change cursor where

@@ -100,7 +100,8 @@ std::vector<TableToCompare> PeerDiff::tables_to_compare() {
                              fmt::format("B ({})", b_->name()));
         tables.push_back(std::move(table));
     }
-    drop_repeats(tables, [](const TableToCompare& table) { return table.a.name; });
+    drop_repeats(tables,
+                 [](const TableToCompare& table) { return table.a.name + '\n' + table.b.name; });
     for (const auto& option : options_.filters) {
         auto [name, condition] = split_table_filter(option);
         std::string identity = a_->identify(name);

@@ -207,7 +207,10 @@ std::vector<std::string> tracked_tables(PgConnection& db) {
 }
 
 std::vector<std::string> postgres_checkpoint_scopes(PgConnection& db, const std::string& job) {
-    PgResult found = db.query("SELECT scope FROM ferry.checkpoints WHERE job = $1", {job});
+    PgResult found = db.query(
+        "SELECT scope FROM ferry.checkpoints WHERE job = $1 ORDER BY last_attempt_at DESC NULLS "
+        "LAST, scope",
+        {job});
     std::vector<std::string> scopes;
     for (int r = 0; r < found.rows(); r++)
         scopes.push_back(found.text(r, 0));

@@ -64,7 +64,8 @@ void require_same_columns(const PeerTable& a, const std::string& peer_a, const P
 // The tables ferry tracks in the peer, schema-qualified.
 std::vector<std::string> tracked_tables(PgConnection& db);
 
-// The scopes of a job's checkpoints in ferry.checkpoints.
+// The scopes of a job's checkpoints in ferry.checkpoints, the one last
+// attempted first.
 std::vector<std::string> postgres_checkpoint_scopes(PgConnection& db, const std::string& job);
 
 // Keeps the first of the items that name_of() names alike: a table named

@@ -26,7 +26,8 @@ std::string sql_written_name(const std::string& name);
 // Tracked tables, written as in SQL ("Order Lines").
 std::vector<std::string> sqlite_tracked_tables(SqliteConnection& db);
 
-// The scopes of a job's checkpoints in ferry_checkpoints.
+// The scopes of a job's checkpoints in ferry_checkpoints, the one last
+// attempted first.
 std::vector<std::string> sqlite_checkpoint_scopes(SqliteConnection& db, const std::string& job);
 
 // Applications store UUID keys in upper case too (Apple's

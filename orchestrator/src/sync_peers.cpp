@@ -996,18 +996,37 @@ class PostgresTarget : public SyncTarget {
     std::vector<std::optional<std::string>> try_lock_all(const std::vector<std::string>& leases,
                                                          const std::string& holder,
                                                          int ttl_seconds) override {
+        std::string names = nlohmann::json(leases).dump();
         PgResult taken = state_.query(
-            "SELECT l.name, CASE WHEN ferry.try_lock(l.name, $2, make_interval(secs => $3)) "
-            "THEN NULL ELSE coalesce((SELECT k.holder FROM ferry.locks k WHERE k.name = l.name), "
-            "'another holder') END FROM (SELECT DISTINCT u.name FROM "
-            "jsonb_array_elements_text($1::jsonb) AS u(name) ORDER BY u.name) AS l",
-            {nlohmann::json(leases).dump(), holder, std::to_string(ttl_seconds)});
+            "SELECT l.name, ferry.try_lock(l.name, $2, make_interval(secs => $3)) FROM (SELECT "
+            "DISTINCT u.name FROM jsonb_array_elements_text($1::jsonb) AS u(name) ORDER BY "
+            "u.name) AS l",
+            {names, holder, std::to_string(ttl_seconds)});
         std::map<std::string, std::optional<std::string>> by_lease;
-        for (int r = 0; r < taken.rows(); r++)
-            by_lease[taken.text(r, 0)] = taken.value(r, 1);
+        bool all_taken = true;
+        for (int r = 0; r < taken.rows(); r++) {
+            bool ok = taken.text(r, 1) == "t";
+            by_lease[taken.text(r, 0)] = ok ? std::nullopt : std::optional<std::string>("");
+            all_taken = all_taken && ok;
+        }
+        // The holders in a statement of their own: one in the same
+        // statement would not see a holder that committed while it waited.
+        if (!all_taken) {
+            PgResult held = state_.query(
+                "SELECT name, holder FROM ferry.locks WHERE name IN (SELECT "
+                "jsonb_array_elements_text($1::jsonb))",
+                {names});
+            for (int r = 0; r < held.rows(); r++)
+                if (auto found = by_lease.find(held.text(r, 0));
+                    found != by_lease.end() && found->second)
+                    found->second = held.text(r, 1);
+        }
         std::vector<std::optional<std::string>> holders;
-        for (const auto& lease : leases)
-            holders.push_back(by_lease.at(lease));
+        for (const auto& lease : leases) {
+            std::optional<std::string> by = by_lease.at(lease);
+            holders.push_back(by && by->empty() ? std::optional<std::string>("another holder")
+                                                : by);
+        }
         return holders;
     }
     void unlock_all(const std::vector<std::string>& leases, const std::string& holder) override {
@@ -1636,8 +1655,16 @@ std::vector<SyncTable> plan_source_tables(SyncSource& source, std::vector<std::s
 std::vector<std::optional<std::string>> SyncTarget::try_lock_all(
     const std::vector<std::string>& leases, const std::string& holder, int ttl_seconds) {
     std::vector<std::optional<std::string>> holders;
-    for (const auto& lease : leases)
-        holders.push_back(try_lock(lease, holder, ttl_seconds));
+    try {
+        for (const auto& lease : leases)
+            holders.push_back(try_lock(lease, holder, ttl_seconds));
+    } catch (...) {
+        // Those taken would otherwise wait out their time to live.
+        for (size_t i = 0; i < holders.size(); i++)
+            if (!holders[i])
+                unlock(leases[i], holder);
+        throw;
+    }
     return holders;
 }
 
@@ -1648,14 +1675,19 @@ void SyncTarget::unlock_all(const std::vector<std::string>& leases, const std::s
 
 std::set<std::string> scope_tables(const std::string& scope) {
     std::set<std::string> tables;
-    size_t start = 0;
-    while (start <= scope.size()) {
-        size_t comma = scope.find(',', start);
-        if (comma == std::string::npos)
-            comma = scope.size();
-        tables.insert(scope.substr(start, comma - start));
-        start = comma + 1;
+    std::string name;
+    bool quoted = false;  // a comma inside "double quotes" is part of a name
+    for (char c : scope) {
+        if (c == ',' && !quoted) {
+            tables.insert(name);
+            name.clear();
+            continue;
+        }
+        if (c == '"')
+            quoted = !quoted;
+        name += c;
     }
+    tables.insert(name);
     return tables;
 }
 
@@ -1664,13 +1696,10 @@ std::string run_scope(const std::vector<SyncTable>& tables,
     std::set<std::string> names;
     for (const auto& table : tables)
         names.insert(table.target.name);
-    std::string scope = fmt::format("{}", fmt::join(names, ","));
-    if (std::find(existing.begin(), existing.end(), scope) != existing.end())
-        return scope;
     for (const auto& other : existing)
         if (scope_tables(other) == names)
             return other;
-    return scope;
+    return fmt::format("{}", fmt::join(names, ","));
 }
 
 nlohmann::json filters_by_table(const std::vector<SyncTable>& tables) {
@@ -1732,7 +1761,9 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                                 problems.size(), names.size()),
                     fmt::format("{}", fmt::join(problems, "\n")),
                     fmt::format("{}", fmt::join(hints, "\n")));
-    drop_repeats(tables, [](const SyncTable& table) { return table.source.name; });
+    drop_repeats(tables, [](const SyncTable& table) {
+        return table.source.name + '\n' + table.target.name;
+    });
     apply_filters(source, tables, filters);
     return target.parents_first(std::move(tables));
 }

@@ -162,7 +162,8 @@ class SyncTarget {
     virtual std::string change_cursor() = 0;
     virtual void fail_run(const std::string& job, const std::string& scope,
                           const std::string& error) = 0;
-    // The scopes of the job's checkpoints here (for run_scope()).
+    // The scopes of the job's checkpoints here, the one last attempted
+    // first (for run_scope()).
     virtual std::vector<std::string> checkpoint_scopes(const std::string& job) = 0;
 
     virtual std::unique_ptr<TableWriter> open_writer(const SyncTable& table,
@@ -207,15 +208,18 @@ std::vector<SyncTable> plan_sync_tables(SyncSource& source, SyncTarget& target,
                                         const std::string& verb);
 std::unique_ptr<SyncTarget> open_sync_target(const std::string& peer);
 
-// The tables a checkpoint's scope names (comma-separated).
+// The tables a checkpoint's scope names (comma-separated; a comma inside
+// a quoted name is part of it).
 std::set<std::string> scope_tables(const std::string& scope);
 
 // A run's scope, which with its job names its checkpoint: the target's
 // table names, sorted, each once, comma-separated, so that one set of
 // tables is one checkpoint however --tables lists it. `existing` are the
-// scopes of the job's checkpoints: one that an older ferry wrote for the
-// same set in another order (it kept the order of --tables) is used as it
-// is, so that the run goes on from where that checkpoint stands.
+// scopes of the job's checkpoints, the one last attempted first: an older
+// ferry kept the order of --tables, and could leave several checkpoints of
+// one set (`a,b` and `b,a`). The last attempted of them is used as it is,
+// sorted or not: it is where the link stands now (its consumer at the
+// source was acknowledged there), the others are stale.
 std::string run_scope(const std::vector<SyncTable>& tables,
                       const std::vector<std::string>& existing);
 
