@@ -395,13 +395,12 @@ class PostgresChangeReader : public ChangeReader {
     uint64_t purge() override { return std::stoull(db_.query("SELECT ferry.purge()").text(0, 0)); }
 
     std::vector<std::string> consumers_of_every_table(const std::string& peer) override {
-        PgResult rows = db_.query(
-            "SELECT name FROM ferry.consumers WHERE peer = $1 AND tables IS NULL ORDER BY name",
-            {peer});
-        std::vector<std::string> names;
-        for (int r = 0; r < rows.rows(); r++)
-            names.push_back(rows.text(r, 0));
-        return names;
+        return db_
+            .query(
+                "SELECT name FROM ferry.consumers WHERE peer = $1 AND tables IS NULL ORDER BY "
+                "name",
+                {peer})
+            .texts(0);
     }
 
   private:

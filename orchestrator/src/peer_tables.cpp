@@ -196,25 +196,21 @@ void require_same_columns(const PeerTable& a, const std::string& peer_a, const P
 }
 
 std::vector<std::string> tracked_tables(PgConnection& db) {
-    auto tracked = db.query(
-        "SELECT format('%I.%I', n.nspname, c.relname) FROM ferry.tracked_tables t "
-        "JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "ORDER BY 1");
-    std::vector<std::string> names;
-    for (int r = 0; r < tracked.rows(); r++)
-        names.push_back(tracked.text(r, 0));
-    return names;
+    return db
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM ferry.tracked_tables t "
+            "JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "ORDER BY 1")
+        .texts(0);
 }
 
 std::vector<std::string> postgres_checkpoint_scopes(PgConnection& db, const std::string& job) {
-    PgResult found = db.query(
-        "SELECT scope FROM ferry.checkpoints WHERE job = $1 ORDER BY last_attempt_at DESC NULLS "
-        "LAST, scope",
-        {job});
-    std::vector<std::string> scopes;
-    for (int r = 0; r < found.rows(); r++)
-        scopes.push_back(found.text(r, 0));
-    return scopes;
+    return db
+        .query(
+            "SELECT scope FROM ferry.checkpoints WHERE job = $1 ORDER BY last_attempt_at DESC "
+            "NULLS LAST, scope",
+            {job})
+        .texts(0);
 }
 
 // "TABLE:CONDITION", the table written as in SQL; the first colon outside

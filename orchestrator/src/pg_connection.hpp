@@ -50,6 +50,13 @@ class PgResult {
     std::string column_name(int column) const { return PQfname(result_.get(), column); }
     bool is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column); }
     std::string text(int row, int column) const { return PQgetvalue(result_.get(), row, column); }
+    // The texts of one column, row by row.
+    std::vector<std::string> texts(int column) const {
+        std::vector<std::string> values;
+        for (int r = 0; r < rows(); r++)
+            values.push_back(text(r, column));
+        return values;
+    }
     // The same without a copy; valid while this result lives.
     std::string_view view(int row, int column) const {
         return {PQgetvalue(result_.get(), row, column),

@@ -299,14 +299,12 @@ class PostgresSource : public SyncSource {
     }
 
     std::vector<std::string> table_columns(const std::string& oid) {
-        PgResult columns = db_.query(
-            "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT "
-            "attisdropped AND attgenerated = '' ORDER BY attnum",
-            {oid});
-        std::vector<std::string> names;
-        for (int r = 0; r < columns.rows(); r++)
-            names.push_back(columns.text(r, 0));
-        return names;
+        return db_
+            .query(
+                "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND "
+                "NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+                {oid})
+            .texts(0);
     }
 
     // Where a table is: its schema and name, and whether it is partitioned.
