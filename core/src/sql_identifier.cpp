@@ -35,4 +35,19 @@ std::string quote_literal(std::string_view text) {
     return quote_with(text, '\'');
 }
 
+std::vector<std::string> split_name_list(std::string_view list) {
+    std::vector<std::string> names(1);
+    bool quoted = false;
+    for (char c : list) {
+        if (c == ',' && !quoted) {
+            names.emplace_back();
+            continue;
+        }
+        if (c == '"')
+            quoted = !quoted;  // "" inside a quoted name toggles twice
+        names.back() += c;
+    }
+    return names;
+}
+
 }  // namespace ferry

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "table_list_option.hpp"
 #include "ferry/bucket_descent.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
@@ -265,9 +266,9 @@ void setup_diff(CLI::App& app, int* exit_code) {
         ->transform(resolve_peer)
         ->required();
     cmd->add_option("b", options->peer_b, "Second peer")->transform(resolve_peer)->required();
-    cmd->add_option("--tables", options->tables,
-                    "Tables to compare (comma-separated, repeatable; default: those A tracks)")
-        ->delimiter(',');
+    add_table_list_option(
+        cmd, "--tables", options->tables,
+        "Tables to compare (comma-separated, repeatable; default: those A tracks)");
     cmd->add_flag("--rows", options->rows, "List the keys of rows that differ");
     cmd->add_option("--where", options->filters,
                     "TABLE:CONDITION, compare only rows where CONDITION holds (repeatable)");

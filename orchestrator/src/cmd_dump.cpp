@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "table_list_option.hpp"
 #include "ferry/canonical.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/dump_file.hpp"
@@ -477,9 +478,9 @@ void setup_dump(CLI::App& app, int* exit_code) {
         "dump", "Write tables of PEER to a portable, compressed, checksummed dump file");
     cmd->add_option("peer", dump->peer, "The source peer")->transform(resolve_peer)->required();
     cmd->add_option("file", dump->file, "The dump file to write")->required();
-    cmd->add_option("--tables", dump->tables,
-                    "Tables to dump (comma-separated, repeatable; default: those PEER tracks)")
-        ->delimiter(',');
+    add_table_list_option(
+        cmd, "--tables", dump->tables,
+        "Tables to dump (comma-separated, repeatable; default: those PEER tracks)");
     cmd->add_option("--level", dump->level, "zstd compression level")->check(CLI::Range(1, 19));
     cmd->add_flag("--force", dump->force, "Replace FILE if it exists");
     cmd->add_flag("--json", dump->json, "Print the result as JSON");
@@ -491,9 +492,9 @@ void setup_dump(CLI::App& app, int* exit_code) {
         "restore", "Write the tables of a dump file into PEER, only the rows that differ");
     cmd->add_option("file", restore->file, "A file written by ferry dump")->required();
     cmd->add_option("peer", restore->peer, "The target peer")->transform(resolve_peer)->required();
-    cmd->add_option("--tables", restore->tables,
-                    "Tables to restore (comma-separated, repeatable; default: all in the file)")
-        ->delimiter(',');
+    add_table_list_option(
+        cmd, "--tables", restore->tables,
+        "Tables to restore (comma-separated, repeatable; default: all in the file)");
     cmd->add_flag("--delete-missing", restore->delete_missing,
                   "Delete target rows the file does not have (an exact mirror)");
     cmd->add_flag("--dry-run", restore->dry_run, "Report what would change; write nothing");

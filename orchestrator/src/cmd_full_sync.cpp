@@ -16,6 +16,7 @@
 
 #include "change_peers.hpp"
 #include "commands.hpp"
+#include "table_list_option.hpp"
 #include "diff_peer.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
@@ -396,10 +397,9 @@ namespace {
 
 // The options full-sync, pull and push share.
 void add_sync_options(CLI::App* cmd, FullSyncOptions& options) {
-    cmd->add_option(
-           "--tables", options.tables,
-           "Tables to copy (comma-separated, repeatable; default: those the source tracks)")
-        ->delimiter(',');
+    add_table_list_option(
+        cmd, "--tables", options.tables,
+        "Tables to copy (comma-separated, repeatable; default: those the source tracks)");
     cmd->add_option("--where", options.filters,
                     "TABLE:CONDITION, copy only rows where CONDITION holds (repeatable)");
     cmd->add_option("--method", options.method,

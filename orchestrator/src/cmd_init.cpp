@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "table_list_option.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
 #include "peer_config.hpp"
@@ -164,8 +165,8 @@ void setup_init(CLI::App& app, int* exit_code) {
     cmd->add_option("peer", options->peer, "libpq connection string, URI or sqlite:PATH")
         ->transform(resolve_peer)
         ->required();
-    cmd->add_option("--track", options->tables, "Tables to track (comma-separated, repeatable)")
-        ->delimiter(',');
+    add_table_list_option(cmd, "--track", options->tables,
+                          "Tables to track (comma-separated, repeatable)");
     cmd->add_flag("--json", options->json, "Print the result as JSON");
     cmd->callback([options, exit_code] { *exit_code = run_init(*options); });
 }

@@ -18,6 +18,7 @@
 
 #include "change_peers.hpp"
 #include "commands.hpp"
+#include "table_list_option.hpp"
 #include "ferry/change_set.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
@@ -953,9 +954,9 @@ void add_link_options(CLI::App* cmd, SyncOptions& options) {
     auto* to = cmd->add_option("--to", options.to, "Target peer")->transform(resolve_peer);
     from->needs(to);
     to->needs(from);
-    cmd->add_option("--tables", options.tables,
-                    "Tables of the link, comma-separated (default: every table the source tracks)")
-        ->delimiter(',');
+    add_table_list_option(
+        cmd, "--tables", options.tables,
+        "Tables of the link, comma-separated (default: every table the source tracks)");
     cmd->add_option("--where", options.filters,
                     "TABLE:CONDITION: the target keeps only the rows the condition holds for; a "
                     "row updated out of it is deleted there, into it inserted (repeatable)");

@@ -1672,21 +1672,8 @@ void SyncTarget::unlock_all(const std::vector<std::string>& leases, const std::s
 }
 
 std::set<std::string> scope_tables(const std::string& scope) {
-    std::set<std::string> tables;
-    std::string name;
-    bool quoted = false;  // a comma inside "double quotes" is part of a name
-    for (char c : scope) {
-        if (c == ',' && !quoted) {
-            tables.insert(name);
-            name.clear();
-            continue;
-        }
-        if (c == '"')
-            quoted = !quoted;
-        name += c;
-    }
-    tables.insert(name);
-    return tables;
+    auto names = split_name_list(scope);
+    return {names.begin(), names.end()};
 }
 
 std::string run_scope(const std::vector<SyncTable>& tables,

@@ -1743,8 +1743,8 @@ expect_equal "$(report changes)" "0" "and stays the one every order goes on from
 same_pq() { "$ferry" diff dbname=order_a dbname=order_b --tables p,q --quiet >/dev/null; }
 same_pq && pass "the peers are equal" || fail "the peers are equal"
 # A comma inside a quoted table name is part of the name, in scopes too:
-# the link finds the full sync that copied the table. (--tables splits at
-# every comma: such a table is synced as a tracked one.)
+# the link finds the full sync that copied the table, and --tables takes
+# the quoted name whole.
 for db in comma_a comma_b; do
   createdb "$db"
   q "$db" "CREATE EXTENSION ferry; CREATE TABLE \"c,d\" (id int PRIMARY KEY);
@@ -1756,5 +1756,15 @@ q comma_a 'INSERT INTO "c,d" VALUES (2)' >/dev/null
 link --from dbname=comma_a --to dbname=comma_b
 expect_status 0 "a link over a table whose name holds a comma starts from its full sync"
 expect_equal "$(q comma_b 'SELECT count(*) FROM "c,d"')" "2" "and applies its change"
+q comma_a 'INSERT INTO "c,d" VALUES (3)' >/dev/null
+link --from dbname=comma_a --to dbname=comma_b --tables '"c,d"'
+expect_status 0 "--tables takes a quoted name holding a comma whole"
+expect_equal "$(q comma_b 'SELECT count(*) FROM "c,d"')" "3" "and that link goes on from the same checkpoint"
+expect_equal "$(q comma_b "SELECT count(*) FROM ferry.checkpoints WHERE job LIKE 'sync %'")" "1" \
+  "one checkpoint for the table, whichever way it was named"
+run "$ferry" diff dbname=comma_a dbname=comma_b --tables '"c,d"' --quiet
+expect_status 0 "ferry diff --tables takes it too"
+run "$ferry" diff dbname=comma_a dbname=comma_b --tables 'c,d' --quiet
+expect_status 1 "unquoted, c,d is two tables that do not exist"
 
 finish

@@ -15,3 +15,13 @@ TEST_CASE("identifiers are always quoted", "[sql]") {
 TEST_CASE("literals double their quotes", "[sql]") {
     CHECK(ferry::quote_literal("it's") == "'it''s'");
 }
+
+TEST_CASE("name lists split at commas outside double quotes", "[sql]") {
+    using List = std::vector<std::string>;
+    CHECK(ferry::split_name_list("a,b") == List{"a", "b"});
+    CHECK(ferry::split_name_list("a,\"c,d\"") == List{"a", "\"c,d\""});
+    CHECK(ferry::split_name_list("\"x\"\",y\",z") == List{"\"x\"\",y\"", "z"});
+    CHECK(ferry::split_name_list("s.\"t,u\",v") == List{"s.\"t,u\"", "v"});
+    CHECK(ferry::split_name_list("a,,b") == List{"a", "", "b"});
+    CHECK(ferry::split_name_list("") == List{""});
+}

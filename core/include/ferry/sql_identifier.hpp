@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ferry {
 
@@ -15,5 +16,12 @@ std::string quote_identifier(std::string_view name);
 
 // 'text' with embedded single quotes doubled (standard_conforming_strings).
 std::string quote_literal(std::string_view text);
+
+// A comma-separated list of table names, split at the commas outside double
+// quotes, so that `a,"c,d"` is the two names `a` and `"c,d"` (quotes kept;
+// a doubled quote inside a quoted name stays part of it). Names are not
+// trimmed, and an empty list is one empty name, as a caller that reports
+// empty names expects.
+std::vector<std::string> split_name_list(std::string_view list);
 
 }  // namespace ferry
