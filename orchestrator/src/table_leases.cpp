@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <map>
+#include <mutex>
 
 #include "ferry/error.hpp"
 
@@ -28,6 +30,27 @@ std::string shell_quoted(const std::string& text) {
     return quoted + "'";
 }
 
+// The table leases this process holds, and how many TableLeases hold each.
+// The members of a fleet of sources run in threads of one process, under
+// one holder name, and write the same tables of the hub: a member that is
+// done must not let a lease go while another one still writes under it.
+// The mutex is held across the statements that take, renew and release, so
+// that no lease is released in the database while another member counts it.
+struct SharedLeases {
+    std::mutex mutex;
+    std::map<std::string, int> users;  // by shared_lease_key()
+};
+
+SharedLeases& shared_leases() {
+    static SharedLeases leases;
+    return leases;
+}
+
+std::string shared_lease_key(const SyncTarget& target, const std::string& holder,
+                             const std::string& lease) {
+    return target.name() + '\n' + holder + '\n' + lease;
+}
+
 }  // namespace
 
 bool holder_is_gone(const std::string& holder) {
@@ -46,6 +69,7 @@ TableLeases::TableLeases(SyncTarget& target, const std::string& verb, int ttl_se
 
 void TableLeases::take(const std::vector<SyncTable>& tables,
                        const std::function<void(const std::string&)>& note) {
+    std::lock_guard<std::mutex> guard(shared_leases().mutex);
     std::vector<std::string> leases;
     for (const auto& table : tables)
         leases.push_back("sync " + table.target.name);
@@ -53,7 +77,7 @@ void TableLeases::take(const std::vector<SyncTable>& tables,
         target_.try_lock_all(leases, holder_, ttl_seconds_);
     for (size_t i = 0; i < leases.size(); i++)
         if (!holders[i])
-            held_.push_back(leases[i]);
+            count_taken(leases[i]);
     for (size_t i = 0; i < leases.size(); i++) {
         if (!holders[i])
             continue;
@@ -68,7 +92,7 @@ void TableLeases::take(const std::vector<SyncTable>& tables,
             holder = target_.try_lock(lease, holder_, ttl_seconds_);
         }
         if (holder) {
-            release();
+            release_counted();
             throw Error(ErrorKind::locked,
                         fmt::format("{} in {} is being synced by {}", tables[i].target.name,
                                     target_.name(), *holder),
@@ -78,7 +102,7 @@ void TableLeases::take(const std::vector<SyncTable>& tables,
                                     "with: ferry unlock {} --peer {}",
                                     shell_quoted(lease), shell_quoted(target_.name())));
         }
-        held_.push_back(lease);
+        count_taken(lease);
     }
     renewed_ = std::chrono::steady_clock::now();
 }
@@ -88,6 +112,7 @@ void TableLeases::keep() {
     if (held_.empty() || now - renewed_ < std::chrono::seconds(ttl_seconds_ / 3))
         return;
     renewed_ = now;
+    std::lock_guard<std::mutex> guard(shared_leases().mutex);
     std::vector<std::optional<std::string>> holders =
         target_.try_lock_all(held_, holder_, ttl_seconds_);
     for (size_t i = 0; i < held_.size(); i++)
@@ -101,12 +126,33 @@ void TableLeases::keep() {
 void TableLeases::release() noexcept {
     if (held_.empty())
         return;
+    std::lock_guard<std::mutex> guard(shared_leases().mutex);
+    release_counted();
+}
+
+void TableLeases::count_taken(const std::string& lease) {
+    held_.push_back(lease);
+    shared_leases().users[shared_lease_key(target_, holder_, lease)]++;
+}
+
+void TableLeases::release_counted() noexcept {
+    std::vector<std::string> unused;  // by no other TableLeases of this process
+    for (const auto& lease : held_) {
+        auto user = shared_leases().users.find(shared_lease_key(target_, holder_, lease));
+        if (user == shared_leases().users.end() || --user->second == 0) {
+            if (user != shared_leases().users.end())
+                shared_leases().users.erase(user);
+            unused.push_back(lease);
+        }
+    }
+    held_.clear();
+    if (unused.empty())
+        return;
     try {
-        target_.unlock_all(held_, holder_);
+        target_.unlock_all(unused, holder_);
     } catch (...) {
         // They expire by themselves.
     }
-    held_.clear();
 }
 
 }  // namespace ferry::cli

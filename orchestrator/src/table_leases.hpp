@@ -37,11 +37,17 @@ class TableLeases {
     // Every third of their time to live: renews them; throws Error(locked)
     // if one was lost while the run stalled.
     void keep();
+    // Lets go of the leases no other TableLeases of this process holds:
+    // the members of a fleet run in threads, under one holder name.
     void release() noexcept;
 
     const std::string& holder() const { return holder_; }
 
   private:
+    // Both with the shared leases' mutex held (table_leases.cpp).
+    void count_taken(const std::string& lease);
+    void release_counted() noexcept;
+
     SyncTarget& target_;
     std::string holder_;
     int ttl_seconds_;

@@ -4,7 +4,8 @@
 # (quiet), freshness, delta checks, leases across two processes started at
 # the same instant (every due job exactly once), pause and resume (also of a
 # running job), recovery of a job whose ferry was killed, fleets with a
-# failing member, and the job views of ferry status.
+# failing member, a fleet of sources sharing the hub's lease, and the job
+# views of ferry status.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib/pg_cluster.sh"
@@ -679,5 +680,70 @@ expect_equal "$(json_query "$out" "SELECT (x->>'members') || ' ' || (x->>'outcom
   "2 failed" "the --json report is still JSON"
 expect_equal "$(q hub "SELECT status FROM ferry.checkpoints WHERE job = 'job latin1'")" "failed" \
   "and the failure is recorded in the home"
+
+# --- a fleet of sources (one SQLite file per site into one hub table): the
+# members share the hub's table lease, which stays taken until the last of
+# them is done, so no other sync writes the table meanwhile
+q hub "CREATE TABLE readings (id int PRIMARY KEY, site text, value int)" >/dev/null
+mkdir -p "$work/sites"
+for s in s1 s2; do
+  sqlite3 "$work/sites/$s.db" "CREATE TABLE readings (id INTEGER PRIMARY KEY, site TEXT, value INTEGER)"
+  "$ferry" init "sqlite:$work/sites/$s.db" --track readings >/dev/null
+done
+sqlite3 "$work/sites/s1.db" "INSERT INTO readings VALUES (11, 's1', 1)"
+sqlite3 "$work/sites/s2.db" "INSERT INTO readings VALUES (21, 's2', 1)"
+cat >"$work/sites.toml" <<EOF2
+[peers.hub]
+url = "dbname=hub"
+[jobs.readings]
+source = "sqlite:sites/{user}.db"
+target = "hub"
+members_glob = "sites/*.db"
+tables = ["readings"]
+mode = "incremental"
+delta_every = "5m"
+EOF2
+run "$ferry" run --config "$work/sites.toml" --json --jobs 2
+expect_status 0 "a fleet of sources runs"
+expect_equal "$(q hub "SELECT string_agg(id::text, ',' ORDER BY id) FROM readings")" "11,21" \
+  "each site's rows reach the hub"
+# s2's next change waits on the hub behind a transaction that holds its key
+# until the test lets it go; s1's is applied meanwhile and its member ends.
+sqlite3 "$work/sites/s1.db" "INSERT INTO readings VALUES (12, 's1', 2)"
+sqlite3 "$work/sites/s2.db" "INSERT INTO readings VALUES (22, 's2', 2)"
+q hub "CREATE TABLE let_go (done boolean)" >/dev/null
+psql -X -q -d hub -c "BEGIN" -c "INSERT INTO readings VALUES (22, 'blocker', 0)" -c "
+  DO \$\$ BEGIN
+    FOR i IN 1..1200 LOOP
+      EXIT WHEN EXISTS (SELECT FROM let_go);
+      PERFORM pg_sleep(0.05);
+    END LOOP;
+  END \$\$" -c "ROLLBACK" >/dev/null &
+blocker=$!
+until [[ $(q hub "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%let_go%' AND pid <> pg_backend_pid()") == 1 ]]; do
+  sleep 0.05
+done
+s1_runs() { q hub "SELECT count(*) FROM ferry.sessions WHERE source LIKE '%s1.db' AND status = 'succeeded'"; }
+s1_before=$(s1_runs)
+q hub "UPDATE ferry.checkpoints SET last_completed_at = now() - interval '1 hour' WHERE job = 'job readings'" >/dev/null
+"$ferry" run --config "$work/sites.toml" --json --jobs 2 >"$work/sites.out" 2>"$work/sites.err" &
+fleet=$!
+for i in $(seq 1 600); do  # until s1's member is done
+  [[ $(s1_runs) != "$s1_before" ]] && break
+  sleep 0.05
+done
+sleep 0.5
+expect_equal "$(q hub "SELECT count(*) FROM ferry.locks WHERE name LIKE 'sync %readings'")" "1" \
+  "the lease stays taken while a member still writes the table"
+run "$ferry" sync --from "sqlite:$work/sites/s1.db" --to dbname=hub --tables readings --quiet
+expect_status 4 "another sync of the table waits its turn (exit 4)"
+q hub "INSERT INTO let_go VALUES (true)" >/dev/null
+wait "$blocker"
+set +e; wait "$fleet"; status=$?; set -e
+expect_status 0 "the fleet finishes once the hub's key is free"
+expect_equal "$(q hub "SELECT string_agg(id || ':' || site, ',' ORDER BY id) FROM readings")" \
+  "11:s1,12:s1,21:s2,22:s2" "every row arrived once"
+expect_equal "$(q hub "SELECT count(*) FROM ferry.locks WHERE name LIKE 'sync %readings'")" "0" \
+  "and the last member let the lease go"
 
 finish
