@@ -136,22 +136,21 @@ void TableLeases::count_taken(const std::string& lease) {
 }
 
 void TableLeases::release_counted() noexcept {
-    std::vector<std::string> unused;  // by no other TableLeases of this process
-    for (const auto& lease : held_) {
-        auto user = shared_leases().users.find(shared_lease_key(target_, holder_, lease));
-        if (user == shared_leases().users.end() || --user->second == 0) {
+    try {
+        std::vector<std::string> unused;  // by no other TableLeases of this process
+        for (const auto& lease : held_) {
+            auto user = shared_leases().users.find(shared_lease_key(target_, holder_, lease));
+            if (user != shared_leases().users.end() && --user->second > 0)
+                continue;
             if (user != shared_leases().users.end())
                 shared_leases().users.erase(user);
             unused.push_back(lease);
         }
-    }
-    held_.clear();
-    if (unused.empty())
-        return;
-    try {
-        target_.unlock_all(unused, holder_);
+        held_.clear();
+        if (!unused.empty())
+            target_.unlock_all(unused, holder_);
     } catch (...) {
-        // They expire by themselves.
+        held_.clear();  // what is left expires by itself
     }
 }
 
