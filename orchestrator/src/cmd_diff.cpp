@@ -9,13 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "table_list_option.hpp"
+#include "diff_peer.hpp"
 #include "ferry/bucket_descent.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
 #include "peer_config.hpp"
-#include "diff_peer.hpp"
 #include "session_recorder.hpp"
+#include "table_list_option.hpp"
 
 namespace ferry::cli {
 namespace {

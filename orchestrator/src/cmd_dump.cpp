@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "table_list_option.hpp"
 #include "ferry/canonical.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/dump_file.hpp"
@@ -28,6 +27,7 @@
 #include "stop_signals.hpp"
 #include "sync_peers.hpp"
 #include "table_leases.hpp"
+#include "table_list_option.hpp"
 #include "table_report.hpp"
 
 namespace ferry::cli {

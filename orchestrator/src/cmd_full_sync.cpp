@@ -16,7 +16,6 @@
 
 #include "change_peers.hpp"
 #include "commands.hpp"
-#include "table_list_option.hpp"
 #include "diff_peer.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
@@ -29,6 +28,7 @@
 #include "sync_commands.hpp"
 #include "sync_peers.hpp"
 #include "table_leases.hpp"
+#include "table_list_option.hpp"
 #include "table_report.hpp"
 
 namespace ferry::cli {

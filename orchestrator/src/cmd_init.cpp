@@ -7,17 +7,17 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "table_list_option.hpp"
+#include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "output.hpp"
 #include "peer_config.hpp"
-#include "ferry/conninfo.hpp"
 #include "peer_identity.hpp"
 #include "peer_tables.hpp"
 #include "pg_connection.hpp"
 #include "schema.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_peer.hpp"
+#include "table_list_option.hpp"
 
 namespace ferry::cli {
 namespace {

@@ -18,7 +18,6 @@
 
 #include "change_peers.hpp"
 #include "commands.hpp"
-#include "table_list_option.hpp"
 #include "ferry/change_set.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
@@ -33,6 +32,7 @@
 #include "sync_commands.hpp"
 #include "sync_peers.hpp"
 #include "table_leases.hpp"
+#include "table_list_option.hpp"
 
 namespace ferry::cli {
 namespace {
