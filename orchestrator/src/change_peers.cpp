@@ -574,12 +574,9 @@ class SqliteChangeReader : public ChangeReader {
     }
 
     std::vector<std::string> consumers_of_every_table(const std::string& peer) override {
-        std::vector<std::string> names;
-        for (const auto& row : db_.query("SELECT name FROM ferry_consumers WHERE peer = ?1 AND "
-                                         "tables IS NULL ORDER BY name",
-                                         {peer}))
-            names.push_back(row.at(0).value_or(""));
-        return names;
+        return db_.texts(
+            "SELECT name FROM ferry_consumers WHERE peer = ?1 AND tables IS NULL ORDER BY name",
+            {peer});
     }
 
   private:

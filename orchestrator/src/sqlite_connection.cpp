@@ -60,6 +60,14 @@ SqliteConnection::SqliteConnection(const std::string& path, bool create) : peer_
     }
 }
 
+std::vector<std::string> SqliteConnection::texts(
+    const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+    std::vector<std::string> texts;
+    for (const auto& row : query(sql, params))
+        texts.push_back(row.at(0).value_or(""));
+    return texts;
+}
+
 std::vector<SqliteRow> SqliteConnection::query(
     const std::string& sql, const std::vector<std::optional<std::string>>& params) {
     sqlite3_stmt* raw = nullptr;

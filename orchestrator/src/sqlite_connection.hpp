@@ -29,6 +29,9 @@ class SqliteConnection {
                  const std::vector<std::optional<std::string>>& params = {}) {
         query(sql, params);
     }
+    // The first column of every row (NULL as an empty string).
+    std::vector<std::string> texts(const std::string& sql,
+                                   const std::vector<std::optional<std::string>>& params = {});
 
     sqlite3* handle() const { return db_.get(); }
     const std::string& peer() const { return peer_; }

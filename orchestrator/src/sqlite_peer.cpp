@@ -137,12 +137,10 @@ std::vector<std::string> sqlite_tracked_tables(SqliteConnection& db) {
 }
 
 std::vector<std::string> sqlite_checkpoint_scopes(SqliteConnection& db, const std::string& job) {
-    std::vector<std::string> scopes;
-    for (const auto& row : db.query("SELECT scope FROM ferry_checkpoints WHERE job = ?1 ORDER BY "
-                                    "last_attempt_at IS NULL, last_attempt_at DESC, scope",
-                                    {job}))
-        scopes.push_back(row.at(0).value_or(""));
-    return scopes;
+    return db.texts(
+        "SELECT scope FROM ferry_checkpoints WHERE job = ?1 ORDER BY "
+        "last_attempt_at IS NULL, last_attempt_at DESC, scope",
+        {job});
 }
 
 UuidKeySpelling::UuidKeySpelling(SqliteConnection& db, const std::string& table,

@@ -363,11 +363,7 @@ class PostgresSource : public SyncSource {
 
 std::vector<std::string> writable_columns(SqliteConnection& db, const std::string& table) {
     // table_xinfo's hidden column: 2 and 3 are generated columns.
-    std::vector<std::string> names;
-    for (const auto& row :
-         db.query("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0", {table}))
-        names.push_back(*row.at(0));
-    return names;
+    return db.texts("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0", {table});
 }
 
 // Finds the rows of a SQLite table by the keys ferry_bucket_rows printed for
@@ -1653,16 +1649,8 @@ std::vector<SyncTable> plan_source_tables(SyncSource& source, std::vector<std::s
 std::vector<std::optional<std::string>> SyncTarget::try_lock_all(
     const std::vector<std::string>& leases, const std::string& holder, int ttl_seconds) {
     std::vector<std::optional<std::string>> holders;
-    try {
-        for (const auto& lease : leases)
-            holders.push_back(try_lock(lease, holder, ttl_seconds));
-    } catch (...) {
-        // Those taken would otherwise wait out their time to live.
-        for (size_t i = 0; i < holders.size(); i++)
-            if (!holders[i])
-                unlock(leases[i], holder);
-        throw;
-    }
+    for (const auto& lease : leases)
+        holders.push_back(try_lock(lease, holder, ttl_seconds));
     return holders;
 }
 

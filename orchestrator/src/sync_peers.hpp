@@ -146,7 +146,8 @@ class SyncTarget {
                                                 int ttl_seconds) = 0;
     virtual void unlock(const std::string& lease, const std::string& holder) = 0;
     // The same for many leases, in one round trip where the engine allows
-    // it; the result has one entry per lease, in their order.
+    // it; the result has one entry per lease, in their order. One that
+    // throws may have taken some of them (TableLeases lets them go).
     virtual std::vector<std::optional<std::string>> try_lock_all(
         const std::vector<std::string>& leases, const std::string& holder, int ttl_seconds);
     virtual void unlock_all(const std::vector<std::string>& leases, const std::string& holder);

@@ -73,8 +73,13 @@ void TableLeases::take(const std::vector<SyncTable>& tables,
     std::vector<std::string> leases;
     for (const auto& table : tables)
         leases.push_back("sync " + table.target.name);
-    std::vector<std::optional<std::string>> holders =
-        target_.try_lock_all(leases, holder_, ttl_seconds_);
+    std::vector<std::optional<std::string>> holders;
+    try {
+        holders = target_.try_lock_all(leases, holder_, ttl_seconds_);
+    } catch (...) {
+        release_unshared(leases);  // those taken would wait out their time to live
+        throw;
+    }
     for (size_t i = 0; i < leases.size(); i++)
         if (!holders[i])
             count_taken(leases[i]);
@@ -135,23 +140,31 @@ void TableLeases::count_taken(const std::string& lease) {
     shared_leases().users[shared_lease_key(target_, holder_, lease)]++;
 }
 
+void TableLeases::release_unshared(const std::vector<std::string>& leases) noexcept {
+    try {
+        std::vector<std::string> unshared;
+        for (const auto& lease : leases)
+            if (shared_leases().users.count(shared_lease_key(target_, holder_, lease)) == 0)
+                unshared.push_back(lease);
+        if (!unshared.empty())
+            target_.unlock_all(unshared, holder_);
+    } catch (...) {
+        // They expire by themselves.
+    }
+}
+
 void TableLeases::release_counted() noexcept {
     try {
-        std::vector<std::string> unused;  // by no other TableLeases of this process
         for (const auto& lease : held_) {
             auto user = shared_leases().users.find(shared_lease_key(target_, holder_, lease));
-            if (user != shared_leases().users.end() && --user->second > 0)
-                continue;
-            if (user != shared_leases().users.end())
+            if (user != shared_leases().users.end() && --user->second == 0)
                 shared_leases().users.erase(user);
-            unused.push_back(lease);
         }
-        held_.clear();
-        if (!unused.empty())
-            target_.unlock_all(unused, holder_);
     } catch (...) {
-        held_.clear();  // what is left expires by itself
+        // A lease still counted is not let go: it expires by itself.
     }
+    release_unshared(held_);
+    held_.clear();
 }
 
 }  // namespace ferry::cli

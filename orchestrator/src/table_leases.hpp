@@ -47,6 +47,8 @@ class TableLeases {
     // Both with the shared leases' mutex held (table_leases.cpp).
     void count_taken(const std::string& lease);
     void release_counted() noexcept;
+    // Of `leases`, those no TableLeases of this process holds.
+    void release_unshared(const std::vector<std::string>& leases) noexcept;
 
     SyncTarget& target_;
     std::string holder_;
