@@ -1,6 +1,8 @@
 // Writing the change log (see change_log.hpp).
 #include "change_log.hpp"
 
+#include <algorithm>
+
 #include "boundary.hpp"
 
 namespace ferry::pg {
@@ -38,6 +40,26 @@ LogTargets targets;
 // (ferry._first_position_logged()): every row it logs comes after it.
 FullTransactionId first_logged_by = InvalidFullTransactionId;
 int64 first_logged_position = 0;
+
+// Which writer reserved the backend's latest block of positions (see
+// ChangeLogWriter::next_position()), and the serial the next writer gets.
+uint64 latest_block_writer = 0;
+uint64 writers_made = 0;
+
+// How many positions a value just taken from the position sequence reserves:
+// the sequence's step, at most kPositionsPerBlock, and none past the largest
+// bigint. A step of 1 (a log not yet upgraded to 0.13) reserves the value
+// alone. The step is read after nextval(), whose lock keeps ALTER SEQUENCE
+// out until this transaction ends.
+int64 positions_reserved(Oid sequence, int64 first) {
+    HeapTuple tuple = SearchSysCache1(SEQRELID, ObjectIdGetDatum(sequence));
+    if (!HeapTupleIsValid(tuple))
+        elog(ERROR, "cache lookup failed for sequence %u", sequence);
+    int64 step = reinterpret_cast<Form_pg_sequence>(GETSTRUCT(tuple))->seqincrement;
+    ReleaseSysCache(tuple);
+    int64 reserved = std::clamp<int64>(step, 1, kPositionsPerBlock);
+    return std::min<int64>(reserved, PG_INT64_MAX - first + 1);
+}
 
 void forget_targets(Datum, Oid relid) {
     bool ours = relid == InvalidOid || relid == targets.changes || relid == targets.position_seq;
@@ -158,6 +180,7 @@ ChangeLogWriter::ChangeLogWriter(int64_t expected_changes) {
             indexes_[i] = index_open(index_targets_[i].oid, RowExclusiveLock);
         }
         position_seq_ = targets.position_seq;
+        serial_ = ++writers_made;
         xid_ = FullTransactionIdGetDatum(GetTopFullTransactionId());
         changed_at_ = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
         const char* origin = current_origin();
@@ -178,7 +201,7 @@ void ChangeLogWriter::append(const Change& change) {
     pg::call([&]() noexcept {
         Datum values[column_count];
         bool nulls[column_count] = {};
-        int64 position = nextval_internal(position_seq_, false);
+        int64 position = next_position();
         FullTransactionId top = DatumGetFullTransactionId(xid_);
         if (!FullTransactionIdEquals(top, first_logged_by)) {
             first_logged_by = top;
@@ -211,6 +234,28 @@ void ChangeLogWriter::append(const Change& change) {
 }
 
 // PostgreSQL calls only (as the helpers below).
+//
+// One nextval() reserves a block of positions (the sequence steps by
+// kPositionsPerBlock), handed to this writer's entries in order; what a
+// statement leaves unused is never used. A block taken later starts past
+// every position of one taken earlier, so positions still grow in the order
+// entries are written: within a statement, and across sessions as the
+// blocks were taken. A nested writer (an output function writing a tracked
+// table while this one builds an entry) takes a block of its own, after
+// which this writer takes a new one, so that its next entry comes after the
+// nested writer's too.
+int64 ChangeLogWriter::next_position() {
+    if (block_left_ == 0 || latest_block_writer != serial_) {
+        block_next_ = nextval_internal(position_seq_, false);
+        block_left_ = positions_reserved(position_seq_, block_next_);
+        latest_block_writer = serial_;
+    }
+    int64 position = block_next_;
+    if (--block_left_ > 0)
+        block_next_++;
+    return position;
+}
+
 void ChangeLogWriter::write_now(HeapTuple entry, const Datum* values, const bool* nulls) {
     simple_heap_insert(log_, entry);
     insert_index_entries(&entry->t_self, values, nulls);

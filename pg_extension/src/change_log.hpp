@@ -12,6 +12,11 @@
 
 namespace ferry::pg {
 
+// The most positions one nextval() of ferry.changes_position_seq reserves.
+// The sequence steps by this much (sql/ferry--0.12--0.13.sql), and
+// ferry.read_changes() counts on no block being longer: never change it.
+constexpr int64 kPositionsPerBlock = 1000;
+
 enum class ChangeOp : char { insert = 'I', update = 'U', remove = 'D', truncate = 'T' };
 
 struct Change {
@@ -35,6 +40,9 @@ struct LogIndex {
 // finish() when done; after an error the transaction's abort releases what
 // it holds, as for any PostgreSQL code that raises with relations open.
 //
+// Positions are reserved in blocks of up to kPositionsPerBlock: one nextval()
+// per block instead of one per entry (see next_position()).
+//
 // A statement expected to log more than one change buffers its entries and
 // writes them with heap_multi_insert(): one page lock and one WAL record per
 // heap page instead of per entry. The buffered entries are part of the
@@ -47,6 +55,7 @@ class ChangeLogWriter {
     void finish();
 
   private:
+    int64 next_position();
     void write_now(HeapTuple entry, const Datum* values, const bool* nulls);
     void buffer(HeapTuple entry);
     void write_buffered();
@@ -64,6 +73,10 @@ class ChangeLogWriter {
     Datum previous_keys_[8][INDEX_MAX_KEYS] = {};
     bool previous_nulls_[8][INDEX_MAX_KEYS] = {};
     Oid position_seq_ = InvalidOid;
+    // The rest of the block of positions this writer reserved last.
+    int64 block_next_ = 0;
+    int64 block_left_ = 0;
+    uint64 serial_ = 0;  // tells this writer's blocks from a nested writer's
     Datum xid_ = 0;
     Datum changed_at_ = 0;
     const char* origin_ = nullptr;

@@ -22,12 +22,13 @@ SELECT position, operation, key, jsonb_pretty(new_row) AS new_row, old_hash IS N
 FROM ferry.change_log ORDER BY position;
 
 -- UPDATE logs the new row and the hash of the old one
+SELECT max(position) AS inserted_last FROM ferry.changes \gset
 UPDATE items SET name = 'Gadget' WHERE id = 1;
 -- an UPDATE that changes the key logs a delete of the old key and an insert
 UPDATE items SET id = 3 WHERE id = 2;
 DELETE FROM items WHERE id = 1;
 SELECT position, operation, key, new_row ->> 'name' AS name, old_hash IS NOT NULL AS has_old_hash
-FROM ferry.change_log WHERE position > 2 ORDER BY position;
+FROM ferry.change_log WHERE position > :inserted_last ORDER BY position;
 
 -- the old-row hash is the canonical hash: equal rows hash equal, whatever the session settings
 CREATE TABLE h (id int PRIMARY KEY, amount numeric, at timestamptz);
@@ -44,11 +45,12 @@ SELECT operation, key, old_hash FROM ferry.change_log WHERE table_name = 'h'::re
 SELECT count(DISTINCT old_hash) FROM ferry.changes WHERE relid = 'h'::regclass AND op = 'D';
 
 -- origin: ferry's apply path sets ferry.origin; changes made under it carry it
+SELECT max(position) AS before_origin FROM ferry.changes \gset
 SET ferry.origin = 'peer-b';
 INSERT INTO items (id, name) VALUES (10, 'from b');
 RESET ferry.origin;
 INSERT INTO items (id, name) VALUES (11, 'local');
-SELECT key, origin FROM ferry.change_log WHERE position > (SELECT max(position) - 2 FROM ferry.changes) ORDER BY position;
+SELECT key, origin FROM ferry.change_log WHERE position > :before_origin ORDER BY position;
 
 -- capture fires under session_replication_role = replica too
 SET session_replication_role = replica;
@@ -93,6 +95,15 @@ SELECT count(*) FROM (
     SELECT position, lag(position) OVER (ORDER BY (key->>'id')::int) AS previous
     FROM ferry.changes WHERE relid = 'wide'::regclass AND op = 'I' AND (key->>'id')::int <= 2500) s
 WHERE position < previous;
+-- one nextval() reserves a block of 1,000 positions: the 2,500 rows of one
+-- statement take three blocks, back to back here as nothing else wrote, and
+-- the 12 rows of the next statement a block of their own
+SELECT count(DISTINCT position / 1000) AS blocks, max(position) - min(position) + 1 AS span,
+       min(position) % 1000 AS first_in_block
+FROM ferry.changes WHERE relid = 'wide'::regclass AND op = 'I' AND (key->>'id')::int <= 2500;
+SELECT count(DISTINCT position / 1000) AS blocks, max(position) - min(position) + 1 AS span,
+       min(position) % 1000 AS first_in_block
+FROM ferry.changes WHERE relid = 'wide'::regclass AND op = 'I' AND (key->>'id')::int > 3000;
 SELECT count(*) = 12 AS wide_rows_intact
 FROM ferry.changes c JOIN wide w ON w.id = (c.key->>'id')::int
 WHERE c.relid = 'wide'::regclass AND w.id > 3000 AND c.new_row->>'body' = w.body;

@@ -103,4 +103,7 @@ SELECT relpersistence FROM pg_class WHERE relname = 'solo';
 -- ferry's triggers keep their names, and positions are never cached
 ALTER TRIGGER ferry_capture_insert ON solo RENAME TO mine;
 ALTER SEQUENCE ferry.changes_position_seq CACHE 10;
-SELECT seqcache FROM pg_sequence WHERE seqrelid = 'ferry.changes_position_seq'::regclass;
+-- nor stepped otherwise than by a block
+ALTER SEQUENCE ferry.changes_position_seq INCREMENT BY 1;
+ALTER SEQUENCE ferry.changes_position_seq INCREMENT BY 5000;
+SELECT seqcache, seqincrement FROM pg_sequence WHERE seqrelid = 'ferry.changes_position_seq'::regclass;

@@ -39,11 +39,12 @@ UPDATE events SET region = 'us' WHERE id = 1;
 SELECT table_name, operation, key, new_row FROM ferry.change_log
 WHERE table_name = 'events'::regclass ORDER BY position;
 -- writes that name a partition directly are captured once, under the tracked table
+SELECT max(position) AS partitions_written FROM ferry.changes \gset
 INSERT INTO events_eu VALUES (3, 'eu', 30);
 UPDATE events_us SET v = v + 1 WHERE id = 2;
 DELETE FROM events_eu WHERE id = 3;
 SELECT table_name, operation, key, new_row FROM ferry.change_log
-WHERE table_name = 'events'::regclass AND position > 4 ORDER BY position;
+WHERE table_name = 'events'::regclass AND position > :partitions_written ORDER BY position;
 SELECT table_name, partitioned, key_columns FROM ferry.tracked ORDER BY table_name::text;
 
 -- untrack stops capture and keeps what was logged

@@ -96,3 +96,19 @@ SELECT source, status, backend_pid IS NOT NULL AS has_backend
 FROM ferry.sessions WHERE target = 'upgrade' ORDER BY id;
 SELECT has_function_privilege('public', 'ferry.close_abandoned_sessions()', 'EXECUTE')
     AS public_may_close;
+-- 0.12 -> 0.13: positions are reserved a block of 1,000 at a time (before
+-- the upgrade, the new library takes one position per change, as the
+-- sequence still steps by 1); a cursor handed out before the upgrade reads
+-- every change after it, those logged in blocks too
+CREATE TABLE blocks (id int PRIMARY KEY);
+SELECT ferry.track('blocks');
+INSERT INTO blocks VALUES (1);
+SELECT (array_agg(c.cursor))[count(*)] AS before_upgrade FROM ferry.read_changes(NULL, 100000) c \gset
+INSERT INTO blocks VALUES (2), (3);
+ALTER EXTENSION ferry UPDATE TO '0.13';
+INSERT INTO blocks VALUES (4), (5);
+INSERT INTO blocks VALUES (6);
+SELECT c.key->>'id' AS id, c.position FROM ferry.read_changes(:'before_upgrade', 100) c
+WHERE c.operation IS NOT NULL;
+SELECT seqincrement, seqcache FROM pg_sequence WHERE seqrelid = 'ferry.changes_position_seq'::regclass;
+SELECT evtname, evtevent, evtenabled, evttags FROM pg_event_trigger WHERE evtname = 'ferry_sequence_guard';
