@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ferry/canonical.hpp"
+#include "ferry/change_wakeup.hpp"
 #include "ferry/conninfo.hpp"
 #include "ferry/error.hpp"
 #include "ferry/sql_identifier.hpp"
@@ -2169,8 +2170,13 @@ class SqliteChangeApplier : public ChangeApplier {
 
 class PostgresChangeWaiter : public ChangeWaiter {
   public:
+    // Capture sends its NOTIFY only while a listener holds the listener lock
+    // (ferry/change_wakeup.hpp). Try, not wait: a session holding it
+    // exclusively (no listener does) makes every commit notify anyway.
     explicit PostgresChangeWaiter(const std::string& peer) : db_(connect_postgres_peer(peer)) {
-        db_.execute("LISTEN ferry_changes");
+        db_.execute(fmt::format("LISTEN {}", wakeup::kChannel));
+        db_.query(fmt::format("SELECT pg_try_advisory_lock_shared({}, {})",
+                              wakeup::kListenerLockClass, wakeup::kListenerLockId));
     }
     bool wait(int timeout_ms) override { return db_.wait_for_notification(timeout_ms); }
 

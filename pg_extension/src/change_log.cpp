@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "boundary.hpp"
+#include "ferry/change_wakeup.hpp"
 
 namespace ferry::pg {
 namespace {
@@ -11,8 +12,9 @@ namespace {
 char* origin_setting = nullptr;
 bool notify_setting = true;
 
-// The channel `ferry follow` listens on (docs/incremental-sync.md).
-constexpr const char* kChangesChannel = "ferry_changes";
+// The top-level transaction that logged the backend's latest change: it
+// wakes listeners when it commits (wake_listeners_at_commit).
+LocalTransactionId logged_by = InvalidLocalTransactionId;
 
 // A batch of buffered entries is written when it holds this many entries or
 // bytes, whichever comes first: enough to fill heap pages whole, little
@@ -59,6 +61,36 @@ int64 positions_reserved(Oid sequence, int64 first) {
     ReleaseSysCache(tuple);
     int64 reserved = std::clamp<int64>(step, 1, kPositionsPerBlock);
     return std::min<int64>(reserved, PG_INT64_MAX - first + 1);
+}
+
+// Whether another session holds the listener lock (ferry/change_wakeup.hpp).
+// RowExclusiveLock conflicts with the listeners' ShareLock but not with
+// itself, so committing writers never take each other for listeners; the
+// lock is let go at once, so nothing waits on it.
+bool someone_listens() {
+    LOCKTAG tag;
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, static_cast<uint32>(wakeup::kListenerLockClass),
+                         static_cast<uint32>(wakeup::kListenerLockId), 2);
+    if (LockAcquire(&tag, RowExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+        return true;
+    LockRelease(&tag, RowExclusiveLock, false);
+    return false;
+}
+
+// At the commit of a transaction that logged changes: NOTIFY, if anyone
+// listens. Sent at commit rather than by the capture so that the listener
+// lock is looked at as late as possible (a listener that starts meanwhile
+// is woken), and so that a transaction that is prepared instead (PREPARE
+// TRANSACTION refuses one that sent a NOTIFY) sends none. A C callback:
+// PostgreSQL calls only.
+void wake_listeners_at_commit(XactEvent event, void*) {
+    if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
+        return;
+    if (logged_by != MyProc->lxid)
+        return;
+    logged_by = InvalidLocalTransactionId;
+    if (event == XACT_EVENT_PRE_COMMIT && notify_setting && someone_listens())
+        Async_Notify(wakeup::kChannel, nullptr);
 }
 
 void forget_targets(Datum, Oid relid) {
@@ -156,10 +188,11 @@ void define_change_log_settings() {
         &origin_setting, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable(
         "ferry.notify", "Wake ferry follow when changes are captured.",
-        "A NOTIFY on channel ferry_changes, once per transaction. Turn it off in sessions "
-        "that use PREPARE TRANSACTION, which PostgreSQL refuses after a NOTIFY.",
+        "A NOTIFY on channel ferry_changes when a transaction that logged changes commits, "
+        "while a listener holds ferry's listener lock. Off: never.",
         &notify_setting, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     CacheRegisterRelcacheCallback(forget_targets, 0);
+    RegisterXactCallback(wake_listeners_at_commit, nullptr);
 }
 
 ChangeLogWriter::ChangeLogWriter(int64_t expected_changes) {
@@ -360,9 +393,7 @@ void ChangeLogWriter::finish() {
         for (int i = 0; i < index_count_; i++)
             index_close(indexes_[i], NoLock);
         table_close(log_, NoLock);
-        // Delivered at commit, and only once per transaction and channel.
-        if (notify_setting)
-            Async_Notify(kChangesChannel, nullptr);
+        logged_by = MyProc->lxid;
     });
 }
 

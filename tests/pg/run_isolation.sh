@@ -5,7 +5,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib/pg_cluster.sh"
 out=${FERRY_BUILD_DIR:-$here/../../build}/pg_isolation
 mkdir -p "$out"
-pg_cluster_start isolation
+# wakeup.spec prepares a transaction.
+pg_cluster_start isolation -c max_prepared_transactions=2
 "$PG_BIN/createdb" ferry_isolation
 specs=$(cd "$here/specs" && ls *.spec | sed 's/\.spec$//' | sort)
 "$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/isolation/pg_isolation_regress" \
