@@ -1050,6 +1050,14 @@ follower=$!
 sleep 1
 q fa "INSERT INTO orders VALUES (9950001, 1, 'followed')" >/dev/null
 appears fb 9950001 && pass "follow applies a change as it commits" || fail "follow applies a change as it commits"
+# Capture sends its NOTIFY only while a listener holds the listener lock
+# (core/include/ferry/change_wakeup.hpp); follow holds it on the source.
+listener_locks() {
+  q fa "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+        WHERE d.datname = 'fa' AND l.locktype = 'advisory' AND l.classid = 1181053554
+          AND l.objid = 2034659180 AND l.objsubid = 2 AND l.mode = 'ShareLock' AND l.granted"
+}
+expect_equal "$(listener_locks)" "1" "follow holds the listener lock on the source, so commits there wake it"
 # The shutdown checkpoint syncs every file of the test's many databases:
 # on a busy machine that outlasts pg_ctl's default 60 s, and the follower's
 # pause between attempts grows to 30 s meanwhile.
@@ -1057,10 +1065,12 @@ _as_server_user "$PG_BIN/pg_ctl" -D "$PG_CLUSTER_DIR/data" -m fast -w -t 300 res
 q fa "INSERT INTO orders VALUES (9950002, 1, 'after the restart')" >/dev/null
 appears fb 9950002 600 && pass "follow reconnects after the server restarts" ||
   fail "follow reconnects after the server restarts" "$(cat "$work/follow.out")"
+expect_equal "$(listener_locks)" "1" "and holds the listener lock again"
 kill -TERM "$follower"
 wait "$follower" && pass "follow stops on SIGTERM with exit 0" || fail "follow stops on SIGTERM with exit 0"
 expect_equal "$(q fb "SELECT status FROM ferry.sessions ORDER BY id DESC LIMIT 1")" "succeeded" \
   "and records its session as succeeded"
+expect_equal "$(listener_locks)" "0" "and lets the listener lock go"
 check_same dbname=fa dbname=fb "B equals A after following"
 new_lite "$work/follow.db"
 "$ferry" full-sync --from dbname=fa --to "sqlite:$work/follow.db" --tables "$tables" --quiet >/dev/null
