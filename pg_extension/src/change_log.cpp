@@ -43,10 +43,10 @@ LogTargets targets;
 FullTransactionId first_logged_by = InvalidFullTransactionId;
 int64 first_logged_position = 0;
 
-// Which writer reserved the backend's latest block of positions (see
-// ChangeLogWriter::next_position()), and the serial the next writer gets.
-uint64 latest_block_writer = 0;
-uint64 writers_made = 0;
+// The writer that reserved the backend's latest block of positions (see
+// ChangeLogWriter::next_position()). Only compared, never followed: a
+// writer gone since, or a new one at its address, starts without a block.
+const ChangeLogWriter* latest_block_writer = nullptr;
 
 // How many positions a value just taken from the position sequence reserves:
 // the sequence's step, at most kPositionsPerBlock, and none past the largest
@@ -213,7 +213,6 @@ ChangeLogWriter::ChangeLogWriter(int64_t expected_changes) {
             indexes_[i] = index_open(index_targets_[i].oid, RowExclusiveLock);
         }
         position_seq_ = targets.position_seq;
-        serial_ = ++writers_made;
         xid_ = FullTransactionIdGetDatum(GetTopFullTransactionId());
         changed_at_ = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
         const char* origin = current_origin();
@@ -278,10 +277,10 @@ void ChangeLogWriter::append(const Change& change) {
 // which this writer takes a new one, so that its next entry comes after the
 // nested writer's too.
 int64 ChangeLogWriter::next_position() {
-    if (block_left_ == 0 || latest_block_writer != serial_) {
+    if (block_left_ == 0 || latest_block_writer != this) {
         block_next_ = nextval_internal(position_seq_, false);
         block_left_ = positions_reserved(position_seq_, block_next_);
-        latest_block_writer = serial_;
+        latest_block_writer = this;
     }
     int64 position = block_next_;
     if (--block_left_ > 0)

@@ -76,7 +76,6 @@ class ChangeLogWriter {
     // The rest of the block of positions this writer reserved last.
     int64 block_next_ = 0;
     int64 block_left_ = 0;
-    uint64 serial_ = 0;  // tells this writer's blocks from a nested writer's
     Datum xid_ = 0;
     Datum changed_at_ = 0;
     const char* origin_ = nullptr;
