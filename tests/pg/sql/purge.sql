@@ -138,3 +138,25 @@ SELECT count(*) AS unread_change_kept FROM ferry.changes WHERE key->>'id' = '9';
 SELECT ferry.register_consumer('site/tu-old', 'site', ARRAY['t', 'u']::regclass[]);
 SELECT ferry.ack('site/tu-old', last_cursor(NULL, 100));
 SELECT name FROM ferry.consumers ORDER BY name;
+
+-- 0.14: the xid BRIN index that read_changes() opens windows with does not
+-- queue a summarization request with autovacuum per block range (a bulk
+-- statement overflowed that queue, with a LOG line per refused request);
+-- purge() summarizes the ranges written since it last ran instead
+SELECT reloptions FROM pg_class WHERE oid = 'ferry.changes_xid_idx'::regclass;
+SELECT ferry.drop_consumer(name) FROM ferry.consumers;
+SELECT ferry.register_consumer('site/t', 'site', ARRAY['t']::regclass[]);
+SELECT ferry.ack('site/t', last_cursor(NULL, 100000));
+INSERT INTO t SELECT generate_series(1000, 4000);
+SELECT pg_relation_size('ferry.changes') / current_setting('block_size')::int > 32 AS over_two_ranges;
+-- a partly consumed log: the read changes are deleted, the rest summarized
+SELECT ferry.ack('site/t', last_cursor((SELECT cursor FROM ferry.consumers WHERE name = 'site/t'), 10));
+SELECT ferry.purge() AS purged;
+SELECT brin_summarize_new_values('ferry.changes_xid_idx') AS ranges_left_unsummarized;
+-- also while a consumer that never acknowledged holds every change
+SELECT ferry.register_consumer('late');
+INSERT INTO t SELECT generate_series(5000, 8000);
+SELECT ferry.purge() AS purged;
+SELECT brin_summarize_new_values('ferry.changes_xid_idx') AS ranges_left_unsummarized;
+-- the summarizing helper is purge()'s, not PUBLIC's
+SELECT has_function_privilege('public', 'ferry._summarize_log()', 'EXECUTE') AS public_summarizes;

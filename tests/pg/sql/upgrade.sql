@@ -112,3 +112,9 @@ SELECT c.key->>'id' AS id, c.position FROM ferry.read_changes(:'before_upgrade',
 WHERE c.operation IS NOT NULL;
 SELECT seqincrement, seqcache FROM pg_sequence WHERE seqrelid = 'ferry.changes_position_seq'::regclass;
 SELECT evtname, evtevent, evtenabled, evttags FROM pg_event_trigger WHERE evtname = 'ferry_sequence_guard';
+-- 0.13 -> 0.14: the xid BRIN index stops queueing a summarization request
+-- with autovacuum per block range; purge() summarizes the new ranges
+SELECT reloptions FROM pg_class WHERE oid = 'ferry.changes_xid_idx'::regclass;
+ALTER EXTENSION ferry UPDATE TO '0.14';
+SELECT reloptions FROM pg_class WHERE oid = 'ferry.changes_xid_idx'::regclass;
+SELECT has_function_privilege('public', 'ferry._summarize_log()', 'EXECUTE') AS public_summarizes;
