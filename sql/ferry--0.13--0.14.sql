@@ -12,8 +12,9 @@ ALTER INDEX ferry.changes_xid_idx SET (autosummarize = off);
 -- read_changes() finds where a window starts through the xid BRIN index,
 -- and a block range without a summary matches every search: purge()
 -- summarizes the ranges written since it last ran (a VACUUM of the log
--- does too) whenever it does not empty the log. It never waits: another
--- purge, or a VACUUM of the log, may hold the lock, and then did the work.
+-- does too) whenever it does not empty the log. It never waits: when
+-- another purge, a VACUUM or an ANALYZE of the log holds the lock, the
+-- next purge does it.
 CREATE FUNCTION ferry._summarize_log() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
