@@ -3,6 +3,7 @@
 
 #include "capture.hpp"
 #include "change_log.hpp"
+#include "deferred_indexes.hpp"
 #include "table_info.hpp"
 
 extern "C" {
@@ -16,5 +17,6 @@ void _PG_init(void) {
     ferry::pg::define_change_log_settings();
     ferry::pg::register_table_info_invalidation();
     ferry::pg::register_capture_callbacks();
+    ferry::pg::register_deferred_index_callbacks();
     MarkGUCPrefixReserved("ferry");
 }

@@ -20,7 +20,7 @@ app="host=127.0.0.1 port=$PGPORT dbname=app user=postgres"
 # --- init
 run "$ferry" init "$app" --track 'orders,"Order Lines"'
 expect_status 0 "init creates the extension and tracks tables"
-expect_contains "$out" "ferry 0.14 created" "init reports the extension it created"
+expect_contains "$out" "ferry 0.15 created" "init reports the extension it created"
 expect_contains "$out" 'tracking "Order Lines"' "init reports quoted table names"
 tracked=$(psql -X -Atd app -c "SELECT string_agg(table_name::text, ',' ORDER BY table_name::text) FROM ferry.tracked")
 expect_equal "$tracked" '"Order Lines",orders' "both tables are tracked"
@@ -37,7 +37,7 @@ psql -X -q -d old_version -c "CREATE EXTENSION ferry VERSION '0.1'" \
 old="host=127.0.0.1 port=$PGPORT dbname=old_version user=postgres"
 run "$ferry" init "$old"
 expect_status 0 "init upgrades an older extension"
-expect_contains "$out" "ferry 0.14 updated" "init reports the upgrade"
+expect_contains "$out" "ferry 0.15 updated" "init reports the upgrade"
 kept=$(psql -X -Atd old_version -c "SELECT count(*) FROM ferry.tracked_tables" \
   -c "SELECT rows FROM ferry.table_hash('kept')")
 expect_equal "$kept" "$(printf '1\n0')" "the upgrade keeps tracking and adds 0.2's functions"

@@ -25,7 +25,7 @@ cp "$a" "$b"
 # --- init
 run "$ferry" init "sqlite:$a" --track 'accounts,"Order Lines"'
 expect_status 0 "init a SQLite file"
-expect_contains "$out" "ferry 0.14 created in sqlite:$a" "init reports the installation"
+expect_contains "$out" "ferry 0.15 created in sqlite:$a" "init reports the installation"
 expect_contains "$out" 'tracking "Order Lines"' "init reports quoted table names"
 expect_equal "$(sqlite3 "$a" 'PRAGMA journal_mode')" "wal" "init switches the file to WAL"
 run "$ferry" init "sqlite:$a" --track accounts --json
@@ -41,7 +41,7 @@ expect_status 1 "a peer with version 1 ferry tables is refused"
 expect_contains "$err" "are of version 1, older than this ferry's (8)" "the error says why"
 expect_contains "$err" "Run: ferry init sqlite:$a" "and what to run"
 run "$ferry" init "sqlite:$a"
-expect_contains "$out" "ferry 0.14 updated in sqlite:$a" "init upgrades them"
+expect_contains "$out" "ferry 0.15 updated in sqlite:$a" "init upgrades them"
 run "$ferry" status "sqlite:$a"
 expect_status 0 "then the peer is usable"
 run "$ferry" init "sqlite:$b" --track accounts,keyless

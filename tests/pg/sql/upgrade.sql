@@ -118,3 +118,15 @@ SELECT reloptions FROM pg_class WHERE oid = 'ferry.changes_xid_idx'::regclass;
 ALTER EXTENSION ferry UPDATE TO '0.14';
 SELECT reloptions FROM pg_class WHERE oid = 'ferry.changes_xid_idx'::regclass;
 SELECT has_function_privilege('public', 'ferry._summarize_log()', 'EXECUTE') AS public_summarizes;
+-- 0.14 -> 0.15: loading a table with its indexes built afterwards
+SELECT to_regprocedure('ferry.defer_indexes(regclass)') IS NULL AS not_yet;
+ALTER EXTENSION ferry UPDATE TO '0.15';
+CREATE TABLE loaded (id int PRIMARY KEY);
+BEGIN;
+SELECT ferry.defer_indexes('loaded');
+INSERT INTO loaded SELECT generate_series(1, 100);
+SELECT ferry.build_deferred_indexes('loaded');
+COMMIT;
+SELECT count(*) FROM loaded;
+SELECT has_function_privilege('public', 'ferry.defer_indexes(regclass)', 'EXECUTE') AS public_defers,
+       has_function_privilege('public', 'ferry.build_deferred_indexes(regclass)', 'EXECUTE') AS public_builds;
