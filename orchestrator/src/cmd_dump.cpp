@@ -354,6 +354,7 @@ TableReport Restore::restore_table(const SyncTable& table, nlohmann::json& posit
     // One transaction per table on SQLite too: a damaged block rolls back
     // everything of its table.
     write.batch_rows = std::numeric_limits<uint64_t>::max();
+    write.expected_rows = reader_->rows_of(block);
     // Between pieces of a PostgreSQL target's COPY: keep the leases.
     write.tick = [this](uint64_t, uint64_t) {
         if (leases_)

@@ -205,6 +205,7 @@ TableReport FullSync::copy_table(const SyncTable& table, nlohmann::json& positio
     WriteOptions write = write_options(position);
     LaterDeletes::plan_write(table, waiting, position, write);
     write.batch_rows = options_.batch_rows;
+    write.expected_rows = table_rows_total_;
     write.tick = [this](uint64_t rows, uint64_t bytes) { tick(rows, bytes); };
     write.partial = std::move(partial);
     std::unique_ptr<TableWriter> writer = target_->open_writer(table, write);

@@ -111,6 +111,7 @@ struct WriteOptions {
     std::string checkpoint;       // the run's position while writing this table, JSON text
     std::string checkpoint_done;  // and once it is written
     uint64_t done_before = 0;     // rows of the run written before this table
+    uint64_t expected_rows = 0;   // the source's estimate of this table's rows, 0 if unknown
     bool delete_missing = false;
     // --delete-missing on a table that a foreign key references: the rows to
     // delete are only noted (and counted), and SyncTarget::delete_noted()

@@ -728,6 +728,45 @@ expect_contains "$err" "is being synced by ferry restore (pid 1 on elsewhere)" "
 expect_equal "$(( SECONDS - started < 3 ))" "1" "at once, not after the other's write transaction"
 wait $writer
 
+# --- a large load into an empty table builds the table's indexes once its
+# rows are in (ferry.defer_indexes(): each index gets a new file) and
+# leaves them valid; a table with a trigger that fires on INSERT is loaded
+# with its indexes kept up row by row; a target's own unique index that the
+# rows break fails the load with the key named and leaves the table as it was
+createdb bigsrc; createdb bigdst
+for db in bigsrc bigdst; do
+  q "$db" "CREATE EXTENSION ferry;
+    CREATE TABLE big (id int PRIMARY KEY, code text, grp int);
+    CREATE INDEX big_grp ON big (grp);
+    CREATE TABLE big_audited (id int PRIMARY KEY, code text);
+    CREATE TABLE big_codes (id int PRIMARY KEY, code text)" >/dev/null
+done
+q bigsrc "INSERT INTO big SELECT g, md5(g::text), g % 100 FROM generate_series(1, 150000) g;
+  INSERT INTO big_audited SELECT g, md5(g::text) FROM generate_series(1, 150000) g;
+  INSERT INTO big_codes SELECT g, 'code ' || (g % 149999) FROM generate_series(1, 150000) g;
+  ANALYZE" >/dev/null
+q bigdst "CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RETURN NEW; END \$\$;
+  CREATE TRIGGER audit BEFORE INSERT ON big_audited FOR EACH ROW EXECUTE FUNCTION audit();
+  CREATE UNIQUE INDEX big_codes_code ON big_codes (code)" >/dev/null
+index_files() { q bigdst "SELECT string_agg(pg_relation_filenode(indexrelid)::text, ',' ORDER BY indexrelid) FROM pg_index WHERE indrelid = '$1'::regclass"; }
+big_files=$(index_files big); audited_files=$(index_files big_audited)
+sync --tables big,big_audited --from dbname=bigsrc --to dbname=bigdst --verify --json
+expect_status 0 "150,000 rows each into two empty tables, verified"
+expect_equal "$(field "t->>'inserted'" big),$(field "t->>'inserted'" big_audited)" "150000,150000" "every row inserted"
+expect_not_equal "$(index_files big)" "$big_files" "the plain table's indexes were built after its rows"
+expect_equal "$(index_files big_audited)" "$audited_files" "the table with a trigger kept its indexes up row by row"
+expect_equal "$(q bigdst "SELECT count(*) FROM pg_index WHERE indrelid IN ('big'::regclass, 'big_audited'::regclass) AND indisvalid AND indisready")" \
+  "3" "every index is valid and ready"
+expect_equal "$(PGOPTIONS='-c enable_seqscan=off -c enable_bitmapscan=off' q bigdst \
+  "SELECT count(*) FROM big WHERE id BETWEEN 1000 AND 1999; SELECT count(*) FROM big WHERE grp = 7" | tr '\n' ,)" \
+  "1000,1500," "and finds every row through them"
+sync --tables big_codes --from dbname=bigsrc --to dbname=bigdst
+expect_status 1 "rows that break the target's own unique index"
+expect_contains "$err" 'Key (code)=(code 1) is duplicated' "the error names the key"
+expect_equal "$(q bigdst "SELECT count(*) FROM big_codes")" "0" "nothing of the table is written"
+expect_equal "$(q bigdst "SELECT count(*) FROM pg_index WHERE indrelid = 'big_codes'::regclass AND indisvalid AND indisready")" \
+  "2" "and its indexes are as they were"
+
 # --- declared types whose values the two peers hash differently are named
 # before anything is copied (a SQLite TEXT for a timestamptz), and types
 # that hash alike are not (an ISO date or a uuid as TEXT, a boolean as INTEGER)
