@@ -718,8 +718,7 @@ class PostgresWriter : public TableWriter {
                         "A line of the source's rows is COPY's end-of-data marker (\\.).",
                         "The source's data is damaged; nothing of this table was written.");
         if (deferred_indexes_)
-            db_.execute("SELECT ferry.build_deferred_indexes($1::oid::regclass)",
-                        {table_.target.oid});
+            build_deferred_indexes();
         const auto& partial = options_.partial;
         bool later = options_.delete_missing && options_.delete_later;
         if (later)
@@ -777,6 +776,17 @@ class PostgresWriter : public TableWriter {
     }
 
   private:
+    // The build needs each index to itself, so it waits for sessions that
+    // hold one (it never queues ahead of new readers); a minute at most,
+    // then the table's load fails and is rolled back, saying who to look
+    // for. Leases are renewed first: a large build is one long statement.
+    void build_deferred_indexes() {
+        if (options_.tick)
+            options_.tick(options_.done_before + rows_, bytes_);
+        db_.execute("SET LOCAL lock_timeout = '60s'");
+        db_.execute("SELECT ferry.build_deferred_indexes($1::oid::regclass)", {table_.target.oid});
+    }
+
     // --dry-run: what the merge and the deletes would do, counted against
     // the target as it is. Writing and rolling back would not do: a child
     // row's new parent, rolled back with its own table, would be missing

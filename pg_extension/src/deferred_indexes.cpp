@@ -45,12 +45,34 @@ bool trigger_fires_on_insert(const Trigger& trigger, Oid relid) noexcept {
     return !(trigger.tgfoid == F_RI_FKEY_CHECK_INS && trigger.tgconstrrelid != relid);
 }
 
+// Whether another session holds a lock on the index that building it
+// would wait for. Asks the lock manager without taking the lock: a
+// standby keeps an ACCESS EXCLUSIVE lock, once taken, to the end of the
+// transaction, and would hold its own readers of the table that long.
+bool used_by_others(Oid index) noexcept {
+    LOCKTAG tag;
+    SET_LOCKTAG_RELATION(tag, MyDatabaseId, index);
+    int holders = 0;
+    pfree(GetLockConflicts(&tag, AccessExclusiveLock, &holders));
+    return holders > 0;
+}
+
+bool any_used_by_others(List* indexes) noexcept {
+    for (int i = 0; i < list_length(indexes); i++)
+        if (used_by_others(list_nth_oid(indexes, i)))
+            return true;
+    return false;
+}
+
 // A plain table of the caller's (REINDEX needs ownership), with indexes,
-// all of them in use, and no trigger that would read it during the load.
+// all of them in use and by no one else (building them will need them to
+// itself), and no trigger that would read it during the load. Not under
+// SERIALIZABLE: a reader's predicate locks on an index are checked by the
+// inserts into it, which a deferred index does not get.
 bool can_defer(Relation rel) noexcept {
     Oid relid = RelationGetRelid(rel);
-    if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
-        IsSystemRelation(rel) || RELATION_IS_OTHER_TEMP(rel) ||
+    if (IsolationIsSerializable() || rel->rd_rel->relkind != RELKIND_RELATION ||
+        rel->rd_rel->relispartition || IsSystemRelation(rel) || RELATION_IS_OTHER_TEMP(rel) ||
         !pg_class_ownercheck(relid, GetUserId()))
         return false;
     if (rel->trigdesc) {
@@ -63,19 +85,26 @@ bool can_defer(Relation rel) noexcept {
     ListCell* cell;
     foreach (cell, indexes)
         usable = usable && index_usable(lfirst_oid(cell));
+    usable = usable && !any_used_by_others(indexes);
     list_free(indexes);
     return usable;
 }
 
-void mark_not_ready(Relation pg_index, Oid index) noexcept {
+// Marks the index in use (ready and valid) or not, in this transaction's
+// catalog; its indcheckxmin is left as it was.
+void set_in_use(Relation pg_index, Oid index, bool in_use) noexcept {
     HeapTuple tuple = SearchSysCacheCopy1(INDEXRELID, ObjectIdGetDatum(index));
     if (!HeapTupleIsValid(tuple))
         elog(ERROR, "cache lookup failed for index %u", index);
     auto form = reinterpret_cast<Form_pg_index>(GETSTRUCT(tuple));
-    form->indisready = false;
-    form->indisvalid = false;
+    form->indisready = in_use;
+    form->indisvalid = in_use;
     CatalogTupleUpdate(pg_index, &tuple->t_self, tuple);
     heap_freetuple(tuple);
+}
+
+void mark_not_ready(Relation pg_index, Oid index) noexcept {
+    set_in_use(pg_index, index, false);
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
     deferred_indexes = lappend_oid(deferred_indexes, index);
     MemoryContextSwitchTo(old);
@@ -115,10 +144,56 @@ bool deferred_here(Oid index) noexcept {
     return deferred;
 }
 
+bool try_lock_all(List* indexes) noexcept {
+    for (int i = 0; i < list_length(indexes); i++) {
+        if (ConditionalLockRelationOid(list_nth_oid(indexes, i), AccessExclusiveLock))
+            continue;
+        while (--i >= 0)
+            UnlockRelationOid(list_nth_oid(indexes, i), AccessExclusiveLock);
+        return false;
+    }
+    return true;
+}
+
+// Takes ACCESS EXCLUSIVE on each index, as REINDEX does, but never queues
+// for it: a queued request would hold up every new reader of the table
+// (planning a query locks all of its indexes) behind the sessions it waits
+// for, an idle transaction's for as long as it stays open. Polls instead,
+// for at most lock_timeout (0: no limit).
+void lock_for_build(Relation rel, List* indexes) noexcept {
+    TimestampTz start = GetCurrentTimestamp();
+    while (any_used_by_others(indexes) || !try_lock_all(indexes)) {
+        if (LockTimeout > 0 &&
+            TimestampDifferenceExceeds(start, GetCurrentTimestamp(), LockTimeout))
+            ereport(ERROR,
+                    (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+                     errmsg("could not build the deferred indexes of table \"%s\": other "
+                            "sessions are using them",
+                            RelationGetRelationName(rel)),
+                     errdetail("Building an index needs it to itself, and a session that read "
+                               "the table holds its indexes until its transaction ends; some "
+                               "still did after lock_timeout (%d ms).",
+                               LockTimeout),
+                     errhint("The transaction is rolled back. Find those sessions in pg_locks, "
+                             "let them finish (or end idle ones), and load again.")));
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10L,
+                        WAIT_EVENT_PG_SLEEP);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+}
+
 // Builds the table's indexes that this transaction deferred (and no
 // other: an index left invalid by a failed CREATE INDEX CONCURRENTLY is
 // the DBA's to rebuild). Unique and exclusion constraints are checked as
 // each is built.
+//
+// Each index is marked in use again first, so that reindex_index()
+// rebuilds a valid index, as a plain REINDEX does. Rebuilding one it
+// finds not ready would also set indcheckxmin if the table holds an old
+// HOT chain, and the planner would then ignore the index in every session
+// until the oldest transaction now running ends. The chains are sound: an
+// index that is not ready still counts when an update decides to be HOT.
 int build(Oid relid) noexcept {
     Relation rel = table_open(relid, ShareLock);
     if (!pg_class_ownercheck(relid, GetUserId()))
@@ -126,19 +201,29 @@ int build(Oid relid) noexcept {
                        RelationGetRelationName(rel));
     char persistence = rel->rd_rel->relpersistence;
     List* indexes = RelationGetIndexList(rel);
-    table_close(rel, NoLock);
-    int built = 0;
-    ListCell* cell;
-    foreach (cell, indexes) {
-        Oid index = lfirst_oid(cell);
-        if (!deferred_here(index))
-            continue;
-        ReindexParams params = {};
-        reindex_index(index, false, persistence, &params);
-        CommandCounterIncrement();
-        built++;
-    }
+    List* pending = NIL;
+    for (int i = 0; i < list_length(indexes); i++)
+        if (deferred_here(list_nth_oid(indexes, i)))
+            pending = lappend_oid(pending, list_nth_oid(indexes, i));
     list_free(indexes);
+    if (pending != NIL) {
+        lock_for_build(rel, pending);
+        Relation pg_index = table_open(IndexRelationId, RowExclusiveLock);
+        for (int i = 0; i < list_length(pending); i++)
+            set_in_use(pg_index, list_nth_oid(pending, i), true);
+        table_close(pg_index, RowExclusiveLock);
+        CacheInvalidateRelcache(rel);  // its primary key, for this backend
+        CommandCounterIncrement();
+    }
+    table_close(rel, NoLock);
+    for (int i = 0; i < list_length(pending); i++) {
+        ReindexParams params = {};
+        params.options = REINDEXOPT_REPORT_PROGRESS;
+        reindex_index(list_nth_oid(pending, i), false, persistence, &params);
+        CommandCounterIncrement();
+    }
+    int built = list_length(pending);
+    list_free(pending);
     return built;
 }
 

@@ -45,6 +45,9 @@ extern "C" {
 #include "parser/parser.h"
 #include "parser/scansup.h"
 #include "rewrite/rewriteManip.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -67,5 +70,6 @@ extern "C" {
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
+#include "utils/wait_event.h"
 #include "utils/xid8.h"
 }
