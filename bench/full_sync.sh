@@ -34,7 +34,15 @@ qa() { psql -X -At -q -p "$a_port" -d src -c "$1"; }
 qb() { psql -X -At -q -p "$b_port" -d "$1" -c "$2"; }
 seconds() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $s" | bc; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
-settle() { sync; sleep 1; }
+# Before each timed run: the earlier runs' dirty buffers written out
+# (CHECKPOINT) and flushed (sync), else whichever runs second pays for the
+# first one's writes (about 0.3-0.6 s of 1.0-1.6 in the empty-table case).
+settle() {
+  psql -X -q -p "$a_port" -d postgres -c CHECKPOINT
+  psql -X -q -p "$b_port" -d postgres -c CHECKPOINT
+  sync
+  sleep 1
+}
 
 PGPORT=$a_port pgbench_database src
 if [[ "${FILLER:-}" == random ]]; then
@@ -56,9 +64,8 @@ report "full sync benchmark $(date -u +%F) rows=$(qa 'SELECT count(*) FROM pgben
 # 1. into an empty table
 if [[ $cases == *1* ]]; then
 t_psql=(); t_ferry=()
-# Each run starts with the previous one's writes flushed (sync), and the two
-# take turns going first: whichever runs second otherwise pays for the
-# other's writeback.
+# Each run starts with the previous one's writes checkpointed and flushed
+# (settle), and the two take turns going first.
 psql_run() { settle; t_psql+=("$(seconds bash -c "PGPORT=$a_port pg_dump --data-only -t pgbench_accounts src | psql -X -q -p $b_port -d empty_psql")"); }
 ferry_run() { settle; t_ferry+=("$(seconds "$ferry" full-sync --quiet --from "$A" --to "$(B empty_ferry)" --tables pgbench_accounts)"); }
 for r in $(seq "$rounds"); do
@@ -67,6 +74,7 @@ for r in $(seq "$rounds"); do
 done
 p=$(printf '%s\n' "${t_psql[@]}" | median); f=$(printf '%s\n' "${t_ferry[@]}" | median)
 report "empty target: pg_dump|psql ${p}s  ferry ${f}s  ratio $(ratio "$f" "$p")  (target <= 1.0)"
+report "  each round (s): pg_dump|psql $(printf '%.2f ' "${t_psql[@]}")  ferry $(printf '%.2f ' "${t_ferry[@]}")"
 fi
 
 # 2. into a full table, 1% of rows changed (uniformly) before each round
