@@ -9,9 +9,10 @@
 -- Marks the table's indexes "not ready" for the rest of the transaction
 -- (inserts skip them, the planner does not use them) and takes SHARE ROW
 -- EXCLUSIVE on the table to the transaction's end. Returns false, and
--- changes nothing, unless the caller owns the table and it is a plain
--- table with indexes, all of them valid, and no trigger that fires on
--- INSERT other than foreign-key checks against another table. Runs with
+-- changes nothing, unless the caller owns the table, the transaction is
+-- not SERIALIZABLE, and it is a plain table with indexes, all of them valid
+-- and locked by no other session, and no trigger that fires on INSERT
+-- other than foreign-key checks against another table. Runs with
 -- the caller's rights: it does only what the table's owner could do with
 -- REINDEX.
 CREATE FUNCTION ferry.defer_indexes(regclass) RETURNS boolean

@@ -73,12 +73,12 @@ for db in loadsrc loaddst; do
   q "$db" "CREATE EXTENSION ferry; CREATE TABLE big (id int PRIMARY KEY, code text UNIQUE)" >/dev/null
 done
 q loadsrc "INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 120000) g" >/dev/null
-big_files=$(q loaddst "SELECT string_agg(pg_relation_filenode(indexrelid)::text, ',' ORDER BY indexrelid) FROM pg_index WHERE indrelid = 'big'::regclass")
+index_files() { q loaddst "SELECT string_agg(pg_relation_filenode(indexrelid)::text, ',' ORDER BY indexrelid) FROM pg_index WHERE indrelid = 'big'::regclass"; }
+big_files=$(index_files)
 run "$ferry" dump dbname=loadsrc "$work/load.ferry" --tables big --quiet
 run "$ferry" restore "$work/load.ferry" dbname=loaddst --verify --json --quiet
 expect_status 0 "120,000 rows restored into an empty table, verified"
-expect_not_equal "$(q loaddst "SELECT string_agg(pg_relation_filenode(indexrelid)::text, ',' ORDER BY indexrelid) FROM pg_index WHERE indrelid = 'big'::regclass")" \
-  "$big_files" "its indexes were built after the rows"
+expect_not_equal "$(index_files)" "$big_files" "its indexes were built after the rows"
 expect_equal "$(PGOPTIONS='-c enable_seqscan=off -c enable_bitmapscan=off' q loaddst \
   "SELECT count(*) FROM big WHERE id > 100000; SELECT count(*) FROM big WHERE code = md5('7')" | tr '\n' ,)" \
   "20000,1," "and find every row"
