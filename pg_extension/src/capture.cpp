@@ -15,6 +15,7 @@
 #include "change_log.hpp"
 #include "row_json.hpp"
 #include "table_info.hpp"
+#include "transaction_events.hpp"
 
 namespace ferry::pg {
 namespace {
@@ -28,9 +29,7 @@ std::vector<Oid> truncating_roots;
 int active_captures = 0;
 
 void forget_truncations(XactEvent event, void*) {
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-        event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
-        event == XACT_EVENT_PREPARE) {
+    if (ends_transaction(event)) {
         truncating_roots.clear();
         active_captures = 0;
     }

@@ -15,6 +15,7 @@
 
 #include "boundary.hpp"
 #include "deferred_indexes.hpp"
+#include "transaction_events.hpp"
 
 namespace ferry::pg {
 namespace {
@@ -244,12 +245,6 @@ void explain_constraint_error(ErrorData* error) {
             "It was found as the indexes deferred by ferry.defer_indexes() "
             "were built; the transaction is rolled back.");
     });
-}
-
-bool ends_transaction(XactEvent event) noexcept {
-    return event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-           event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
-           event == XACT_EVENT_PREPARE;
 }
 
 void refuse_commit_before_build(XactEvent event, void*) {
