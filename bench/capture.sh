@@ -43,12 +43,12 @@ SELECT format('CREATE TRIGGER log_change AFTER INSERT OR UPDATE OR DELETE ON %s 
 FROM unnest(ARRAY['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history']) t \gexec
 SQL
 
-reset_db() {  # empties logs and history so every run starts alike
-  local db=$1
-  local sql="TRUNCATE pgbench_history;"
-  [[ $db == ferry ]] && sql+=" TRUNCATE ferry.changes;"
-  [[ $db == plpgsql ]] && sql+=" TRUNCATE change_log;"
-  psql -X -q -d "bench_$db" -c "$sql" -c "VACUUM ANALYZE" -c "CHECKPOINT"
+reset_db() {
+  case $1 in
+    ferry) reset_pgbench_run bench_ferry ferry.changes ;;
+    plpgsql) reset_pgbench_run bench_plpgsql change_log ;;
+    *) reset_pgbench_run "bench_$1" ;;
+  esac
 }
 
 

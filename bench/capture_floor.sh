@@ -5,7 +5,7 @@
 # (scale 10, -c 2 -j 2), as bench/capture.sh runs it, in interleaved rounds:
 #   none     - no capture
 #   ferry    - ferry.track() on the four pgbench tables
-#   floor_a  - a C row trigger (capture_floor/floor_log.cpp) writing 3 columns
+#   floor_a  - a C++ row trigger (capture_floor/floor_log.cpp) writing 3 columns
 #              (xid, table, operation) per change to a table without indexes
 #   floor_b  - the same plus a position from a sequence and a btree primary
 #              key, the two things ferry.changes' readers need
@@ -49,12 +49,12 @@ SQL
   esac
 done
 
-reset_db() {  # empties logs and history so every run starts alike
-  local db=$1
-  local sql="TRUNCATE pgbench_history;"
-  [[ $db == ferry ]] && sql+=" TRUNCATE ferry.changes;"
-  [[ $db == floor_* ]] && sql+=" TRUNCATE floor_a, floor_b;"
-  psql -X -q -d "bench_$db" -c "$sql" -c "VACUUM ANALYZE" -c "CHECKPOINT"
+reset_db() {
+  case $1 in
+    ferry) reset_pgbench_run bench_ferry ferry.changes ;;
+    floor_*) reset_pgbench_run "bench_$1" floor_a floor_b ;;
+    *) reset_pgbench_run "bench_$1" ;;
+  esac
 }
 
 # log_rows DB: rows the run logged, to show each trigger did its work.

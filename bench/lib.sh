@@ -17,5 +17,15 @@ track_pgbench() {
        'pgbench_tellers', 'pgbench_history']::regclass[]) t" >/dev/null
 }
 
+# reset_pgbench_run DB [LOG_TABLE...]: empties pgbench_history and the
+# given logs, then VACUUM ANALYZE and CHECKPOINT, so that every timed run of
+# the capture benchmarks starts alike.
+reset_pgbench_run() {
+  local db=$1
+  shift
+  local sql="TRUNCATE pgbench_history${*:+, $(IFS=,; echo "$*")}"
+  psql -X -q -d "$db" -c "$sql" -c "VACUUM ANALYZE" -c "CHECKPOINT"
+}
+
 # median: the median of the numbers on stdin, one a line.
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
